@@ -1,0 +1,118 @@
+import { appendRecords, eventCount, TelemetryMessageLike, TelemetryRecord } from './records';
+
+export interface BatcherOptions {
+  /** Events in a batch, at most (a single larger message still forms one batch of its own). */
+  maxSize: number;
+  /** A batch is flushed this long after its first event arrived, if it did not fill up first. */
+  maxAgeMs: number;
+  /** Batches sent and not yet completed downstream, at most. */
+  maxOpenBatches: number;
+  /** Closed batches waiting for an open slot, at most; beyond that new messages are refused. */
+  maxWaitingBatches: number;
+}
+
+export type FlushReason = 'size' | 'age' | 'flush';
+
+export interface Batch<I> {
+  records: TelemetryRecord[];
+  /** What was received to build this batch (the node keeps each message's done()). */
+  inputs: I[];
+  reason: FlushReason;
+  firstAt: number;
+}
+
+/**
+ * Assembles records into batches by size or age, whichever comes first, and keeps the number of
+ * batches held bounded: `maxOpenBatches` out for writing plus `maxWaitingBatches` closed ones plus
+ * the one being filled. Timers live in the node; this holds only state.
+ */
+export class BatchAssembler<I> {
+  readonly options: BatcherOptions;
+  private current: Batch<I> | undefined;
+  private currentEvents = 0;
+  private readonly waiting: Batch<I>[] = [];
+  private open = 0;
+  private heldEvents = 0;
+
+  constructor(options: BatcherOptions) {
+    for (const key of ['maxSize', 'maxOpenBatches'] as const) {
+      if (!Number.isSafeInteger(options[key]) || options[key] < 1) throw new RangeError(`${key} must be a whole number >= 1`);
+    }
+    if (!Number.isSafeInteger(options.maxWaitingBatches) || options.maxWaitingBatches < 0) throw new RangeError('maxWaitingBatches must be a whole number >= 0');
+    if (!(options.maxAgeMs >= 0)) throw new RangeError('maxAgeMs must be >= 0');
+    this.options = options;
+  }
+
+  /** Events held: being filled, waiting, and out for writing. */
+  get events(): number {
+    return this.heldEvents;
+  }
+
+  get openBatches(): number {
+    return this.open;
+  }
+
+  get waitingBatches(): number {
+    return this.waiting.length;
+  }
+
+  /** Start time of the batch being filled, or undefined when it is empty (the node arms its age timer from this). */
+  get currentSince(): number | undefined {
+    return this.current?.firstAt;
+  }
+
+  /**
+   * Adds one message. Returns false (nothing changed) when there is no room: the batch being
+   * filled cannot take it and no waiting slot is free.
+   */
+  add(msg: TelemetryMessageLike, input: I, now: number): boolean {
+    const n = eventCount(msg);
+    if (this.current !== undefined && this.currentEvents + n > this.options.maxSize) {
+      if (!this.close('size')) return false;
+    }
+    if (this.current === undefined) {
+      this.current = { records: [], inputs: [], reason: 'size', firstAt: now };
+      this.currentEvents = 0;
+    }
+    appendRecords(msg, this.current.records);
+    this.current.inputs.push(input);
+    this.currentEvents += n;
+    this.heldEvents += n;
+    if (this.currentEvents >= this.options.maxSize) this.close('size');
+    return true;
+  }
+
+  /** Closes the batch being filled (if any and if a waiting slot is free). */
+  close(reason: FlushReason): boolean {
+    if (this.current === undefined) return true;
+    if (this.waiting.length >= this.options.maxWaitingBatches && this.open >= this.options.maxOpenBatches) return false;
+    this.current.reason = reason;
+    this.waiting.push(this.current);
+    this.current = undefined;
+    this.currentEvents = 0;
+    return true;
+  }
+
+  /** The next batch to send, if an open slot is free. The caller must call completed() for it later. */
+  next(): Batch<I> | undefined {
+    if (this.open >= this.options.maxOpenBatches || this.waiting.length === 0) return undefined;
+    this.open++;
+    return this.waiting.shift();
+  }
+
+  /** A sent batch finished downstream (written, failed or handed back). */
+  completed(batch: Batch<I>): void {
+    this.open--;
+    this.heldEvents -= batch.records.length;
+  }
+
+  /** Everything not yet sent, oldest first (for shutdown). */
+  drainUnsent(): Batch<I>[] {
+    const all = this.waiting.splice(0);
+    if (this.current !== undefined) all.push(this.current);
+    this.current = undefined;
+    this.currentEvents = 0;
+    for (const batch of all) this.heldEvents -= batch.records.length;
+    return all;
+  }
+}

@@ -1,0 +1,174 @@
+import { InflightTracker } from './inflight';
+import { DropPolicy, DropReason, RingBuffer } from './ring-buffer';
+
+export interface BufferOptions {
+  /** Events the ring holds. */
+  capacity: number;
+  policy: DropPolicy;
+  /** Events released downstream and not yet completed, at most. */
+  window: number;
+  /** After this long without a completion, a released item counts as unacknowledged and its credit returns. */
+  ackTimeoutMs: number;
+}
+
+export type Outcome = 'delivered' | 'failed' | 'unacknowledged';
+
+export interface BufferHooks<T> {
+  keyOf(item: T): string;
+  /** Items to send downstream now, oldest first. */
+  release(items: T[]): void;
+  /** An item left the buffer for good: dropped by policy, or finished downstream. */
+  settled(item: T, outcome: Outcome | DropReason): void;
+  /** How many downstream nodes must complete an item before its credit returns. */
+  expectedCompletions(): number;
+  now(): number;
+}
+
+/** Exact counters, in events. received = depth + inFlight + delivered + failed + unacknowledged + dropped + drained. */
+export interface BufferStats {
+  received: number;
+  depth: number;
+  capacity: number;
+  highWater: number;
+  inFlight: number;
+  window: number;
+  delivered: number;
+  failed: number;
+  unacknowledged: number;
+  droppedOverflow: number;
+  droppedOversize: number;
+  dropped: number;
+  drained: number;
+}
+
+/**
+ * The buffer without Node-RED: a ring in front of a credit window. Items leave the ring only while
+ * the events in flight fit the window, so the ring fills exactly when downstream is slower than the
+ * producer, and only then does the drop policy act.
+ */
+export class BufferCore<T> {
+  readonly ring: RingBuffer<T>;
+  readonly inflight = new InflightTracker<T>();
+  private readonly options: BufferOptions;
+  private readonly hooks: BufferHooks<T>;
+  private delivered = 0;
+  private failed = 0;
+  private unacknowledged = 0;
+  private inflightDrained = 0;
+  /** Items handed back unprocessed by downstream (e.g. a redeployed node): sent again before the ring. */
+  private readonly returned: { item: T; weight: number }[] = [];
+  private returnedWeight = 0;
+
+  constructor(options: BufferOptions, hooks: BufferHooks<T>) {
+    if (!Number.isSafeInteger(options.window) || options.window < 1) {
+      throw new RangeError(`window must be a whole number of events >= 1, got ${String(options.window)}`);
+    }
+    if (!(options.ackTimeoutMs > 0)) {
+      throw new RangeError(`ack timeout must be a positive number of milliseconds, got ${String(options.ackTimeoutMs)}`);
+    }
+    this.options = options;
+    this.hooks = hooks;
+    this.ring = new RingBuffer<T>(options.capacity, options.policy, (item, _weight, reason) => hooks.settled(item, reason));
+  }
+
+  /** Takes an item from the producer; never blocks, never throws for a full ring. */
+  offer(item: T, weight: number): void {
+    this.ring.push(item, weight);
+    this.pump();
+  }
+
+  /** Releases as much as the window allows. */
+  pump(): void {
+    const ring = this.ring;
+    const returned = this.returned;
+    if (ring.length === 0 && returned.length === 0) return;
+    const inflight = this.inflight;
+    const window = this.options.window;
+    let batch: T[] | undefined;
+    let deadline = 0;
+    let expected = 0;
+    for (;;) {
+      const fromReturned = returned.length > 0;
+      const weight = fromReturned ? returned[0].weight : ring.peekWeight();
+      if (weight === 0) break;
+      // An item heavier than the whole window still goes when nothing else is in flight.
+      if (inflight.weight + weight > window && inflight.weight > 0) break;
+      if (batch === undefined) {
+        batch = [];
+        deadline = this.hooks.now() + this.options.ackTimeoutMs;
+        expected = this.hooks.expectedCompletions();
+      }
+      let item: T;
+      if (fromReturned) {
+        item = (returned.shift() as { item: T }).item;
+        this.returnedWeight -= weight;
+      } else {
+        item = ring.shift() as T;
+      }
+      inflight.add(this.hooks.keyOf(item), item, weight, expected, deadline);
+      batch.push(item);
+    }
+    if (batch !== undefined) this.hooks.release(batch);
+  }
+
+  /**
+   * A downstream node completed the message with this key. 'returned' means it gave the message
+   * back unprocessed, so it is sent again. Returns whether the key was ours.
+   */
+  completed(key: string, completion: 'ok' | 'failed' | 'returned'): boolean {
+    const inflight = this.inflight;
+    const before = inflight.weight;
+    const item = inflight.complete(key);
+    if (item === undefined) return false;
+    const weight = before - inflight.weight;
+    if (completion === 'returned') {
+      this.returned.push({ item, weight });
+      this.returnedWeight += weight;
+      return true;
+    }
+    if (completion === 'failed') this.failed += weight;
+    else this.delivered += weight;
+    this.hooks.settled(item, completion === 'failed' ? 'failed' : 'delivered');
+    return true;
+  }
+
+  /** Returns credit for items whose ack deadline passed. */
+  expire(): number {
+    let expired = 0;
+    this.inflight.expire(this.hooks.now(), (item, weight) => {
+      this.unacknowledged += weight;
+      expired++;
+      this.hooks.settled(item, 'unacknowledged');
+    });
+    return expired;
+  }
+
+  /** Removes everything held (ring first, then in flight), for a spool on shutdown. */
+  drain(): { queued: T[]; inFlight: T[] } {
+    const queued = this.returned.map((r) => r.item).concat(this.ring.drain());
+    this.inflightDrained += this.inflight.weight + this.returnedWeight;
+    this.returned.length = 0;
+    this.returnedWeight = 0;
+    const inFlight = this.inflight.drain();
+    return { queued, inFlight };
+  }
+
+  stats(): BufferStats {
+    const ring = this.ring.counters();
+    return {
+      received: ring.received,
+      depth: ring.depth + this.returnedWeight,
+      capacity: this.ring.capacity,
+      highWater: ring.highWater,
+      inFlight: this.inflight.weight,
+      window: this.options.window,
+      delivered: this.delivered,
+      failed: this.failed,
+      unacknowledged: this.unacknowledged,
+      droppedOverflow: ring.droppedOverflow,
+      droppedOversize: ring.droppedOversize,
+      dropped: ring.droppedOverflow + ring.droppedOversize,
+      drained: ring.drained + this.inflightDrained,
+    };
+  }
+}

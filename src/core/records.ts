@@ -1,0 +1,49 @@
+/**
+ * The unit that travels from telemetry-batcher to timescale-sink: one event, with the parts of the
+ * message it came in that the sink needs to build a row. The buffer stamps `seq` and `timestamp`
+ * at ingest, so a batch that is retried, spooled or replayed maps to exactly the same rows.
+ */
+export interface TelemetryRecord {
+  /** msg.topic of the message the event arrived in (the default source). */
+  topic?: string;
+  /** The event itself: a number or boolean, or an object such as {value, time, source, kind, ...}. */
+  payload: unknown;
+  /** msg.timestamp: epoch ms, ISO string or Date. */
+  timestamp?: unknown;
+  /** Per-topic sequence number stamped by telemetry-buffer. */
+  seq?: number;
+  /** msg.kind, when the producer sets one. */
+  kind?: unknown;
+}
+
+/** The fields of a Node-RED message that records are built from. */
+export interface TelemetryMessageLike {
+  topic?: unknown;
+  payload?: unknown;
+  timestamp?: unknown;
+  seq?: unknown;
+  kind?: unknown;
+}
+
+/** How many events a message carries: a payload that is an array of N events counts N (at least 1). */
+export function eventCount(msg: TelemetryMessageLike): number {
+  const payload = msg.payload;
+  return Array.isArray(payload) && payload.length > 0 ? payload.length : 1;
+}
+
+/**
+ * Appends the events of one message to `out` as records. An array payload of N events gives N
+ * records numbered msg.seq, msg.seq + 1, ... (the buffer reserves that range for the message).
+ */
+export function appendRecords(msg: TelemetryMessageLike, out: TelemetryRecord[]): void {
+  const topic = typeof msg.topic === 'string' ? msg.topic : undefined;
+  const seq = typeof msg.seq === 'number' && Number.isFinite(msg.seq) ? msg.seq : undefined;
+  const payload = msg.payload;
+  if (Array.isArray(payload) && payload.length > 0) {
+    for (let i = 0; i < payload.length; i++) {
+      out.push({ topic, payload: payload[i], timestamp: msg.timestamp, seq: seq === undefined ? undefined : seq + i, kind: msg.kind });
+    }
+    return;
+  }
+  out.push({ topic, payload, timestamp: msg.timestamp, seq, kind: msg.kind });
+}

@@ -1,0 +1,68 @@
+import type { CompleteEvent, RedAPI } from './red';
+
+/**
+ * Node-RED's only backward signal: a node calling done() fires the runtime's onComplete hook.
+ * One hook for the whole package dispatches completions to the nodes watching the node that
+ * completed, so the per-message cost stays one Map lookup however many pipelines run.
+ */
+export type Completion = 'ok' | 'failed' | 'returned';
+type Listener = (msgId: string, completion: Completion) => void;
+
+const HOOK_NAME = 'onComplete.telemetryPipeline';
+const listenersByNode = new Map<string, Set<Listener>>();
+let installed: RedAPI['hooks'] | undefined;
+const marked = new WeakMap<object, Completion>();
+
+/**
+ * Says how the coming done() for `msg` should be read upstream. 'returned' hands the message back
+ * unprocessed (a node closing before its work was confirmed): the buffer then redelivers or spools
+ * it instead of counting it delivered. 'failed' reports a final failure without done(err), which
+ * would log one error per message.
+ */
+export function markCompletion(msg: object, completion: Exclude<Completion, 'ok'>): void {
+  marked.set(msg, completion);
+}
+
+function dispatch(event: CompleteEvent): void {
+  const listeners = listenersByNode.get(event.node.id);
+  if (listeners === undefined) return;
+  const id = event.msg?._msgid;
+  if (typeof id !== 'string') return;
+  const hasError = event.error !== undefined && event.error !== null;
+  let completion: Completion = hasError ? 'failed' : 'ok';
+  const mark = marked.get(event.msg as object);
+  if (mark !== undefined) {
+    // A mark speaks for one done() only: the same message may be redelivered and succeed later.
+    marked.delete(event.msg as object);
+    completion = mark;
+  }
+  for (const listener of listeners) listener(id, completion);
+}
+
+/**
+ * Calls `listener` whenever one of `nodeIds` completes a message. Returns the function that stops
+ * watching; the hook is removed when nobody watches, so an idle package costs nothing.
+ */
+export function watchCompletions(RED: RedAPI, nodeIds: readonly string[], listener: Listener): () => void {
+  if (installed === undefined) {
+    RED.hooks.add(HOOK_NAME, dispatch);
+    installed = RED.hooks;
+  }
+  for (const id of nodeIds) {
+    let set = listenersByNode.get(id);
+    if (set === undefined) listenersByNode.set(id, (set = new Set()));
+    set.add(listener);
+  }
+  return () => {
+    for (const id of nodeIds) {
+      const set = listenersByNode.get(id);
+      if (set === undefined) continue;
+      set.delete(listener);
+      if (set.size === 0) listenersByNode.delete(id);
+    }
+    if (listenersByNode.size === 0 && installed !== undefined) {
+      installed.remove(HOOK_NAME);
+      installed = undefined;
+    }
+  };
+}

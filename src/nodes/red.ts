@@ -1,0 +1,68 @@
+/**
+ * The small part of the Node-RED runtime API these nodes use. Typed here rather than through
+ * @types/node-red, which lags the runtime (it has no hooks) and pulls in express typings.
+ */
+export interface NodeMessage {
+  _msgid?: string;
+  topic?: unknown;
+  payload?: unknown;
+  [key: string]: unknown;
+}
+
+export type SendFn = (msg: NodeMessage | null | (NodeMessage | NodeMessage[] | null)[]) => void;
+export type DoneFn = (err?: Error) => void;
+
+export interface NodeStatus {
+  fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
+  shape?: 'ring' | 'dot';
+  text?: string;
+}
+
+export interface Node {
+  id: string;
+  type: string;
+  name?: string;
+  credentials?: Record<string, string | undefined>;
+  on(event: 'input', listener: (msg: NodeMessage, send: SendFn, done: DoneFn) => void): void;
+  on(event: 'close', listener: (removed: boolean, done: () => void) => void): void;
+  send: SendFn;
+  status(status: NodeStatus | Record<string, never>): void;
+  log(msg: string): void;
+  warn(msg: string): void;
+  error(err: string | Error, msg?: NodeMessage): void;
+  /** Our pipeline nodes publish their exact counters here (admin endpoint, tests). */
+  telemetryStats?: () => object;
+}
+
+export interface NodeDef {
+  id: string;
+  type: string;
+  name?: string;
+  wires?: string[][];
+  [key: string]: unknown;
+}
+
+export interface CompleteEvent {
+  msg?: NodeMessage;
+  error?: unknown;
+  node: { id: string };
+}
+
+export interface Hooks {
+  add(name: string, hook: (event: CompleteEvent) => void): void;
+  remove(name: string): void;
+}
+
+export interface RedAPI {
+  nodes: {
+    createNode(node: object, def: NodeDef): void;
+    registerType(type: string, ctor: (this: Node, def: NodeDef) => void, opts?: { credentials?: Record<string, { type: 'text' | 'password' }>; settings?: Record<string, unknown> }): void;
+    getNode(id: string): unknown;
+  };
+  hooks: Hooks;
+  settings: Record<string, unknown> & { userDir?: string };
+  httpAdmin?: unknown;
+  auth?: { needsPermission(permission: string): unknown };
+  log: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
+  util: { cloneMessage<T>(msg: T): T; generateId(): string; evaluateNodeProperty(value: unknown, type: string, node: Node, msg: NodeMessage): unknown };
+}

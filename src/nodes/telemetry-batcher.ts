@@ -1,0 +1,192 @@
+import { Batch, BatchAssembler, FlushReason } from '../core/batch-assembler';
+import { InflightTracker } from '../core/inflight';
+import { positiveNumber, wholeNumber } from '../core/options';
+import { eventCount } from '../core/records';
+import { Completion, markCompletion, watchCompletions } from './completions';
+import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI } from './red';
+import { compactCount, ThrottledStatus } from './status';
+
+interface Input {
+  msg: NodeMessage;
+  done: DoneFn;
+}
+
+interface BatcherStats {
+  receivedMessages: number;
+  receivedEvents: number;
+  batchesSent: number;
+  batchesCompleted: number;
+  batchesFailed: number;
+  batchesReturned: number;
+  batchesUnacknowledged: number;
+  refusedMessages: number;
+  heldEvents: number;
+  openBatches: number;
+  waitingBatches: number;
+  flushedBySize: number;
+  flushedByAge: number;
+  flushedByRequest: number;
+}
+
+export = function (RED: RedAPI): void {
+  function TelemetryBatcher(this: Node, def: NodeDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    let assembler: BatchAssembler<Input>;
+    let ackTimeoutMs: number;
+    try {
+      const maxOpenBatches = wholeNumber(def.maxOpenBatches, 'Open batches', 4, 1, 1000);
+      assembler = new BatchAssembler<Input>({
+        maxSize: wholeNumber(def.maxSize, 'Batch size', 1000, 1, 1_000_000),
+        maxAgeMs: positiveNumber(def.maxAge, 'Max age', 1000, 0, 86_400_000),
+        maxOpenBatches,
+        maxWaitingBatches: maxOpenBatches,
+      });
+      ackTimeoutMs = positiveNumber(def.ackTimeout, 'Ack timeout', 120, 0.001, 86_400) * 1000;
+    } catch (err) {
+      const message = `telemetry-batcher not started: ${(err as Error).message}`;
+      node.error(message);
+      node.status({ fill: 'red', shape: 'ring', text: 'bad config' });
+      node.on('input', (_msg, _send, done) => done(new Error(message)));
+      return;
+    }
+
+    const downstream = (def.wires?.[0] ?? []).slice();
+    const open = new InflightTracker<Batch<Input>>();
+    const stats: BatcherStats = {
+      receivedMessages: 0, receivedEvents: 0, batchesSent: 0, batchesCompleted: 0, batchesFailed: 0,
+      batchesReturned: 0, batchesUnacknowledged: 0, refusedMessages: 0, heldEvents: 0, openBatches: 0,
+      waitingBatches: 0, flushedBySize: 0, flushedByAge: 0, flushedByRequest: 0,
+    };
+    let ageTimer: NodeJS.Timeout | undefined;
+    let ageTimerFor: number | undefined;
+    let closing = false;
+
+    function countFlush(reason: FlushReason): void {
+      if (reason === 'size') stats.flushedBySize++;
+      else if (reason === 'age') stats.flushedByAge++;
+      else stats.flushedByRequest++;
+    }
+
+    /** Sends what the open-batch limit allows, then re-arms the age timer for the batch being filled. */
+    function sendReady(): void {
+      for (let batch = assembler.next(); batch !== undefined; batch = assembler.next()) {
+        countFlush(batch.reason);
+        const id = RED.util.generateId();
+        open.add(id, batch, 1, downstream.length, Date.now() + ackTimeoutMs);
+        stats.batchesSent++;
+        node.send([{ _msgid: id, payload: batch.records, batch: { id, count: batch.records.length, reason: batch.reason, firstAt: batch.firstAt } }, null]);
+        if (downstream.length === 0) finish(id, 'ok');
+      }
+      armAgeTimer();
+    }
+
+    function armAgeTimer(): void {
+      const since = assembler.currentSince;
+      if (since === ageTimerFor) return;
+      if (ageTimer !== undefined) clearTimeout(ageTimer);
+      ageTimer = undefined;
+      ageTimerFor = since;
+      if (since === undefined || closing) return;
+      ageTimer = setTimeout(() => {
+        ageTimer = undefined;
+        ageTimerFor = undefined;
+        assembler.close('age');
+        sendReady();
+      }, Math.max(0, since + assembler.options.maxAgeMs - Date.now()));
+    }
+
+    function finishBatch(batch: Batch<Input>, completion: Completion): void {
+      assembler.completed(batch);
+      if (completion === 'returned') stats.batchesReturned++;
+      else if (completion === 'failed') stats.batchesFailed++;
+      else stats.batchesCompleted++;
+      // The outcome travels upstream with each input, so the buffer counts (or redelivers) truthfully.
+      for (const input of batch.inputs) {
+        if (completion !== 'ok') markCompletion(input.msg, completion);
+        input.done();
+      }
+    }
+
+    function finish(id: string, completion: Completion): boolean {
+      const batch = open.complete(id);
+      if (batch === undefined) return false;
+      finishBatch(batch, completion);
+      return true;
+    }
+
+    const stopWatching = watchCompletions(RED, downstream, (msgId, completion) => {
+      if (finish(msgId, completion) && !closing) sendReady();
+    });
+
+    const expiryTimer = setInterval(() => {
+      let expired = 0;
+      open.expire(Date.now(), (batch) => {
+        expired++;
+        stats.batchesUnacknowledged++;
+        finishBatch(batch, 'ok');
+      });
+      if (expired > 0) sendReady();
+    }, Math.min(1000, Math.max(10, ackTimeoutMs / 4)));
+    expiryTimer.unref();
+
+    const telemetryStats = (): BatcherStats => ({
+      ...stats,
+      heldEvents: assembler.events,
+      openBatches: assembler.openBatches,
+      waitingBatches: assembler.waitingBatches,
+    });
+    node.telemetryStats = telemetryStats;
+
+    const status = new ThrottledStatus(node, () => {
+      const held = assembler.events;
+      return {
+        fill: stats.refusedMessages > 0 ? 'red' : assembler.openBatches >= assembler.options.maxOpenBatches ? 'yellow' : 'green',
+        shape: held > 0 ? 'dot' : 'ring',
+        text: `${assembler.openBatches} open, ${compactCount(held)} held`,
+      };
+    });
+    status.refresh();
+
+    node.on('input', (msg, _send, done) => {
+      if (msg.control === 'flush') {
+        assembler.close('flush');
+        sendReady();
+        done();
+        return;
+      }
+      if (msg.control === 'stats') {
+        node.send([null, { topic: 'stats', payload: telemetryStats() }]);
+        done();
+        return;
+      }
+      if (!assembler.add(msg, { msg, done }, Date.now())) {
+        stats.refusedMessages++;
+        done(new Error('telemetry-batcher is full: every open and waiting batch is taken. Put a telemetry-buffer in front of it so the database sets the pace.'));
+        return;
+      }
+      stats.receivedMessages++;
+      stats.receivedEvents += eventCount(msg);
+      sendReady();
+    });
+
+    node.on('close', (_removed, closed) => {
+      closing = true;
+      stopWatching();
+      clearInterval(expiryTimer);
+      if (ageTimer !== undefined) clearTimeout(ageTimer);
+      status.stop();
+      // Nothing held here was confirmed written: hand it all back so the buffer keeps it.
+      for (const batch of open.drain()) finishBatch(batch, 'returned');
+      for (const batch of assembler.drainUnsent()) {
+        for (const input of batch.inputs) {
+          markCompletion(input.msg, 'returned');
+          input.done();
+        }
+      }
+      closed();
+    });
+  }
+
+  RED.nodes.registerType('telemetry-batcher', TelemetryBatcher);
+};
