@@ -1,0 +1,98 @@
+/** A real Node-RED runtime (node-red-node-test-helper) plus small test-only nodes. */
+import helper from 'node-red-node-test-helper';
+
+helper.init(require.resolve('node-red'));
+
+export { helper };
+
+// The hooks module the runtime uses; tests count completions through it like the nodes do.
+export const runtimeHooks: { add(name: string, fn: (evt: any) => void): void; remove(name: string): void } = require('@node-red/util').hooks;
+
+/**
+ * node-red-node-test-helper builds the node API from a mock runtime without `hooks`, while the
+ * real runtime (Node-RED >= 2) always has it. Give our node modules the runtime's real hooks, the
+ * same object that fires onComplete when a node calls done().
+ */
+export function withHooks(nodeModule: (RED: any) => void): (RED: any) => void {
+  return (RED: any) => {
+    if (RED.hooks === undefined) RED.hooks = runtimeHooks;
+    return nodeModule(RED);
+  };
+}
+
+export interface Held {
+  msg: Record<string, unknown>;
+  done: (err?: Error) => void;
+}
+
+/**
+ * `test-hold`: a downstream node that completes nothing until the test says so, standing in for a
+ * slow database. Each instance's held messages are in `held[nodeId]`.
+ */
+export const held: Record<string, Held[]> = {};
+export const received: Record<string, Record<string, unknown>[]> = {};
+
+export function testNodes(RED: any): void {
+  RED.nodes.registerType('test-hold', function (this: any, config: any) {
+    RED.nodes.createNode(this, config);
+    const list: Held[] = (held[config.id] = []);
+    const all: Record<string, unknown>[] = (received[config.id] = []);
+    const mode: string = config.mode ?? 'hold';
+    this.on('input', (msg: Record<string, unknown>, _send: unknown, done: (err?: Error) => void) => {
+      all.push(msg);
+      if (mode === 'fast') done();
+      else list.push({ msg, done });
+    });
+  });
+}
+
+/** Completes up to `n` held messages of a test-hold node (all when n is omitted), oldest first. */
+export function release(nodeId: string, n = Infinity): number {
+  const list = held[nodeId];
+  const take = list.splice(0, Math.min(n, list.length));
+  for (const h of take) h.done();
+  return take.length;
+}
+
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Lets queued setImmediate/Node-RED deliveries run. */
+export function settle(ms = 20): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Counts done() calls per node id and per message id (to prove exactly one done per message). */
+export class CompletionCounter {
+  readonly byNode = new Map<string, Map<string, number>>();
+  private readonly name = `onComplete.testCounter${Math.random().toString(36).slice(2)}`;
+
+  constructor() {
+    runtimeHooks.add(this.name, (evt: { node: { id: string }; msg?: { _msgid?: string } }) => {
+      let m = this.byNode.get(evt.node.id);
+      if (m === undefined) this.byNode.set(evt.node.id, (m = new Map()));
+      const id = evt.msg?._msgid ?? '?';
+      m.set(id, (m.get(id) ?? 0) + 1);
+    });
+  }
+
+  total(nodeId: string): number {
+    let sum = 0;
+    for (const n of this.byNode.get(nodeId)?.values() ?? []) sum += n;
+    return sum;
+  }
+
+  /** Message ids completed more than once by this node. */
+  repeats(nodeId: string): string[] {
+    return [...(this.byNode.get(nodeId) ?? new Map<string, number>()).entries()].filter(([, n]) => n > 1).map(([id]) => id);
+  }
+
+  stop(): void {
+    runtimeHooks.remove(this.name);
+  }
+}

@@ -1,0 +1,293 @@
+import assert from 'node:assert/strict';
+import { CompletionCounter, helper, received, release, settle, testNodes, waitFor, withHooks } from './support/node-red';
+
+const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
+const batcherNode = withHooks(require('../nodes/telemetry-batcher.js'));
+
+interface Stats {
+  received: number;
+  depth: number;
+  inFlight: number;
+  delivered: number;
+  failed: number;
+  unacknowledged: number;
+  dropped: number;
+  droppedOverflow: number;
+  drained: number;
+  highWater: number;
+}
+
+function bufferFlow(options: Record<string, unknown>, holdMode = 'hold'): object[] {
+  return [
+    { id: 'buf', type: 'telemetry-buffer', statsInterval: 0, ...options, wires: [['down'], []] },
+    { id: 'down', type: 'test-hold', mode: holdMode, wires: [] },
+  ];
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function stats(id: string): any {
+  return helper.getNode(id).telemetryStats();
+}
+
+function seqs(nodeId: string): number[] {
+  return received[nodeId].map((m) => m.seq as number);
+}
+
+function countingRuleHolds(s: Stats): boolean {
+  return s.received === s.depth + s.inFlight + s.delivered + s.failed + s.unacknowledged + s.dropped + s.drained;
+}
+
+/** Completes everything the slow node holds until nothing more arrives. */
+async function drainSlowly(holdId: string, expected: number): Promise<void> {
+  while (received[holdId].length < expected || helper.getNode('buf').telemetryStats().inFlight > 0) {
+    release(holdId, 1);
+    await settle(1);
+  }
+}
+
+describe('telemetry-buffer in a real Node-RED runtime', function () {
+  let completions: CompletionCounter;
+
+  beforeEach(function () {
+    completions = new CompletionCounter();
+  });
+
+  afterEach(async function () {
+    completions.stop();
+    await helper.unload();
+  });
+
+  it('loads with its defaults and shows an empty badge', async function () {
+    await helper.load(bufferNode, [{ id: 'buf', type: 'telemetry-buffer', wires: [[], []] }]);
+    const s = stats('buf');
+    assert.equal(s.capacity, 100_000);
+    assert.equal(s.window, 10_000);
+    assert.equal(s.received, 0);
+  });
+
+  it('refuses an invalid capacity with a clear error on each message', async function () {
+    await helper.load(bufferNode, [{ id: 'buf', type: 'telemetry-buffer', capacity: 'lots', wires: [[], []] }]);
+    const buf = helper.getNode('buf');
+    const err = await new Promise<Error>((resolve) => {
+      helper.getNode('buf').on('call:error', (call: { args: unknown[] }) => {
+        if (call.args[1] !== undefined) resolve(call.args[0] as Error);
+      });
+      buf.receive({ payload: 1 });
+    });
+    assert.match(String(err), /Capacity must be a whole number/);
+  });
+
+  for (const policy of ['drop-oldest', 'drop-newest'] as const) {
+    it(`with a slow downstream, fills and drops exactly by ${policy}, checked by sequence numbers`, async function () {
+      await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 10, window: 2, dropPolicy: policy }));
+      const buf = helper.getNode('buf');
+      for (let i = 0; i < 30; i++) buf.receive({ topic: 'line1/temp', payload: i });
+      await waitFor(() => received.down.length === 2, 'the first window');
+      let s: Stats = stats('buf');
+      assert.deepEqual(seqs('down'), [1, 2]);
+      assert.equal(s.inFlight, 2);
+      assert.equal(s.depth, 10);
+      assert.equal(s.dropped, 18);
+      assert.equal(s.droppedOverflow, 18);
+      assert.ok(countingRuleHolds(s));
+
+      await drainSlowly('down', 12);
+      s = stats('buf');
+      const kept = policy === 'drop-oldest' ? [21, 22, 23, 24, 25, 26, 27, 28, 29, 30] : [3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+      assert.deepEqual(seqs('down'), [1, 2, ...kept]);
+      assert.deepEqual(received.down.slice(2).map((m) => m.payload), kept.map((seq) => seq - 1));
+      assert.equal(s.delivered, 12);
+      assert.equal(s.dropped, 18);
+      assert.equal(s.depth, 0);
+      assert.equal(s.highWater, 10);
+      assert.ok(countingRuleHolds(s));
+      // Every message the buffer received was completed exactly once: the 12 delivered and the 18 dropped.
+      await waitFor(() => completions.total('buf') === 30, '30 completions');
+      assert.deepEqual(completions.repeats('buf'), []);
+    });
+  }
+
+  it('with a fast downstream, drops nothing and keeps order', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 1000, window: 200 }, 'fast'));
+    const buf = helper.getNode('buf');
+    const total = 20_000;
+    for (let sent = 0; sent < total; sent += 100) {
+      for (let i = 0; i < 100; i++) buf.receive({ topic: 'press/cycles', payload: sent + i });
+      await new Promise((r) => setImmediate(r));
+    }
+    await waitFor(() => received.down.length === total, 'every message downstream');
+    await waitFor(() => completions.total('buf') === total, 'every completion');
+    const s: Stats = stats('buf');
+    assert.equal(s.dropped, 0);
+    assert.equal(s.delivered, total);
+    assert.ok(s.highWater <= 1000);
+    assert.deepEqual(seqs('down'), Array.from({ length: total }, (_, i) => i + 1));
+    assert.deepEqual(completions.repeats('buf'), []);
+    assert.deepEqual(completions.repeats('down'), []);
+  });
+
+  it('numbers sequences per topic and reserves a range for an array of events', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({}, 'fast'));
+    const buf = helper.getNode('buf');
+    buf.receive({ topic: 'a', payload: 1 });
+    buf.receive({ topic: 'b', payload: 1 });
+    buf.receive({ topic: 'a', payload: [1, 2, 3] });
+    buf.receive({ topic: 'a', payload: 4 });
+    await waitFor(() => received.down.length === 4, 'four messages');
+    assert.deepEqual(received.down.map((m) => [m.topic, m.seq]), [['a', 1], ['b', 1], ['a', 2], ['a', 5]]);
+    assert.equal(stats('buf').received, 6);
+    for (const m of received.down) assert.equal(typeof m.timestamp, 'number');
+  });
+
+  it('counts an array of N events as N against the capacity', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 10, window: 1 }));
+    const buf = helper.getNode('buf');
+    buf.receive({ topic: 'x', payload: [1] }); // released at once
+    buf.receive({ topic: 'x', payload: [1, 2, 3, 4, 5, 6] });
+    buf.receive({ topic: 'x', payload: [1, 2, 3, 4, 5] }); // 6 + 5 > 10: the oldest (6 events) goes
+    await settle();
+    const s: Stats = stats('buf');
+    assert.equal(s.depth, 5);
+    assert.equal(s.dropped, 6);
+    assert.equal(s.received, 12);
+    assert.ok(countingRuleHolds(s));
+  });
+
+  it('takes credit back after the ack timeout when downstream never completes', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 100, window: 3, ackTimeout: 0.05 }));
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 6; i++) buf.receive({ topic: 't', payload: i });
+    await waitFor(() => received.down.length === 6, 'all six released after timeouts');
+    await waitFor(() => stats('buf').unacknowledged === 6, 'six unacknowledged', 5000);
+    const s: Stats = stats('buf');
+    assert.equal(s.delivered, 0);
+    assert.ok(countingRuleHolds(s));
+    assert.equal(completions.total('buf'), 6);
+  });
+
+  it('sends the counters on request and on its interval', async function () {
+    await helper.load([bufferNode, testNodes], [
+      { id: 'buf', type: 'telemetry-buffer', statsInterval: 0.05, wires: [['down'], ['statsOut']] },
+      { id: 'down', type: 'test-hold', mode: 'fast', wires: [] },
+      { id: 'statsOut', type: 'test-hold', mode: 'fast', wires: [] },
+    ]);
+    const buf = helper.getNode('buf');
+    buf.receive({ topic: 't', payload: 1 });
+    await waitFor(() => received.statsOut.length >= 2, 'two periodic stats messages');
+    const before = received.statsOut.length;
+    buf.receive({ control: 'stats' });
+    await waitFor(() => received.statsOut.length > before, 'stats on request');
+    const last = received.statsOut[received.statsOut.length - 1].payload as Stats;
+    assert.equal(last.received, 1);
+    assert.equal(last.delivered, 1);
+    assert.equal(received.down.length, 1, 'a control message is not buffered');
+  });
+});
+
+describe('telemetry-batcher in a real Node-RED runtime', function () {
+  let completions: CompletionCounter;
+
+  beforeEach(function () {
+    completions = new CompletionCounter();
+  });
+
+  afterEach(async function () {
+    completions.stop();
+    await helper.unload();
+  });
+
+  function pipeline(batcher: Record<string, unknown>, buffer: Record<string, unknown> = {}): object[] {
+    return [
+      { id: 'buf', type: 'telemetry-buffer', statsInterval: 0, ...buffer, wires: [['bat'], []] },
+      { id: 'bat', type: 'telemetry-batcher', ...batcher, wires: [['sink'], []] },
+      { id: 'sink', type: 'test-hold', wires: [] },
+    ];
+  }
+
+  it('flushes at maxSize events and completes its inputs only when the batch completes', async function () {
+    await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 5, maxAge: 60_000, maxOpenBatches: 1 }));
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 12; i++) buf.receive({ topic: 'm1', payload: i, kind: 'sample' });
+    await waitFor(() => received.sink.length === 1, 'the first batch');
+    await settle();
+    const batch = received.sink[0];
+    assert.deepEqual((batch.batch as { count: number; reason: string }).count, 5);
+    assert.equal((batch.batch as { reason: string }).reason, 'size');
+    assert.deepEqual((batch.payload as { seq: number }[]).map((r) => r.seq), [1, 2, 3, 4, 5]);
+    const record = (batch.payload as Record<string, unknown>[])[0];
+    assert.equal(record.topic, 'm1');
+    assert.equal(record.payload, 0);
+    assert.equal(record.kind, 'sample');
+    assert.equal(typeof record.timestamp, 'number');
+    // Nothing was confirmed yet: the buffer still counts all 12 as held or in flight.
+    assert.equal(stats('buf').delivered, 0);
+    assert.equal(completions.total('bat'), 0);
+
+    release('sink', 1);
+    await waitFor(() => stats('buf').delivered === 5, 'the first five confirmed');
+    assert.equal(completions.total('bat'), 5);
+    await waitFor(() => received.sink.length === 2, 'the second batch');
+    release('sink', 1);
+    await waitFor(() => stats('buf').delivered === 10, 'ten confirmed');
+    assert.equal(helper.getNode('bat').telemetryStats().heldEvents, 2);
+  });
+
+  it('flushes by age when the batch does not fill', async function () {
+    await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 1000, maxAge: 30 }));
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 3; i++) buf.receive({ topic: 'slow', payload: i });
+    await waitFor(() => received.sink.length === 1, 'an age flush');
+    assert.equal((received.sink[0].batch as { reason: string; count: number }).reason, 'age');
+    assert.equal((received.sink[0].batch as { count: number }).count, 3);
+  });
+
+  it('flushes on request', async function () {
+    await helper.load([batcherNode, testNodes], [
+      { id: 'bat', type: 'telemetry-batcher', maxSize: 1000, maxAge: 60_000, wires: [['sink'], []] },
+      { id: 'sink', type: 'test-hold', wires: [] },
+    ]);
+    const bat = helper.getNode('bat');
+    bat.receive({ topic: 'a', payload: 1 });
+    bat.receive({ topic: 'a', payload: [2, 3] });
+    bat.receive({ control: 'flush' });
+    await waitFor(() => received.sink.length === 1, 'a flush');
+    assert.equal((received.sink[0].batch as { reason: string }).reason, 'flush');
+    assert.deepEqual((received.sink[0].payload as { payload: number }[]).map((r) => r.payload), [1, 2, 3]);
+  });
+
+  it('keeps at most maxOpenBatches open and refuses input beyond its bound with an error', async function () {
+    await helper.load([batcherNode, testNodes], [
+      { id: 'bat', type: 'telemetry-batcher', maxSize: 2, maxAge: 60_000, maxOpenBatches: 2, wires: [['sink'], []] },
+      { id: 'sink', type: 'test-hold', wires: [] },
+    ]);
+    const bat = helper.getNode('bat');
+    // 2 open + 2 waiting + 1 being filled = 10 events held at most.
+    for (let i = 0; i < 12; i++) bat.receive({ topic: 'a', payload: i, _msgid: `m${i}` });
+    await settle();
+    assert.equal(received.sink.length, 2);
+    const s = bat.telemetryStats();
+    assert.equal(s.openBatches, 2);
+    assert.equal(s.waitingBatches, 2);
+    assert.equal(s.heldEvents, 10);
+    assert.equal(s.refusedMessages, 2);
+    assert.equal(completions.total('bat'), 2, 'the two refused messages were completed (with an error)');
+    release('sink');
+    await waitFor(() => received.sink.length === 4, 'waiting batches sent');
+    assert.equal(bat.telemetryStats().openBatches, 2);
+  });
+
+  it('hands back unconfirmed messages on close; every message gets exactly one done()', async function () {
+    await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 4, maxAge: 60_000, maxOpenBatches: 1 }));
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 10; i++) buf.receive({ topic: 'z', payload: i });
+    await waitFor(() => received.sink.length === 1, 'a batch');
+    release('sink', 1);
+    await waitFor(() => stats('buf').delivered === 4, 'four confirmed');
+    await helper.unload();
+    // The batcher held 4 open and 2 unsent when it closed: it hands those 6 back, once each.
+    assert.equal(completions.total('bat'), 10);
+    assert.deepEqual(completions.repeats('bat'), []);
+    assert.equal(completions.total('buf'), 10);
+    assert.deepEqual(completions.repeats('buf'), []);
+  });
+});
