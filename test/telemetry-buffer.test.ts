@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { CompletionCounter, helper, received, release, settle, testNodes, waitFor, withHooks } from './support/node-red';
+import { clearSpools, CompletionCounter, helper, received, release, settle, testNodes, waitFor, withHooks } from './support/node-red';
 
 const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
 const batcherNode = withHooks(require('../nodes/telemetry-batcher.js'));
@@ -49,6 +49,7 @@ describe('telemetry-buffer in a real Node-RED runtime', function () {
   let completions: CompletionCounter;
 
   beforeEach(function () {
+    clearSpools();
     completions = new CompletionCounter();
   });
 
@@ -110,7 +111,7 @@ describe('telemetry-buffer in a real Node-RED runtime', function () {
   it('with a fast downstream, drops nothing and keeps order', async function () {
     await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 1000, window: 200 }, 'fast'));
     const buf = helper.getNode('buf');
-    const total = 20_000;
+    const total = 10_000;
     for (let sent = 0; sent < total; sent += 100) {
       for (let i = 0; i < 100; i++) buf.receive({ topic: 'press/cycles', payload: sent + i });
       await new Promise((r) => setImmediate(r));
@@ -188,6 +189,7 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
   let completions: CompletionCounter;
 
   beforeEach(function () {
+    clearSpools();
     completions = new CompletionCounter();
   });
 
@@ -291,3 +293,55 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     assert.deepEqual(completions.repeats('buf'), []);
   });
 });
+
+describe('shutdown and redeploy lose nothing', function () {
+  afterEach(async function () {
+    await helper.unload();
+  });
+
+  it('spools the ring and unconfirmed messages on close and restores them on start, numbering on', async function () {
+    clearSpools();
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 100, window: 2 }));
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 10; i++) buf.receive({ topic: 'oven', payload: i });
+    await waitFor(() => received.down.length === 2, 'two in flight');
+    await helper.unload();
+
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 100, window: 100 }, 'fast'));
+    await waitFor(() => received.down.length === 10, 'the ten spooled messages');
+    assert.deepEqual(seqs('down'), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(received.down.map((m) => m.payload), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    helper.getNode('buf').receive({ topic: 'oven', payload: 10 });
+    await waitFor(() => received.down.length === 11, 'a new message');
+    assert.equal(received.down[10].seq, 11, 'sequence numbers continue across the restart');
+    const s = stats('buf');
+    assert.equal(s.restored, 10);
+    assert.equal(s.received, 11);
+    assert.equal(s.delivered, 11);
+  });
+
+  it('redelivers what the batcher hands back when only the batcher is redeployed', async function () {
+    clearSpools();
+    const flow = [
+      { id: 'buf', type: 'telemetry-buffer', statsInterval: 0, wires: [['bat'], []] },
+      { id: 'bat', type: 'telemetry-batcher', maxSize: 4, maxAge: 60_000, maxOpenBatches: 1, wires: [['sink'], []] },
+      { id: 'sink', type: 'test-hold', wires: [] },
+    ];
+    await helper.load([bufferNode, batcherNode, testNodes], flow);
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 6; i++) buf.receive({ topic: 'press', payload: i });
+    await waitFor(() => received.sink.length === 1, 'one batch out');
+    // A modified-nodes deploy restarts only the batcher (its options changed) and the sink.
+    const changed = flow.map((n) => (n.id === 'bat' ? { ...n, maxSize: 6 } : n));
+    await helper.setFlows(changed, 'nodes');
+    // The sink itself was not restarted: it still holds the old batch and now gets the new one.
+    await waitFor(() => received.sink.length === 2, 'one batch of all six from the new batcher');
+    assert.equal((received.sink[1].batch as { count: number }).count, 6);
+    assert.deepEqual((received.sink[1].payload as { seq: number }[]).map((r) => r.seq), [1, 2, 3, 4, 5, 6]);
+    const s = helper.getNode('buf').telemetryStats();
+    assert.equal(s.delivered, 0);
+    assert.equal(s.inFlight, 6);
+    assert.equal(s.received, 6);
+  });
+});
+

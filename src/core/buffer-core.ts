@@ -58,6 +58,8 @@ export class BufferCore<T> {
   /** Items handed back unprocessed by downstream (e.g. a redeployed node): sent again before the ring. */
   private readonly returned: { item: T; weight: number }[] = [];
   private returnedWeight = 0;
+  /** While true nothing is released (downstream nodes are being replaced by a deploy). */
+  paused = false;
 
   constructor(options: BufferOptions, hooks: BufferHooks<T>) {
     if (!Number.isSafeInteger(options.window) || options.window < 1) {
@@ -81,7 +83,7 @@ export class BufferCore<T> {
   pump(): void {
     const ring = this.ring;
     const returned = this.returned;
-    if (ring.length === 0 && returned.length === 0) return;
+    if (this.paused || (ring.length === 0 && returned.length === 0)) return;
     const inflight = this.inflight;
     const window = this.options.window;
     let batch: T[] | undefined;
@@ -118,8 +120,9 @@ export class BufferCore<T> {
   completed(key: string, completion: 'ok' | 'failed' | 'returned'): boolean {
     const inflight = this.inflight;
     const before = inflight.weight;
+    if (!inflight.has(key)) return false;
     const item = inflight.complete(key);
-    if (item === undefined) return false;
+    if (item === undefined) return true; // more completions expected
     const weight = before - inflight.weight;
     if (completion === 'returned') {
       this.returned.push({ item, weight });

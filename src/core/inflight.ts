@@ -42,6 +42,10 @@ export class InflightTracker<T> {
     this.heldCount++;
   }
 
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
   /**
    * Records one completion for `key`. Returns the item once all expected completions arrived,
    * otherwise undefined (also for ids that are not ours).
@@ -50,8 +54,9 @@ export class InflightTracker<T> {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     if (--entry.pending > 0) return undefined;
-    if (entry.next === undefined) this.entries.delete(key);
-    else this.entries.set(key, entry.next);
+    this.entries.delete(key);
+    // Re-inserting moves a reused id behind the others, keeping the map roughly in deadline order for expire().
+    if (entry.next !== undefined) this.entries.set(key, entry.next);
     return this.settle(entry);
   }
 
@@ -65,8 +70,8 @@ export class InflightTracker<T> {
         onExpired(this.settle(head), head.weight);
         head = head.next;
       }
-      if (head === undefined) this.entries.delete(key);
-      else this.entries.set(key, head);
+      this.entries.delete(key);
+      if (head !== undefined) this.entries.set(key, head);
     }
   }
 

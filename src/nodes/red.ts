@@ -60,6 +60,7 @@ export interface RedAPI {
     getNode(id: string): unknown;
   };
   hooks: Hooks;
+  events: { on(event: string, listener: (...args: unknown[]) => void): void; removeListener(event: string, listener: (...args: unknown[]) => void): void };
   settings: Record<string, unknown> & { userDir?: string };
   httpAdmin?: unknown;
   auth?: { needsPermission(permission: string): unknown };

@@ -3,6 +3,9 @@ import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
 import { eventCount } from '../core/records';
 import { DROP_POLICIES, DropReason } from '../core/ring-buffer';
 import { SequenceStamper } from '../core/sequence';
+import { spoolFileFor, takeSpool, writeSpool } from '../core/spool';
+import * as os from 'os';
+import * as path from 'path';
 import { watchCompletions } from './completions';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { ThrottledStatus } from './status';
@@ -50,6 +53,8 @@ export = function (RED: RedAPI): void {
     const downstream = (def.wires?.[0] ?? []).slice();
     const sequences = new SequenceStamper();
     let pumpScheduled = false;
+    let closing = false;
+    const noUpstream = (): void => undefined;
     let lastDropped = 0;
     let dropping = false;
 
@@ -83,7 +88,10 @@ export = function (RED: RedAPI): void {
     }, Math.min(1000, Math.max(10, ackTimeoutMs / 4)));
     expiryTimer.unref();
 
-    const telemetryStats = (): BufferStats & { sources: number } => ({ ...core.stats(), sources: sequences.sources });
+    const spoolDir = typeof def.spoolDir === 'string' && def.spoolDir !== '' ? def.spoolDir : path.join(RED.settings.userDir ?? os.tmpdir(), 'telemetry-spool');
+    const spoolFile = spoolFileFor(spoolDir, node.id);
+    const spoolCounters = { restored: 0, spooled: 0, spoolErrors: 0, spoolBadLines: 0 };
+    const telemetryStats = (): BufferStats & typeof spoolCounters & { sources: number } => ({ ...core.stats(), ...spoolCounters, sources: sequences.sources });
     node.telemetryStats = telemetryStats;
 
     function sendStats(): void {
@@ -106,6 +114,48 @@ export = function (RED: RedAPI): void {
     });
     status.refresh();
 
+    // What the previous instance of this node spooled on close comes back first, once every node of
+    // the flow exists (a message sent while the flow is still starting could find no receiver).
+    let restoreTimer: NodeJS.Timeout | undefined;
+    const restoreOnce = (): void => {
+      RED.events.removeListener('flows:started', restoreOnce);
+      if (restoreTimer !== undefined) clearTimeout(restoreTimer);
+      restoreTimer = undefined;
+      if (closing) return;
+      try {
+        const spooled = takeSpool<NodeMessage>(spoolFile);
+        if (spooled.header !== undefined) sequences.restore(spooled.header.sequences);
+        spoolCounters.spoolBadLines += spooled.badLines;
+        for (const msg of spooled.messages) {
+          msg._msgid = RED.util.generateId();
+          const weight = eventCount(msg);
+          spoolCounters.restored += weight;
+          core.offer({ msg, done: noUpstream }, weight);
+        }
+        if (spooled.messages.length > 0 || spooled.badLines > 0) {
+          node.log(`restored ${spooled.messages.length} messages (${spoolCounters.restored} events) spooled at the last shutdown${spooled.badLines > 0 ? `, ${spooled.badLines} unreadable lines skipped` : ''}`);
+        }
+      } catch (err) {
+        spoolCounters.spoolErrors++;
+        node.error(`could not restore the spool ${spoolFile}: ${(err as Error).message}`);
+      }
+    };
+    RED.events.on('flows:started', restoreOnce);
+
+    // During a deploy the nodes downstream may be stopped and replaced: a message sent to a stopped
+    // node vanishes, so nothing is released until the new flow has started.
+    const pauseForDeploy = (): void => {
+      core.paused = true;
+    };
+    const resumeAfterDeploy = (): void => {
+      core.paused = false;
+      if (!closing) schedulePump();
+    };
+    RED.events.on('flows:stopping', pauseForDeploy);
+    RED.events.on('flows:started', resumeAfterDeploy);
+    // Fallback for runtimes that start this node after the flows:started event.
+    restoreTimer = setTimeout(restoreOnce, 2000);
+
     node.on('input', (msg, _send, done) => {
       if (msg.control === 'stats') {
         sendStats();
@@ -122,14 +172,30 @@ export = function (RED: RedAPI): void {
       core.offer({ msg, done }, weight);
     });
 
-    node.on('close', (_removed, closed) => {
+    node.on('close', (removed, closed) => {
+      closing = true;
+      RED.events.removeListener('flows:started', restoreOnce);
+      RED.events.removeListener('flows:stopping', pauseForDeploy);
+      RED.events.removeListener('flows:started', resumeAfterDeploy);
+      if (restoreTimer !== undefined) clearTimeout(restoreTimer);
       stopWatching();
       clearInterval(expiryTimer);
       if (statsTimer !== undefined) clearInterval(statsTimer);
       status.stop();
+      // Released-but-unconfirmed first: they are older than what still waits in the ring.
       const { queued, inFlight } = core.drain();
-      for (const held of inFlight) held.done();
-      for (const held of queued) held.done();
+      const all = inFlight.concat(queued);
+      try {
+        writeSpool(spoolFile, sequences.snapshot(), all.map((held) => held.msg));
+        for (const held of all) spoolCounters.spooled += eventCount(held.msg);
+        if (all.length > 0) {
+          node.log(`spooled ${all.length} unconfirmed messages to ${spoolFile}${removed ? ' (this node was deleted: import the file or restore the node to replay them)' : ''}`);
+        }
+      } catch (err) {
+        spoolCounters.spoolErrors++;
+        node.error(`could not spool ${all.length} unconfirmed messages to ${spoolFile}: ${(err as Error).message}`);
+      }
+      for (const held of all) held.done();
       closed();
     });
   }

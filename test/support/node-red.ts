@@ -1,7 +1,20 @@
 /** A real Node-RED runtime (node-red-node-test-helper) plus small test-only nodes. */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import helper from 'node-red-node-test-helper';
 
 helper.init(require.resolve('node-red'));
+
+/** Node-RED's user directory for this test run: buffers spool here on close. */
+export const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'telemetry-test-userdir-'));
+helper.settings({ userDir });
+export const spoolDir = path.join(userDir, 'telemetry-spool');
+
+/** Each test starts without spools left by an earlier test's nodes of the same id. */
+export function clearSpools(): void {
+  fs.rmSync(spoolDir, { recursive: true, force: true });
+}
 
 export { helper };
 

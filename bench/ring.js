@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+'use strict';
+// Micro-benchmark of the in-memory RingBuffer (the hot path of telemetry-buffer).
+//
+//   npm run bench:ring                 (builds first)
+//   node bench/ring.js [iterations]    (needs nodes/lib from `npm run build`)
+//   RING_BUFFER_JS=/tmp/x/ring-buffer.js node bench/ring.js   (measure a separately compiled file)
+//
+// Scenarios, each measured after a warm-up, best of 5 runs:
+//   steady      capacity 65536 pre-filled halfway; loop push(obj, 1) + shift(). Push and pop count
+//               as two operations; "pairs" is push+shift pairs per second.
+//   evict       drop-oldest at full capacity with a drop listener; every push evicts the oldest item.
+//   batch       capacity 65536 pre-filled halfway; loop 64 x push(obj, 1) + popBatch(64, reusedArray).
+// Target: >= 20 million push+pop operations per second in `steady`.
+const path = require('path');
+
+const modulePath = process.env.RING_BUFFER_JS
+  ? path.resolve(process.env.RING_BUFFER_JS)
+  : path.join(__dirname, '..', 'nodes', 'lib', 'core', 'ring-buffer.js');
+let RingBuffer;
+try {
+  ({ RingBuffer } = require(modulePath));
+} catch (err) {
+  console.error(`cannot load ${modulePath} (run \`npm run build\` first): ${err.message}`);
+  process.exit(1);
+}
+
+const CAPACITY = 65536;
+const ITERATIONS = Math.max(1000, Number(process.argv[2]) || 20_000_000);
+const RUNS = 5;
+const TARGET_OPS = 20_000_000;
+
+// A pool of distinct message-like objects, so the ring stores real references without allocating in the loop.
+const POOL_SIZE = 4096;
+const pool = Array.from({ length: POOL_SIZE }, (_, i) => ({ topic: 'sensor/' + (i % 16), payload: i, seq: i }));
+
+function prefill(ring, n) {
+  for (let i = 0; i < n; i++) ring.push(pool[i & (POOL_SIZE - 1)], 1);
+}
+
+function steady(iterations) {
+  const ring = new RingBuffer(CAPACITY, 'drop-oldest');
+  prefill(ring, CAPACITY / 2);
+  let check = 0;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) {
+    ring.push(pool[i & (POOL_SIZE - 1)], 1);
+    check += ring.shift().seq;
+  }
+  const ns = Number(process.hrtime.bigint() - t0);
+  if (ring.length !== CAPACITY / 2 || ring.counters().released !== iterations) throw new Error('steady: ring state is wrong');
+  return { ns, ops: 2 * iterations, pairs: iterations, check };
+}
+
+function evict(iterations) {
+  let evicted = 0;
+  const ring = new RingBuffer(CAPACITY, 'drop-oldest', () => {
+    evicted++;
+  });
+  prefill(ring, CAPACITY);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) ring.push(pool[i & (POOL_SIZE - 1)], 1);
+  const ns = Number(process.hrtime.bigint() - t0);
+  if (evicted !== iterations || ring.counters().droppedOverflow !== iterations) throw new Error('evict: wrong drop count');
+  // Each push also removes one item (the eviction), so it counts as push + pop like `steady`.
+  return { ns, ops: 2 * iterations, pairs: iterations, check: evicted };
+}
+
+function batch(iterations) {
+  const B = 64;
+  const ring = new RingBuffer(CAPACITY, 'drop-oldest');
+  prefill(ring, CAPACITY / 2);
+  const out = [];
+  let check = 0;
+  const rounds = Math.floor(iterations / B);
+  const t0 = process.hrtime.bigint();
+  for (let r = 0; r < rounds; r++) {
+    for (let j = 0; j < B; j++) ring.push(pool[(r * B + j) & (POOL_SIZE - 1)], 1);
+    out.length = 0;
+    ring.popBatch(B, out);
+    check += out.length;
+  }
+  const ns = Number(process.hrtime.bigint() - t0);
+  if (check !== rounds * B) throw new Error('batch: wrong pop count');
+  return { ns, ops: 2 * rounds * B, pairs: rounds * B, check };
+}
+
+const scenarios = [
+  { name: 'steady', what: 'push + shift, half full', fn: steady },
+  { name: 'evict', what: 'drop-oldest full, push evicts', fn: evict },
+  { name: 'batch', what: '64 x push + popBatch(64)', fn: batch },
+];
+
+const results = [];
+for (const s of scenarios) {
+  s.fn(Math.min(ITERATIONS, 2_000_000)); // warm-up: let the JIT settle
+  let best;
+  const runs = [];
+  for (let r = 0; r < RUNS; r++) {
+    const res = s.fn(ITERATIONS);
+    const opsPerSec = res.ops / (res.ns / 1e9);
+    runs.push(opsPerSec);
+    if (best === undefined || opsPerSec > best.opsPerSec) best = { ...res, opsPerSec, pairsPerSec: res.pairs / (res.ns / 1e9) };
+  }
+  results.push({
+    scenario: s.name,
+    description: s.what,
+    iterations: best.pairs,
+    bestMs: Math.round(best.ns / 1e4) / 100,
+    opsPerSec: Math.round(best.opsPerSec),
+    pairsPerSec: Math.round(best.pairsPerSec),
+    nsPerOp: Math.round((best.ns / best.ops) * 100) / 100,
+    medianOpsPerSec: Math.round(runs.sort((a, b) => a - b)[Math.floor(runs.length / 2)]),
+  });
+}
+
+const fmt = (n) => (n / 1e6).toFixed(1) + 'M';
+console.log(`RingBuffer benchmark (node ${process.version}, capacity ${CAPACITY}, ${ITERATIONS} iterations, best of ${RUNS})`);
+console.log('scenario  description                      ops/s (push+pop)   pairs/s   ns/op   median ops/s');
+for (const r of results) {
+  console.log(
+    `${r.scenario.padEnd(9)} ${r.description.padEnd(32)} ${fmt(r.opsPerSec).padStart(16)} ${fmt(r.pairsPerSec).padStart(9)} ${r.nsPerOp.toFixed(2).padStart(7)} ${fmt(r.medianOpsPerSec).padStart(14)}`
+  );
+}
+const steadyOps = results[0].opsPerSec;
+const pass = steadyOps >= TARGET_OPS;
+console.log(`target: >= ${fmt(TARGET_OPS)} push+pop ops/s in steady state: ${pass ? 'met' : 'NOT met'} (${fmt(steadyOps)})`);
+console.log(JSON.stringify({ bench: 'ring', node: process.version, capacity: CAPACITY, iterations: ITERATIONS, runs: RUNS, targetOpsPerSec: TARGET_OPS, targetMet: pass, results }));

@@ -1,0 +1,276 @@
+import assert from 'assert';
+import fc from 'fast-check';
+import { DropPolicy, DropReason, RingBuffer, RingCounters } from '../src/core/ring-buffer';
+
+interface Item {
+  id: number;
+}
+
+interface DropRecord {
+  item: Item;
+  weight: number;
+  reason: DropReason;
+}
+
+/** A trivially correct reference: a plain array of {item, weight} with the documented semantics. */
+class ModelRing {
+  readonly entries: { item: Item; weight: number }[] = [];
+  readonly drops: DropRecord[] = [];
+  readonly c: RingCounters = { received: 0, released: 0, droppedOverflow: 0, droppedOversize: 0, depth: 0, highWater: 0, drained: 0 };
+
+  constructor(
+    readonly capacity: number,
+    readonly policy: DropPolicy
+  ) {}
+
+  private sum(): number {
+    return this.entries.reduce((s, e) => s + e.weight, 0);
+  }
+
+  push(item: Item, weight: number): boolean {
+    const w = weight < 1 ? 1 : weight;
+    this.c.received += w;
+    if (w > this.capacity) {
+      this.c.droppedOversize += w;
+      this.drops.push({ item, weight: w, reason: 'oversize' });
+      return false;
+    }
+    if (this.sum() + w > this.capacity) {
+      if (this.policy === 'drop-newest') {
+        this.c.droppedOverflow += w;
+        this.drops.push({ item, weight: w, reason: 'overflow' });
+        return false;
+      }
+      while (this.sum() + w > this.capacity) {
+        const old = this.entries.shift() as { item: Item; weight: number };
+        this.c.droppedOverflow += old.weight;
+        this.drops.push({ item: old.item, weight: old.weight, reason: 'overflow' });
+      }
+    }
+    this.entries.push({ item, weight: w });
+    this.c.depth = this.sum();
+    this.c.highWater = Math.max(this.c.highWater, this.c.depth);
+    return true;
+  }
+
+  shift(): Item | undefined {
+    const e = this.entries.shift();
+    if (e === undefined) return undefined;
+    this.c.released += e.weight;
+    this.c.depth = this.sum();
+    return e.item;
+  }
+
+  popBatch(n: number): Item[] {
+    const out: Item[] = [];
+    while (out.length < n && this.entries.length > 0) out.push(this.shift() as Item);
+    return out;
+  }
+
+  drain(): Item[] {
+    const all = this.entries.splice(0);
+    for (const e of all) this.c.drained += e.weight;
+    this.c.depth = 0;
+    return all.map((e) => e.item);
+  }
+}
+
+type Op = { kind: 'push'; weight: number } | { kind: 'shift' } | { kind: 'popBatch'; n: number } | { kind: 'drain' };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { arbitrary: fc.record({ kind: fc.constant('push' as const), weight: fc.integer({ min: 1, max: 3 }) }), weight: 10 },
+  { arbitrary: fc.record({ kind: fc.constant('push' as const), weight: fc.integer({ min: -2, max: 60 }) }), weight: 3 },
+  { arbitrary: fc.record({ kind: fc.constant('shift' as const) }), weight: 4 },
+  { arbitrary: fc.record({ kind: fc.constant('popBatch' as const), n: fc.integer({ min: 0, max: 8 }) }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('drain' as const) }), weight: 1 }
+);
+
+function assertSameItems(actual: readonly (Item | undefined)[], expected: readonly (Item | undefined)[], what: string): void {
+  assert.strictEqual(actual.length, expected.length, `${what}: count`);
+  for (let i = 0; i < expected.length; i++) assert.strictEqual(actual[i], expected[i], `${what}: item ${i} (identity)`);
+}
+
+function runAgainstModel(capacity: number, policy: DropPolicy, ops: Op[]): void {
+  const drops: DropRecord[] = [];
+  const ring = new RingBuffer<Item>(capacity, policy, (item, weight, reason) => drops.push({ item, weight, reason }));
+  const model = new ModelRing(capacity, policy);
+  let nextId = 1;
+  ops.forEach((op, step) => {
+    const at = `step ${step} ${JSON.stringify(op)}`;
+    switch (op.kind) {
+      case 'push': {
+        const item = { id: nextId++ };
+        assert.strictEqual(ring.push(item, op.weight), model.push(item, op.weight), `${at}: push result`);
+        break;
+      }
+      case 'shift':
+        assertSameItems([ring.shift()], [model.shift()], `${at}: shift`);
+        break;
+      case 'popBatch':
+        assertSameItems(ring.popBatch(op.n), model.popBatch(op.n), `${at}: popBatch`);
+        break;
+      case 'drain':
+        assertSameItems(ring.drain(), model.drain(), `${at}: drain`);
+        break;
+    }
+    assert.strictEqual(drops.length, model.drops.length, `${at}: number of drops reported`);
+    drops.forEach((d, i) => {
+      assert.strictEqual(d.item, model.drops[i].item, `${at}: dropped item ${i}`);
+      assert.strictEqual(d.weight, model.drops[i].weight, `${at}: dropped weight ${i}`);
+      assert.strictEqual(d.reason, model.drops[i].reason, `${at}: drop reason ${i}`);
+    });
+    assert.deepStrictEqual(ring.counters(), model.c, `${at}: counters`);
+    assert.strictEqual(ring.depth, model.c.depth, `${at}: depth`);
+    assert.strictEqual(ring.length, model.entries.length, `${at}: length`);
+    assert.strictEqual(ring.peekWeight(), model.entries.length === 0 ? 0 : model.entries[0].weight, `${at}: peekWeight`);
+    const c = ring.counters();
+    assert.strictEqual(c.received, c.depth + c.released + c.droppedOverflow + c.droppedOversize + c.drained, `${at}: counting identity`);
+  });
+}
+
+describe('RingBuffer', function () {
+  describe('against a reference model (property-based)', function () {
+    for (const policy of ['drop-oldest', 'drop-newest'] as const) {
+      it(`${policy}: matches the model after every push/shift/popBatch/drain`, function () {
+        fc.assert(
+          fc.property(fc.integer({ min: 1, max: 50 }), fc.array(opArb, { maxLength: 300 }), (capacity, ops) => runAgainstModel(capacity, policy, ops)),
+          { numRuns: 300 }
+        );
+      });
+    }
+
+    it('matches the model with only unit weights on a tiny ring (wrap-around heavy)', function () {
+      const unitOps: fc.Arbitrary<Op> = fc.oneof(
+        { arbitrary: fc.constant({ kind: 'push' as const, weight: 1 }), weight: 3 },
+        { arbitrary: fc.constant({ kind: 'shift' as const }), weight: 2 },
+        { arbitrary: fc.record({ kind: fc.constant('popBatch' as const), n: fc.integer({ min: 0, max: 4 }) }), weight: 1 }
+      );
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 4 }), fc.constantFrom<DropPolicy>('drop-oldest', 'drop-newest'), fc.array(unitOps, { maxLength: 200 }), (capacity, policy, ops) =>
+          runAgainstModel(capacity, policy, ops)
+        ),
+        { numRuns: 300 }
+      );
+    });
+  });
+
+  describe('constructor validation', function () {
+    for (const bad of [0, -1, 1.5, NaN, '10', 60_000_000] as unknown[]) {
+      it(`rejects capacity ${typeof bad === 'string' ? JSON.stringify(bad) : String(bad)} with a RangeError`, function () {
+        assert.throws(
+          () => new RingBuffer<number>(bad as number),
+          (err: unknown) => {
+            assert.ok(err instanceof RangeError);
+            assert.match(err.message, /ring capacity must be a whole number of events from 1 to 50000000/);
+            assert.ok(err.message.endsWith(`got ${String(bad)}`), err.message);
+            return true;
+          }
+        );
+      });
+    }
+
+    it('accepts capacity 1', function () {
+      assert.strictEqual(new RingBuffer<number>(1).capacity, 1);
+    });
+
+    it('rejects an unknown policy with a RangeError naming the valid ones', function () {
+      assert.throws(
+        () => new RingBuffer<number>(10, 'drop-random' as DropPolicy),
+        (err: unknown) => {
+          assert.ok(err instanceof RangeError);
+          assert.strictEqual(err.message, 'drop policy must be one of drop-oldest, drop-newest, got drop-random');
+          return true;
+        }
+      );
+    });
+
+    it('defaults to drop-oldest', function () {
+      assert.strictEqual(new RingBuffer<number>(3).policy, 'drop-oldest');
+    });
+  });
+
+  describe('examples', function () {
+    it('drop-oldest, capacity 5, 8 pushes: keeps 4..8 and reports 1..3 dropped', function () {
+      const dropped: [number, number, DropReason][] = [];
+      const ring = new RingBuffer<number>(5, 'drop-oldest', (item, weight, reason) => dropped.push([item, weight, reason]));
+      for (let i = 1; i <= 8; i++) assert.strictEqual(ring.push(i, 1), true);
+      assert.deepStrictEqual(dropped, [
+        [1, 1, 'overflow'],
+        [2, 1, 'overflow'],
+        [3, 1, 'overflow'],
+      ]);
+      assert.deepStrictEqual(ring.drain(), [4, 5, 6, 7, 8]);
+      assert.deepStrictEqual(ring.counters(), { received: 8, released: 0, droppedOverflow: 3, droppedOversize: 0, depth: 0, highWater: 5, drained: 5 });
+    });
+
+    it('drop-newest, capacity 5, 8 pushes: keeps 1..5 and reports 6..8 dropped', function () {
+      const dropped: [number, number, DropReason][] = [];
+      const ring = new RingBuffer<number>(5, 'drop-newest', (item, weight, reason) => dropped.push([item, weight, reason]));
+      const results: boolean[] = [];
+      for (let i = 1; i <= 8; i++) results.push(ring.push(i, 1));
+      assert.deepStrictEqual(results, [true, true, true, true, true, false, false, false]);
+      assert.deepStrictEqual(dropped, [
+        [6, 1, 'overflow'],
+        [7, 1, 'overflow'],
+        [8, 1, 'overflow'],
+      ]);
+      assert.deepStrictEqual(ring.popBatch(10), [1, 2, 3, 4, 5]);
+      assert.deepStrictEqual(ring.counters(), { received: 8, released: 5, droppedOverflow: 3, droppedOversize: 0, depth: 0, highWater: 5, drained: 0 });
+    });
+
+    it('drop-oldest evicts as many old items as needed for a heavy new one', function () {
+      const dropped: [string, number, DropReason][] = [];
+      const ring = new RingBuffer<string>(10, 'drop-oldest', (item, weight, reason) => dropped.push([item, weight, reason]));
+      ring.push('a', 3);
+      ring.push('b', 3);
+      ring.push('c', 3);
+      assert.strictEqual(ring.push('d', 6), true);
+      assert.deepStrictEqual(dropped, [
+        ['a', 3, 'overflow'],
+        ['b', 3, 'overflow'],
+      ]);
+      assert.strictEqual(ring.depth, 9);
+      assert.strictEqual(ring.length, 2);
+      assert.deepStrictEqual(ring.drain(), ['c', 'd']);
+    });
+
+    it('an item heavier than the capacity is dropped as oversize and leaves the ring untouched', function () {
+      const dropped: [string, number, DropReason][] = [];
+      const ring = new RingBuffer<string>(4, 'drop-oldest', (item, weight, reason) => dropped.push([item, weight, reason]));
+      ring.push('keep', 2);
+      assert.strictEqual(ring.push('huge', 5), false);
+      assert.deepStrictEqual(dropped, [['huge', 5, 'oversize']]);
+      assert.strictEqual(ring.push('fits', 2), true);
+      assert.deepStrictEqual(ring.counters(), { received: 9, released: 0, droppedOverflow: 0, droppedOversize: 5, depth: 4, highWater: 4, drained: 0 });
+      assert.deepStrictEqual(ring.drain(), ['keep', 'fits']);
+    });
+
+    it('weights below 1 count as one event', function () {
+      const ring = new RingBuffer<string>(3);
+      ring.push('zero', 0);
+      ring.push('negative', -5);
+      ring.push('default');
+      assert.strictEqual(ring.depth, 3);
+      assert.strictEqual(ring.length, 3);
+      assert.strictEqual(ring.counters().received, 3);
+    });
+
+    it('shift on an empty ring returns undefined and counts nothing', function () {
+      const ring = new RingBuffer<string>(2);
+      assert.strictEqual(ring.shift(), undefined);
+      assert.strictEqual(ring.peekWeight(), 0);
+      assert.deepStrictEqual(ring.popBatch(3), []);
+      assert.deepStrictEqual(ring.drain(), []);
+      assert.deepStrictEqual(ring.counters(), { received: 0, released: 0, droppedOverflow: 0, droppedOversize: 0, depth: 0, highWater: 0, drained: 0 });
+    });
+
+    it('popBatch appends to the given array', function () {
+      const ring = new RingBuffer<number>(4);
+      for (let i = 1; i <= 4; i++) ring.push(i, 1);
+      const out = [0];
+      assert.strictEqual(ring.popBatch(2, out), out);
+      assert.deepStrictEqual(out, [0, 1, 2]);
+      assert.strictEqual(ring.length, 2);
+    });
+  });
+});
