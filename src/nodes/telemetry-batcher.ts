@@ -2,6 +2,7 @@ import { Batch, BatchAssembler, FlushReason } from '../core/batch-assembler';
 import { InflightTracker } from '../core/inflight';
 import { positiveNumber, wholeNumber } from '../core/options';
 import { eventCount } from '../core/records';
+import { installAdminEndpoints, publishStats } from './admin';
 import { Completion, markCompletion, watchCompletions } from './completions';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { compactCount, ThrottledStatus } from './status';
@@ -29,6 +30,8 @@ interface BatcherStats {
 }
 
 export = function (RED: RedAPI): void {
+  installAdminEndpoints(RED);
+
   function TelemetryBatcher(this: Node, def: NodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -137,6 +140,7 @@ export = function (RED: RedAPI): void {
       waitingBatches: assembler.waitingBatches,
     });
     node.telemetryStats = telemetryStats;
+    const unpublish = publishStats(node, telemetryStats);
 
     const status = new ThrottledStatus(node, () => {
       const held = assembler.events;
@@ -173,6 +177,7 @@ export = function (RED: RedAPI): void {
     node.on('close', (_removed, closed) => {
       closing = true;
       stopWatching();
+      unpublish();
       clearInterval(expiryTimer);
       if (ageTimer !== undefined) clearTimeout(ageTimer);
       status.stop();

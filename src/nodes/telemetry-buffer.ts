@@ -6,6 +6,7 @@ import { SequenceStamper } from '../core/sequence';
 import { spoolFileFor, takeSpool, writeSpool } from '../core/spool';
 import * as os from 'os';
 import * as path from 'path';
+import { installAdminEndpoints, publishStats } from './admin';
 import { watchCompletions } from './completions';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { ThrottledStatus } from './status';
@@ -16,6 +17,8 @@ interface Held {
 }
 
 export = function (RED: RedAPI): void {
+  installAdminEndpoints(RED);
+
   function TelemetryBuffer(this: Node, def: NodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -93,6 +96,7 @@ export = function (RED: RedAPI): void {
     const spoolCounters = { restored: 0, spooled: 0, spoolErrors: 0, spoolBadLines: 0 };
     const telemetryStats = (): BufferStats & typeof spoolCounters & { sources: number } => ({ ...core.stats(), ...spoolCounters, sources: sequences.sources });
     node.telemetryStats = telemetryStats;
+    const unpublish = publishStats(node, telemetryStats);
 
     function sendStats(): void {
       node.send([null, { topic: 'stats', payload: telemetryStats() }]);
@@ -179,6 +183,7 @@ export = function (RED: RedAPI): void {
       RED.events.removeListener('flows:started', resumeAfterDeploy);
       if (restoreTimer !== undefined) clearTimeout(restoreTimer);
       stopWatching();
+      unpublish();
       clearInterval(expiryTimer);
       if (statsTimer !== undefined) clearInterval(statsTimer);
       status.stop();
