@@ -62,9 +62,8 @@ export = function (RED: RedAPI): void {
     let dropping = false;
 
     function release(items: Held[]): void {
-      const out: NodeMessage[] = new Array(items.length);
-      for (let i = 0; i < items.length; i++) out[i] = items[i].msg;
-      node.send([out, null]);
+      // One send per message: Node-RED deep-copies every message after the first in a single send().
+      for (let i = 0; i < items.length; i++) node.send([items[i].msg, null]);
       // With nothing wired, nobody will ever complete these: they are delivered as sent.
       if (downstream.length === 0) for (const held of items) core.completed(held.msg._msgid as string, 'ok');
     }
