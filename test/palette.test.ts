@@ -51,4 +51,32 @@ describe('installed in a real Node-RED 4 runtime', function () {
       assert.match(res.body, /<svg/);
     }
   });
+
+  it('offers every example in Import > Examples, and each deploys with known node types only', async function () {
+    const listing = await red.request('GET', `/library/examples/flows/${pkg.name}`);
+    assert.equal(listing.status, 200);
+    const names: string[] = JSON.parse(listing.body).map((e: { fn: string }) => e.fn);
+    const files = fs.readdirSync(path.join(__dirname, '..', 'examples')).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, ''));
+    assert.deepEqual(names.sort(), files.sort());
+    const typesUsed = new Set<string>();
+    for (const name of names) {
+      const res = await red.request('GET', `/library/examples/flows/${pkg.name}/${encodeURIComponent(name)}`);
+      assert.equal(res.status, 200, name);
+      const flow: { id: string; type: string; z?: string; wires?: string[][] }[] = JSON.parse(res.body);
+      const ids = new Set(flow.map((n) => n.id));
+      for (const n of flow) {
+        typesUsed.add(n.type);
+        for (const target of (n.wires ?? []).flat()) assert.ok(ids.has(target), `${name}: ${n.id} is wired to a node in the example`);
+      }
+      assert.ok(flow.some((n) => n.type === 'comment'), `${name} explains itself in a comment node`);
+      const tab = { id: 'examplet4b000001', type: 'tab', label: name };
+      const deploy = await red.request('POST', '/flows', [tab, ...flow.map((n) => (n.z ? { ...n, z: tab.id } : n))], { 'Node-RED-Deployment-Type': 'full' });
+      assert.equal(deploy.status, 204, `${name}: ${deploy.body}`);
+      const state = await red.request('GET', '/flows/state');
+      assert.equal(JSON.parse(state.body).state, 'start', `${name} runs`);
+      assert.doesNotMatch(red.output(), /Waiting for missing types/);
+    }
+    for (const type of Object.keys(pkg['node-red'].nodes)) assert.ok(typesUsed.has(type), `an example uses ${type}`);
+  });
 });
+
