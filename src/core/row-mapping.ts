@@ -1,0 +1,382 @@
+/**
+ * Turns a TelemetryRecord into one row of the narrow telemetry table, or into a rejection that
+ * says why not. Mapping never throws: whatever a flow sends, the answer is a row or a reason, so
+ * one odd event can never stop the events around it.
+ *
+ * Rules (property names in quotes are the defaults; each is configurable):
+ * - payload: a number (the value), a boolean (value 1 or 0), or a plain object carrying the
+ *   fields below. Strings, arrays, Buffers, null and undefined are rejected.
+ * - source: payload."source" when it is present, else msg.topic. It must be a non-empty string
+ *   of at most 256 characters without NUL characters; a present but non-string payload."source"
+ *   is rejected rather than silently replaced by the topic.
+ * - time: the first of payload."time", payload."ts", msg.timestamp that is present, else the time
+ *   the sink received the batch. Accepted forms: a Date, epoch milliseconds (a number), or an ISO
+ *   8601 string (read as UTC when it carries no offset). Times outside 2000-01-01 .. 2100-01-01
+ *   (configurable) are rejected: a time in January 1970 is almost always epoch seconds sent as
+ *   milliseconds, and far-future times are clock or unit errors that would otherwise create
+ *   useless partitions.
+ * - value: the payload itself when it is a number or boolean, else payload."value" (number or
+ *   boolean). NaN and +-Infinity are rejected. A missing (or null) value is allowed only when the
+ *   object carries something else worth storing (any field besides source, time and seq), such as
+ *   a kind or extra fields; the row then has value NULL.
+ * - seq: record.seq (stamped by telemetry-buffer) else payload."seq" else 0; a safe integer.
+ *   (source, time, seq) is the row's identity: a retried or replayed batch maps to the same rows.
+ * - kind: payload."kind" else msg.kind; a string of at most 256 characters, or NULL.
+ * - extra (only when enabled): every other own field of the payload object, as jsonb. Keys named
+ *   __proto__, constructor or prototype are never copied (at any depth); Dates become ISO strings,
+ *   bigints strings, non-finite numbers null, functions/symbols/undefined are left out. Nesting
+ *   deeper than 16 levels, NUL characters, or more than 16 KiB of JSON reject the row.
+ */
+import type { TelemetryRecord } from './records';
+
+export interface MappingOptions {
+  /** Payload properties read for the time, first present wins. Default ['time', 'ts']. */
+  timeProperty?: string | string[];
+  /** Default 'source'. */
+  sourceProperty?: string;
+  /** Default 'value'. */
+  valueProperty?: string;
+  /** Default 'kind'. */
+  kindProperty?: string;
+  /** Default 'seq'. */
+  seqProperty?: string;
+  /** Copy the payload's remaining fields into the row's extra (jsonb). Default false. */
+  extra?: boolean;
+  /** Largest accepted extra, in characters of JSON. Default 16384. */
+  maxExtraLength?: number;
+  /** Longest accepted source and kind. Default 256. */
+  maxTextLength?: number;
+  /** Earliest accepted time, epoch ms. Default 2000-01-01T00:00:00Z. */
+  minTimeMs?: number;
+  /** Latest accepted time (exclusive), epoch ms. Default 2100-01-01T00:00:00Z. */
+  maxTimeMs?: number;
+}
+
+export interface ResolvedMappingOptions {
+  timeProperties: string[];
+  sourceProperty: string;
+  valueProperty: string;
+  kindProperty: string;
+  seqProperty: string;
+  extra: boolean;
+  maxExtraLength: number;
+  maxTextLength: number;
+  minTimeMs: number;
+  maxTimeMs: number;
+  /** The payload keys that are not extra fields (the property names above). */
+  reservedKeys: ReadonlySet<string>;
+}
+
+export interface TelemetryRow {
+  time: Date;
+  source: string;
+  kind: string | null;
+  value: number | null;
+  seq: number;
+  extra: Record<string, unknown> | null;
+}
+
+export type MappingResult = { ok: true; row: TelemetryRow } | { ok: false; reason: string };
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const MAX_EXTRA_DEPTH = 16;
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+
+export const DEFAULT_MIN_TIME_MS = Date.UTC(2000, 0, 1);
+export const DEFAULT_MAX_TIME_MS = Date.UTC(2100, 0, 1);
+const EARLIEST_FOUR_DIGIT_YEAR_MS = Date.parse('0001-01-01T00:00:00Z');
+const LATEST_FOUR_DIGIT_YEAR_MS = Date.UTC(10000, 0, 1);
+
+function checkPropertyName(name: unknown, option: string): string {
+  if (typeof name !== 'string' || name.length === 0 || FORBIDDEN_KEYS.has(name)) {
+    throw new Error(`mapping option ${option} must be a non-empty property name, got ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+function positiveNumber(value: number | undefined, fallback: number, option: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new Error(`mapping option ${option} must be a positive number`);
+  return value;
+}
+
+/** Fills in defaults and validates; throws on a bad option so a misconfiguration shows at deploy. */
+export function resolveMappingOptions(options: MappingOptions = {}): ResolvedMappingOptions {
+  const timeList = options.timeProperty === undefined ? ['time', 'ts'] : Array.isArray(options.timeProperty) ? options.timeProperty : [options.timeProperty];
+  if (timeList.length === 0) throw new Error('mapping option timeProperty needs at least one property name');
+  const minTimeMs = options.minTimeMs ?? DEFAULT_MIN_TIME_MS;
+  const maxTimeMs = options.maxTimeMs ?? DEFAULT_MAX_TIME_MS;
+  if (!Number.isFinite(minTimeMs) || !Number.isFinite(maxTimeMs) || minTimeMs >= maxTimeMs) throw new Error('mapping options minTimeMs/maxTimeMs must be finite with minTimeMs < maxTimeMs');
+  // Beyond these, toISOString() writes signed 6-digit years that PostgreSQL does not read back.
+  if (minTimeMs < EARLIEST_FOUR_DIGIT_YEAR_MS || maxTimeMs > LATEST_FOUR_DIGIT_YEAR_MS) throw new Error('mapping options minTimeMs/maxTimeMs must stay within the years 0001..9999');
+  const timeProperties = timeList.map((name) => checkPropertyName(name, 'timeProperty'));
+  const sourceProperty = checkPropertyName(options.sourceProperty ?? 'source', 'sourceProperty');
+  const valueProperty = checkPropertyName(options.valueProperty ?? 'value', 'valueProperty');
+  const kindProperty = checkPropertyName(options.kindProperty ?? 'kind', 'kindProperty');
+  const seqProperty = checkPropertyName(options.seqProperty ?? 'seq', 'seqProperty');
+  return {
+    timeProperties,
+    sourceProperty,
+    valueProperty,
+    kindProperty,
+    seqProperty,
+    extra: options.extra === true,
+    maxExtraLength: positiveNumber(options.maxExtraLength, 16384, 'maxExtraLength'),
+    maxTextLength: positiveNumber(options.maxTextLength, 256, 'maxTextLength'),
+    minTimeMs,
+    maxTimeMs,
+    reservedKeys: new Set([sourceProperty, valueProperty, kindProperty, seqProperty, ...timeProperties])
+  };
+}
+
+function own(object: Record<string, unknown>, key: string): unknown {
+  return Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (Buffer.isBuffer(value)) return 'a Buffer';
+  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
+  if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)})`;
+  if (typeof value === 'object') return 'an object';
+  return `a ${typeof value}`;
+}
+
+/** Parses one accepted time form to epoch ms, or explains why not. */
+function parseTime(raw: unknown, where: string): number | string {
+  let ms: number;
+  if (raw instanceof Date) {
+    ms = raw.getTime();
+    if (Number.isNaN(ms)) return `${where} is an invalid Date`;
+  } else if (typeof raw === 'number') {
+    if (!Number.isFinite(raw)) return `${where} is ${describe(raw)}, expected epoch milliseconds`;
+    ms = raw;
+  } else if (typeof raw === 'string') {
+    const trimmed = raw.trim();
+    const match = ISO_8601.exec(trimmed);
+    if (!match) return `${where} ${JSON.stringify(raw.slice(0, 40))} is not an ISO 8601 time`;
+    // Without an offset JavaScript would read a date-time as local time: the same flow would then
+    // write different times on differently configured gateways. UTC is the only stable reading.
+    const dateOnly = trimmed.length === 10;
+    ms = Date.parse(match[1] || dateOnly ? trimmed : `${trimmed}Z`);
+    if (Number.isNaN(ms)) return `${where} ${JSON.stringify(raw.slice(0, 40))} is not a valid time`;
+  } else {
+    return `${where} is ${describe(raw)}, expected a Date, epoch milliseconds or an ISO 8601 string`;
+  }
+  return ms;
+}
+
+function checkText(value: string, what: string, max: number): string | null {
+  if (value.length > max) return `${what} is ${value.length} characters, more than ${max}`;
+  if (value.includes('\u0000')) return `${what} contains a NUL character`;
+  return null;
+}
+
+interface ExtraState {
+  failure: string | null;
+}
+
+/** Copies a value into something JSON can carry, dropping dangerous keys; sets state.failure on a reason to reject. */
+function sanitizeExtra(value: unknown, depth: number, state: ExtraState): unknown {
+  if (state.failure) return undefined;
+  if (depth > MAX_EXTRA_DEPTH) {
+    state.failure = `extra fields are nested deeper than ${MAX_EXTRA_DEPTH} levels`;
+    return undefined;
+  }
+  switch (typeof value) {
+    case 'string':
+      if (value.includes('\u0000')) state.failure = 'extra fields contain a NUL character (jsonb cannot store it)';
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value : null;
+    case 'boolean':
+      return value;
+    case 'bigint':
+      return value.toString();
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+  }
+  if (value === null) return null;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (Array.isArray(value)) {
+    return value.map((item) => {
+      const copy = sanitizeExtra(item, depth + 1, state);
+      return copy === undefined ? null : copy;
+    });
+  }
+  if (Buffer.isBuffer(value)) return value.toString('base64');
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value as object)) {
+    if (FORBIDDEN_KEYS.has(key)) continue;
+    if (key.includes('\u0000')) {
+      state.failure = 'extra fields contain a NUL character (jsonb cannot store it)';
+      return undefined;
+    }
+    const copy = sanitizeExtra((value as Record<string, unknown>)[key], depth + 1, state);
+    if (copy !== undefined) out[key] = copy;
+  }
+  return out;
+}
+
+function reject(reason: string): MappingResult {
+  return { ok: false, reason };
+}
+
+/**
+ * Maps one record. `receivedAt` (epoch ms) is the time used when neither the payload nor the
+ * message carries one; pass the same value when a batch is retried so its rows keep their identity.
+ */
+export function mapRecord(record: TelemetryRecord, receivedAt: number, options: ResolvedMappingOptions): MappingResult {
+  try {
+    return mapRecordUnsafe(record, receivedAt, options);
+  } catch (err) {
+    // Getters and proxies in a payload can throw; the promise is a reason, never an exception.
+    return reject(`payload could not be read: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: ResolvedMappingOptions): MappingResult {
+  if (record === null || typeof record !== 'object') return reject(`record is ${describe(record)}`);
+  const payload = record.payload;
+  let fields: Record<string, unknown> | null = null;
+  let value: number | null = null;
+
+  if (typeof payload === 'number') {
+    if (!Number.isFinite(payload)) return reject(`value is ${describe(payload)}, expected a finite number`);
+    value = payload;
+  } else if (typeof payload === 'boolean') {
+    value = payload ? 1 : 0;
+  } else if (isPlainObject(payload)) {
+    fields = payload;
+  } else if (payload === undefined || payload === null) {
+    return reject('payload is empty');
+  } else {
+    return reject(`payload is ${describe(payload)}, expected a number, a boolean or an object`);
+  }
+
+  // source
+  let source: unknown = record.topic;
+  let sourceWhere = 'msg.topic';
+  if (fields) {
+    const fromPayload = own(fields, options.sourceProperty);
+    if (fromPayload !== undefined) {
+      source = fromPayload;
+      sourceWhere = `payload.${options.sourceProperty}`;
+    }
+  }
+  if (source === undefined || source === null || source === '') return reject(`no source: set msg.topic or payload.${options.sourceProperty}`);
+  if (typeof source !== 'string') return reject(`${sourceWhere} is ${describe(source)}, expected a string`);
+  const sourceProblem = checkText(source, sourceWhere, options.maxTextLength);
+  if (sourceProblem) return reject(sourceProblem);
+
+  // time
+  let rawTime: unknown;
+  let timeWhere = '';
+  if (fields) {
+    for (const property of options.timeProperties) {
+      const candidate = own(fields, property);
+      if (candidate !== undefined && candidate !== null) {
+        rawTime = candidate;
+        timeWhere = `payload.${property}`;
+        break;
+      }
+    }
+  }
+  if (rawTime === undefined && record.timestamp !== undefined && record.timestamp !== null) {
+    rawTime = record.timestamp;
+    timeWhere = 'msg.timestamp';
+  }
+  if (rawTime === undefined) {
+    rawTime = receivedAt;
+    timeWhere = 'time of receipt';
+  }
+  const timeMs = parseTime(rawTime, timeWhere);
+  if (typeof timeMs === 'string') return reject(timeMs);
+  if (timeMs < options.minTimeMs || timeMs >= options.maxTimeMs) {
+    const shown = new Date(timeMs).toISOString();
+    const hint = timeMs >= 0 && timeMs < 1e11 ? ' (epoch seconds instead of milliseconds?)' : '';
+    return reject(`${timeWhere} ${shown} is outside ${new Date(options.minTimeMs).toISOString()} .. ${new Date(options.maxTimeMs).toISOString()}${hint}`);
+  }
+
+  // value
+  let hasContent = false;
+  if (fields) {
+    const rawValue = own(fields, options.valueProperty);
+    if (typeof rawValue === 'number') {
+      if (!Number.isFinite(rawValue)) return reject(`payload.${options.valueProperty} is ${describe(rawValue)}, expected a finite number`);
+      value = rawValue;
+      hasContent = true;
+    } else if (typeof rawValue === 'boolean') {
+      value = rawValue ? 1 : 0;
+      hasContent = true;
+    } else if (rawValue !== undefined && rawValue !== null) {
+      return reject(`payload.${options.valueProperty} is ${describe(rawValue)}, expected a number or a boolean`);
+    }
+  } else {
+    hasContent = true;
+  }
+
+  // seq
+  let seq: unknown = 0;
+  let seqWhere = 'seq';
+  if (record.seq !== undefined && record.seq !== null) {
+    seq = record.seq;
+    seqWhere = 'msg.seq';
+  } else if (fields) {
+    const fromPayload = own(fields, options.seqProperty);
+    if (fromPayload !== undefined && fromPayload !== null) {
+      seq = fromPayload;
+      seqWhere = `payload.${options.seqProperty}`;
+    }
+  }
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq)) return reject(`${seqWhere} is ${describe(seq)}, expected an integer`);
+
+  // kind
+  let kind: string | null = null;
+  let rawKind: unknown = fields ? own(fields, options.kindProperty) : undefined;
+  let kindWhere = `payload.${options.kindProperty}`;
+  if (rawKind === undefined || rawKind === null) {
+    rawKind = record.kind;
+    kindWhere = 'msg.kind';
+  }
+  if (rawKind !== undefined && rawKind !== null && rawKind !== '') {
+    if (typeof rawKind !== 'string') return reject(`${kindWhere} is ${describe(rawKind)}, expected a string`);
+    const kindProblem = checkText(rawKind, kindWhere, options.maxTextLength);
+    if (kindProblem) return reject(kindProblem);
+    kind = rawKind;
+    hasContent = true;
+  }
+
+  // extra
+  let extra: Record<string, unknown> | null = null;
+  if (fields) {
+    const rest: Record<string, unknown> = {};
+    let restCount = 0;
+    for (const key in fields) {
+      if (!Object.prototype.hasOwnProperty.call(fields, key) || options.reservedKeys.has(key) || FORBIDDEN_KEYS.has(key)) continue;
+      if (options.extra) rest[key] = fields[key];
+      restCount++;
+    }
+    if (restCount > 0) hasContent = true;
+    if (options.extra && restCount > 0) {
+      const state: ExtraState = { failure: null };
+      const copy = sanitizeExtra(rest, 0, state) as Record<string, unknown> | undefined;
+      if (state.failure) return reject(state.failure);
+      const json = JSON.stringify(copy);
+      if (json.length > options.maxExtraLength) return reject(`extra fields are ${json.length} characters of JSON, more than ${options.maxExtraLength}`);
+      if (copy && Object.keys(copy).length > 0) extra = copy;
+    }
+  }
+  if (!hasContent) return reject(`payload has no ${options.valueProperty} and nothing else to store`);
+
+  return { ok: true, row: { time: new Date(timeMs), source, kind, value, seq, extra } };
+}
