@@ -117,47 +117,41 @@ export = function (RED: RedAPI): void {
     });
     status.refresh();
 
-    // What the previous instance of this node spooled on close comes back first, once every node of
-    // the flow exists (a message sent while the flow is still starting could find no receiver).
-    let restoreTimer: NodeJS.Timeout | undefined;
-    const restoreOnce = (): void => {
-      RED.events.removeListener('flows:started', restoreOnce);
-      if (restoreTimer !== undefined) clearTimeout(restoreTimer);
-      restoreTimer = undefined;
-      if (closing) return;
-      try {
-        const spooled = takeSpool<NodeMessage>(spoolFile);
-        if (spooled.header !== undefined) sequences.restore(spooled.header.sequences);
-        spoolCounters.spoolBadLines += spooled.badLines;
-        for (const msg of spooled.messages) {
-          msg._msgid = RED.util.generateId();
-          const weight = eventCount(msg);
-          spoolCounters.restored += weight;
-          core.offer({ msg, done: noUpstream }, weight);
-        }
-        if (spooled.messages.length > 0 || spooled.badLines > 0) {
-          node.log(`restored ${spooled.messages.length} messages (${spoolCounters.restored} events) spooled at the last shutdown${spooled.badLines > 0 ? `, ${spooled.badLines} unreadable lines skipped` : ''}`);
-        }
-      } catch (err) {
-        spoolCounters.spoolErrors++;
-        node.error(`could not restore the spool ${spoolFile}: ${(err as Error).message}`);
-      }
-    };
-    RED.events.on('flows:started', restoreOnce);
-
-    // During a deploy the nodes downstream may be stopped and replaced: a message sent to a stopped
-    // node vanishes, so nothing is released until the new flow has started.
-    const pauseForDeploy = (): void => {
-      core.paused = true;
-    };
+    // Nothing is released until the flow has started: a message sent while the flow is still
+    // starting, or while a deploy replaces the nodes downstream, can find no receiver and vanish.
+    core.paused = true;
     const resumeAfterDeploy = (): void => {
+      clearTimeout(startTimer);
       core.paused = false;
       if (!closing) schedulePump();
     };
+    const pauseForDeploy = (): void => {
+      core.paused = true;
+    };
     RED.events.on('flows:stopping', pauseForDeploy);
     RED.events.on('flows:started', resumeAfterDeploy);
-    // Fallback for runtimes that start this node after the flows:started event.
-    restoreTimer = setTimeout(restoreOnce, 2000);
+    // Fallback for a runtime that never announces flows:started to this node.
+    const startTimer = setTimeout(resumeAfterDeploy, 2000);
+
+    // What the previous instance spooled on close goes first, and its sequence numbers continue
+    // before the first new message is stamped.
+    try {
+      const spooled = takeSpool<NodeMessage>(spoolFile);
+      if (spooled.header !== undefined) sequences.restore(spooled.header.sequences);
+      spoolCounters.spoolBadLines += spooled.badLines;
+      for (const msg of spooled.messages) {
+        msg._msgid = RED.util.generateId();
+        const weight = eventCount(msg);
+        spoolCounters.restored += weight;
+        core.offer({ msg, done: noUpstream }, weight);
+      }
+      if (spooled.messages.length > 0 || spooled.badLines > 0) {
+        node.log(`restored ${spooled.messages.length} messages (${spoolCounters.restored} events) spooled at the last shutdown${spooled.badLines > 0 ? `, ${spooled.badLines} unreadable lines skipped` : ''}`);
+      }
+    } catch (err) {
+      spoolCounters.spoolErrors++;
+      node.error(`could not restore the spool ${spoolFile}: ${(err as Error).message}`);
+    }
 
     node.on('input', (msg, _send, done) => {
       if (msg.control === 'stats') {
@@ -177,10 +171,9 @@ export = function (RED: RedAPI): void {
 
     node.on('close', (removed, closed) => {
       closing = true;
-      RED.events.removeListener('flows:started', restoreOnce);
       RED.events.removeListener('flows:stopping', pauseForDeploy);
       RED.events.removeListener('flows:started', resumeAfterDeploy);
-      if (restoreTimer !== undefined) clearTimeout(restoreTimer);
+      clearTimeout(startTimer);
       stopWatching();
       unpublish();
       clearInterval(expiryTimer);
