@@ -1,6 +1,7 @@
 import { flag, positiveNumber, wholeNumber } from '../core/options';
 import { KindMix, Pacer, SimMessage, TelemetryGenerator } from '../core/simulator';
 import type { Node, NodeDef, NodeMessage, RedAPI } from './red';
+import { installAdminEndpoints, publishStats } from './admin';
 import { ThrottledStatus, compactCount } from './status';
 
 /** Ticks this often; each tick sends everything due since the last one. */
@@ -25,6 +26,8 @@ interface SimulatorStats {
 }
 
 export = function (RED: RedAPI): void {
+  installAdminEndpoints(RED);
+
   function TelemetrySimulator(this: Node, def: NodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -130,6 +133,7 @@ export = function (RED: RedAPI): void {
       };
     };
     node.telemetryStats = telemetryStats;
+    const unpublish = publishStats(node, telemetryStats);
 
     const status = new ThrottledStatus(node, () => {
       const sent = compactCount(generator.stats().events);
@@ -169,6 +173,7 @@ export = function (RED: RedAPI): void {
     });
 
     node.on('close', (_removed, closed) => {
+      unpublish();
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
       status.stop();

@@ -1,0 +1,73 @@
+/**
+ * Settings of a PostgreSQL/TimescaleDB connection and the pg.Pool configuration built from them
+ * (TLS modes named after libpq's sslmode). No Node-RED import: usable from any Node.js program.
+ */
+import fs from 'fs';
+import type { PoolConfig } from 'pg';
+import type { ConnectionOptions } from 'tls';
+
+export const TLS_MODES = ['off', 'require', 'verify-ca', 'verify-full'] as const;
+export type TlsMode = (typeof TLS_MODES)[number];
+
+export interface ConnectionSettings {
+  host: string;
+  port: number;
+  database: string;
+  user?: string;
+  password?: string;
+  tls: TlsMode;
+  /** Path of a PEM file with the CA certificate(s) that sign the server's certificate. */
+  caFile: string;
+  poolSize: number;
+  applicationName: string;
+  connectTimeout: number;
+  statementTimeout: number;
+}
+
+export const CONNECTION_DEFAULTS = {
+  host: 'localhost',
+  port: 5432,
+  database: 'postgres',
+  tls: 'off' as TlsMode,
+  poolSize: 4,
+  applicationName: 'node-red-telemetry',
+  connectTimeout: 10000,
+  statementTimeout: 30000
+};
+
+/** Builds the pg.Pool configuration. Throws (with no secret in the message) when it is unusable. */
+export function poolConfig(s: ConnectionSettings): PoolConfig {
+  let ssl: PoolConfig['ssl'] = false;
+  if (s.tls === 'require') {
+    // Encrypted, but the server's certificate is not checked (libpq sslmode=require).
+    ssl = { rejectUnauthorized: false };
+  } else if (s.tls === 'verify-ca' || s.tls === 'verify-full') {
+    const opts: ConnectionOptions = { rejectUnauthorized: true };
+    if (s.caFile) {
+      try {
+        opts.ca = fs.readFileSync(s.caFile, 'utf8');
+      } catch (err) {
+        throw new Error(`cannot read CA file ${s.caFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+    } else if (s.tls === 'verify-ca') {
+      throw new Error('TLS mode verify-ca needs a CA file');
+    }
+    // verify-ca checks the certificate chain only; verify-full also checks the host name.
+    if (s.tls === 'verify-ca') opts.checkServerIdentity = () => undefined;
+    ssl = opts;
+  }
+  return {
+    host: s.host,
+    port: s.port,
+    database: s.database,
+    user: s.user,
+    password: s.password,
+    ssl,
+    max: s.poolSize,
+    application_name: s.applicationName,
+    connectionTimeoutMillis: s.connectTimeout,
+    statement_timeout: s.statementTimeout > 0 ? s.statementTimeout : undefined,
+    idleTimeoutMillis: 30000,
+    keepAlive: true
+  };
+}

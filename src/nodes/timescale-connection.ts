@@ -1,0 +1,108 @@
+/**
+ * timescale-connection: the config node that owns one pg.Pool for a PostgreSQL/TimescaleDB server.
+ * Sinks acquire() it when they start and release() it when their close has finished; the pool is
+ * ended only after the last release (bounded by Node-RED's close timeout), so a redeploy never
+ * cuts off a sink that is still finishing a write.
+ */
+import { Pool } from 'pg';
+import { CONNECTION_DEFAULTS, poolConfig, TLS_MODES, type ConnectionSettings } from '../core/connection-settings';
+import { oneOf, positiveNumber, wholeNumber } from '../core/options';
+import type { Node, NodeDef, RedAPI } from './red';
+import { nodeCloseTimeout, type TimescaleConnectionApi } from './timescale-red';
+
+interface ConnectionNode extends Node, TimescaleConnectionApi {}
+
+export = function (RED: RedAPI): void {
+  function TimescaleConnection(this: ConnectionNode, def: NodeDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const creds = node.credentials ?? {};
+    const password = creds.password || undefined;
+    const text = (value: unknown, fallback: string): string => (typeof value === 'string' && value.trim() !== '' ? value.trim() : fallback);
+    let settings: ConnectionSettings | undefined;
+    let configError: string | undefined;
+    try {
+      settings = {
+        host: text(def.host, CONNECTION_DEFAULTS.host),
+        port: wholeNumber(def.port, 'Port', CONNECTION_DEFAULTS.port, 1, 65535),
+        database: text(def.database, CONNECTION_DEFAULTS.database),
+        user: creds.user ? creds.user.trim() : undefined,
+        password,
+        tls: oneOf(def.tls, 'TLS', TLS_MODES, CONNECTION_DEFAULTS.tls),
+        caFile: text(def.ca, ''),
+        poolSize: wholeNumber(def.poolSize, 'Pool size', CONNECTION_DEFAULTS.poolSize, 1, 1000),
+        applicationName: text(def.applicationName, CONNECTION_DEFAULTS.applicationName),
+        connectTimeout: positiveNumber(def.connectTimeout, 'Connect timeout', CONNECTION_DEFAULTS.connectTimeout, 0, 3_600_000),
+        statementTimeout: positiveNumber(def.statementTimeout, 'Statement timeout', CONNECTION_DEFAULTS.statementTimeout, 0, 86_400_000)
+      };
+    } catch (err) {
+      configError = (err as Error).message;
+    }
+    const label = settings ? `${settings.host}:${settings.port}/${settings.database}` : `${text(def.host, CONNECTION_DEFAULTS.host)}/${text(def.database, CONNECTION_DEFAULTS.database)}`;
+    const redact = (text: string): string => (password && password.length >= 4 ? text.split(password).join('***') : text);
+
+    let pool: Pool | undefined;
+    try {
+      if (settings) pool = new Pool(poolConfig(settings));
+    } catch (err) {
+      configError = redact((err as Error).message);
+    }
+    if (configError) node.error(`timescale-connection ${label}: ${configError}`);
+
+    // An idle connection that dies (server restart, network cut) is reported here; without a
+    // listener the pool's 'error' event would crash Node-RED. Logged once until a connection
+    // succeeds again: the sinks report their own state changes.
+    let idleErrorLogged = false;
+    if (pool) {
+      pool.on('error', (err: Error & { code?: string }) => {
+        if (idleErrorLogged) return;
+        idleErrorLogged = true;
+        node.warn(`idle connection to ${label} lost: ${redact(err.message)}${err.code ? ` (${err.code})` : ''}`);
+      });
+      pool.on('connect', () => {
+        idleErrorLogged = false;
+      });
+    }
+
+    const users = new Set<string>();
+    let closing = false;
+    let releasedAll: (() => void) | undefined;
+
+    Object.defineProperty(node, 'poolSize', { value: settings?.poolSize ?? CONNECTION_DEFAULTS.poolSize, enumerable: true });
+    Object.defineProperty(node, 'label', { value: label, enumerable: true });
+    node.redact = redact;
+    node.acquire = (userId: string): Pool => {
+      if (configError || !pool) throw new Error(`connection ${label} is not usable: ${configError ?? 'no pool'}`);
+      if (closing) throw new Error(`connection ${label} is closing`);
+      users.add(userId);
+      return pool;
+    };
+    node.release = (userId: string): void => {
+      users.delete(userId);
+      if (users.size === 0 && releasedAll) releasedAll();
+    };
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closing = true;
+      const timers: NodeJS.Timeout[] = [];
+      const bounded = (promise: Promise<unknown>, ms: number): Promise<unknown> =>
+        Promise.race([promise, new Promise((resolve) => timers.push(setTimeout(resolve, ms)))]);
+      const limit = nodeCloseTimeout(RED.settings);
+      // Sinks finish within limit - 3 s; wait for them a little longer, then end the pool.
+      const waitForUsers = users.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (releasedAll = resolve));
+      bounded(waitForUsers, Math.max(0, limit - 2500))
+        .then(() => {
+          if (users.size > 0) node.warn(`ending the pool of ${label} while ${users.size} node(s) still use it`);
+          return pool ? bounded(pool.end().catch(() => undefined), 1500) : undefined;
+        })
+        .finally(() => {
+          timers.forEach(clearTimeout);
+          done();
+        });
+    });
+  }
+
+  RED.nodes.registerType('timescale-connection', TimescaleConnection as (this: Node, def: NodeDef) => void, {
+    credentials: { user: { type: 'text' }, password: { type: 'password' } }
+  });
+};
