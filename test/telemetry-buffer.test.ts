@@ -24,7 +24,6 @@ function bufferFlow(options: Record<string, unknown>, holdMode = 'hold'): object
   ];
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function stats(id: string): any {
   return helper.getNode(id).telemetryStats();
 }

@@ -1,0 +1,124 @@
+/**
+ * The whole pipeline (simulator -> buffer -> batcher -> sink) as a flow for a real Node-RED, and the
+ * queries that check a table against the counting rule.
+ */
+import { Client } from 'pg';
+import type { NodeRedProcess } from './node-red-process';
+
+export const TAB = 'e2e0tab000000001';
+export const IDS = { sim: 'e2e0sim000000001', buffer: 'e2e0buf000000001', batcher: 'e2e0bat000000001', sink: 'e2e0snk000000001', conn: 'e2e0con000000001' };
+
+export interface PipelineOptions {
+  databaseUrl: string;
+  table: string;
+  rate?: number;
+  count?: number;
+  sources?: number;
+  autoStart?: boolean;
+  capacity?: number;
+  window?: number;
+  dropPolicy?: 'drop-oldest' | 'drop-newest';
+  batchSize?: number;
+  maxAge?: number;
+  maxConcurrent?: number;
+  poolSize?: number;
+}
+
+export function pipelineFlow(o: PipelineOptions): object[] {
+  const db = new URL(o.databaseUrl);
+  return [
+    { id: TAB, type: 'tab', label: 'e2e' },
+    {
+      id: IDS.sim, type: 'telemetry-simulator', z: TAB, sources: o.sources ?? 5, rate: o.rate ?? 5000, count: o.count ?? 0,
+      eventsPerMessage: 1, mixSample: 80, mixDetection: 10, mixCounter: 10, topicPrefix: 'e2e', seed: 7, autoStart: o.autoStart ?? true,
+      wires: [[IDS.buffer]],
+    },
+    {
+      id: IDS.buffer, type: 'telemetry-buffer', z: TAB, capacity: o.capacity ?? 100000, dropPolicy: o.dropPolicy ?? 'drop-oldest',
+      window: o.window ?? 10000, ackTimeout: 120, stampSequence: true, statsInterval: 0, wires: [[IDS.batcher], []],
+    },
+    { id: IDS.batcher, type: 'telemetry-batcher', z: TAB, maxSize: o.batchSize ?? 1000, maxAge: o.maxAge ?? 200, maxOpenBatches: 4, ackTimeout: 300, wires: [[IDS.sink], []] },
+    {
+      id: IDS.sink, type: 'timescale-sink', z: TAB, connection: IDS.conn, schema: 'public', table: o.table, mode: 'auto', extra: true,
+      maxAttempts: 100, initialDelay: 100, maxDelay: 1000, maxConcurrent: o.maxConcurrent ?? 0, statsInterval: 0, drainTimeout: 5, wires: [[], []],
+    },
+    {
+      id: IDS.conn, type: 'timescale-connection', host: db.hostname, port: db.port, database: decodeURIComponent(db.pathname.slice(1)),
+      tls: 'off', poolSize: String(o.poolSize ?? 4), connectTimeout: '5000', statementTimeout: '30000',
+      credentials: { user: decodeURIComponent(db.username), password: decodeURIComponent(db.password) },
+    },
+  ];
+}
+
+export async function deploy(red: NodeRedProcess, flow: object[], type: 'full' | 'nodes' | 'flows' = 'full'): Promise<void> {
+  const res = await red.request('POST', '/flows', flow, { 'Node-RED-Deployment-Type': type });
+  if (res.status !== 204) throw new Error(`deploy failed (${res.status}): ${res.body}`);
+}
+
+export type Counters = Record<string, number>;
+
+export async function nodeStats(red: NodeRedProcess): Promise<Record<string, Counters>> {
+  const res = await red.request('GET', '/telemetry/stats');
+  if (res.status !== 200) throw new Error(`stats: ${res.status} ${res.body}`);
+  const out: Record<string, Counters> = {};
+  for (const n of JSON.parse(res.body).nodes as { id: string; stats: Counters }[]) out[n.id] = n.stats;
+  return out;
+}
+
+export async function waitUntil(what: string, condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Waits until the buffer holds nothing and the sink has nothing in flight or queued. */
+export async function waitForDrain(red: NodeRedProcess, timeoutMs = 60_000): Promise<Record<string, Counters>> {
+  let last: Record<string, Counters> = {};
+  await waitUntil('the pipeline to drain', async () => {
+    last = await nodeStats(red);
+    const b = last[IDS.buffer];
+    const s = last[IDS.sink];
+    return b !== undefined && s !== undefined && b.depth === 0 && b.inFlight === 0 && s.inFlight === 0 && s.queued === 0;
+  }, timeoutMs);
+  return last;
+}
+
+export interface TableCheck {
+  rows: number;
+  distinctKeys: number;
+  distinctSourceSeq: number;
+  sources: number;
+  /** Sum over sources of max(seq): the events stamped, when the newest of each source was kept. */
+  sumMaxSeq: number;
+  /** Missing sequence numbers between 1 and max(seq), over all sources. */
+  gaps: number;
+}
+
+export async function checkTable(databaseUrl: string, table: string): Promise<TableCheck> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const t = `"public"."${table}"`;
+    const r = await client.query(`
+      SELECT count(*)::int AS rows,
+             (SELECT count(*)::int FROM (SELECT DISTINCT source, time, seq FROM ${t}) k) AS distinct_keys,
+             (SELECT count(*)::int FROM (SELECT DISTINCT source, seq FROM ${t}) k) AS distinct_source_seq,
+             (SELECT count(DISTINCT source)::int FROM ${t}) AS sources,
+             (SELECT coalesce(sum(m), 0)::int FROM (SELECT max(seq) AS m FROM ${t} GROUP BY source) s) AS sum_max_seq
+      FROM ${t}`);
+    const row = r.rows[0];
+    return {
+      rows: row.rows,
+      distinctKeys: row.distinct_keys,
+      distinctSourceSeq: row.distinct_source_seq,
+      sources: row.sources,
+      sumMaxSeq: row.sum_max_seq,
+      gaps: row.sum_max_seq - row.distinct_source_seq,
+    };
+  } finally {
+    await client.end();
+  }
+}
