@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
+import * as http from 'http';
+import type { AddressInfo } from 'net';
 import * as path from 'path';
 import { Client } from 'pg';
 import { makeUserDir, NodeRedProcess, startNodeRed } from './support/node-red-process';
-import { checkTable, deploy, IDS, nodeStats, pipelineFlow, waitForDrain, waitUntil } from './support/pipeline';
+import { checkTable, deploy, IDS, nodeStats, pipelineFlow, TAB, waitForDrain, waitUntil } from './support/pipeline';
 import { createTestDatabase } from './support/postgres';
 
 /**
@@ -62,9 +64,16 @@ describe('end to end: a real Node-RED process writing to a real PostgreSQL', fun
     assert.equal(s.written, t.rows);
     assert.equal(s.duplicates, 0);
     assert.equal(s.rejected, 0);
+
+    // Operators see the same numbers in Prometheus format.
+    const metrics = await red.request('GET', '/telemetry/metrics');
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.body, /# TYPE telemetry_telemetry_buffer_dropped_total counter/);
+    assert.ok(metrics.body.includes(`telemetry_telemetry_buffer_dropped_total{node_id="${IDS.buffer}",node_name="",flow="e2e0tab000000001"} ${b.dropped}\n`));
+    assert.ok(metrics.body.includes(`telemetry_timescale_sink_written_total{node_id="${IDS.sink}",node_name="",flow="e2e0tab000000001"} ${s.written}\n`));
   });
 
-  it('full and modified-nodes deploys in the middle of a stream lose nothing and write nothing twice', async function () {
+  it('full and modified-nodes deploys and disabling the flow in the middle of a stream lose nothing and write nothing twice', async function () {
     const url = await createTestDatabase('e2e_deploy');
     const table = 'deploy_line';
     const options = { databaseUrl: url, table, rate: 10_000 };
@@ -80,8 +89,12 @@ describe('end to end: a real Node-RED process writing to a real PostgreSQL', fun
     // A modified-nodes deploy restarts only the batcher and the sink; the buffer stays and resends.
     await deploy(proc, pipelineFlow({ ...options, batchSize: 500, maxAge: 100 }), 'nodes');
     await waitUntil('10,000 more events in', async () => (await nodeStats(proc))[IDS.batcher]?.receivedEvents >= 10_000);
-    // Stop the line (another full deploy) and let everything drain.
-    await deploy(proc, pipelineFlow({ ...options, batchSize: 500, maxAge: 100, autoStart: false }));
+    // Disabling the flow closes every node (the buffer spools); enabling it again restores.
+    const disabled = pipelineFlow({ ...options, batchSize: 500, maxAge: 100 }).map((n) => ((n as { id: string }).id === TAB ? { ...n, disabled: true } : n));
+    await deploy(proc, disabled, 'flows');
+    await waitUntil('the flow to stop', async () => (await nodeStats(proc))[IDS.buffer] === undefined);
+    // Enable it with the line stopped, and let everything drain.
+    await deploy(proc, pipelineFlow({ ...options, batchSize: 500, maxAge: 100, autoStart: false }), 'flows');
     const stats = await waitForDrain(proc, 120_000);
 
     const t = await checkTable(url, table);
@@ -121,4 +134,54 @@ describe('end to end: a real Node-RED process writing to a real PostgreSQL', fun
     assert.equal(t.gaps, 0, 'no sequence number missing');
     assert.equal(t.sumMaxSeq, t.rows);
   });
+
+  it('gives backpressure to a node from another package that completes its messages (core HTTP request)', async function () {
+    // A slow web service: each request is answered after 20 ms; we record how many were open at once.
+    let open = 0;
+    let maxOpen = 0;
+    const bodies: number[] = [];
+    const server = http.createServer((req, res) => {
+      open++;
+      maxOpen = Math.max(maxOpen, open);
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        bodies.push(JSON.parse(body).seq);
+        setTimeout(() => {
+          open--;
+          res.end('ok');
+        }, 20);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const total = 2000;
+      red = await startNodeRed();
+      await deploy(red, [
+        { id: TAB, type: 'tab', label: 'http' },
+        { id: 'h0sim00000000001', type: 'telemetry-simulator', z: TAB, sources: 1, mixSample: 100, mixDetection: 0, mixCounter: 0, rate: 2000, count: total, topicPrefix: 'web', wires: [['h0buf00000000001']] },
+        { id: 'h0buf00000000001', type: 'telemetry-buffer', z: TAB, capacity: 200, window: 5, statsInterval: 0, wires: [['h0req00000000001'], []] },
+        { id: 'h0req00000000001', type: 'http request', z: TAB, method: 'POST', ret: 'txt', paytoqs: 'ignore', url: `http://127.0.0.1:${port}/reading`, persist: false, wires: [[]] },
+      ]);
+      const proc = red;
+      await waitUntil('the simulator to finish and the buffer to drain', async () => {
+        const st = (await nodeStats(proc))['h0buf00000000001'];
+        const sim = (await nodeStats(proc))['h0sim00000000001'];
+        return sim?.sentEvents === total && st?.depth === 0 && st?.inFlight === 0;
+      }, 60_000).catch(async (err) => {
+        throw new Error(`${err.message}: ${JSON.stringify(await nodeStats(proc))} open=${open} served=${bodies.length}\n${proc.output().slice(-2000)}`);
+      });
+      const b = (await nodeStats(proc))['h0buf00000000001'];
+      assert.ok(maxOpen <= 5, `at most the window of 5 requests were open at once (saw ${maxOpen})`);
+      assert.ok(b.dropped > 0, 'the slow service made the ring overflow');
+      assert.equal(b.received, total);
+      assert.equal(b.delivered + b.dropped, total);
+      assert.equal(bodies.length, b.delivered, 'every delivered event reached the service once');
+      assert.equal(new Set(bodies).size, bodies.length);
+    } finally {
+      server.close();
+    }
+  });
 });
+
