@@ -142,7 +142,9 @@ describe('BufferCore', function () {
     const all = items(4);
     for (const item of all) core.offer(item, 1);
     assert.deepStrictEqual(state.releases.flat(), [all[0], all[1]]);
+    core.paused = true; // handed back during a deploy
     assert.strictEqual(core.completed('m1', 'returned'), true);
+    core.paused = false;
     assert.deepStrictEqual(state.settled, [], 'a returned item is not settled');
     let s = core.stats();
     assert.strictEqual(s.inFlight, 1);
@@ -158,6 +160,26 @@ describe('BufferCore', function () {
     assert.strictEqual(s.delivered, 2);
     assert.strictEqual(s.inFlight, 2);
     assert.strictEqual(s.depth, 0);
+    assert.ok(identityHolds(s));
+  });
+
+  it("'returned' outside a deploy (downstream full): the window shrinks to what downstream held and grows with acks", function () {
+    const { core, state, items } = harness({ window: 4 });
+    const all = items(8);
+    for (const item of all) core.offer(item, 1);
+    assert.deepStrictEqual(state.releases.flat(), all.slice(0, 4));
+    const releasesBefore = state.releases.length;
+    core.completed('m3', 'returned');
+    core.completed('m4', 'returned');
+    core.pump();
+    assert.strictEqual(state.releases.length, releasesBefore, 'nothing resent while downstream holds two and is full');
+    core.completed('m1', 'ok'); // one confirmed: the window grows from 2 to 3, with one in flight
+    core.pump();
+    assert.deepStrictEqual(state.releases[state.releases.length - 1], [all[2], all[3]], 'the handed-back items first');
+    const s = core.stats();
+    assert.strictEqual(s.inFlight, 3);
+    assert.strictEqual(s.delivered, 1);
+    assert.strictEqual(s.failed, 0);
     assert.ok(identityHolds(s));
   });
 
@@ -523,14 +545,14 @@ describe('SequenceStamper', function () {
 });
 
 describe('BatchAssembler', function () {
-  const opts = (over: Partial<ConstructorParameters<typeof BatchAssembler>[0]> = {}) => ({ maxSize: 5, maxAgeMs: 1_000, maxOpenBatches: 1, maxWaitingBatches: 1, ...over });
+  const opts = (over: Partial<ConstructorParameters<typeof BatchAssembler>[0]> = {}) => ({ maxSize: 5, maxAgeMs: 1_000, maxOpenBatches: 1, maxHeldEvents: 1000, ...over });
   const msg = (n: number, tag = 'm'): TelemetryMessageLike => ({ topic: tag, payload: n === 1 ? 1 : Array.from({ length: n }, (_, i) => i) });
   const inputsOf = (b: Batch<string> | undefined) => b?.inputs;
 
   it('validates its options', function () {
     assert.throws(() => new BatchAssembler(opts({ maxSize: 0 })), /maxSize must be a whole number >= 1/);
     assert.throws(() => new BatchAssembler(opts({ maxOpenBatches: 1.5 })), /maxOpenBatches must be a whole number >= 1/);
-    assert.throws(() => new BatchAssembler(opts({ maxWaitingBatches: -1 })), /maxWaitingBatches must be a whole number >= 0/);
+    assert.throws(() => new BatchAssembler(opts({ maxHeldEvents: 0 })), /maxHeldEvents must be a whole number >= 1/);
     assert.throws(() => new BatchAssembler(opts({ maxAgeMs: -1 })), /maxAgeMs must be >= 0/);
   });
 
@@ -550,7 +572,7 @@ describe('BatchAssembler', function () {
   });
 
   it('never splits a message: a 3-event message that does not fit closes the current batch first', function () {
-    const b = new BatchAssembler<string>(opts({ maxSize: 5, maxWaitingBatches: 2 }));
+    const b = new BatchAssembler<string>(opts({ maxSize: 5 }));
     b.add(msg(3, 'a'), 'a', 1);
     b.add(msg(3, 'b'), 'b', 2);
     assert.strictEqual(b.waitingBatches, 1);
@@ -566,7 +588,7 @@ describe('BatchAssembler', function () {
       ]
     );
     assert.strictEqual(b.currentSince, 2);
-    assert.strictEqual(b.close('flush'), true);
+    b.close('flush');
     b.completed(first);
     const second = b.next() as Batch<string>;
     assert.deepStrictEqual(second.inputs, ['b']);
@@ -575,7 +597,7 @@ describe('BatchAssembler', function () {
   });
 
   it('an oversize message forms a batch of its own', function () {
-    const b = new BatchAssembler<string>(opts({ maxSize: 5, maxWaitingBatches: 3 }));
+    const b = new BatchAssembler<string>(opts({ maxSize: 5 }));
     b.add(msg(1), 'small', 1);
     b.add(msg(8), 'big', 2);
     b.add(msg(1), 'after', 3);
@@ -592,8 +614,8 @@ describe('BatchAssembler', function () {
     assert.strictEqual(b.events, 1);
   });
 
-  it('refuses a message when the open and waiting slots are full; completed() frees a slot', function () {
-    const b = new BatchAssembler<string>(opts({ maxSize: 2, maxOpenBatches: 1, maxWaitingBatches: 1 }));
+  it('refuses a message beyond maxHeldEvents; completed() makes room; an empty assembler takes anything', function () {
+    const b = new BatchAssembler<string>(opts({ maxSize: 2, maxOpenBatches: 1, maxHeldEvents: 5 }));
     b.add(msg(2), 'a', 1); // closes: waiting [a]
     const sent = b.next() as Batch<string>; // open 1
     assert.deepStrictEqual(sent.inputs, ['a']);
@@ -601,27 +623,24 @@ describe('BatchAssembler', function () {
     assert.strictEqual(b.next(), undefined, 'no open slot');
     b.add(msg(1), 'c', 3); // current [c]
     assert.strictEqual(b.events, 5);
-    assert.strictEqual(b.add(msg(2), 'd', 4), false, 'c+d do not fit and cannot be closed');
+    assert.strictEqual(b.add(msg(1), 'd', 4), false, 'a sixth event would pass the bound');
     assert.strictEqual(b.events, 5, 'nothing changed');
-    assert.strictEqual(b.close('age'), false);
-    assert.strictEqual(b.openBatches, 1);
-    assert.strictEqual(b.waitingBatches, 1);
+    assert.strictEqual(b.currentSince, 3);
 
     b.completed(sent);
-    assert.strictEqual(b.openBatches, 0);
     assert.strictEqual(b.events, 3);
     assert.deepStrictEqual(inputsOf(b.next()), ['b']);
-    assert.strictEqual(b.waitingBatches, 0);
-    assert.strictEqual(b.add(msg(2), 'd', 5), true, 'c closes into the free waiting slot');
-    assert.strictEqual(b.waitingBatches, 1);
+    assert.strictEqual(b.add(msg(2), 'd', 5), true, 'c closes, and d fills a batch of its own');
+    assert.strictEqual(b.waitingBatches, 2);
     assert.strictEqual(b.events, 5);
-    assert.strictEqual(b.currentSince, 5, 'd is full but stays current: no slot to close it into');
-    assert.strictEqual(b.close('age'), false);
-    assert.strictEqual(b.add(msg(1), 'e', 6), false);
+
+    const empty = new BatchAssembler<string>(opts({ maxSize: 2, maxHeldEvents: 5 }));
+    assert.strictEqual(empty.add(msg(9), 'huge', 1), true, 'alone, a message larger than the bound is still taken');
+    assert.strictEqual(empty.add(msg(1), 'next', 2), false);
   });
 
   it('drainUnsent returns waiting batches then the current one, in order', function () {
-    const b = new BatchAssembler<string>(opts({ maxSize: 2, maxOpenBatches: 1, maxWaitingBatches: 2 }));
+    const b = new BatchAssembler<string>(opts({ maxSize: 2, maxOpenBatches: 1 }));
     b.add(msg(2), 'a', 1);
     const sent = b.next() as Batch<string>;
     b.add(msg(2), 'b', 2);
@@ -643,7 +662,7 @@ describe('BatchAssembler', function () {
   });
 
   it('the events counter returns to 0 once every batch is completed', function () {
-    const b = new BatchAssembler<string>(opts({ maxSize: 4, maxOpenBatches: 2, maxWaitingBatches: 4 }));
+    const b = new BatchAssembler<string>(opts({ maxSize: 4, maxOpenBatches: 2 }));
     const sizes = [1, 3, 2, 5, 1, 1, 4];
     sizes.forEach((n, i) => assert.strictEqual(b.add(msg(n), `i${i}`, i), true));
     b.close('flush');

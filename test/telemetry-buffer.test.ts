@@ -256,25 +256,50 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     assert.deepEqual((received.sink[0].payload as { payload: number }[]).map((r) => r.payload), [1, 2, 3]);
   });
 
-  it('keeps at most maxOpenBatches open and refuses input beyond its bound with an error', async function () {
+  it('keeps at most maxOpenBatches open and, alone, refuses input beyond maxHeld with an error', async function () {
     await helper.load([batcherNode, testNodes], [
-      { id: 'bat', type: 'telemetry-batcher', maxSize: 2, maxAge: 60_000, maxOpenBatches: 2, wires: [['sink'], []] },
+      { id: 'bat', type: 'telemetry-batcher', maxSize: 2, maxAge: 60_000, maxOpenBatches: 2, maxHeld: 10, wires: [['sink'], []] },
       { id: 'sink', type: 'test-hold', wires: [] },
     ]);
     const bat = helper.getNode('bat');
-    // 2 open + 2 waiting + 1 being filled = 10 events held at most.
+    const errors: string[] = [];
+    bat.on('call:error', (call: { args: unknown[] }) => errors.push(String(call.args[0])));
     for (let i = 0; i < 12; i++) bat.receive({ topic: 'a', payload: i, _msgid: `m${i}` });
     await settle();
     assert.equal(received.sink.length, 2);
     const s = bat.telemetryStats();
     assert.equal(s.openBatches, 2);
-    assert.equal(s.waitingBatches, 2);
+    assert.equal(s.waitingBatches, 3);
     assert.equal(s.heldEvents, 10);
     assert.equal(s.refusedMessages, 2);
-    assert.equal(completions.total('bat'), 2, 'the two refused messages were completed (with an error)');
+    assert.equal(completions.total('bat'), 2, 'the two refused messages were completed');
+    assert.equal(errors.length, 2);
+    assert.match(errors[0], /telemetry-batcher is full \(10 events held\)/);
     release('sink');
     await waitFor(() => received.sink.length === 4, 'waiting batches sent');
     assert.equal(bat.telemetryStats().openBatches, 2);
+  });
+
+  it('behind a buffer whose window exceeds maxHeld, hands messages back instead of losing them', async function () {
+    await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 2, maxAge: 60_000, maxOpenBatches: 1, maxHeld: 6 }, { window: 50 }));
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 30; i++) buf.receive({ topic: 'w', payload: i });
+    await waitFor(() => received.sink.length === 1, 'a first batch');
+    await settle();
+    assert.ok(helper.getNode('bat').telemetryStats().refusedMessages > 0, 'the batcher handed some back');
+    assert.equal(stats('buf').failed, 0, 'handed back is not failed');
+    while (stats('buf').delivered < 30) {
+      release('sink');
+      await settle(5);
+    }
+    const s = stats('buf');
+    assert.equal(s.delivered, 30);
+    assert.equal(s.failed, 0);
+    assert.equal(s.dropped, 0);
+    const seqsWritten = received.sink.flatMap((m) => (m.payload as { seq: number }[]).map((r) => r.seq));
+    assert.deepEqual([...seqsWritten].sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i + 1), 'every event reached the sink exactly once');
+    await waitFor(() => completions.total('buf') === 30, 'thirty completions by the buffer');
+    assert.deepEqual(completions.repeats('buf'), []);
   });
 
   it('hands back unconfirmed messages on close; every message gets exactly one done()', async function () {

@@ -7,8 +7,11 @@ export interface BatcherOptions {
   maxAgeMs: number;
   /** Batches sent and not yet completed downstream, at most. */
   maxOpenBatches: number;
-  /** Closed batches waiting for an open slot, at most; beyond that new messages are refused. */
-  maxWaitingBatches: number;
+  /**
+   * Events held at most (being filled, waiting, out for writing); a message that would go beyond
+   * is refused. A message arriving when nothing is held is always taken, however large.
+   */
+  maxHeldEvents: number;
 }
 
 export type FlushReason = 'size' | 'age' | 'flush';
@@ -22,9 +25,9 @@ export interface Batch<I> {
 }
 
 /**
- * Assembles records into batches by size or age, whichever comes first, and keeps the number of
- * batches held bounded: `maxOpenBatches` out for writing plus `maxWaitingBatches` closed ones plus
- * the one being filled. Timers live in the node; this holds only state.
+ * Assembles records into batches by size or age, whichever comes first. At most `maxOpenBatches`
+ * are out for writing; closed batches wait behind them, and everything held is bounded by
+ * `maxHeldEvents`. Timers live in the node; this holds only state.
  */
 export class BatchAssembler<I> {
   readonly options: BatcherOptions;
@@ -35,10 +38,9 @@ export class BatchAssembler<I> {
   private heldEvents = 0;
 
   constructor(options: BatcherOptions) {
-    for (const key of ['maxSize', 'maxOpenBatches'] as const) {
+    for (const key of ['maxSize', 'maxOpenBatches', 'maxHeldEvents'] as const) {
       if (!Number.isSafeInteger(options[key]) || options[key] < 1) throw new RangeError(`${key} must be a whole number >= 1`);
     }
-    if (!Number.isSafeInteger(options.maxWaitingBatches) || options.maxWaitingBatches < 0) throw new RangeError('maxWaitingBatches must be a whole number >= 0');
     if (!(options.maxAgeMs >= 0)) throw new RangeError('maxAgeMs must be >= 0');
     this.options = options;
   }
@@ -61,15 +63,11 @@ export class BatchAssembler<I> {
     return this.current?.firstAt;
   }
 
-  /**
-   * Adds one message. Returns false (nothing changed) when there is no room: the batch being
-   * filled cannot take it and no waiting slot is free.
-   */
+  /** Adds one message. Returns false (nothing changed) when it would take the held events beyond the bound. */
   add(msg: TelemetryMessageLike, input: I, now: number): boolean {
     const n = eventCount(msg);
-    if (this.current !== undefined && this.currentEvents + n > this.options.maxSize) {
-      if (!this.close('size')) return false;
-    }
+    if (this.heldEvents > 0 && this.heldEvents + n > this.options.maxHeldEvents) return false;
+    if (this.current !== undefined && this.currentEvents + n > this.options.maxSize) this.close('size');
     if (this.current === undefined) {
       this.current = { records: [], inputs: [], reason: 'size', firstAt: now };
       this.currentEvents = 0;
@@ -82,15 +80,13 @@ export class BatchAssembler<I> {
     return true;
   }
 
-  /** Closes the batch being filled (if any and if a waiting slot is free). */
-  close(reason: FlushReason): boolean {
-    if (this.current === undefined) return true;
-    if (this.waiting.length >= this.options.maxWaitingBatches && this.open >= this.options.maxOpenBatches) return false;
+  /** Closes the batch being filled, if any: it waits for an open slot. */
+  close(reason: FlushReason): void {
+    if (this.current === undefined) return;
     this.current.reason = reason;
     this.waiting.push(this.current);
     this.current = undefined;
     this.currentEvents = 0;
-    return true;
   }
 
   /** The next batch to send, if an open slot is free. The caller must call completed() for it later. */

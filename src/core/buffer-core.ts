@@ -60,6 +60,12 @@ export class BufferCore<T> {
   private returnedWeight = 0;
   /** While true nothing is released (downstream nodes are being replaced by a deploy). */
   paused = false;
+  /**
+   * The window in use: the configured one, until downstream hands a message back because it is
+   * full. Then it shrinks to what downstream held at that moment and grows again by what is
+   * confirmed, so a buffer whose window exceeds what the next node can hold does not resend in a loop.
+   */
+  private effectiveWindow: number;
 
   constructor(options: BufferOptions, hooks: BufferHooks<T>) {
     if (!Number.isSafeInteger(options.window) || options.window < 1) {
@@ -69,6 +75,7 @@ export class BufferCore<T> {
       throw new RangeError(`ack timeout must be a positive number of milliseconds, got ${String(options.ackTimeoutMs)}`);
     }
     this.options = options;
+    this.effectiveWindow = options.window;
     this.hooks = hooks;
     this.ring = new RingBuffer<T>(options.capacity, options.policy, (item, _weight, reason) => hooks.settled(item, reason));
   }
@@ -85,7 +92,7 @@ export class BufferCore<T> {
     const returned = this.returned;
     if (this.paused || (ring.length === 0 && returned.length === 0)) return;
     const inflight = this.inflight;
-    const window = this.options.window;
+    const window = this.effectiveWindow;
     let batch: T[] | undefined;
     let deadline = 0;
     let expected = 0;
@@ -127,8 +134,11 @@ export class BufferCore<T> {
     if (completion === 'returned') {
       this.returned.push({ item, weight });
       this.returnedWeight += weight;
+      // While paused (a deploy) the handing back is expected and says nothing about capacity.
+      if (!this.paused) this.effectiveWindow = Math.max(1, inflight.weight);
       return true;
     }
+    this.effectiveWindow = Math.min(this.options.window, this.effectiveWindow + weight);
     if (completion === 'failed') this.failed += weight;
     else this.delivered += weight;
     this.hooks.settled(item, completion === 'failed' ? 'failed' : 'delivered');

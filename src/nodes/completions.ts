@@ -12,6 +12,17 @@ const HOOK_NAME = 'onComplete.telemetryPipeline';
 const listenersByNode = new Map<string, Set<Listener>>();
 let installed: RedAPI['hooks'] | undefined;
 const marked = new WeakMap<object, Completion>();
+const releasedByBuffer = new WeakSet<object>();
+
+/** A telemetry-buffer released this message and will take it back if it is handed back. */
+export function markReleased(msg: object): void {
+  releasedByBuffer.add(msg);
+}
+
+/** Whether handing `msg` back (completion 'returned') reaches a buffer that keeps it, rather than nobody. */
+export function canHandBack(msg: object): boolean {
+  return releasedByBuffer.has(msg);
+}
 
 /**
  * Says how the coming done() for `msg` should be read upstream. 'returned' hands the message back

@@ -3,7 +3,7 @@ import { InflightTracker } from '../core/inflight';
 import { positiveNumber, wholeNumber } from '../core/options';
 import { eventCount } from '../core/records';
 import { installAdminEndpoints, publishStats } from './admin';
-import { Completion, markCompletion, watchCompletions } from './completions';
+import { canHandBack, Completion, markCompletion, watchCompletions } from './completions';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { compactCount, ThrottledStatus } from './status';
 
@@ -43,7 +43,7 @@ export = function (RED: RedAPI): void {
         maxSize: wholeNumber(def.maxSize, 'Batch size', 1000, 1, 1_000_000),
         maxAgeMs: positiveNumber(def.maxAge, 'Max age', 1000, 0, 86_400_000),
         maxOpenBatches,
-        maxWaitingBatches: maxOpenBatches,
+        maxHeldEvents: wholeNumber(def.maxHeld, 'Max held', 50_000, 1, 50_000_000),
       });
       ackTimeoutMs = positiveNumber(def.ackTimeout, 'Ack timeout', 120, 0.001, 86_400) * 1000;
     } catch (err) {
@@ -166,7 +166,13 @@ export = function (RED: RedAPI): void {
       }
       if (!assembler.add(msg, { msg, done }, Date.now())) {
         stats.refusedMessages++;
-        done(new Error('telemetry-batcher is full: every open and waiting batch is taken. Put a telemetry-buffer in front of it so the database sets the pace.'));
+        if (canHandBack(msg)) {
+          // A buffer in front keeps it and slows down to what is confirmed: no loss, no error.
+          markCompletion(msg, 'returned');
+          done();
+        } else {
+          done(new Error(`telemetry-batcher is full (${assembler.events} events held): put a telemetry-buffer in front of it so the database sets the pace`));
+        }
         return;
       }
       stats.receivedMessages++;

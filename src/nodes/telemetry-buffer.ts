@@ -7,7 +7,7 @@ import { spoolFileFor, takeSpool, writeSpool } from '../core/spool';
 import * as os from 'os';
 import * as path from 'path';
 import { installAdminEndpoints, publishStats } from './admin';
-import { watchCompletions } from './completions';
+import { markReleased, watchCompletions } from './completions';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { ThrottledStatus } from './status';
 
@@ -63,7 +63,10 @@ export = function (RED: RedAPI): void {
 
     function release(items: Held[]): void {
       // One send per message: Node-RED deep-copies every message after the first in a single send().
-      for (let i = 0; i < items.length; i++) node.send([items[i].msg, null]);
+      for (let i = 0; i < items.length; i++) {
+        markReleased(items[i].msg);
+        node.send([items[i].msg, null]);
+      }
       // With nothing wired, nobody will ever complete these: they are delivered as sent.
       if (downstream.length === 0) for (const held of items) core.completed(held.msg._msgid as string, 'ok');
     }
