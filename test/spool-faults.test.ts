@@ -37,3 +37,21 @@ describe('spool on a full disk', function () {
     assert.deepEqual(back.header?.sequences, { 'line/0': 3 });
   });
 });
+
+describe('spool with a message JSON cannot write', function () {
+  it('leaves out only that message (counted) and spools the others', function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'telemetry-spool-deep-'));
+    try {
+      // Too deep for JSON.stringify's recursion: it throws RangeError, which used to fail the whole spool.
+      let deep: unknown = 1;
+      for (let i = 0; i < 200_000; i++) deep = { a: deep };
+      const file = path.join(dir, 'b.jsonl');
+      const result = writeSpool(file, { s: 4 }, [{ topic: 's', payload: 1 }, { topic: 's', payload: deep }, { topic: 's', payload: 3 }]);
+      assert.deepEqual(result, { skipped: 1 });
+      const back = takeSpool<{ payload: number }>(file);
+      assert.deepEqual(back.messages.map((m) => m.payload), [1, 3]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -47,7 +47,12 @@ function writeAll(fd: number, text: string): void {
   for (let offset = 0; offset < bytes.length; ) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset);
 }
 
-export function writeSpool(file: string, sequences: Record<string, number>, messages: readonly Record<string, unknown>[]): void {
+/**
+ * Writes the spool; returns how many messages could not be serialized (nested too deep for
+ * JSON.stringify, a throwing getter) and were left out, so one bad message cannot lose all the others.
+ */
+export function writeSpool(file: string, sequences: Record<string, number>, messages: readonly Record<string, unknown>[]): { skipped: number } {
+  let skipped = 0;
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const header: SpoolHeader = { format: 'telemetry-spool', version: 1, savedAt: Date.now(), sequences };
   const tmp = `${file}.tmp`;
@@ -57,7 +62,14 @@ export function writeSpool(file: string, sequences: Record<string, number>, mess
       // Written in chunks so a spool of a million messages never becomes one giant string.
       let chunk = JSON.stringify(header) + '\n';
       for (const msg of messages) {
-        chunk += toSpoolLine(msg) + '\n';
+        let line: string;
+        try {
+          line = toSpoolLine(msg);
+        } catch {
+          skipped++;
+          continue;
+        }
+        chunk += line + '\n';
         if (chunk.length > 1 << 20) {
           writeAll(fd, chunk);
           chunk = '';
@@ -74,6 +86,7 @@ export function writeSpool(file: string, sequences: Record<string, number>, mess
     fs.rmSync(tmp, { force: true });
     throw err;
   }
+  return { skipped };
 }
 
 function reviveSafely(_key: string, value: unknown): unknown {
