@@ -67,6 +67,11 @@ export function poolConfig(s: ConnectionSettings): PoolConfig {
     application_name: s.applicationName,
     connectionTimeoutMillis: s.connectTimeout,
     statement_timeout: s.statementTimeout > 0 ? s.statementTimeout : undefined,
+    // statement_timeout is enforced by the server; a server that is frozen or behind a half-open
+    // connection never answers, and the write would wait for ever. The client gives up a little
+    // later than the server would (so a live server still answers with its own 57014); pg-pool then
+    // throws the connection away and the write is retried on a fresh one.
+    query_timeout: s.statementTimeout > 0 ? s.statementTimeout + Math.min(5000, Math.max(1000, s.statementTimeout / 10)) : undefined,
     idleTimeoutMillis: 30000,
     keepAlive: true
   };

@@ -38,27 +38,55 @@ export function toSpoolLine(msg: Record<string, unknown>): string {
   });
 }
 
-export function writeSpool(file: string, sequences: Record<string, number>, messages: readonly Record<string, unknown>[]): void {
+/**
+ * writeSync may write less than asked (a disk that fills up mid-chunk) and says so only in its
+ * return value; ignoring it silently truncates the spool. Writing the rest makes the disk say ENOSPC.
+ */
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  for (let offset = 0; offset < bytes.length; ) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset);
+}
+
+/**
+ * Writes the spool; returns how many messages could not be serialized (nested too deep for
+ * JSON.stringify, a throwing getter) and were left out, so one bad message cannot lose all the others.
+ */
+export function writeSpool(file: string, sequences: Record<string, number>, messages: readonly Record<string, unknown>[]): { skipped: number } {
+  let skipped = 0;
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const header: SpoolHeader = { format: 'telemetry-spool', version: 1, savedAt: Date.now(), sequences };
   const tmp = `${file}.tmp`;
   const fd = fs.openSync(tmp, 'w');
   try {
-    // Written in chunks so a spool of a million messages never becomes one giant string.
-    let chunk = JSON.stringify(header) + '\n';
-    for (const msg of messages) {
-      chunk += toSpoolLine(msg) + '\n';
-      if (chunk.length > 1 << 20) {
-        fs.writeSync(fd, chunk);
-        chunk = '';
+    try {
+      // Written in chunks so a spool of a million messages never becomes one giant string.
+      let chunk = JSON.stringify(header) + '\n';
+      for (const msg of messages) {
+        let line: string;
+        try {
+          line = toSpoolLine(msg);
+        } catch {
+          skipped++;
+          continue;
+        }
+        chunk += line + '\n';
+        if (chunk.length > 1 << 20) {
+          writeAll(fd, chunk);
+          chunk = '';
+        }
       }
+      writeAll(fd, chunk);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
     }
-    fs.writeSync(fd, chunk);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    // A half-written spool (disk full) is useless and would keep the disk full for everyone else.
+    fs.rmSync(tmp, { force: true });
+    throw err;
   }
-  fs.renameSync(tmp, file);
+  return { skipped };
 }
 
 function reviveSafely(_key: string, value: unknown): unknown {

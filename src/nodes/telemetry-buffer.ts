@@ -186,10 +186,14 @@ export = function (RED: RedAPI): void {
       const { queued, inFlight } = core.drain();
       const all = inFlight.concat(queued);
       try {
-        writeSpool(spoolFile, sequences.snapshot(), all.map((held) => held.msg));
+        const { skipped } = writeSpool(spoolFile, sequences.snapshot(), all.map((held) => held.msg));
         for (const held of all) spoolCounters.spooled += eventCount(held.msg);
         if (all.length > 0) {
-          node.log(`spooled ${all.length} unconfirmed messages to ${spoolFile}${removed ? ' (this node was deleted: import the file or restore the node to replay them)' : ''}`);
+          node.log(`spooled ${all.length - skipped} unconfirmed messages to ${spoolFile}${removed ? ' (this node was deleted: import the file or restore the node to replay them)' : ''}`);
+        }
+        if (skipped > 0) {
+          spoolCounters.spoolErrors++;
+          node.error(`could not spool ${skipped} unconfirmed messages that cannot be written as JSON (nested too deep?)`);
         }
       } catch (err) {
         spoolCounters.spoolErrors++;

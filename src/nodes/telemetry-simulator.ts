@@ -25,6 +25,18 @@ interface SimulatorStats {
   sources: number;
 }
 
+/**
+ * Names a bad control value for the error message without ever throwing: String() throws for an
+ * object without a prototype or with a throwing toString, and a throw inside the input handler
+ * would leave the message without its done().
+ */
+function describeControl(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (value === null || value === undefined || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
 export = function (RED: RedAPI): void {
   installAdminEndpoints(RED);
 
@@ -166,7 +178,7 @@ export = function (RED: RedAPI): void {
           node.send({ topic: 'stats', control: 'stats', payload: telemetryStats() });
           break;
         default:
-          done(new Error(`msg.control must be one of ${CONTROLS.join(', ')}, got "${String(msg.control)}"`));
+          done(new Error(`msg.control must be one of ${CONTROLS.join(', ')}, got ${describeControl(msg.control)}`));
           return;
       }
       done();

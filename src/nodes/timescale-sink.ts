@@ -340,7 +340,11 @@ export = function (RED: RedAPI): void {
               if (!leaveFlight(job)) continue;
               const entries = byJob?.get(job);
               if (entries) deadLetter(job, entries, 'rejected');
-              job.done();
+              // A plain message none of whose rows could be stored is a bad message: done(err) with
+              // the reason, so a Catch node sees it and the buffer counts it failed, not delivered.
+              // A batch completes normally: its good rows are written, its bad ones dead-lettered.
+              if (entries && job.mergeable && entries.length === job.records.length) job.done(new Error(`not written: rejected: ${entries[0].reason}`));
+              else job.done();
             }
           },
           (err: unknown) => {

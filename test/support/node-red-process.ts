@@ -105,7 +105,8 @@ export async function startNodeRed(options: StartOptions = {}): Promise<NodeRedP
     if (/Started flows/.test(output) || /Flows file.*not found|Creating new flow file/.test(output)) {
       try {
         const res = await request('GET', '/settings');
-        if (res.status === 200) break;
+        // 401: listening, with adminAuth on (the admin API wants a token).
+        if (res.status === 200 || res.status === 401) break;
       } catch {
         /* not listening yet */
       }
