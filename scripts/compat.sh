@@ -50,18 +50,30 @@ node22() {
   echo "$bin"
 }
 
+# The installs are network-bound and independent: run them side by side, then test one by one.
+install() {
+  local v="$1" spec="${nodeRed[$1]}" node prefix="$work/nr-$1"
+  if [ "${nodeJs[$v]}" = 22 ]; then node="$(node22)"; else node="$(command -v node)"; fi
+  mkdir -p "$prefix"
+  [ -f "$prefix/package.json" ] || echo '{"private":true}' > "$prefix/package.json"
+  # Node-RED 5 refuses to install for an older engine; run npm itself under the Node.js of the run.
+  (cd "$prefix" && PATH="$(dirname "$node"):$PATH" npmi "node-red@$spec" "node-red-node-test-helper@$helperVersion") > "$prefix/install.log" 2>&1 ||
+    { cat "$prefix/install.log" >&2; return 1; }
+}
+helperVersion="$(node -p "require('$root/node_modules/node-red-node-test-helper/package.json').version")"
+for v in "${versions[@]}"; do
+  : "${nodeRed[$v]:?unknown Node-RED line $v (use 3.1, 4.1 or 5)}"
+done
+echo "=== installing Node-RED ${versions[*]} side by side into $work"
+pids=()
+for v in "${versions[@]}"; do install "$v" & pids+=($!); done
+for pid in "${pids[@]}"; do wait "$pid"; done
+
 declare -A result
 status=0
 for v in "${versions[@]}"; do
-  spec="${nodeRed[$v]:?unknown Node-RED line $v (use 3.1, 4.1 or 5)}"
   if [ "${nodeJs[$v]}" = 22 ]; then node="$(node22)"; else node="$(command -v node)"; fi
   prefix="$work/nr-$v"
-  mkdir -p "$prefix"
-  [ -f "$prefix/package.json" ] || echo '{"private":true}' > "$prefix/package.json"
-  echo "=== Node-RED $spec on Node.js $("$node" --version): installing into $prefix"
-  # Node-RED 5 refuses to install for an older engine; run npm itself under the Node.js of the run.
-  helperVersion="$(node -p "require('$root/node_modules/node-red-node-test-helper/package.json').version")"
-  (cd "$prefix" && PATH="$(dirname "$node"):$PATH" npmi "node-red@$spec" "node-red-node-test-helper@$helperVersion")
   installed="$("$node" -p "require('$prefix/node_modules/node-red/package.json').version")"
 
   copy="$prefix/project"
