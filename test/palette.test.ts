@@ -5,7 +5,7 @@ import { startNodeRed, NodeRedProcess } from './support/node-red-process';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'));
 
-describe('installed in a real Node-RED 4 runtime', function () {
+describe('installed in a real Node-RED runtime (the version under test)', function () {
   this.timeout(90_000);
   let red: NodeRedProcess;
 
@@ -41,6 +41,22 @@ describe('installed in a real Node-RED 4 runtime', function () {
       assert.ok(match, `${type} is registered in the editor`);
       assert.equal(match[1], type === 'timescale-connection' ? 'config' : 'telemetry');
     }
+  });
+
+  it('serves the help and labels from locales/, in German for a German browser', async function () {
+    for (const [lang, heading] of [['en-US', 'Inputs'], ['de', 'Eingaben']]) {
+      const res = await red.request('GET', '/nodes', undefined, { accept: 'text/html', 'accept-language': lang });
+      assert.equal(res.status, 200);
+      for (const type of Object.keys(pkg['node-red'].nodes)) {
+        const help = new RegExp(`data-help-name="${type}">[\\s\\S]*?<h3>${heading}</h3>`);
+        assert.match(res.body, help, `${lang} help of ${type}`);
+      }
+    }
+    const de = await red.request('GET', `/locales/${pkg.name}/telemetry-buffer?lng=de`);
+    assert.equal(de.status, 200);
+    assert.equal(JSON.parse(de.body)['telemetry-buffer'].label.capacity, 'Kapazität');
+    const en = await red.request('GET', `/locales/${pkg.name}/telemetry-buffer?lng=en-US`);
+    assert.equal(JSON.parse(en.body)['telemetry-buffer'].label.capacity, 'Capacity');
   });
 
   it('serves each node icon', async function () {

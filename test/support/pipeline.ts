@@ -35,7 +35,9 @@ export function pipelineFlow(o: PipelineOptions): object[] {
     },
     {
       id: IDS.buffer, type: 'telemetry-buffer', z: TAB, capacity: o.capacity ?? 100000, dropPolicy: o.dropPolicy ?? 'drop-oldest',
-      window: o.window ?? 10000, ackTimeout: 120, stampSequence: true, statsInterval: 0, wires: [[IDS.batcher], []],
+      // Below what the batcher can hold (4 open + 4 waiting batches, 4000 events at batchSize 500):
+      // a larger window makes the batcher refuse messages under load, and the buffer counts them failed.
+      window: o.window ?? 3000, ackTimeout: 120, stampSequence: true, statsInterval: 0, wires: [[IDS.batcher], []],
     },
     { id: IDS.batcher, type: 'telemetry-batcher', z: TAB, maxSize: o.batchSize ?? 1000, maxAge: o.maxAge ?? 200, maxOpenBatches: 4, ackTimeout: 300, wires: [[IDS.sink], []] },
     {

@@ -1,0 +1,179 @@
+/**
+ * The editor side of every node, checked without a browser: the registration script runs against a
+ * stand-in RED so its defaults and validators can be exercised, and the locale files are compared
+ * key by key so a German editor never shows a raw message key.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vm from 'vm';
+
+const root = path.join(__dirname, '..');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+const types = Object.keys(pkg['node-red'].nodes) as string[];
+const LANGS = ['en-US', 'de'];
+const HEADINGS: Record<string, string[]> = { 'en-US': ['Inputs', 'Outputs', 'Details', 'References'], de: ['Eingaben', 'Ausgaben', 'Details', 'Referenzen'] };
+
+interface Property { value: unknown; required?: boolean; validate?: (this: unknown, v: unknown, opt?: unknown) => unknown; type?: string }
+interface Definition {
+  category: string;
+  defaults: Record<string, Property>;
+  credentials?: Record<string, { type: string }>;
+  icon?: string;
+  paletteLabel?: unknown;
+  label?: unknown;
+  _: (key: string) => string;
+}
+
+function editorFile(type: string): string {
+  return fs.readFileSync(path.join(root, 'src', 'nodes', `${type}.html`), 'utf8');
+}
+
+/** Runs the registerType script of an editor file with a stand-in RED and an empty jQuery. */
+function definition(type: string): Definition {
+  const script = /<script type="text\/javascript">([\s\S]*?)<\/script>/.exec(editorFile(type));
+  assert.ok(script, `${type}.html has a registration script`);
+  let registered: Definition | undefined;
+  const catalog = messages('en-US', type);
+  const translate = (key: string): string => lookup(catalog, key) ?? key;
+  const RED = {
+    nodes: { registerType: (name: string, def: Definition) => { if (name === type) registered = { ...def, _: translate }; } },
+    _: translate,
+  };
+  const jquery = (): { length: number } => ({ length: 0 });
+  vm.runInNewContext(script[1], { RED, $: jquery });
+  assert.ok(registered, `${type} registers itself`);
+  return registered;
+}
+
+function messages(lang: string, type: string): Record<string, unknown> {
+  return JSON.parse(fs.readFileSync(path.join(root, 'src', 'locales', lang, `${type}.json`), 'utf8'));
+}
+
+function lookup(catalog: Record<string, unknown>, key: string): string | undefined {
+  let at: unknown = catalog;
+  for (const part of key.split('.')) at = at && typeof at === 'object' ? (at as Record<string, unknown>)[part] : undefined;
+  return typeof at === 'string' ? at : undefined;
+}
+
+function keys(catalog: unknown, prefix = ''): string[] {
+  if (typeof catalog !== 'object' || catalog === null) return [prefix];
+  return Object.entries(catalog).flatMap(([k, v]) => keys(v, prefix ? `${prefix}.${k}` : k)).sort();
+}
+
+/** A node (this) carrying every default, as the editor validates a node in the workspace. */
+function nodeWithDefaults(def: Definition): Record<string, unknown> {
+  const node: Record<string, unknown> = { _: def._ };
+  for (const [name, p] of Object.entries(def.defaults)) node[name] = p.value;
+  return node;
+}
+
+function valid(def: Definition, field: string, value: unknown, overrides: Record<string, unknown> = {}): boolean {
+  const p = def.defaults[field];
+  assert.ok(p, `field ${field}`);
+  if (p.required && (value === '' || value === undefined)) return false;
+  if (!p.validate) return true;
+  const result = p.validate.call({ ...nodeWithDefaults(def), ...overrides, [field]: value }, value, { label: field });
+  return result === true;
+}
+
+describe('editor: help, labels, defaults and validation of every node', function () {
+  for (const type of types) {
+    describe(type, function () {
+      it('has help in English and German with a summary, Inputs, Outputs, Details and References', function () {
+        for (const lang of LANGS) {
+          const file = path.join(root, 'src', 'locales', lang, `${type}.html`);
+          const help = fs.readFileSync(file, 'utf8');
+          assert.match(help, new RegExp(`^<script type="text/html" data-help-name="${type}">`), `${lang}: a help script for ${type}`);
+          assert.match(help, /data-help-name="[^"]+">\s*<p>[^<]{20,}/, `${lang}: starts with a one-line summary`);
+          const headings = [...help.matchAll(/<h3>([^<]+)<\/h3>/g)].map((m) => m[1]);
+          assert.deepEqual(headings, HEADINGS[lang], `${lang}: the Node-RED help sections in order`);
+          assert.match(help, /<h3>[^<]+<\/h3>\s*<ul>\s*<li>/, `${lang}: references listed`);
+        }
+        assert.doesNotMatch(editorFile(type), /data-help-name/, 'help lives in the locale files, not in the editor file');
+      });
+
+      it('has the same message keys in English and German, and every key the editor uses exists', function () {
+        const en = messages('en-US', type);
+        const de = messages('de', type);
+        assert.deepEqual(keys(de), keys(en));
+        const html = editorFile(type);
+        const used = [
+          ...[...html.matchAll(/data-i18n="(?:\[[a-z]+\])?([^"]+)"/g)].map((m) => m[1]),
+          ...[...html.matchAll(/\._\('([^']+)'/g)].map((m) => m[1]),
+        ].filter((k) => !k.startsWith('node-red:'));
+        assert.ok(used.length > 0, 'the editor is translated');
+        for (const key of used) {
+          assert.ok(lookup(en, key), `en-US has ${key}`);
+          assert.ok(lookup(de, key), `de has ${key}`);
+        }
+        assert.doesNotMatch(html.replace(/<script type="text\/javascript">[\s\S]*?<\/script>/, ''), /<label[^>]*>\s*(<i[^>]*><\/i>)?\s*[A-Za-z]/, 'no untranslated label text in the form');
+      });
+
+      it('accepts every default and names its own SVG icon', function () {
+        const def = definition(type);
+        for (const [field, p] of Object.entries(def.defaults)) {
+          if (p.type) continue; // a config node reference: checked by Node-RED itself
+          assert.ok(valid(def, field, p.value), `${type}.${field} default ${JSON.stringify(p.value)} is valid`);
+        }
+        assert.equal(def.icon, `${type}.svg`);
+        assert.ok(fs.existsSync(path.join(root, 'icons', `${type}.svg`)));
+      });
+    });
+  }
+
+  it('gives every node a different icon', function () {
+    const icons = types.map((t) => fs.readFileSync(path.join(root, 'icons', `${t}.svg`), 'utf8'));
+    assert.equal(new Set(icons).size, types.length);
+  });
+
+  it('marks values the runtime would refuse before deploy', function () {
+    const buffer = definition('telemetry-buffer');
+    assert.equal(valid(buffer, 'capacity', '0'), false);
+    assert.equal(valid(buffer, 'capacity', '1.5'), false);
+    assert.equal(valid(buffer, 'capacity', '50000001'), false);
+    assert.equal(valid(buffer, 'capacity', '500'), true);
+    assert.equal(valid(buffer, 'dropPolicy', 'drop-random'), false);
+    assert.equal(valid(buffer, 'window', ''), false);
+    assert.equal(valid(buffer, 'ackTimeout', '0'), false);
+    assert.equal(valid(buffer, 'statsInterval', '-1'), false);
+
+    const batcher = definition('telemetry-batcher');
+    assert.equal(valid(batcher, 'maxSize', '0'), false);
+    assert.equal(valid(batcher, 'maxAge', 'soon'), false);
+    assert.equal(valid(batcher, 'maxOpenBatches', '1001'), false);
+
+    const simulator = definition('telemetry-simulator');
+    assert.equal(valid(simulator, 'rate', '0'), false);
+    assert.equal(valid(simulator, 'sources', '0'), false);
+    assert.equal(valid(simulator, 'seed', '4294967296'), false);
+    assert.equal(valid(simulator, 'mixSample', '0', { mixDetection: 0, mixCounter: 0 }), false, 'a mix of all zeros');
+    assert.equal(valid(simulator, 'mixSample', '0', { mixDetection: 5, mixCounter: 0 }), true);
+
+    const connection = definition('timescale-connection');
+    assert.equal(valid(connection, 'port', '70000'), false);
+    assert.equal(valid(connection, 'port', '${PGPORT}'), true, 'an environment variable');
+    assert.equal(valid(connection, 'poolSize', '0'), false);
+    assert.equal(valid(connection, 'ca', '', { tls: 'verify-ca' }), false, 'verify-ca needs a CA file');
+    assert.equal(valid(connection, 'ca', '', { tls: 'verify-full' }), true, 'verify-full may use the system CAs');
+    assert.equal(valid(connection, 'host', ''), false);
+
+    const sink = definition('timescale-sink');
+    assert.equal(valid(sink, 'table', 'bad-name'), false);
+    assert.equal(valid(sink, 'schema', ''), false);
+    assert.equal(valid(sink, 'timeColumn', '', { mode: 'existing' }), false, 'existing mode needs a time column');
+    assert.equal(valid(sink, 'timeColumn', '', { mode: 'auto' }), true);
+    assert.equal(valid(sink, 'sourceProperty', '__proto__'), false);
+    assert.equal(valid(sink, 'timeProperty', 'time, constructor'), false);
+    assert.equal(valid(sink, 'chunkInterval', 'day'), false);
+    assert.equal(valid(sink, 'retention', '90 days'), true);
+    assert.equal(valid(sink, 'maxAttempts', '0'), false);
+  });
+
+  it('keeps the password a credential of the connection node, not a flow property', function () {
+    const def = definition('timescale-connection');
+    assert.deepEqual(JSON.parse(JSON.stringify(def.credentials)), { user: { type: 'text' }, password: { type: 'password' } });
+    assert.equal(def.defaults.password, undefined);
+    assert.match(editorFile('timescale-connection'), /<input type="password" id="node-config-input-password"/);
+  });
+});
