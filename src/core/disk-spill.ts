@@ -30,11 +30,34 @@ export function diskDirFor(spoolDir: string, nodeId: string): string {
   return path.join(spoolDir, `${nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}.disk`);
 }
 
-/** Node-RED messages as records: the same JSON the shutdown spool writes. */
+const RISKY_KEY = /"(?:__proto__|constructor|prototype)"/;
+
+/**
+ * Node-RED messages as records: the same JSON the shutdown spool writes. The fast path is a plain
+ * JSON.stringify of a shallow copy without the transport fields; a message it cannot take (a
+ * circular reference, a bigint) goes through the careful replacer of the shutdown spool.
+ */
+export function encodeMessage(msg: Record<string, unknown>): string {
+  const copy: Record<string, unknown> = {};
+  for (const key in msg) {
+    if (key !== '_msgid' && key !== 'req' && key !== 'res' && Object.prototype.hasOwnProperty.call(msg, key)) copy[key] = msg[key];
+  }
+  try {
+    return JSON.stringify(copy);
+  } catch {
+    return toSpoolLine(msg);
+  }
+}
+
+/** Parses a record; only text that names a risky key pays for the reviver that strips it. */
+export function decodeMessage(text: string): Record<string, unknown> {
+  return JSON.parse(text, RISKY_KEY.test(text) ? reviveSafely : undefined) as Record<string, unknown>;
+}
+
 export function messageCodec<H extends { msg: Record<string, unknown> }>(wrap: (msg: Record<string, unknown>) => H): DiskCodec<H> {
   return {
-    encode: (held) => Buffer.from(toSpoolLine(held.msg)),
-    decode: (payload) => wrap(JSON.parse(payload.toString('utf8'), reviveSafely) as Record<string, unknown>),
+    encode: (held) => encodeMessage(held.msg),
+    decode: (payload) => wrap(decodeMessage(payload.toString('utf8'))),
   };
 }
 

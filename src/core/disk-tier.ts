@@ -45,7 +45,8 @@ export const crc32: (data: Uint8Array) => number =
       };
 
 export interface DiskCodec<T> {
-  encode(item: T): Buffer;
+  /** A string is written as UTF-8 straight into the write buffer (no Buffer per record). */
+  encode(item: T): string | Buffer;
   decode(payload: Buffer, weight: number): T;
 }
 
@@ -123,8 +124,10 @@ export class DiskTier<T> {
   private readonly codec: DiskCodec<T>;
   private readonly segments: Segment[] = [];
   private fd: number | undefined;
-  private pending: Buffer[] = [];
+  /** Records queued for the active segment: one growing buffer, written in one call per flush. */
+  private pending: Buffer = Buffer.allocUnsafe(1 << 20);
   private pendingBytes = 0;
+  private pendingEvents = 0;
   /** Offset in the head segment of the next record to hand out. */
   private cursor = 0;
   /** Offset in the head segment up to which records were read into `ahead`. */
@@ -166,8 +169,9 @@ export class DiskTier<T> {
   /** Appends an item; applies the drop policy at the byte cap. Returns whether it was stored. */
   push(item: T, weight: number): boolean {
     const payload = this.codec.encode(item);
-    const size = RECORD_HEADER + payload.length;
-    if (size > this.segmentBytes || payload.length > MAX_RECORD) {
+    const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+    const size = RECORD_HEADER + length;
+    if (size > this.segmentBytes || length > MAX_RECORD) {
       this.c.diskDroppedOverflow += weight;
       return false;
     }
@@ -182,12 +186,20 @@ export class DiskTier<T> {
     let seg = this.segments[this.segments.length - 1];
     // Segments left by the previous run are never appended to (fd undefined): their bytes are final.
     if (seg === undefined || this.fd === undefined || seg.bytes + size > this.segmentBytes) seg = this.rotate();
-    const header = Buffer.allocUnsafe(RECORD_HEADER);
-    header.writeUInt32LE(payload.length, 0);
-    header.writeUInt32LE(weight, 8);
-    header.writeUInt32LE(crc32(Buffer.concat([header.subarray(8, 12), payload])), 4);
-    this.pending.push(header, payload);
+    if (this.pendingBytes + size > this.pending.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.pending.length * 2, this.pendingBytes + size));
+      this.pending.copy(grown, 0, 0, this.pendingBytes);
+      this.pending = grown;
+    }
+    const buf = this.pending;
+    const at = this.pendingBytes;
+    buf.writeUInt32LE(length, at);
+    buf.writeUInt32LE(weight, at + 8);
+    if (typeof payload === 'string') buf.write(payload, at + RECORD_HEADER, length, 'utf8');
+    else payload.copy(buf, at + RECORD_HEADER);
+    buf.writeUInt32LE(crc32(buf.subarray(at + 8, at + size)), at + 4);
     this.pendingBytes += size;
+    this.pendingEvents += weight;
     seg.bytes += size;
     seg.events += weight;
     seg.backlogBytes += size;
@@ -195,7 +207,7 @@ export class DiskTier<T> {
     this.depthEvents += weight;
     this.backlogBytes += size;
     this.c.spilled += weight;
-    if (this.pendingBytes >= 1 << 20) this.flush();
+    if (this.pendingBytes >= 4 << 20) this.flush();
     return true;
   }
 
@@ -225,21 +237,18 @@ export class DiskTier<T> {
   /** Writes what push() queued to the active segment (the OS has it: a killed process loses nothing of it). */
   flush(): void {
     if (this.pendingBytes === 0) return;
-    const chunks = this.pending;
     const bytes = this.pendingBytes;
-    this.pending = [];
+    const events = this.pendingEvents;
     this.pendingBytes = 0;
+    this.pendingEvents = 0;
     try {
       if (this.fd === undefined) throw new Error('no open segment');
-      const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes);
       let off = 0;
-      while (off < data.length) off += fs.writeSync(this.fd, data, off, data.length - off);
+      while (off < bytes) off += fs.writeSync(this.fd, this.pending, off, bytes - off);
       this.dirty = true;
     } catch (err) {
       // The queued records are gone: count their events as lost, and shrink the books to match the file.
       this.c.diskErrors++;
-      let events = 0;
-      for (let i = 0; i < chunks.length; i += 2) events += chunks[i].readUInt32LE(8);
       const seg = this.segments[this.segments.length - 1];
       seg.bytes -= bytes;
       seg.events -= events;
