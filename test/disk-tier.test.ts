@@ -187,3 +187,52 @@ describe('disk tier (store-and-forward log)', function () {
     assert.deepEqual(dropped, []);
   });
 });
+
+describe('disk tier: badge and options', function () {
+  it('keeps every badge text under 20 characters, whatever the backlog', function () {
+    const { diskBadgeText } = require('../src/core/disk-spill') as typeof import('../src/core/disk-spill');
+    const cases: [number, number, number, number][] = [
+      [0, 0, 0, 0],
+      [999, 1023, 59, 999],
+      [123_456_789, 999 * 1024 * 1024, 3599, 123_456_789],
+      [9_999_999_999, 1.5e12, 86400 * 400, 9_999_999_999],
+      [5, 5, Infinity, 5],
+    ];
+    for (const [events, bytes, eta, dropped] of cases) {
+      for (let phase = 0; phase < 3; phase++) {
+        const text = diskBadgeText(phase, events, bytes, eta, dropped);
+        assert.ok(text.length < 20, `"${text}" is ${text.length} characters`);
+      }
+    }
+    assert.equal(diskBadgeText(0, 1_234_567, 340 * 1024 * 1024, 0, 0), 'disk 1.2M 340MB');
+    assert.equal(diskBadgeText(1, 1, 1, 720, 0), 'drain ~12m');
+    assert.equal(diskBadgeText(2, 1, 1, 1, 42), 'dropped 42');
+  });
+
+  it('is off by default and reads its options with clear errors', function () {
+    const { readDiskSpillOptions, sequencesAfter } = require('../src/core/disk-spill') as typeof import('../src/core/disk-spill');
+    const d = readDiskSpillOptions({});
+    assert.deepEqual(d, { enabled: false, maxBytes: 1024 * 1024 * 1024, fsyncIntervalMs: 1000, replayRate: 20_000, spillAfterMs: 0 });
+    assert.throws(() => readDiskSpillOptions({ diskMaxMB: 'lots' }), /Disk spool size must be a number/);
+    assert.throws(() => readDiskSpillOptions({ replayRate: '0' }), /Replay rate/);
+    // After a clean close the numbers continue exactly; after a crash they skip ahead.
+    assert.deepEqual(sequencesAfter({ segment: 1, offset: 0, clean: true, sequences: { a: 10 } }), { a: 10 });
+    assert.deepEqual(sequencesAfter({ segment: 1, offset: 0, clean: false, sequences: { a: 10 }, sequenceStep: { a: 5 } }), { a: 1030 });
+  });
+
+  it('sends everything to disk while spilling is forced (downstream unconfirming too long)', function () {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'disk-tier-'));
+    try {
+      const ring = new RingBuffer<Item>(100, 'drop-oldest');
+      const store = new TieredStore<Item>(ring, new DiskTier<Item>({ dir: d, maxBytes: 1 << 20, policy: 'drop-oldest', codec }), { replayRate: 1000, now: () => 0 });
+      store.push({ src: 'a', n: 0 }, 1);
+      store.forceSpill = true;
+      store.push({ src: 'a', n: 1 }, 1);
+      assert.equal(ring.depth, 1);
+      assert.equal(store.disk.depth, 1);
+      assert.equal(store.counters().received, 2);
+    } finally {
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+});

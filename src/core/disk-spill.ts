@@ -80,7 +80,25 @@ export function sequencesAfter(state: DiskState | undefined): Record<string, num
   return out;
 }
 
-/** Badge text for a disk backlog, under 20 characters: "disk 1.2M 340MB" or "drain ~12m". */
+/**
+ * Badge text while a backlog is on disk: three facts in turn, each under 20 characters (the editor
+ * cuts longer ones): "disk 1.2M 340MB" (events, bytes), "drain ~12m" (estimate), "dropped 0".
+ */
+export function diskBadgeText(phase: number, diskEvents: number, backlogBytes: number, drainSeconds: number, dropped: number): string {
+  const p = phase % 3;
+  if (p === 0) return `disk ${compactCount(diskEvents)} ${formatBytes(backlogBytes)}`;
+  if (p === 1) return `drain ~${formatDuration(drainSeconds)}`;
+  return `dropped ${compactCount(dropped)}`;
+}
+
+/** Compact counts: 999, 12.3k, 4.5M, 123M, 1.2G. */
+export function compactCount(n: number): string {
+  if (n < 1000) return String(n);
+  if (n < 1e6) return `${(n / 1e3).toFixed(n < 1e4 ? 1 : 0)}k`;
+  if (n < 1e9) return `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)}M`;
+  return `${(n / 1e9).toFixed(1)}G`;
+}
+
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n}B`;
   if (n < 1024 * 1024) return `${Math.round(n / 1024)}kB`;

@@ -1,5 +1,5 @@
 import { BufferCore, BufferStats, Outcome } from '../core/buffer-core';
-import { diskDirFor, DiskSpillOptions, formatBytes, formatDuration, openDiskTier, readDiskSpillOptions, sequencesAfter } from '../core/disk-spill';
+import { diskBadgeText, diskDirFor, DiskSpillOptions, formatBytes, openDiskTier, readDiskSpillOptions, sequencesAfter } from '../core/disk-spill';
 import type { DiskCounters } from '../core/disk-tier';
 import { TieredStore } from '../core/tiered-store';
 import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
@@ -12,7 +12,7 @@ import * as path from 'path';
 import { installAdminEndpoints, publishStats } from './admin';
 import { watchCompletions } from './completions';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI } from './red';
-import { compactCount, ThrottledStatus } from './status';
+import { ThrottledStatus } from './status';
 
 interface Held {
   msg: NodeMessage;
@@ -151,9 +151,7 @@ export = function (RED: RedAPI): void {
       const d = tiered?.diskCounters();
       if (d !== undefined && d.diskDepth > 0) {
         // Three facts, under 20 characters each, shown in turn (2 s each): backlog, time to drain, drops.
-        const phase = Math.floor(Date.now() / 2000) % 3;
-        const text =
-          phase === 0 ? `disk ${compactCount(d.diskDepth)} ${formatBytes(d.diskBacklogBytes)}` : phase === 1 ? `drain ~${formatDuration(drainSeconds(d))}` : `dropped ${compactCount(s.dropped)}`;
+        const text = diskBadgeText(Math.floor(Date.now() / 2000), d.diskDepth, d.diskBacklogBytes, drainSeconds(d), s.dropped);
         return { fill: dropping ? 'red' : 'yellow', shape: 'dot', text };
       }
       const ringDepth = tiered === undefined ? s.depth : tiered.ring.depth;
