@@ -236,3 +236,26 @@ describe('disk tier: badge and options', function () {
     }
   });
 });
+
+describe('disk tier: a record that checks out but does not decode', function () {
+  it('is counted as lost and skipped, never fatal', function () {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'disk-tier-'));
+    try {
+      const strict: DiskCodec<Item> = {
+        encode: (i) => (i.n === 1 ? 'not json' : JSON.stringify(i)),
+        decode: (b) => JSON.parse(b.toString('utf8')) as Item,
+      };
+      const tier = new DiskTier<Item>({ dir: d, maxBytes: 1 << 20, policy: 'drop-oldest', codec: strict });
+      for (let n = 0; n < 3; n++) tier.push({ src: 'a', n }, 2);
+      const got: number[] = [];
+      for (let g = tier.shift(); g !== undefined; g = tier.shift()) got.push(g.item.n);
+      assert.deepEqual(got, [0, 2]);
+      const c = tier.counters();
+      assert.equal(c.diskLost, 2);
+      assert.equal(c.replayed, 4);
+      assert.equal(c.spilled, c.replayed + c.diskLost + c.diskDepth);
+    } finally {
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+});

@@ -219,6 +219,20 @@ export class DiskTier<T> {
   }
 
   shift(): { item: T; weight: number } | undefined {
+    for (;;) {
+      const a = this.take();
+      if (a === undefined) return undefined;
+      try {
+        return { item: this.codec.decode(a.payload, a.weight), weight: a.weight };
+      } catch {
+        // Checksum right but not a message (written by something else?): counted, never fatal.
+        this.c.diskLost += a.weight;
+        this.c.replayed -= a.weight;
+      }
+    }
+  }
+
+  private take(): Ahead | undefined {
     if (this.peekWeight() === 0) return undefined;
     const a = this.ahead[this.aheadIndex];
     this.ahead[this.aheadIndex++] = undefined as unknown as Ahead;
@@ -231,7 +245,7 @@ export class DiskTier<T> {
     this.backlogBytes -= size;
     this.c.replayed += a.weight;
     this.dirty = true;
-    return { item: this.codec.decode(a.payload, a.weight), weight: a.weight };
+    return a;
   }
 
   /** Writes what push() queued to the active segment (the OS has it: a killed process loses nothing of it). */
