@@ -259,3 +259,18 @@ describe('disk tier: a record that checks out but does not decode', function () 
     }
   });
 });
+
+describe('disk tier: message codec', function () {
+  it('leaves out the transport fields, survives circular references and strips risky keys on the way back', function () {
+    const { encodeMessage, decodeMessage } = require('../src/core/disk-spill') as typeof import('../src/core/disk-spill');
+    const msg: Record<string, unknown> = { _msgid: 'x1', topic: 't', payload: [1, 2], seq: 5 };
+    assert.deepEqual(JSON.parse(encodeMessage(msg)), { topic: 't', payload: [1, 2], seq: 5 });
+    assert.equal(msg._msgid, 'x1', 'the message keeps its id');
+    const circular: Record<string, unknown> = { _msgid: 'x2', topic: 't', payload: 1, req: { socket: {} } };
+    circular.self = circular;
+    assert.deepEqual(JSON.parse(encodeMessage(circular)), { topic: 't', payload: 1 });
+    const back = decodeMessage('{"topic":"t","payload":{"__proto__":{"polluted":1},"v":1}}');
+    assert.deepEqual(back, { topic: 't', payload: { v: 1 } });
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+});

@@ -38,6 +38,18 @@ const RISKY_KEY = /"(?:__proto__|constructor|prototype)"/;
  * circular reference, a bigint) goes through the careful replacer of the shutdown spool.
  */
 export function encodeMessage(msg: Record<string, unknown>): string {
+  if (msg.req === undefined && msg.res === undefined) {
+    // JSON leaves out undefined values: hiding the id this way avoids copying the message.
+    const id = msg._msgid;
+    msg._msgid = undefined;
+    try {
+      return JSON.stringify(msg);
+    } catch {
+      return toSpoolLine(msg);
+    } finally {
+      msg._msgid = id;
+    }
+  }
   const copy: Record<string, unknown> = {};
   for (const key in msg) {
     if (key !== '_msgid' && key !== 'req' && key !== 'res' && Object.prototype.hasOwnProperty.call(msg, key)) copy[key] = msg[key];
