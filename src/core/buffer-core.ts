@@ -1,5 +1,5 @@
 import { InflightTracker } from './inflight';
-import { DropPolicy, DropReason, RingBuffer } from './ring-buffer';
+import { DropListener, DropPolicy, DropReason, EventStore, RingBuffer } from './ring-buffer';
 
 export interface BufferOptions {
   /** Events the ring holds. */
@@ -47,7 +47,8 @@ export interface BufferStats {
  * producer, and only then does the drop policy act.
  */
 export class BufferCore<T> {
-  readonly ring: RingBuffer<T>;
+  /** Where items wait: the ring alone, or the ring in front of a disk tier (TieredStore). */
+  readonly ring: EventStore<T>;
   readonly inflight = new InflightTracker<T>();
   private readonly options: BufferOptions;
   private readonly hooks: BufferHooks<T>;
@@ -67,7 +68,11 @@ export class BufferCore<T> {
    */
   private effectiveWindow: number;
 
-  constructor(options: BufferOptions, hooks: BufferHooks<T>) {
+  /**
+   * `makeStore` builds another EventStore around the ring (the disk tier); it gets the ring and the
+   * listener that settles what a drop policy removes.
+   */
+  constructor(options: BufferOptions, hooks: BufferHooks<T>, makeStore?: (ring: RingBuffer<T>, onDrop: DropListener<T>) => EventStore<T>) {
     if (!Number.isSafeInteger(options.window) || options.window < 1) {
       throw new RangeError(`window must be a whole number of events >= 1, got ${String(options.window)}`);
     }
@@ -77,7 +82,9 @@ export class BufferCore<T> {
     this.options = options;
     this.effectiveWindow = options.window;
     this.hooks = hooks;
-    this.ring = new RingBuffer<T>(options.capacity, options.policy, (item, _weight, reason) => hooks.settled(item, reason));
+    const onDrop: DropListener<T> = (item, _weight, reason) => hooks.settled(item, reason);
+    const ring = new RingBuffer<T>(options.capacity, options.policy, onDrop);
+    this.ring = makeStore === undefined ? ring : makeStore(ring, onDrop);
   }
 
   /** Takes an item from the producer; never blocks, never throws for a full ring. */

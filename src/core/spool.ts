@@ -89,7 +89,8 @@ export function writeSpool(file: string, sequences: Record<string, number>, mess
   return { skipped };
 }
 
-function reviveSafely(_key: string, value: unknown): unknown {
+/** JSON.parse reviver that strips keys which could pollute prototypes (a spool file is input). */
+export function reviveSafely(_key: string, value: unknown): unknown {
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     for (const k of Object.keys(value)) if (FORBIDDEN_KEYS.has(k)) delete (value as Record<string, unknown>)[k];
   }

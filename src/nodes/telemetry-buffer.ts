@@ -1,4 +1,7 @@
 import { BufferCore, BufferStats, Outcome } from '../core/buffer-core';
+import { diskBadgeText, diskDirFor, DiskSpillOptions, formatBytes, openDiskTier, readDiskSpillOptions, sequencesAfter } from '../core/disk-spill';
+import type { DiskCounters } from '../core/disk-tier';
+import { TieredStore } from '../core/tiered-store';
 import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
 import { eventCount } from '../core/records';
 import { DROP_POLICIES, DropReason } from '../core/ring-buffer';
@@ -16,8 +19,15 @@ interface Held {
   done: DoneFn;
 }
 
+const noUpstream = (): void => undefined;
+
 export = function (RED: RedAPI): void {
   installAdminEndpoints(RED);
+
+  function withNewId(msg: Record<string, unknown>): NodeMessage {
+    msg._msgid = RED.util.generateId();
+    return msg as NodeMessage;
+  }
 
   function TelemetryBuffer(this: Node, def: NodeDef): void {
     RED.nodes.createNode(this, def);
@@ -26,13 +36,21 @@ export = function (RED: RedAPI): void {
     let ackTimeoutMs: number;
     let statsIntervalMs: number;
     let stampSequence: boolean;
+    let disk: DiskSpillOptions;
+    let tiered: TieredStore<Held> | undefined;
+    // Set below once the disk tier is open: flush once per event-loop turn after spilling.
+    let scheduleFlush: () => void = () => undefined;
+    let lastCompletionAt = Date.now();
+    const spoolDir = typeof def.spoolDir === 'string' && def.spoolDir !== '' ? def.spoolDir : path.join(RED.settings.userDir ?? os.tmpdir(), 'telemetry-spool');
     try {
+      disk = readDiskSpillOptions(def);
+      const policy = oneOf(def.dropPolicy, 'Drop policy', DROP_POLICIES, 'drop-oldest');
       const capacity = wholeNumber(def.capacity, 'Capacity', 100_000, 1, 50_000_000);
       ackTimeoutMs = positiveNumber(def.ackTimeout, 'Ack timeout', 60, 0.001, 86_400) * 1000;
       core = new BufferCore<Held>(
         {
           capacity,
-          policy: oneOf(def.dropPolicy, 'Drop policy', DROP_POLICIES, 'drop-oldest'),
+          policy,
           window: wholeNumber(def.window, 'Window', 10_000, 1, 50_000_000),
           ackTimeoutMs,
         },
@@ -43,6 +61,19 @@ export = function (RED: RedAPI): void {
           expectedCompletions: () => downstream.length,
           now: Date.now,
         },
+        // Store-and-forward: the ring overflows into a bounded segmented log on disk.
+        disk.enabled
+          ? (ring, onDrop) =>
+              (tiered = new TieredStore<Held>(ring, openDiskTier<Held>(diskDirFor(spoolDir, node.id), disk, policy, (msg) => ({ msg: withNewId(msg), done: noUpstream })), {
+                replayRate: disk.replayRate,
+                now: Date.now,
+                onSpill: (held) => {
+                  held.done();
+                  scheduleFlush();
+                },
+                onDrop,
+              }))
+          : undefined,
       );
       statsIntervalMs = positiveNumber(def.statsInterval, 'Stats interval', 10, 0, 86_400) * 1000;
       stampSequence = flag(def.stampSequence, true);
@@ -57,7 +88,6 @@ export = function (RED: RedAPI): void {
     const sequences = new SequenceStamper();
     let pumpScheduled = false;
     let closing = false;
-    const noUpstream = (): void => undefined;
     let lastDropped = 0;
     let dropping = false;
 
@@ -85,7 +115,10 @@ export = function (RED: RedAPI): void {
     }
 
     const stopWatching = watchCompletions(RED, downstream, (msgId, completion) => {
-      if (core.completed(msgId, completion)) schedulePump();
+      if (core.completed(msgId, completion)) {
+        lastCompletionAt = Date.now();
+        schedulePump();
+      }
     });
 
     const expiryTimer = setInterval(() => {
@@ -93,10 +126,18 @@ export = function (RED: RedAPI): void {
     }, Math.min(1000, Math.max(10, ackTimeoutMs / 4)));
     expiryTimer.unref();
 
-    const spoolDir = typeof def.spoolDir === 'string' && def.spoolDir !== '' ? def.spoolDir : path.join(RED.settings.userDir ?? os.tmpdir(), 'telemetry-spool');
     const spoolFile = spoolFileFor(spoolDir, node.id);
     const spoolCounters = { restored: 0, spooled: 0, spoolErrors: 0, spoolBadLines: 0 };
-    const telemetryStats = (): BufferStats & typeof spoolCounters & { sources: number } => ({ ...core.stats(), ...spoolCounters, sources: sequences.sources });
+    const replayMeter = { at: Date.now(), replayed: tiered?.diskCounters().replayed ?? 0, rate: 0 };
+    /** Seconds to replay the disk backlog at the rate seen lately (bounded by the configured rate). */
+    const drainSeconds = (d: DiskCounters): number => (d.diskDepth === 0 ? 0 : replayMeter.rate > 0 ? d.diskDepth / replayMeter.rate : Infinity);
+    const diskStats = (): (DiskCounters & { diskDrainSeconds: number }) | Record<string, never> => {
+      if (tiered === undefined) return {};
+      const d = tiered.diskCounters();
+      const eta = drainSeconds(d);
+      return { ...d, diskDrainSeconds: Number.isFinite(eta) ? Math.round(eta) : -1 };
+    };
+    const telemetryStats = (): BufferStats & typeof spoolCounters & { sources: number } => ({ ...core.stats(), ...spoolCounters, ...diskStats(), sources: sequences.sources });
     node.telemetryStats = telemetryStats;
     const unpublish = publishStats(node, telemetryStats);
 
@@ -110,7 +151,14 @@ export = function (RED: RedAPI): void {
       const s = core.stats();
       dropping = s.dropped > lastDropped;
       lastDropped = s.dropped;
-      const fill = s.depth / s.capacity;
+      const d = tiered?.diskCounters();
+      if (d !== undefined && d.diskDepth > 0) {
+        // Three facts, under 20 characters each, shown in turn (2 s each): backlog, time to drain, drops.
+        const text = diskBadgeText(Math.floor(Date.now() / 2000), d.diskDepth, d.diskBacklogBytes, drainSeconds(d), s.dropped);
+        return { fill: dropping ? 'red' : 'yellow', shape: 'dot', text };
+      }
+      const ringDepth = tiered === undefined ? s.depth : tiered.ring.depth;
+      const fill = ringDepth / s.capacity;
       const pct = s.depth > 0 && fill < 0.01 ? '<1' : String(Math.round(fill * 100));
       return {
         fill: dropping || fill >= 0.9 ? 'red' : fill >= 0.5 ? 'yellow' : 'green',
@@ -135,6 +183,75 @@ export = function (RED: RedAPI): void {
     RED.events.on('flows:started', resumeAfterDeploy);
     // Fallback for a runtime that never announces flows:started to this node.
     const startTimer = setTimeout(resumeAfterDeploy, 2000);
+
+    // The disk tier: records go to the OS once per event-loop turn (a killed process loses none of
+    // them), to the platter every fsync interval (a power cut loses at most that much), with the
+    // replay cursor and the sequence numbers. A timer keeps replay going while the token bucket refills.
+    let flushScheduled = false;
+    let lastSequences: Record<string, number> = {};
+    function syncDisk(clean = false): void {
+      if (tiered === undefined) return;
+      const now = sequences.snapshot();
+      const step: Record<string, number> = {};
+      for (const [source, next] of Object.entries(now)) step[source] = next - (lastSequences[source] ?? next);
+      lastSequences = now;
+      if (clean) tiered.disk.close({ sequences: now, sequenceStep: step });
+      else tiered.disk.sync({ sequences: now, sequenceStep: step });
+    }
+    function diskFailed(err: unknown): void {
+      node.error(`disk spool ${tiered?.disk.dir ?? ''}: ${(err as Error).message}`);
+    }
+    let syncTimer: NodeJS.Timeout | undefined;
+    let replayTimer: NodeJS.Timeout | undefined;
+    if (tiered !== undefined) {
+      const t = tiered;
+      const flushNow = (): void => {
+        flushScheduled = false;
+        try {
+          if (disk.fsyncIntervalMs === 0) syncDisk();
+          else t.disk.flush();
+        } catch (err) {
+          diskFailed(err);
+        }
+      };
+      const nodeFlush = (): void => {
+        if (flushScheduled || closing) return;
+        flushScheduled = true;
+        setImmediate(flushNow);
+      };
+      scheduleFlush = nodeFlush;
+      if (disk.fsyncIntervalMs > 0) {
+        syncTimer = setInterval(() => {
+          try {
+            syncDisk();
+          } catch (err) {
+            diskFailed(err);
+          }
+        }, disk.fsyncIntervalMs);
+        syncTimer.unref();
+      }
+      replayTimer = setInterval(() => {
+        const now = Date.now();
+        const replayed = t.diskCounters().replayed;
+        if (now - replayMeter.at >= 2000) {
+          const rate = ((replayed - replayMeter.replayed) * 1000) / (now - replayMeter.at);
+          replayMeter.rate = rate > 0 ? rate : t.disk.depth > 0 && core.inflight.weight === 0 && !core.paused ? disk.replayRate : 0;
+          replayMeter.at = now;
+          replayMeter.replayed = replayed;
+        }
+        if (core.inflight.weight === 0) lastCompletionAt = now;
+        t.forceSpill = disk.spillAfterMs > 0 && now - lastCompletionAt > disk.spillAfterMs;
+        if (t.disk.depth > 0) schedulePump();
+      }, 50);
+      replayTimer.unref();
+      const d = t.diskCounters();
+      if (d.diskRecovered > 0 || d.tornTailRecords > 0) {
+        node.log(`disk spool: ${d.diskRecovered} events (${formatBytes(d.diskBacklogBytes)}) left by the previous run will be replayed${d.tornTailRecords > 0 ? `; a torn tail of ${d.tornTailBytes} bytes was cut off` : ''}`);
+      }
+      const state = t.disk.recoveredState;
+      sequences.restore(sequencesAfter(state));
+      if (state !== undefined && state.clean !== true) node.warn('disk spool: the previous run did not close cleanly; what it held in memory is lost (gaps in seq), sequence numbers skip ahead');
+    }
 
     // What the previous instance spooled on close goes first, and its sequence numbers continue
     // before the first new message is stamped.
@@ -180,6 +297,8 @@ export = function (RED: RedAPI): void {
       stopWatching();
       unpublish();
       clearInterval(expiryTimer);
+      if (syncTimer !== undefined) clearInterval(syncTimer);
+      if (replayTimer !== undefined) clearInterval(replayTimer);
       if (statsTimer !== undefined) clearInterval(statsTimer);
       status.stop();
       // Released-but-unconfirmed first: they are older than what still waits in the ring.
@@ -200,6 +319,12 @@ export = function (RED: RedAPI): void {
         node.error(`could not spool ${all.length} unconfirmed messages to ${spoolFile}: ${(err as Error).message}`);
       }
       for (const held of all) held.done();
+      // The disk keeps its records for the next run; the cursor and sequence numbers are saved with them.
+      try {
+        syncDisk(true);
+      } catch (err) {
+        diskFailed(err);
+      }
       closed();
     });
   }
