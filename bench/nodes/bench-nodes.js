@@ -1,9 +1,7 @@
 'use strict';
 // Nodes for bench/pipeline.js only (never shipped): the routing ceiling (a) is
-// bench-source -> bench-pass -> bench-counter, the same two deliveries per event as
-// telemetry-simulator -> telemetry-buffer -> telemetry-batcher, with the same generated messages.
-const path = require('path');
-const { TelemetryGenerator } = require(path.join(__dirname, '..', '..', 'nodes', 'lib', 'core', 'simulator.js'));
+// telemetry-simulator -> bench-pass -> bench-counter, the same two deliveries per event as
+// telemetry-simulator -> telemetry-buffer -> telemetry-batcher.
 
 const counters = new Map();
 
@@ -13,32 +11,6 @@ module.exports = function (RED) {
     for (const [id, c] of counters) out[id] = c;
     res.json({ memory: process.memoryUsage(), counters: out });
   });
-
-  function BenchSource(def) {
-    RED.nodes.createNode(this, def);
-    const node = this;
-    const count = Number(def.count) || 0;
-    const generator = new TelemetryGenerator({ sources: Number(def.sources) || 5, eventsPerMessage: 1, topicPrefix: def.topicPrefix || 'a', seed: 7, mix: { sample: 80, detection: 10, counter: 10 } });
-    const state = { kind: 'source', sent: 0, startedAt: 0 };
-    counters.set(node.id, state);
-    // Sends one message per send() call, like the buffer, in slices so the loop can turn.
-    function slice() {
-      const n = Math.min(1000, count - state.sent);
-      const out = generator.generate(n, Date.now(), []);
-      for (let i = 0; i < out.length; i++) node.send(out[i]);
-      state.sent += n;
-      if (state.sent < count) setImmediate(slice);
-    }
-    node.on('input', (msg, _send, done) => {
-      if (state.startedAt === 0) {
-        state.startedAt = Date.now();
-        slice();
-      }
-      done();
-    });
-    node.on('close', () => counters.delete(node.id));
-  }
-  RED.nodes.registerType('bench-source', BenchSource);
 
   function BenchPass(def) {
     RED.nodes.createNode(this, def);
