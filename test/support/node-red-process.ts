@@ -52,6 +52,8 @@ export interface StartOptions {
   /** Extra lines inside module.exports = { ... } of settings.js. */
   settings?: string;
   env?: Record<string, string>;
+  /** Options for node itself, before red.js (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+  nodeArgs?: string[];
 }
 
 export async function startNodeRed(options: StartOptions = {}): Promise<NodeRedProcess> {
@@ -75,7 +77,7 @@ export async function startNodeRed(options: StartOptions = {}): Promise<NodeRedP
 `,
   );
   const red = require.resolve('node-red/red.js');
-  const child: ChildProcess = spawn(process.execPath, [red, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), red, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
     env: { ...process.env, ...options.env, NODE_RED_ENABLE_TOURS: 'false' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

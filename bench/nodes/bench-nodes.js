@@ -1,0 +1,67 @@
+'use strict';
+// Nodes for bench/pipeline.js only (never shipped): the routing ceiling (a) is
+// telemetry-simulator -> bench-pass -> bench-counter, the same two deliveries per event as
+// telemetry-simulator -> telemetry-buffer -> telemetry-batcher.
+
+const counters = new Map();
+
+module.exports = function (RED) {
+  RED.httpAdmin.get('/bench/state', (_req, res) => {
+    const out = {};
+    for (const [id, c] of counters) out[id] = c;
+    res.json({ memory: process.memoryUsage(), counters: out });
+  });
+
+  function BenchPass(def) {
+    RED.nodes.createNode(this, def);
+    this.on('input', (msg, send, done) => {
+      send(msg);
+      done();
+    });
+  }
+  RED.nodes.registerType('bench-pass', BenchPass);
+
+  // Counts events: msg.benchRows when set (a batch), else one per message.
+  function BenchCounter(def) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const state = { kind: 'counter', count: 0, messages: 0, firstAt: 0, lastAt: 0 };
+    counters.set(node.id, state);
+    node.on('input', (msg, _send, done) => {
+      const now = Date.now();
+      if (state.firstAt === 0) state.firstAt = now;
+      state.lastAt = now;
+      state.messages++;
+      state.count += typeof msg.benchRows === 'number' ? msg.benchRows : 1;
+      done();
+    });
+    node.on('close', () => counters.delete(node.id));
+  }
+  RED.nodes.registerType('bench-counter', BenchCounter);
+  module.exports.postgresql(RED);
+};
+
+// What node-red-contrib-postgresql's node does (that package is not in the registry this machine
+// reaches; node-red-contrib-re-postgres, which is, bundles pg 6 and never completes a query on
+// Node.js 20): one pg Pool per node, one pool.query(msg.query, msg.params) per message, the
+// message sent on after the query, no batching, no retry.
+module.exports.postgresql = function (RED) {
+  const { Pool } = require('pg');
+  function BenchPostgresql(def) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const pool = new Pool({ host: def.host, port: Number(def.port), database: def.database, user: def.user, password: def.password, max: Number(def.poolSize) || 4 });
+    pool.on('error', (err) => node.error(err.message));
+    node.on('input', (msg, send, done) => {
+      pool.query(msg.query, msg.params).then((result) => {
+        msg.payload = result.rows;
+        send(msg);
+        done();
+      }, (err) => done(err));
+    });
+    node.on('close', (done) => {
+      pool.end().then(() => done(), () => done());
+    });
+  }
+  RED.nodes.registerType('bench-postgresql', BenchPostgresql);
+};

@@ -1,0 +1,520 @@
+'use strict';
+// The whole pipeline against its ceilings and the alternative, in ONE run, on real Node-RED 4
+// child processes (each scenario its own process, so memory figures are its own) and one real
+// PostgreSQL (embedded, fsync off). The machine is shared and noisy: trust the ratios, which are
+// measured minutes apart in the same run, more than any absolute figure.
+//
+//   a  routing ceiling: telemetry-simulator -> bench-pass -> bench-counter (2 deliveries per event, as c)
+//   b  node-postgres ceiling: the same rows, same batch size, same unnest + ON CONFLICT statement,
+//      same number of concurrent statements as the sink, straight from this process
+//   c  telemetry-simulator -> telemetry-buffer -> telemetry-batcher -> timescale-sink, 1 event/msg
+//   d  the same, 100 events per message
+//   e  what an integrator builds today: simulator -> core batch (count) -> core join -> function
+//      (one multi-row INSERT per batch) -> a node doing what node-red-contrib-postgresql does
+//   f  10x overload for 60 s: producer at half of a, into a database slowed to a tenth of that;
+//      heap and RSS each second, exact drop counts
+//   g  latency event time -> commit (a clock_timestamp() column default), p50/p99 at half of c's rate
+//   h  1, 2 and 4 Node-RED processes, each its own pipeline, into one table: aggregate rate, duplicates
+//
+//   npm run bench                     N=100,000 events per throughput item (about 6 minutes)
+//   BENCH_EVENTS=100000 BENCH_OVERLOAD_S=20 npm run bench     quicker, for trying things out
+//   BENCH_ONLY=a,c npm run bench      a subset (ratios need both sides)
+// Results: printed, and written to bench/results/pipeline.json.
+// BENCH_PROFILE_DIR=/tmp/prof writes a --cpu-prof profile of every Node-RED child there.
+require('ts-node').register({ transpileOnly: true, project: require('path').join(__dirname, '..', 'test', 'tsconfig.json') });
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { execSync } = require('child_process');
+const { Pool } = require('pg');
+const { startEmbeddedPostgres } = require('../scripts/embedded-pg.js');
+const { startNodeRed, makeUserDir } = require('../test/support/node-red-process.ts');
+const { TelemetryGenerator } = require('../nodes/lib/core/simulator.js');
+
+const N = Number(process.env.BENCH_EVENTS || 100000);
+const BATCH = Number(process.env.BENCH_BATCH || 1000);
+const POOL = Number(process.env.BENCH_POOL || 4);
+const MAX_AGE_MS = 200;
+// The buffer's window must fit what the batcher holds, (open + waiting) batches of BATCH events:
+// with the defaults (window 10,000; 4 + 4 batches of 1,000) a burst has the batcher refuse the
+// excess, which the buffer counts as failed, so the bench keeps the window inside.
+const WINDOW = 2 * POOL * BATCH;
+const OVERLOAD_S = Number(process.env.BENCH_OVERLOAD_S || 60);
+const OVERLOAD_CAPACITY = Number(process.env.BENCH_OVERLOAD_CAPACITY || 100000);
+const LATENCY_S = Number(process.env.BENCH_LATENCY_S || 15);
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
+const want = (item) => !ONLY || ONLY.has(item);
+const PROFILE = process.env.BENCH_PROFILE_DIR; // node --cpu-prof for every Node-RED child
+
+const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+const fmt = (n) => (n === null || n === undefined ? '-' : Math.round(n).toLocaleString('en-US'));
+const MiB = (bytes) => bytes / 1048576;
+
+function log(line) {
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+function rssOf(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A Node-RED child with this package and the bench nodes installed. */
+async function nodeRed(flows, extraNodeArgs = []) {
+  const userDir = makeUserDir('telemetry-bench-');
+  const modules = path.join(userDir, 'node_modules');
+  fs.symlinkSync(path.join(__dirname, 'nodes'), path.join(modules, 'telemetry-bench-nodes'), 'dir');
+  const env = {};
+  const nodeArgs = [...extraNodeArgs];
+  if (PROFILE) {
+    fs.mkdirSync(PROFILE, { recursive: true });
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${PROFILE}`);
+  }
+  // Deployed through the admin API rather than flows.json, so the credentials go in as an editor's would.
+  const red = await startNodeRed({ userDir, flows: [], env, nodeArgs });
+  const res = await red.request('POST', '/flows', flows, { 'Node-RED-Deployment-Type': 'full' });
+  if (res.status !== 204) throw new Error(`deploy failed (${res.status}): ${res.body}`);
+  return {
+    red,
+    async get(p) {
+      const res = await red.request('GET', p);
+      if (res.status !== 200) throw new Error(`GET ${p}: ${res.status} ${res.body}`);
+      return JSON.parse(res.body);
+    },
+    async inject(id) {
+      const res = await red.request('POST', `/inject/${id}`);
+      if (res.status !== 200) throw new Error(`inject ${id}: ${res.status} ${res.body}`);
+    },
+    async stats() {
+      const body = await this.get('/telemetry/stats');
+      const out = {};
+      for (const n of body.nodes) out[n.id] = n.stats;
+      return out;
+    },
+    async stop() {
+      await red.stop('SIGINT');
+      fs.rmSync(userDir, { recursive: true, force: true });
+    },
+  };
+}
+
+let lastSeen = null;
+// Polling the admin API costs the child CPU (express, JSON): not too often.
+const POLL_MS = 100;
+async function waitFor(what, poll, timeoutMs, everyMs = POLL_MS) {
+  const start = Date.now();
+  for (;;) {
+    const value = await poll();
+    if (value) return value;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen ${JSON.stringify(lastSeen)}`);
+    await delay(everyMs);
+  }
+}
+
+// ---- flows ---------------------------------------------------------------------------------------
+const inject = (id, z, wire, control) => ({ id, type: 'inject', z, props: [{ p: 'control', v: control, vt: 'str' }], repeat: '', once: false, wires: [[wire]] });
+
+function connection(id, db) {
+  return {
+    id, type: 'timescale-connection', host: db.host, port: String(db.port), database: db.database, tls: 'off', poolSize: String(POOL),
+    connectTimeout: '5000', statementTimeout: '60000', credentials: { user: db.user, password: db.password },
+  };
+}
+
+/** simulator -> buffer -> batcher -> sink, started by injecting `start` into the simulator. */
+function pipelineFlow(db, o) {
+  const z = 'benchtab';
+  return [
+    { id: z, type: 'tab', label: 'bench' },
+    inject('injStart', z, 'sim', 'start'),
+    inject('injStop', z, 'sim', 'stop'),
+    {
+      id: 'sim', type: 'telemetry-simulator', z, sources: 50, rate: o.rate, count: o.count, eventsPerMessage: o.perMessage, mixSample: 80, mixDetection: 10, mixCounter: 10,
+      topicPrefix: o.prefix ?? 'c', seed: 7, autoStart: false, wires: [['buf']],
+    },
+    { id: 'buf', type: 'telemetry-buffer', z, capacity: o.capacity, dropPolicy: 'drop-oldest', window: o.window ?? WINDOW, ackTimeout: 120, stampSequence: true, statsInterval: 0, wires: [['bat'], []] },
+    { id: 'bat', type: 'telemetry-batcher', z, maxSize: BATCH, maxAge: MAX_AGE_MS, maxOpenBatches: POOL, ackTimeout: 300, wires: [['sink'], []] },
+    {
+      id: 'sink', type: 'timescale-sink', z, connection: 'conn', schema: 'public', table: o.table, mode: 'auto', extra: false, maxAttempts: 10, initialDelay: 100,
+      maxDelay: 1000, maxConcurrent: 0, statsInterval: 0, drainTimeout: 5, wires: [[], []],
+    },
+    connection('conn', db),
+  ];
+}
+
+function routingFlow(count) {
+  const z = 'benchtab';
+  // The same source as c (telemetry-simulator, same rate, count and messages), so a and c differ
+  // only in what sits between the source and the end: a pass-through and a counter here.
+  return [
+    { id: z, type: 'tab', label: 'bench' },
+    inject('injStart', z, 'sim', 'start'),
+    {
+      id: 'sim', type: 'telemetry-simulator', z, sources: 50, rate: 10000000, count, eventsPerMessage: 1, mixSample: 80, mixDetection: 10, mixCounter: 10,
+      topicPrefix: 'a', seed: 7, autoStart: false, wires: [['pass']],
+    },
+    { id: 'pass', type: 'bench-pass', z, wires: [['counter0']] },
+    { id: 'counter0', type: 'bench-counter', z, wires: [] },
+  ];
+}
+
+// The function an integrator writes for node-red-contrib-postgresql: one multi-row INSERT per
+// joined batch, with $n parameters in msg.params (5 per row: 5,000 for 1,000 rows).
+const INTEGRATOR_FUNCTION = `
+const params = [];
+const rows = [];
+for (const m of msg.payload) {
+  const n = params.length;
+  rows.push('($' + (n + 1) + ',$' + (n + 2) + ',$' + (n + 3) + ',$' + (n + 4) + ',$' + (n + 5) + ')');
+  params.push(new Date(m.payload.time), m.topic, m.payload.kind, m.payload.value, m.payload.seq);
+}
+msg.benchRows = rows.length;
+msg.query = 'INSERT INTO public.TABLE (time, source, kind, value, seq) VALUES ' + rows.join(',');
+msg.params = params;
+return msg;`;
+
+function integratorFlow(db, table, count) {
+  const z = 'benchtab';
+  return [
+    { id: z, type: 'tab', label: 'bench' },
+    inject('injStart', z, 'sim', 'start'),
+    {
+      id: 'sim', type: 'telemetry-simulator', z, sources: 50, rate: 10000000, count, eventsPerMessage: 1, mixSample: 80, mixDetection: 10, mixCounter: 10,
+      topicPrefix: 'e', seed: 7, autoStart: false, wires: [['batch0']],
+    },
+    { id: 'batch0', type: 'batch', z, mode: 'count', count: BATCH, overlap: 0, interval: 10, allowEmptySequence: false, topics: [], wires: [['join0']] },
+    { id: 'join0', type: 'join', z, mode: 'custom', build: 'array', property: '', propertyType: 'full', key: 'topic', joiner: '\\n', joinerType: 'str', accumulate: false, timeout: '', count: String(BATCH), reduceRight: false, useparts: true, wires: [['fn']] },
+    { id: 'fn', type: 'function', z, func: INTEGRATOR_FUNCTION.replace('TABLE', table), outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], wires: [['pg']] },
+    { id: 'pg', type: 'bench-postgresql', z, host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, poolSize: POOL, wires: [['counter0']] },
+    { id: 'counter0', type: 'bench-counter', z, wires: [] },
+  ];
+}
+
+// ---- database --------------------------------------------------------------------------------------
+/** The table the sink's auto mode creates (same DDL), optionally with a commit-time column. */
+async function createTable(pool, table, committedAt = false) {
+  await pool.query(`DROP TABLE IF EXISTS public.${table}`);
+  await pool.query(`CREATE TABLE public.${table} ("time" timestamptz NOT NULL, "source" text NOT NULL, "kind" text, "value" double precision, "seq" bigint NOT NULL DEFAULT 0, "extra" jsonb
+    ${committedAt ? ', committed_at timestamptz NOT NULL DEFAULT clock_timestamp()' : ''})`);
+  await pool.query(`CREATE UNIQUE INDEX ${table}_source_time_seq_key ON public.${table} ("source", "time", "seq")`);
+}
+
+async function tableCheck(pool, table) {
+  const r = await pool.query(`SELECT count(*)::int AS rows, (SELECT count(*)::int FROM (SELECT DISTINCT source, time, seq FROM public.${table}) k) AS keys,
+    (SELECT count(*)::int FROM (SELECT DISTINCT source, seq FROM public.${table}) k) AS source_seq FROM public.${table}`);
+  return r.rows[0];
+}
+
+// ---- items ---------------------------------------------------------------------------------------------
+async function itemA() {
+  const nr = await nodeRed(routingFlow(N));
+  try {
+    await delay(500);
+    const t0 = Date.now();
+    await nr.inject('injStart');
+    const state = await waitFor('the counter', async () => {
+      const s = await nr.get('/bench/state');
+      return s.counters.counter0.count >= N ? s : null;
+    }, 300000, POLL_MS);
+    const seconds = (state.counters.counter0.lastAt - t0) / 1000;
+    return { events: N, seconds, eventsPerSecond: N / seconds, deliveriesPerEvent: 2 };
+  } finally {
+    await nr.stop();
+  }
+}
+
+/** The rows of c, generated the same way, written by node-postgres with the writer's statement. */
+async function itemB(db) {
+  const pool = new Pool({ host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, max: POOL });
+  try {
+    await createTable(pool, 'bench_b');
+    const generator = new TelemetryGenerator({ sources: 50, eventsPerMessage: 1, topicPrefix: 'b', seed: 7, mix: { sample: 80, detection: 10, counter: 10 } });
+    const T = Date.now();
+    const messages = generator.generate(N, T, []);
+    const sql = 'INSERT INTO "public"."bench_b" ("time", "source", "kind", "value", "seq") SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::float8[], $5::int8[]) ON CONFLICT DO NOTHING';
+    // Arrays built the obvious way and handed to node-postgres, which encodes them itself.
+    const params = (from, to) => {
+      const times = [], sources = [], kinds = [], values = [], seqs = [];
+      for (let i = from; i < to; i++) {
+        const m = messages[i];
+        times.push(new Date(m.payload.time)); sources.push(m.topic); kinds.push(m.payload.kind); values.push(m.payload.value); seqs.push(m.payload.seq);
+      }
+      return [times, sources, kinds, values, seqs];
+    };
+    const t0 = process.hrtime.bigint();
+    let next = 0;
+    let written = 0;
+    const worker = async () => {
+      while (next < N) {
+        const from = next;
+        next = Math.min(N, next + BATCH);
+        const result = await pool.query(sql, params(from, next));
+        written += result.rowCount; // not `written += await ...`: that reads written before the await
+      }
+    };
+    await Promise.all(Array.from({ length: POOL }, worker));
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (written !== N) throw new Error(`b wrote ${written} of ${N}`);
+    return { events: N, seconds, eventsPerSecond: N / seconds };
+  } finally {
+    await pool.end();
+  }
+}
+
+async function runPipeline(db, pool, { table, perMessage, prefix }) {
+  await createTable(pool, table);
+  const count = Math.ceil(N / perMessage);
+  const nr = await nodeRed(pipelineFlow(db, { table, rate: 10000000, count, perMessage, capacity: N + 1000, prefix }));
+  try {
+    await waitFor('the sink to prepare', async () => (await nr.stats()).sink !== undefined, 30000, 100);
+    const t0 = Date.now();
+    await nr.inject('injStart');
+    const s = await waitFor('all rows written', async () => {
+      const st = (lastSeen = await nr.stats());
+      return st.sink.written + st.sink.duplicates + st.sink.rejected >= count * perMessage ? st : null;
+    }, Number(process.env.BENCH_TIMEOUT_MS || 300000));
+    const seconds = (Date.now() - t0) / 1000;
+    const check = await tableCheck(pool, table);
+    if (check.rows !== N || check.keys !== N) throw new Error(`${table}: ${JSON.stringify(check)} for ${N} events`);
+    return { events: N, seconds, eventsPerSecond: N / seconds, dropped: s.buf.dropped, rows: check.rows };
+  } finally {
+    await nr.stop();
+  }
+}
+
+async function itemE(db, pool) {
+  await createTable(pool, 'bench_e');
+  const nr = await nodeRed(integratorFlow(db, 'bench_e', N));
+  try {
+    await delay(500);
+    const t0 = Date.now();
+    await nr.inject('injStart');
+    await waitFor('the integrator flow', async () => (lastSeen = (await nr.get('/bench/state')).counters).counter0.count >= N, Number(process.env.BENCH_TIMEOUT_MS || 300000)).catch((err) => {
+      throw new Error(`${err.message}\n${nr.red.output().slice(-3000)}`);
+    });
+    const seconds = (Date.now() - t0) / 1000;
+    const check = await tableCheck(pool, 'bench_e');
+    if (check.rows !== N) throw new Error(`bench_e holds ${check.rows} rows of ${N}`);
+    return { events: N, seconds, eventsPerSecond: N / seconds, rows: check.rows };
+  } finally {
+    await nr.stop();
+  }
+}
+
+/** Bytes one buffered simulator message takes on the heap, measured here with the same generator. */
+function bytesPerMessage() {
+  if (typeof global.gc !== 'function') return 400; // a measured typical figure; run with --expose-gc for this machine's
+  const generator = new TelemetryGenerator({ sources: 50, eventsPerMessage: 1, topicPrefix: 'f', seed: 7, mix: { sample: 80, detection: 10, counter: 10 } });
+  global.gc();
+  const before = process.memoryUsage().heapUsed;
+  const held = generator.generate(50000, Date.now(), []);
+  for (let i = 0; i < held.length; i++) {
+    held[i]._msgid = `${i.toString(36)}abcdef.0123`;
+    held[i].seq = i;
+  }
+  global.gc();
+  const bytes = (process.memoryUsage().heapUsed - before) / held.length;
+  return held.length > 0 ? bytes : 0;
+}
+
+/**
+ * 10x overload. The database path is made slower on purpose (a statement-level trigger sleeps, one
+ * connection) so that "ten times faster than the database can take" stays within what Node-RED can
+ * route (a): otherwise the producer outruns Node-RED itself, and the messages pile up in Node-RED's
+ * own send queue before they ever reach the buffer, which no node can bound.
+ */
+async function itemF(db, pool, routingRate, { seconds = OVERLOAD_S, nodeArgs = [], table = 'bench_f' } = {}) {
+  await createTable(pool, table);
+  const producerRate = Math.round(routingRate / 2);
+  const dbRate = producerRate / 10;
+  const sleepS = BATCH / dbRate;
+  await pool.query(`CREATE OR REPLACE FUNCTION bench_f_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(${sleepS.toFixed(3)}); RETURN NULL; END $$`);
+  await pool.query(`CREATE TRIGGER bench_f_slow AFTER INSERT ON public.${table} FOR EACH STATEMENT EXECUTE FUNCTION bench_f_slow()`);
+  const rate = producerRate;
+  const flow = pipelineFlow(db, { table, rate, count: 0, perMessage: 1, capacity: OVERLOAD_CAPACITY, prefix: 'f' });
+  // One statement of BATCH rows at a time, so the sleep sets the database's rate exactly.
+  Object.assign(flow.find((n) => n.id === 'sink'), { maxConcurrent: 1, maxRows: BATCH });
+  const nr = await nodeRed(flow, nodeArgs);
+  try {
+    await waitFor('the sink to prepare', async () => (await nr.stats()).sink !== undefined, 30000, 100);
+    const base = await nr.get('/bench/state');
+    const samples = [];
+    const t0 = Date.now();
+    await nr.inject('injStart');
+    for (let s = 1; s <= seconds; s++) {
+      await delay(t0 + s * 1000 - Date.now());
+      const [state, st] = await Promise.all([nr.get('/bench/state'), nr.stats()]);
+      samples.push({ t: s, rss: rssOf(nr.red.pid), heapUsed: state.memory.heapUsed, depth: st.buf.depth, dropped: st.buf.dropped, written: st.sink.written });
+    }
+    await nr.inject('injStop');
+    // The database at full speed again, so the drain of the full ring takes seconds, not a minute.
+    await pool.query(`DROP TRIGGER bench_f_slow ON public.${table}`);
+    const final = await waitFor('the drain', async () => {
+      const st = await nr.stats();
+      return st.buf.depth === 0 && st.buf.inFlight === 0 && st.sink.inFlight === 0 && st.sink.queued === 0 ? st : null;
+    }, 120000, 200);
+    const check = await tableCheck(pool, table);
+    const produced = final.sim.sentEvents;
+    // Every event the simulator produced reached the buffer, and the buffer's counters add up:
+    // received = dropped + delivered (+ failed + unacknowledged + drained, all 0 here), and what it
+    // delivered is what the sink wrote and what the table holds.
+    const b = final.buf;
+    const accounted = produced === b.received && b.received === b.depth + b.inFlight + b.delivered + b.failed + b.unacknowledged + b.dropped + b.drained
+      && b.failed === 0 && b.unacknowledged === 0 && b.delivered === final.sink.written + final.sink.duplicates + final.sink.rejected ? produced : -1;
+    const after10 = samples.filter((x) => x.t >= 10);
+    const rss10 = samples.find((x) => x.t === 10) ?? samples[samples.length - 1];
+    return {
+      seconds, nodeArgs, targetRate: rate, databaseRate: Math.round(dbRate), produced, bufferReceived: final.buf.received, buffer: final.buf, skippedByPacer: final.sim.skippedEvents, written: final.sink.written, dropped: final.buf.dropped,
+      rowsInTable: check.rows, accountedFor: accounted === produced && check.rows === final.sink.written,
+      capacity: OVERLOAD_CAPACITY, ringNeedBytes: OVERLOAD_CAPACITY * bytesPerMessage(),
+      rssBaseline: base.memory.rss, heapBaseline: base.memory.heapUsed,
+      rssAt10s: rss10.rss, rssMax: Math.max(...samples.map((x) => x.rss)), rssEnd: samples[samples.length - 1].rss,
+      rssGrowthAfter10s: Math.max(...after10.map((x) => x.rss)) - rss10.rss,
+      heapMax: Math.max(...samples.map((x) => x.heapUsed)),
+      samples,
+    };
+  } finally {
+    await nr.stop();
+  }
+}
+
+async function itemG(db, pool, rate) {
+  await createTable(pool, 'bench_g', true);
+  const count = Math.round(rate * LATENCY_S);
+  const nr = await nodeRed(pipelineFlow(db, { table: 'bench_g', rate, count, perMessage: 1, capacity: count + 1000, prefix: 'g' }));
+  try {
+    await waitFor('the sink to prepare', async () => (await nr.stats()).sink !== undefined, 30000, 100);
+    await nr.inject('injStart');
+    await waitFor('all rows written', async () => {
+      const st = await nr.stats();
+      return st.sink.written + st.sink.duplicates + st.sink.rejected >= count;
+    }, LATENCY_S * 1000 + 120000, 200);
+    // The first 3 s are warm-up (JIT, pool connections, the table's prepare): measured, 1.2-1.6 s p99
+    // in seconds 0-1, and kept in perSecond; the percentiles are of the steady state after them.
+    const r = await pool.query(`WITH l AS (SELECT extract(epoch FROM committed_at - time) * 1000 AS ms FROM public.bench_g WHERE time > (SELECT min(time) FROM public.bench_g) + interval '3 seconds')
+      SELECT count(*)::int AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max FROM l`);
+    const row = r.rows[0];
+    const perSecond = await pool.query(`SELECT floor(extract(epoch FROM time - (SELECT min(time) FROM public.bench_g)))::int AS s, count(*)::int AS n,
+      round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - time) * 1000)) AS p50,
+      round(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - time) * 1000)) AS p99 FROM public.bench_g GROUP BY 1 ORDER BY 1`);
+    return { perSecond: perSecond.rows.map((x) => [x.s, x.n, Number(x.p50), Number(x.p99)]), rate, seconds: LATENCY_S, events: count, measured: row.n, p50ms: Number(row.p50), p99ms: Number(row.p99), maxMs: Number(row.max), maxAgeMs: MAX_AGE_MS };
+  } finally {
+    await nr.stop();
+  }
+}
+
+async function itemH(db, pool, processes) {
+  const table = `bench_h${processes}`;
+  await createTable(pool, table);
+  const per = Math.ceil(N / processes);
+  const reds = await Promise.all(Array.from({ length: processes }, (_, i) => nodeRed(pipelineFlow(db, { table, rate: 10000000, count: per, perMessage: 1, capacity: per + 1000, prefix: `h${i}` }))));
+  try {
+    for (const nr of reds) await waitFor('the sink to prepare', async () => (await nr.stats()).sink !== undefined, 30000, 100);
+    const t0 = Date.now();
+    await Promise.all(reds.map((nr) => nr.inject('injStart')));
+    await Promise.all(reds.map((nr) => waitFor('all rows written', async () => {
+      const st = await nr.stats();
+      return st.sink.written + st.sink.duplicates + st.sink.rejected >= per;
+    }, 300000, 50)));
+    const seconds = (Date.now() - t0) / 1000;
+    const check = await tableCheck(pool, table);
+    return { processes, events: per * processes, seconds, eventsPerSecond: (per * processes) / seconds, rows: check.rows, duplicates: check.rows - check.keys, complete: check.rows === per * processes };
+  } finally {
+    await Promise.all(reds.map((nr) => nr.stop()));
+  }
+}
+
+// ---- main ------------------------------------------------------------------------------------------------
+function machine() {
+  const sh = (cmd) => {
+    try {
+      return execSync(cmd, { encoding: 'utf8' }).trim();
+    } catch {
+      return null;
+    }
+  };
+  return { nproc: os.cpus().length, cpu: os.cpus()[0]?.model, memTotalGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, nodeRed: require('node-red/package.json').version, loadavg: os.loadavg().map((x) => x.toFixed(2)).join(' '), free: sh('free -h') };
+}
+
+function table(results) {
+  const r = results.items;
+  const lines = [];
+  const row = (item, what, rate, note = '') => lines.push(`| ${item} | ${what} | ${rate} | ${note} |`);
+  lines.push('| item | what | events/s | notes |', '|---|---|---:|---|');
+  if (r.a) row('a', 'Node-RED routing ceiling (source -> pass -> counter)', fmt(r.a.eventsPerSecond), `${fmt(r.a.events)} events, ${r.a.seconds.toFixed(2)} s`);
+  if (r.b) row('b', `node-postgres ceiling (unnest + ON CONFLICT, ${BATCH}/stmt, ${POOL} conns)`, fmt(r.b.eventsPerSecond), `${r.b.seconds.toFixed(2)} s`);
+  if (r.c) row('c', 'pipeline, 1 event/msg', fmt(r.c.eventsPerSecond), `${r.c.seconds.toFixed(2)} s, ${r.c.rows} rows, ${r.c.dropped} dropped`);
+  if (r.d) row('d', 'pipeline, 100 events/msg', fmt(r.d.eventsPerSecond), `${r.d.seconds.toFixed(2)} s, ${r.d.rows} rows`);
+  if (r.e) row('e', 'core batch -> join -> function -> postgresql (1 query/msg)', fmt(r.e.eventsPerSecond), `${r.e.seconds.toFixed(2)} s, ${r.e.rows} rows`);
+  if (r.f) row('f', `10x overload: ${fmt(r.f.targetRate)}/s into a database taking ${fmt(r.f.databaseRate)}/s, ${r.f.seconds} s`, fmt(r.f.samples[r.f.samples.length - 1].written / r.f.seconds), `produced ${fmt(r.f.produced)}, written ${fmt(r.f.written)} (with the drain), dropped ${fmt(r.f.dropped)}, accounted ${r.f.accountedFor}; RSS ${MiB(r.f.rssBaseline).toFixed(0)} -> ${MiB(r.f.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(r.f.rssMax).toFixed(0)} MiB, +${MiB(r.f.rssGrowthAfter10s).toFixed(1)} MiB after 10 s; heap max ${MiB(r.f.heapMax).toFixed(0)} MiB; ring needs ~${MiB(r.f.ringNeedBytes).toFixed(0)} MiB`);
+  if (r.f2) row('f2', `f with node --max-old-space-size=${r.f2.nodeArgs[0].split('=')[1]}, ${r.f2.seconds} s`, fmt(r.f2.samples[r.f2.samples.length - 1].written / r.f2.seconds), `dropped ${fmt(r.f2.dropped)}, accounted ${r.f2.accountedFor}; RSS ${MiB(r.f2.rssBaseline).toFixed(0)} -> ${MiB(r.f2.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(r.f2.rssMax).toFixed(0)} MiB, +${MiB(r.f2.rssGrowthAfter10s).toFixed(1)} MiB after 10 s; heap max ${MiB(r.f2.heapMax).toFixed(0)} MiB`);
+  if (r.g) row('g', `latency at ${fmt(r.g.rate)}/s (half of c)`, fmt(r.g.rate), `p50 ${r.g.p50ms.toFixed(0)} ms, p99 ${r.g.p99ms.toFixed(0)} ms, max ${r.g.maxMs.toFixed(0)} ms (maxAge ${MAX_AGE_MS} ms)`);
+  for (const h of r.h ?? []) row(`h${h.processes}`, `${h.processes} Node-RED process(es), one table`, fmt(h.eventsPerSecond), `${fmt(h.rows)} rows, ${h.duplicates} duplicates, complete ${h.complete}`);
+  const t = results.targets;
+  const ratio = (name, v, min) => (v === null ? `${name}: -` : `${name}: ${v.toFixed(2)} (target >= ${min}) ${v >= min ? 'OK' : 'MISSED'}`);
+  lines.push('', ratio('c/a', t.ca, 0.6), ratio('d/b', t.db, 0.7), ratio('c/e', t.ce, 3));
+  if (r.f2) lines.push(`f2: RSS beyond ring need ${MiB(r.f2.rssMax - r.f2.rssBaseline - r.f2.ringNeedBytes).toFixed(1)} MiB, growth after 10 s ${MiB(r.f2.rssGrowthAfter10s).toFixed(1)} MiB`);
+  if (r.f) lines.push(`f: RSS beyond ring need ${MiB(t.rssBeyondRing).toFixed(1)} MiB (target <= 64) ${t.rssBeyondRing <= 64 * 1048576 ? 'OK' : 'MISSED'}; growth after 10 s ${MiB(r.f.rssGrowthAfter10s).toFixed(1)} MiB`);
+  if (r.g) lines.push(`g: p99 ${r.g.p99ms.toFixed(0)} ms (target <= ${MAX_AGE_MS + 100}) ${r.g.p99ms <= MAX_AGE_MS + 100 ? 'OK' : 'MISSED'}`);
+  return lines.join('\n');
+}
+
+async function main() {
+  const started = Date.now();
+  const results = { started: new Date().toISOString(), config: { events: N, batch: BATCH, pool: POOL, maxAgeMs: MAX_AGE_MS, overloadSeconds: OVERLOAD_S, overloadCapacity: OVERLOAD_CAPACITY }, machine: machine(), items: {} };
+  log(`starting PostgreSQL; ${fmt(N)} events per item, batches of ${BATCH}, ${POOL} connections`);
+  const server = await startEmbeddedPostgres();
+  const db = { host: server.host, port: server.port, database: 'postgres', user: server.user, password: server.password };
+  const pool = new Pool({ ...db, max: 2 });
+  results.machine.postgres = (await pool.query('SHOW server_version')).rows[0].server_version;
+  const items = results.items;
+  try {
+    if (want('a')) { log('a: routing ceiling'); items.a = await itemA(); log(`a: ${fmt(items.a.eventsPerSecond)}/s`); }
+    if (want('b')) { log('b: node-postgres ceiling'); items.b = await itemB(db); log(`b: ${fmt(items.b.eventsPerSecond)}/s`); }
+    if (want('c')) { log('c: pipeline, 1 event/msg'); items.c = await runPipeline(db, pool, { table: 'bench_c', perMessage: 1, prefix: 'c' }); log(`c: ${fmt(items.c.eventsPerSecond)}/s`); }
+    if (want('d')) { log('d: pipeline, 100 events/msg'); items.d = await runPipeline(db, pool, { table: 'bench_d', perMessage: 100, prefix: 'd' }); log(`d: ${fmt(items.d.eventsPerSecond)}/s`); }
+    if (want('e')) { log('e: integrator flow'); items.e = await itemE(db, pool); log(`e: ${fmt(items.e.eventsPerSecond)}/s`); }
+    const cRate = items.c ? items.c.eventsPerSecond : Number(process.env.BENCH_C_RATE || 20000);
+    if (want('f')) { const aRate = items.a ? items.a.eventsPerSecond : Number(process.env.BENCH_A_RATE || 30000); log(`f: 10x overload at ${fmt(aRate / 2)}/s for ${OVERLOAD_S} s`); items.f = await itemF(db, pool, aRate); log(`f: dropped ${fmt(items.f.dropped)}`);
+      // The same with V8's old space capped: shows how much of f's RSS is garbage V8 lets pile up
+      // before a full collection (the dropped messages die old), rather than memory the pipeline holds.
+      const cap = Number(process.env.BENCH_HEAP_CAP_MB || 192);
+      log(`f2: the same for ${Math.round(OVERLOAD_S / 2)} s with --max-old-space-size=${cap}`);
+      items.f2 = await itemF(db, pool, aRate, { seconds: Math.round(OVERLOAD_S / 2), nodeArgs: [`--max-old-space-size=${cap}`], table: 'bench_f2' });
+      log(`f2: dropped ${fmt(items.f2.dropped)}`);
+    }
+    if (want('g')) { log(`g: latency at ${fmt(cRate / 2)}/s`); items.g = await itemG(db, pool, Math.round(cRate / 2)); log(`g: p99 ${items.g.p99ms.toFixed(0)} ms`); }
+    if (want('h')) {
+      items.h = [];
+      for (const k of [1, 2, 4]) { log(`h: ${k} process(es)`); items.h.push(await itemH(db, pool, k)); }
+    }
+  } finally {
+    await pool.end();
+    await server.destroy();
+  }
+  const r = items;
+  results.targets = {
+    ca: r.a && r.c ? r.c.eventsPerSecond / r.a.eventsPerSecond : null,
+    db: r.b && r.d ? r.d.eventsPerSecond / r.b.eventsPerSecond : null,
+    ce: r.c && r.e ? r.c.eventsPerSecond / r.e.eventsPerSecond : null,
+    rssBeyondRing: r.f ? r.f.rssMax - r.f.rssBaseline - r.f.ringNeedBytes : null,
+  };
+  results.machine.loadavgAfter = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  results.seconds = (Date.now() - started) / 1000;
+  const text = table(results);
+  console.log(`pipeline benchmark, ${results.started}, ${results.machine.nproc} CPUs (${results.machine.cpu}), Node.js ${results.machine.node}, Node-RED ${results.machine.nodeRed}, PostgreSQL ${results.machine.postgres} (embedded, fsync off), load ${results.machine.loadavg} -> ${results.machine.loadavgAfter}, ${results.seconds.toFixed(0)} s`);
+  console.log(text);
+  const out = path.join(__dirname, 'results', 'pipeline.json');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, `${JSON.stringify({ ...results, table: text }, null, 2)}\n`);
+  console.log(`written to ${path.relative(process.cwd(), out)}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
