@@ -3,9 +3,8 @@ import * as fs from 'fs';
 import * as http from 'http';
 import type { AddressInfo } from 'net';
 import * as path from 'path';
-import { Client } from 'pg';
 import { makeUserDir, NodeRedProcess, startNodeRed } from './support/node-red-process';
-import { checkTable, deploy, IDS, nodeStats, pipelineFlow, TAB, waitForDrain, waitUntil } from './support/pipeline';
+import { checkTable, createSlowTable, deploy, IDS, nodeStats, pipelineFlow, TAB, waitForDrain, waitUntil } from './support/pipeline';
 import { createTestDatabase } from './support/postgres';
 
 /**
@@ -28,14 +27,8 @@ describe('end to end: a real Node-RED process writing to a real PostgreSQL', fun
   it('with a database slower than the line, the buffer drops exactly by policy and the counters add up', async function () {
     const url = await createTestDatabase('e2e_slow');
     const table = 'slow_line';
-    const client = new Client({ connectionString: url });
-    await client.connect();
     // The same table the sink would create, made slow for real: every INSERT waits 40 ms.
-    await client.query(`CREATE TABLE ${table} (time timestamptz NOT NULL, source text NOT NULL, kind text, value double precision, seq bigint NOT NULL DEFAULT 0, extra jsonb)`);
-    await client.query(`CREATE UNIQUE INDEX ${table}_key ON ${table} (source, time, seq)`);
-    await client.query(`CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.04); RETURN NULL; END $$`);
-    await client.query(`CREATE TRIGGER slow BEFORE INSERT ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION slow_insert()`);
-    await client.end();
+    await createSlowTable(url, table);
 
     const total = 20_000;
     red = await startNodeRed();

@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Client } from 'pg';
 import { makeUserDir, NodeRedProcess, startNodeRed } from './support/node-red-process';
-import { checkTable, Counters, deploy, IDS, nodeStats, pipelineFlow, PipelineOptions, TableCheck, waitForDrain, waitUntil } from './support/pipeline';
+import { checkTable, Counters, createSlowTable, deploy, IDS, nodeStats, pipelineFlow, PipelineOptions, TableCheck, waitForDrain, waitUntil } from './support/pipeline';
 import { startTcpProxy, TcpProxy } from './support/tcp-proxy';
 
 // A server of our own: these tests kill, freeze and restart it, which must not disturb other files.
@@ -317,13 +317,7 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     const table = 'spool_dir';
     const total = 30_000;
     // A slow table (every INSERT waits 40 ms) so the buffer still holds events when Node-RED stops.
-    const client = new Client({ connectionString: url });
-    await client.connect();
-    await client.query(`CREATE TABLE ${table} (time timestamptz NOT NULL, source text NOT NULL, kind text, value double precision, seq bigint NOT NULL DEFAULT 0, extra jsonb)`);
-    await client.query(`CREATE UNIQUE INDEX ${table}_key ON ${table} (source, time, seq)`);
-    await client.query(`CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.04); RETURN NULL; END $$`);
-    await client.query(`CREATE TRIGGER slow BEFORE INSERT ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION slow_insert()`);
-    await client.end();
+    await createSlowTable(url, table);
     // A regular file where the directory should be: neither restore nor spool can work (ENOTDIR /
     // EEXIST), whatever the user the tests run as (root ignores permission bits, not file types).
     const notADir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'telemetry-spool-file-')), 'spool');

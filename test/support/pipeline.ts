@@ -124,3 +124,17 @@ export async function checkTable(databaseUrl: string, table: string): Promise<Ta
     await client.end();
   }
 }
+
+/** The table the sink would create, made slow for real: every INSERT statement waits `delaySeconds`. */
+export async function createSlowTable(databaseUrl: string, table: string, delaySeconds = 0.04): Promise<void> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE TABLE ${table} (time timestamptz NOT NULL, source text NOT NULL, kind text, value double precision, seq bigint NOT NULL DEFAULT 0, extra jsonb)`);
+    await client.query(`CREATE UNIQUE INDEX ${table}_key ON ${table} (source, time, seq)`);
+    await client.query(`CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(${Number(delaySeconds)}); RETURN NULL; END $$`);
+    await client.query(`CREATE TRIGGER slow BEFORE INSERT ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION slow_insert()`);
+  } finally {
+    await client.end();
+  }
+}
