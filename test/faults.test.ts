@@ -3,9 +3,9 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Client } from 'pg';
 import { makeUserDir, NodeRedProcess, startNodeRed } from './support/node-red-process';
 import { checkTable, Counters, createSlowTable, deploy, IDS, nodeStats, pipelineFlow, PipelineOptions, TableCheck, waitForDrain, waitUntil } from './support/pipeline';
+import { createTestDatabase } from './support/postgres';
 import { startTcpProxy, TcpProxy } from './support/tcp-proxy';
 
 // A server of our own: these tests kill, freeze and restart it, which must not disturb other files.
@@ -81,16 +81,8 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     }
   });
 
-  async function database(name: string): Promise<string> {
-    const admin = new Client({ connectionString: server.url() });
-    await admin.connect();
-    try {
-      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await admin.query(`CREATE DATABASE "${name}"`);
-    } finally {
-      await admin.end();
-    }
-    return server.url(name);
+  function database(name: string): Promise<string> {
+    return createTestDatabase(name, server);
   }
 
   const stats = (proc: NodeRedProcess): Promise<Record<string, Counters>> => nodeStats(proc);

@@ -111,12 +111,13 @@ const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
  * Creates (or re-creates, dropping leftovers of an earlier run against an external server) an
- * empty database and returns its URL. `name` must be a plain lower-case identifier.
+ * empty database and returns its URL. `name` must be a plain lower-case identifier. `server`
+ * defaults to the shared test server (the fault tests pass a server of their own).
  */
-export async function createTestDatabase(name: string): Promise<string> {
+export async function createTestDatabase(name: string, server?: { url(database?: string): string }): Promise<string> {
   if (!DATABASE_NAME.test(name)) throw new Error(`test database name must match ${DATABASE_NAME}: ${JSON.stringify(name)}`);
-  const server = await getTestServer();
-  const admin = new Client({ connectionString: server.url() });
+  const target = server ?? (await getTestServer());
+  const admin = new Client({ connectionString: target.url() });
   await admin.connect();
   try {
     await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
@@ -124,7 +125,7 @@ export async function createTestDatabase(name: string): Promise<string> {
   } finally {
     await admin.end();
   }
-  return server.url(name);
+  return target.url(name);
 }
 
 /**
