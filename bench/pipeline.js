@@ -4,7 +4,9 @@
 // PostgreSQL (embedded, fsync off). The machine is shared and noisy: trust the ratios, which are
 // measured minutes apart in the same run, more than any absolute figure.
 //
-//   a  routing ceiling: telemetry-simulator -> bench-pass -> bench-counter (2 deliveries per event, as c)
+//   a  routing ceiling: telemetry-simulator -> bench-pass -> bench-counter (2 deliveries per event,
+//      as c had before the buffer sent record groups to the batcher; now c has 1 + 1 per 100 events)
+//   a1 telemetry-simulator -> bench-counter: 1 delivery per event, what any pipeline pays at least
 //   b  node-postgres ceiling: the same rows, same batch size, same unnest + ON CONFLICT statement,
 //      same number of concurrent statements as the sink, straight from this process
 //   c  telemetry-simulator -> telemetry-buffer -> telemetry-batcher -> timescale-sink, 1 event/msg
@@ -16,7 +18,7 @@
 //   g  latency event time -> commit (a clock_timestamp() column default), p50/p99 at half of c's rate
 //   h  1, 2 and 4 Node-RED processes, each its own pipeline, into one table: aggregate rate, duplicates
 //
-//   npm run bench                     N=100,000 events per throughput item (about 6 minutes)
+//   npm run bench                     N=300,000 events per throughput item (about 4 minutes)
 //   BENCH_EVENTS=100000 BENCH_OVERLOAD_S=20 npm run bench     quicker, for trying things out
 //   BENCH_ONLY=a,c npm run bench      a subset (ratios need both sides)
 // Results: printed, and written to bench/results/pipeline.json.
@@ -31,14 +33,15 @@ const { startEmbeddedPostgres } = require('../scripts/embedded-pg.js');
 const { startNodeRed, makeUserDir } = require('../test/support/node-red-process.ts');
 const { TelemetryGenerator } = require('../nodes/lib/core/simulator.js');
 
-const N = Number(process.env.BENCH_EVENTS || 100000);
+// 300,000: at 100,000 the start-up and the last partial batch's maxAge were 10 % of item c's time.
+const N = Number(process.env.BENCH_EVENTS || 300000);
 const BATCH = Number(process.env.BENCH_BATCH || 1000);
 const POOL = Number(process.env.BENCH_POOL || 4);
 const MAX_AGE_MS = 200;
 // The buffer's window must fit what the batcher holds, (open + waiting) batches of BATCH events:
 // with the defaults (window 10,000; 4 + 4 batches of 1,000) a burst has the batcher refuse the
 // excess, which the buffer counts as failed, so the bench keeps the window inside.
-const WINDOW = 2 * POOL * BATCH;
+const WINDOW = Number(process.env.BENCH_WINDOW || 2 * POOL * BATCH);
 const OVERLOAD_S = Number(process.env.BENCH_OVERLOAD_S || 60);
 const OVERLOAD_CAPACITY = Number(process.env.BENCH_OVERLOAD_CAPACITY || 100000);
 const LATENCY_S = Number(process.env.BENCH_LATENCY_S || 15);
@@ -102,6 +105,58 @@ async function nodeRed(flows, extraNodeArgs = []) {
   };
 }
 
+// ---- CPU accounting ----------------------------------------------------------------------------------
+// Node-RED and PostgreSQL share this machine's cores, so a rate alone does not say which side
+// limits it. Each throughput item also reports the CPU seconds each side used (from /proc, in
+// USER_HZ ticks, which Linux fixes at 100 per second).
+function cpuSecondsOf(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime
+  } catch {
+    return 0; // gone
+  }
+}
+
+/** PostgreSQL's postmaster and its children (one backend per connection). */
+function postgresPids(server) {
+  const root = server.pid();
+  const pids = [root];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === root) pids.push(Number(entry));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return pids;
+}
+
+/** CPU seconds used so far by the client (a Node-RED child's pid, or this process for null) and by PostgreSQL. */
+function cpuNow(server, clientPid) {
+  const self = process.cpuUsage();
+  const client = clientPid === null ? (self.user + self.system) / 1e6 : cpuSecondsOf(clientPid);
+  let postgres = 0;
+  for (const pid of postgresPids(server)) postgres += cpuSecondsOf(pid);
+  return { client, postgres };
+}
+
+function cpuSince(before, after, events, seconds) {
+  const client = after.client - before.client;
+  const postgres = after.postgres - before.postgres;
+  return {
+    clientSeconds: client,
+    postgresSeconds: postgres,
+    clientMsPer1k: (client * 1e6) / events,
+    postgresMsPer1k: (postgres * 1e6) / events,
+    // Cores busy on average while the item ran: 2.0 on this machine means CPU-bound.
+    coresBusy: (client + postgres) / seconds,
+  };
+}
+
 let lastSeen = null;
 // Polling the admin API costs the child CPU (express, JSON): not too often.
 const POLL_MS = 100;
@@ -146,7 +201,7 @@ function pipelineFlow(db, o) {
   ];
 }
 
-function routingFlow(count) {
+function routingFlow(count, direct = false) {
   const z = 'benchtab';
   // The same source as c (telemetry-simulator, same rate, count and messages), so a and c differ
   // only in what sits between the source and the end: a pass-through and a counter here.
@@ -155,9 +210,9 @@ function routingFlow(count) {
     inject('injStart', z, 'sim', 'start'),
     {
       id: 'sim', type: 'telemetry-simulator', z, sources: 50, rate: 10000000, count, eventsPerMessage: 1, mixSample: 80, mixDetection: 10, mixCounter: 10,
-      topicPrefix: 'a', seed: 7, autoStart: false, wires: [['pass']],
+      topicPrefix: 'a', seed: 7, autoStart: false, wires: [[direct ? 'counter0' : 'pass']],
     },
-    { id: 'pass', type: 'bench-pass', z, wires: [['counter0']] },
+    ...(direct ? [] : [{ id: 'pass', type: 'bench-pass', z, wires: [['counter0']] }]),
     { id: 'counter0', type: 'bench-counter', z, wires: [] },
   ];
 }
@@ -210,42 +265,45 @@ async function tableCheck(pool, table) {
 }
 
 // ---- items ---------------------------------------------------------------------------------------------
-async function itemA() {
-  const nr = await nodeRed(routingFlow(N));
+async function itemA(server, direct = false) {
+  const nr = await nodeRed(routingFlow(N, direct));
   try {
     await delay(500);
     const t0 = Date.now();
+    const cpu0 = cpuNow(server, nr.red.pid);
     await nr.inject('injStart');
     const state = await waitFor('the counter', async () => {
       const s = await nr.get('/bench/state');
       return s.counters.counter0.count >= N ? s : null;
     }, 300000, POLL_MS);
     const seconds = (state.counters.counter0.lastAt - t0) / 1000;
-    return { events: N, seconds, eventsPerSecond: N / seconds, deliveriesPerEvent: 2 };
+    const cpu = cpuSince(cpu0, cpuNow(server, nr.red.pid), N, (Date.now() - t0) / 1000);
+    return { events: N, seconds, eventsPerSecond: N / seconds, deliveriesPerEvent: direct ? 1 : 2, cpu };
   } finally {
     await nr.stop();
   }
 }
 
 /** The rows of c, generated the same way, written by node-postgres with the writer's statement. */
-async function itemB(db) {
+async function itemB(db, server) {
   const pool = new Pool({ host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, max: POOL });
   try {
     await createTable(pool, 'bench_b');
     const generator = new TelemetryGenerator({ sources: 50, eventsPerMessage: 1, topicPrefix: 'b', seed: 7, mix: { sample: 80, detection: 10, counter: 10 } });
     const T = Date.now();
     const messages = generator.generate(N, T, []);
-    const sql = 'INSERT INTO "public"."bench_b" ("time", "source", "kind", "value", "seq") SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::float8[], $5::int8[]) ON CONFLICT DO NOTHING';
+    const sql = 'INSERT INTO "public"."bench_b" ("time", "source", "kind", "value", "seq") SELECT to_timestamp(u.c1 / 1000.0::float8), u.c2, u.c3, u.c4, u.c5 FROM unnest($1::int8[], $2::text[], $3::text[], $4::float8[], $5::int8[]) AS u(c1, c2, c3, c4, c5) ON CONFLICT DO NOTHING';
     // Arrays built the obvious way and handed to node-postgres, which encodes them itself.
     const params = (from, to) => {
       const times = [], sources = [], kinds = [], values = [], seqs = [];
       for (let i = from; i < to; i++) {
         const m = messages[i];
-        times.push(new Date(m.payload.time)); sources.push(m.topic); kinds.push(m.payload.kind); values.push(m.payload.value); seqs.push(m.payload.seq);
+        times.push(m.payload.time); sources.push(m.topic); kinds.push(m.payload.kind); values.push(m.payload.value); seqs.push(m.payload.seq);
       }
       return [times, sources, kinds, values, seqs];
     };
     const t0 = process.hrtime.bigint();
+    const cpu0 = cpuNow(server, null);
     let next = 0;
     let written = 0;
     const worker = async () => {
@@ -258,48 +316,53 @@ async function itemB(db) {
     };
     await Promise.all(Array.from({ length: POOL }, worker));
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu = cpuSince(cpu0, cpuNow(server, null), N, seconds);
     if (written !== N) throw new Error(`b wrote ${written} of ${N}`);
-    return { events: N, seconds, eventsPerSecond: N / seconds };
+    return { events: N, seconds, eventsPerSecond: N / seconds, cpu };
   } finally {
     await pool.end();
   }
 }
 
-async function runPipeline(db, pool, { table, perMessage, prefix }) {
+async function runPipeline(db, pool, server, { table, perMessage, prefix }) {
   await createTable(pool, table);
   const count = Math.ceil(N / perMessage);
   const nr = await nodeRed(pipelineFlow(db, { table, rate: 10000000, count, perMessage, capacity: N + 1000, prefix }));
   try {
     await waitFor('the sink to prepare', async () => (await nr.stats()).sink !== undefined, 30000, 100);
     const t0 = Date.now();
+    const cpu0 = cpuNow(server, nr.red.pid);
     await nr.inject('injStart');
     const s = await waitFor('all rows written', async () => {
       const st = (lastSeen = await nr.stats());
       return st.sink.written + st.sink.duplicates + st.sink.rejected >= count * perMessage ? st : null;
     }, Number(process.env.BENCH_TIMEOUT_MS || 300000));
     const seconds = (Date.now() - t0) / 1000;
+    const cpu = cpuSince(cpu0, cpuNow(server, nr.red.pid), N, seconds);
     const check = await tableCheck(pool, table);
     if (check.rows !== N || check.keys !== N) throw new Error(`${table}: ${JSON.stringify(check)} for ${N} events`);
-    return { events: N, seconds, eventsPerSecond: N / seconds, dropped: s.buf.dropped, rows: check.rows };
+    return { events: N, seconds, eventsPerSecond: N / seconds, dropped: s.buf.dropped, rows: check.rows, cpu, batcher: s.bat };
   } finally {
     await nr.stop();
   }
 }
 
-async function itemE(db, pool) {
+async function itemE(db, pool, server) {
   await createTable(pool, 'bench_e');
   const nr = await nodeRed(integratorFlow(db, 'bench_e', N));
   try {
     await delay(500);
     const t0 = Date.now();
+    const cpu0 = cpuNow(server, nr.red.pid);
     await nr.inject('injStart');
     await waitFor('the integrator flow', async () => (lastSeen = (await nr.get('/bench/state')).counters).counter0.count >= N, Number(process.env.BENCH_TIMEOUT_MS || 300000)).catch((err) => {
       throw new Error(`${err.message}\n${nr.red.output().slice(-3000)}`);
     });
     const seconds = (Date.now() - t0) / 1000;
+    const cpu = cpuSince(cpu0, cpuNow(server, nr.red.pid), N, seconds);
     const check = await tableCheck(pool, 'bench_e');
     if (check.rows !== N) throw new Error(`bench_e holds ${check.rows} rows of ${N}`);
-    return { events: N, seconds, eventsPerSecond: N / seconds, rows: check.rows };
+    return { events: N, seconds, eventsPerSecond: N / seconds, rows: check.rows, cpu };
   } finally {
     await nr.stop();
   }
@@ -338,10 +401,11 @@ async function itemF(db, pool, routingRate, { seconds = OVERLOAD_S, nodeArgs = [
   const flow = pipelineFlow(db, { table, rate, count: 0, perMessage: 1, capacity: OVERLOAD_CAPACITY, prefix: 'f' });
   // One statement of BATCH rows at a time, so the sleep sets the database's rate exactly.
   Object.assign(flow.find((n) => n.id === 'sink'), { maxConcurrent: 1, maxRows: BATCH });
-  const nr = await nodeRed(flow, nodeArgs);
+  const nr = await nodeRed(flow, [...nodeArgs, '--expose-gc']);
   try {
     await waitFor('the sink to prepare', async () => (await nr.stats()).sink !== undefined, 30000, 100);
     const base = await nr.get('/bench/state');
+    const baseCollected = await nr.get('/bench/state?gc=1');
     const samples = [];
     const t0 = Date.now();
     await nr.inject('injStart');
@@ -350,6 +414,8 @@ async function itemF(db, pool, routingRate, { seconds = OVERLOAD_S, nodeArgs = [
       const [state, st] = await Promise.all([nr.get('/bench/state'), nr.stats()]);
       samples.push({ t: s, rss: rssOf(nr.red.pid), heapUsed: state.memory.heapUsed, depth: st.buf.depth, dropped: st.buf.dropped, written: st.sink.written });
     }
+    // Still overloaded: what the process really holds now, after a full collection.
+    const endCollected = await nr.get('/bench/state?gc=1');
     await nr.inject('injStop');
     // The database at full speed again, so the drain of the full ring takes seconds, not a minute.
     await pool.query(`DROP TRIGGER bench_f_slow ON public.${table}`);
@@ -375,6 +441,8 @@ async function itemF(db, pool, routingRate, { seconds = OVERLOAD_S, nodeArgs = [
       rssAt10s: rss10.rss, rssMax: Math.max(...samples.map((x) => x.rss)), rssEnd: samples[samples.length - 1].rss,
       rssGrowthAfter10s: Math.max(...after10.map((x) => x.rss)) - rss10.rss,
       heapMax: Math.max(...samples.map((x) => x.heapUsed)),
+      // Heap held by the overloaded pipeline beyond the idle process, both after a full collection.
+      heapRetained: endCollected.collected ? endCollected.memory.heapUsed - baseCollected.memory.heapUsed : null,
       samples,
     };
   } finally {
@@ -443,20 +511,26 @@ function machine() {
 function table(results) {
   const r = results.items;
   const lines = [];
-  const row = (item, what, rate, note = '') => lines.push(`| ${item} | ${what} | ${rate} | ${note} |`);
-  lines.push('| item | what | events/s | notes |', '|---|---|---:|---|');
-  if (r.a) row('a', 'Node-RED routing ceiling (source -> pass -> counter)', fmt(r.a.eventsPerSecond), `${fmt(r.a.events)} events, ${r.a.seconds.toFixed(2)} s`);
-  if (r.b) row('b', `node-postgres ceiling (unnest + ON CONFLICT, ${BATCH}/stmt, ${POOL} conns)`, fmt(r.b.eventsPerSecond), `${r.b.seconds.toFixed(2)} s`);
-  if (r.c) row('c', 'pipeline, 1 event/msg', fmt(r.c.eventsPerSecond), `${r.c.seconds.toFixed(2)} s, ${r.c.rows} rows, ${r.c.dropped} dropped`);
-  if (r.d) row('d', 'pipeline, 100 events/msg', fmt(r.d.eventsPerSecond), `${r.d.seconds.toFixed(2)} s, ${r.d.rows} rows`);
-  if (r.e) row('e', 'core batch -> join -> function -> postgresql (1 query/msg)', fmt(r.e.eventsPerSecond), `${r.e.seconds.toFixed(2)} s, ${r.e.rows} rows`);
-  if (r.f) row('f', `10x overload: ${fmt(r.f.targetRate)}/s into a database taking ${fmt(r.f.databaseRate)}/s, ${r.f.seconds} s`, fmt(r.f.samples[r.f.samples.length - 1].written / r.f.seconds), `produced ${fmt(r.f.produced)}, written ${fmt(r.f.written)} (with the drain), dropped ${fmt(r.f.dropped)}, accounted ${r.f.accountedFor}; RSS ${MiB(r.f.rssBaseline).toFixed(0)} -> ${MiB(r.f.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(r.f.rssMax).toFixed(0)} MiB, +${MiB(r.f.rssGrowthAfter10s).toFixed(1)} MiB after 10 s; heap max ${MiB(r.f.heapMax).toFixed(0)} MiB; ring needs ~${MiB(r.f.ringNeedBytes).toFixed(0)} MiB`);
-  if (r.f2) row('f2', `f with node --max-old-space-size=${r.f2.nodeArgs[0].split('=')[1]}, ${r.f2.seconds} s`, fmt(r.f2.samples[r.f2.samples.length - 1].written / r.f2.seconds), `dropped ${fmt(r.f2.dropped)}, accounted ${r.f2.accountedFor}; RSS ${MiB(r.f2.rssBaseline).toFixed(0)} -> ${MiB(r.f2.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(r.f2.rssMax).toFixed(0)} MiB, +${MiB(r.f2.rssGrowthAfter10s).toFixed(1)} MiB after 10 s; heap max ${MiB(r.f2.heapMax).toFixed(0)} MiB`);
+  const cpuCells = (x) => (x && x.cpu ? ` | ${x.cpu.clientMsPer1k.toFixed(0)} | ${x.cpu.postgresMsPer1k.toFixed(0)} | ${x.cpu.coresBusy.toFixed(2)}` : ' | | |');
+  const row = (item, what, rate, note = '', x = null) => lines.push(`| ${item} | ${what} | ${rate}${cpuCells(x)} | ${note} |`);
+  lines.push('| item | what | events/s | client CPU ms / 1k events | PostgreSQL CPU ms / 1k events | cores busy | notes |', '|---|---|---:|---:|---:|---:|---|');
+  if (r.a) row('a', 'Node-RED routing ceiling (source -> pass -> counter)', fmt(r.a.eventsPerSecond), `${fmt(r.a.events)} events, ${r.a.seconds.toFixed(2)} s`, r.a);
+  if (r.a1) row('a1', 'one delivery per event (source -> counter), the floor of any pipeline', fmt(r.a1.eventsPerSecond), `${r.a1.seconds.toFixed(2)} s`, r.a1);
+  if (r.b) row('b', `node-postgres ceiling (unnest + ON CONFLICT, ${BATCH}/stmt, ${POOL} conns)`, fmt(r.b.eventsPerSecond), `${r.b.seconds.toFixed(2)} s`, r.b);
+  if (r.c) row('c', 'pipeline, 1 event/msg', fmt(r.c.eventsPerSecond), `${r.c.seconds.toFixed(2)} s, ${r.c.rows} rows, ${r.c.dropped} dropped, ${fmt(r.c.batcher.receivedMessages)} messages into the batcher`, r.c);
+  if (r.d) row('d', 'pipeline, 100 events/msg', fmt(r.d.eventsPerSecond), `${r.d.seconds.toFixed(2)} s, ${r.d.rows} rows`, r.d);
+  if (r.e) row('e', 'core batch -> join -> function -> postgresql (1 query/msg)', fmt(r.e.eventsPerSecond), `${r.e.seconds.toFixed(2)} s, ${r.e.rows} rows`, r.e);
+  if (r.f) row('f', `10x overload: ${fmt(r.f.targetRate)}/s into a database taking ${fmt(r.f.databaseRate)}/s, ${r.f.seconds} s`, fmt(r.f.samples[r.f.samples.length - 1].written / r.f.seconds), `produced ${fmt(r.f.produced)}, written ${fmt(r.f.written)} (with the drain), dropped ${fmt(r.f.dropped)}, accounted ${r.f.accountedFor}; RSS ${MiB(r.f.rssBaseline).toFixed(0)} -> ${MiB(r.f.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(r.f.rssMax).toFixed(0)} MiB, +${MiB(r.f.rssGrowthAfter10s).toFixed(1)} MiB after 10 s; heap max ${MiB(r.f.heapMax).toFixed(0)} MiB, held after a full GC +${MiB(r.f.heapRetained).toFixed(0)} MiB; ring needs ~${MiB(r.f.ringNeedBytes).toFixed(0)} MiB`);
+  if (r.f2) row('f2', `f with node --max-old-space-size=${r.f2.nodeArgs[0].split('=')[1]}, ${r.f2.seconds} s`, fmt(r.f2.samples[r.f2.samples.length - 1].written / r.f2.seconds), `dropped ${fmt(r.f2.dropped)}, accounted ${r.f2.accountedFor}; RSS ${MiB(r.f2.rssBaseline).toFixed(0)} -> ${MiB(r.f2.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(r.f2.rssMax).toFixed(0)} MiB, +${MiB(r.f2.rssGrowthAfter10s).toFixed(1)} MiB after 10 s; heap max ${MiB(r.f2.heapMax).toFixed(0)} MiB, held after a full GC +${MiB(r.f2.heapRetained).toFixed(0)} MiB`);
   if (r.g) row('g', `latency at ${fmt(r.g.rate)}/s (half of c)`, fmt(r.g.rate), `p50 ${r.g.p50ms.toFixed(0)} ms, p99 ${r.g.p99ms.toFixed(0)} ms, max ${r.g.maxMs.toFixed(0)} ms (maxAge ${MAX_AGE_MS} ms)`);
   for (const h of r.h ?? []) row(`h${h.processes}`, `${h.processes} Node-RED process(es), one table`, fmt(h.eventsPerSecond), `${fmt(h.rows)} rows, ${h.duplicates} duplicates, complete ${h.complete}`);
   const t = results.targets;
   const ratio = (name, v, min) => (v === null ? `${name}: -` : `${name}: ${v.toFixed(2)} (target >= ${min}) ${v >= min ? 'OK' : 'MISSED'}`);
   lines.push('', ratio('c/a', t.ca, 0.6), ratio('d/b', t.db, 0.7), ratio('c/e', t.ce, 3));
+  if (t.ceiling) {
+    const c = t.ceiling;
+    lines.push(`ceiling: PostgreSQL ${c.postgresUsPerEvent.toFixed(1)} (c) + one Node-RED delivery ${c.deliveryUsPerEvent.toFixed(1)} (a1) = ${c.usPerEvent.toFixed(1)} us of CPU per event at least; on ${c.cores} cores no pipeline passes ${fmt(c.eventsPerSecond)}/s, so c/e <= ${c.ceBound.toFixed(2)}`);
+  }
   if (r.f2) lines.push(`f2: RSS beyond ring need ${MiB(r.f2.rssMax - r.f2.rssBaseline - r.f2.ringNeedBytes).toFixed(1)} MiB, growth after 10 s ${MiB(r.f2.rssGrowthAfter10s).toFixed(1)} MiB`);
   if (r.f) lines.push(`f: RSS beyond ring need ${MiB(t.rssBeyondRing).toFixed(1)} MiB (target <= 64) ${t.rssBeyondRing <= 64 * 1048576 ? 'OK' : 'MISSED'}; growth after 10 s ${MiB(r.f.rssGrowthAfter10s).toFixed(1)} MiB`);
   if (r.g) lines.push(`g: p99 ${r.g.p99ms.toFixed(0)} ms (target <= ${MAX_AGE_MS + 100}) ${r.g.p99ms <= MAX_AGE_MS + 100 ? 'OK' : 'MISSED'}`);
@@ -473,11 +547,12 @@ async function main() {
   results.machine.postgres = (await pool.query('SHOW server_version')).rows[0].server_version;
   const items = results.items;
   try {
-    if (want('a')) { log('a: routing ceiling'); items.a = await itemA(); log(`a: ${fmt(items.a.eventsPerSecond)}/s`); }
-    if (want('b')) { log('b: node-postgres ceiling'); items.b = await itemB(db); log(`b: ${fmt(items.b.eventsPerSecond)}/s`); }
-    if (want('c')) { log('c: pipeline, 1 event/msg'); items.c = await runPipeline(db, pool, { table: 'bench_c', perMessage: 1, prefix: 'c' }); log(`c: ${fmt(items.c.eventsPerSecond)}/s`); }
-    if (want('d')) { log('d: pipeline, 100 events/msg'); items.d = await runPipeline(db, pool, { table: 'bench_d', perMessage: 100, prefix: 'd' }); log(`d: ${fmt(items.d.eventsPerSecond)}/s`); }
-    if (want('e')) { log('e: integrator flow'); items.e = await itemE(db, pool); log(`e: ${fmt(items.e.eventsPerSecond)}/s`); }
+    if (want('a')) { log('a: routing ceiling'); items.a = await itemA(server); log(`a: ${fmt(items.a.eventsPerSecond)}/s`); }
+    if (want('a1')) { log('a1: source -> counter'); items.a1 = await itemA(server, true); log(`a1: ${fmt(items.a1.eventsPerSecond)}/s`); }
+    if (want('b')) { log('b: node-postgres ceiling'); items.b = await itemB(db, server); log(`b: ${fmt(items.b.eventsPerSecond)}/s`); }
+    if (want('c')) { log('c: pipeline, 1 event/msg'); items.c = await runPipeline(db, pool, server, { table: 'bench_c', perMessage: 1, prefix: 'c' }); log(`c: ${fmt(items.c.eventsPerSecond)}/s`); }
+    if (want('d')) { log('d: pipeline, 100 events/msg'); items.d = await runPipeline(db, pool, server, { table: 'bench_d', perMessage: 100, prefix: 'd' }); log(`d: ${fmt(items.d.eventsPerSecond)}/s`); }
+    if (want('e')) { log('e: integrator flow'); items.e = await itemE(db, pool, server); log(`e: ${fmt(items.e.eventsPerSecond)}/s`); }
     const cRate = items.c ? items.c.eventsPerSecond : Number(process.env.BENCH_C_RATE || 20000);
     if (want('f')) { const aRate = items.a ? items.a.eventsPerSecond : Number(process.env.BENCH_A_RATE || 30000); log(`f: 10x overload at ${fmt(aRate / 2)}/s for ${OVERLOAD_S} s`); items.f = await itemF(db, pool, aRate); log(`f: dropped ${fmt(items.f.dropped)}`);
       // The same with V8's old space capped: shows how much of f's RSS is garbage V8 lets pile up
@@ -502,7 +577,15 @@ async function main() {
     db: r.b && r.d ? r.d.eventsPerSecond / r.b.eventsPerSecond : null,
     ce: r.c && r.e ? r.c.eventsPerSecond / r.e.eventsPerSecond : null,
     rssBeyondRing: r.f ? r.f.rssMax - r.f.rssBaseline - r.f.ringNeedBytes : null,
+    ceiling: null,
   };
+  if (r.a1 && r.c && r.e) {
+    // Whatever a pipeline does, each event costs at least PostgreSQL's work for its row and one
+    // Node-RED delivery from the source, on the same cores.
+    const usPerEvent = r.c.cpu.postgresMsPer1k + r.a1.cpu.clientMsPer1k;
+    const eventsPerSecond = (results.machine.nproc * 1e6) / usPerEvent;
+    results.targets.ceiling = { cores: results.machine.nproc, postgresUsPerEvent: r.c.cpu.postgresMsPer1k, deliveryUsPerEvent: r.a1.cpu.clientMsPer1k, usPerEvent, eventsPerSecond, ceBound: eventsPerSecond / r.e.eventsPerSecond };
+  }
   results.machine.loadavgAfter = os.loadavg().map((x) => x.toFixed(2)).join(' ');
   results.seconds = (Date.now() - started) / 1000;
   const text = table(results);

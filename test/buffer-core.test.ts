@@ -18,13 +18,20 @@ function harness(options: Partial<BufferOptions> = {}) {
     now: 1_000,
     expected: 1,
     releases: [] as Item[][],
+    /** Messages sent: one per group. */
+    groups: [] as Item[][],
+    groupLimit: 1,
     settled: [] as { item: Item; outcome: Outcome | DropReason }[],
   };
   const core = new BufferCore<Item>(
     { capacity: 100, policy: 'drop-oldest', window: 3, ackTimeoutMs: 1_000, ...options },
     {
-      keyOf: (item) => item.key,
-      release: (items) => state.releases.push(items),
+      keyOf: (group) => group.map((item) => item.key).join('+'),
+      release: (groups) => {
+        state.groups.push(...groups);
+        state.releases.push(groups.flat());
+      },
+      groupLimit: () => state.groupLimit,
       settled: (item, outcome) => state.settled.push({ item, outcome }),
       expectedCompletions: () => state.expected,
       now: () => state.now,
@@ -296,9 +303,58 @@ describe('BufferCore', function () {
     assert.ok(identityHolds(s));
   });
 
+  it('groups: items offered without pumping travel in messages of at most groupLimit events, and complete, come back and drain together', function () {
+    const { core, state, items } = harness({ window: 10 });
+    state.groupLimit = 3;
+    const all = items(7);
+    for (const item of all) core.offer(item, 1, false);
+    assert.strictEqual(state.releases.length, 0, 'nothing released before pump()');
+    core.pump();
+    assert.deepStrictEqual(state.groups, [all.slice(0, 3), all.slice(3, 6), all.slice(6)]);
+    assert.strictEqual(core.inflight.length, 3, 'three messages in flight');
+    assert.strictEqual(core.stats().inFlight, 7, 'seven events in flight');
+    // One completion of the first message settles its three items, in order.
+    assert.strictEqual(core.completed('m1+m2+m3', 'ok'), true);
+    assert.deepStrictEqual(state.settled, all.slice(0, 3).map((item) => ({ item, outcome: 'delivered' })));
+    // Handed back during a deploy (the window keeps its size): the items come back and are
+    // regrouped before newer ring items.
+    const fresh = { key: 'new', w: 1 };
+    core.offer(fresh, 1, false);
+    core.paused = true;
+    assert.strictEqual(core.completed('m4+m5+m6', 'returned'), true);
+    assert.strictEqual(core.stats().depth, 4, 'three handed back + one new wait');
+    core.paused = false;
+    core.pump();
+    assert.deepStrictEqual(state.groups.slice(3), [all.slice(3, 6), [fresh]]);
+    const s = core.stats();
+    assert.strictEqual(s.delivered, 3);
+    assert.strictEqual(s.inFlight, 5);
+    assert.ok(identityHolds(s));
+    const { queued, inFlight } = core.drain();
+    assert.deepStrictEqual(new Set([...queued, ...inFlight].map((x) => x.key)), new Set(['m4', 'm5', 'm6', 'm7', 'new']));
+    assert.strictEqual(core.stats().drained, 5);
+  });
+
+  it('groups: an item weighing more than groupLimit travels alone; a message is never heavier than the window unless it is one item', function () {
+    const { core, state } = harness({ window: 6 });
+    state.groupLimit = 4;
+    const a = { key: 'a', w: 1 };
+    const big = { key: 'big', w: 5 };
+    const b = { key: 'b', w: 1 };
+    const c = { key: 'c', w: 2 };
+    for (const item of [a, big, b, c]) core.offer(item, item.w, false);
+    core.pump();
+    // a (1) then big (5) would make 6 > 4: a goes alone, big alone; b would exceed the window (7 > 6).
+    assert.deepStrictEqual(state.groups, [[a], [big]]);
+    core.completed('big', 'ok');
+    core.pump();
+    assert.deepStrictEqual(state.groups.slice(2), [[b, c]]);
+    assert.ok(identityHolds(core.stats()));
+  });
+
   describe('counting identity (property-based)', function () {
     type Op =
-      | { kind: 'offer'; weight: number; dupOf: number | null }
+      | { kind: 'offer'; weight: number; dupOf: number | null; pumpNow: boolean }
       | { kind: 'complete'; pick: number; completion: 'ok' | 'failed' | 'returned' }
       | { kind: 'unknown' }
       | { kind: 'tick'; ms: number }
@@ -307,7 +363,7 @@ describe('BufferCore', function () {
       | { kind: 'drain' };
 
     const opArb: fc.Arbitrary<Op> = fc.oneof(
-      { arbitrary: fc.record({ kind: fc.constant('offer' as const), weight: fc.integer({ min: 1, max: 6 }), dupOf: fc.option(fc.nat(20), { freq: 8 }) }), weight: 8 },
+      { arbitrary: fc.record({ kind: fc.constant('offer' as const), weight: fc.integer({ min: 1, max: 6 }), dupOf: fc.option(fc.nat(20), { freq: 8 }), pumpNow: fc.boolean() }), weight: 8 },
       { arbitrary: fc.record({ kind: fc.constant('complete' as const), pick: fc.nat(), completion: fc.constantFrom<'ok' | 'failed' | 'returned'>('ok', 'ok', 'failed', 'returned') }), weight: 6 },
       { arbitrary: fc.constant({ kind: 'unknown' as const }), weight: 1 },
       { arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 600 }) }), weight: 3 },
@@ -316,22 +372,25 @@ describe('BufferCore', function () {
       { arbitrary: fc.constant({ kind: 'drain' as const }), weight: 1 }
     );
 
-    it('received == depth + inFlight + delivered + failed + unacknowledged + dropped + drained after every step', function () {
+    it('received == depth + inFlight + delivered + failed + unacknowledged + dropped + drained after every step, with and without groups', function () {
       fc.assert(
         fc.property(
           fc.integer({ min: 1, max: 30 }),
           fc.integer({ min: 1, max: 10 }),
           fc.constantFrom<'drop-oldest' | 'drop-newest'>('drop-oldest', 'drop-newest'),
           fc.integer({ min: 1, max: 3 }),
+          fc.constantFrom(1, 1, 2, 5, 12),
           fc.array(opArb, { maxLength: 200 }),
-          (capacity, window, policy, expected, ops) => {
+          (capacity, window, policy, expected, groupLimit, ops) => {
             const { core, state } = harness({ capacity, window, policy, ackTimeoutMs: 1_000 });
             state.expected = expected;
+            state.groupLimit = groupLimit;
             const offered: Item[] = [];
-            /** Released and not settled, returned or drained: what we believe is in flight. */
-            let outstanding: Item[] = [];
-            const hookRelease = state.releases;
-            let seenReleases = 0;
+            /** Messages released and not settled, returned or drained: what we believe is in flight. */
+            let outstanding: { key: string; items: Item[] }[] = [];
+            const weightOf = (items: Item[]) => items.reduce((sum, x) => sum + x.w, 0);
+            const outstandingItems = () => outstanding.flatMap((g) => g.items);
+            let seenGroups = 0;
             let drainedWeight = 0;
             ops.forEach((op, step) => {
               const at = `step ${step} ${JSON.stringify(op)}`;
@@ -340,7 +399,7 @@ describe('BufferCore', function () {
                   const key = op.dupOf !== null && op.dupOf < offered.length ? offered[op.dupOf].key : `k${offered.length}`;
                   const item = { key, w: op.weight };
                   offered.push(item);
-                  core.offer(item, op.weight);
+                  core.offer(item, op.weight, op.pumpNow);
                   break;
                 }
                 case 'complete': {
@@ -349,12 +408,12 @@ describe('BufferCore', function () {
                   const settledBefore = state.settled.length;
                   const before = core.stats();
                   for (let i = 0; i < expected; i++) core.completed(key, op.completion);
-                  // Exactly the oldest outstanding item with that key left the window.
-                  const gone = outstanding.find((x) => x.key === key) as Item;
+                  // Exactly the oldest outstanding message with that key left the window, with every item it carried.
+                  const gone = outstanding.find((x) => x.key === key) as { key: string; items: Item[] };
                   outstanding = outstanding.filter((x) => x !== gone);
-                  assert.strictEqual(core.stats().inFlight, before.inFlight - gone.w, `${at}: credit returned`);
+                  assert.strictEqual(core.stats().inFlight, before.inFlight - weightOf(gone.items), `${at}: credit returned`);
                   if (op.completion === 'returned') assert.strictEqual(state.settled.length, settledBefore, `${at}: returned is not settled`);
-                  else assert.deepStrictEqual(state.settled.slice(settledBefore), [{ item: gone, outcome: op.completion === 'ok' ? 'delivered' : 'failed' }], `${at}: settled`);
+                  else assert.deepStrictEqual(state.settled.slice(settledBefore), gone.items.map((item) => ({ item, outcome: op.completion === 'ok' ? 'delivered' : 'failed' })), `${at}: settled`);
                   break;
                 }
                 case 'unknown':
@@ -367,13 +426,12 @@ describe('BufferCore', function () {
                   const settledBefore = state.settled.length;
                   const n = core.expire();
                   const expired = state.settled.slice(settledBefore);
-                  assert.strictEqual(expired.length, n, `${at}: expire() count`);
-                  for (const e of expired) {
-                    assert.strictEqual(e.outcome, 'unacknowledged');
-                    const idx = outstanding.indexOf(e.item);
-                    assert.ok(idx >= 0, `${at}: expired item was in flight`);
-                    outstanding.splice(idx, 1);
-                  }
+                  for (const e of expired) assert.strictEqual(e.outcome, 'unacknowledged');
+                  const expiredItems = new Set(expired.map((e) => e.item));
+                  const gone = outstanding.filter((g) => g.items.every((item) => expiredItems.has(item)));
+                  assert.strictEqual(gone.length, n, `${at}: expire() counts messages`);
+                  assert.strictEqual(weightOf(gone.flatMap((g) => g.items)), weightOf(expired.map((e) => e.item)), `${at}: whole messages expired`);
+                  outstanding = outstanding.filter((g) => !gone.includes(g));
                   break;
                 }
                 case 'pump':
@@ -381,21 +439,23 @@ describe('BufferCore', function () {
                   break;
                 case 'drain': {
                   const { queued, inFlight } = core.drain();
-                  assert.deepStrictEqual(new Set(inFlight), new Set(outstanding), `${at}: drained in-flight items`);
+                  assert.deepStrictEqual(new Set(inFlight), new Set(outstandingItems()), `${at}: drained in-flight items`);
                   drainedWeight += [...queued, ...inFlight].reduce((sum, x) => sum + x.w, 0);
                   outstanding = [];
                   break;
                 }
               }
-              for (; seenReleases < hookRelease.length; seenReleases++) {
-                assert.ok(hookRelease[seenReleases].length > 0, `${at}: no empty release`);
-                outstanding.push(...hookRelease[seenReleases]);
+              for (; seenGroups < state.groups.length; seenGroups++) {
+                const items = state.groups[seenGroups];
+                assert.ok(items.length > 0, `${at}: no empty message`);
+                assert.ok(items.length === 1 || weightOf(items) <= groupLimit, `${at}: a message of several items carries at most groupLimit events`);
+                outstanding.push({ key: items.map((item) => item.key).join('+'), items });
               }
               const s = core.stats();
               assert.ok(identityHolds(s), `${at}: identity ${JSON.stringify(s)}`);
-              assert.strictEqual(s.inFlight, outstanding.reduce((sum, x) => sum + x.w, 0), `${at}: inFlight`);
-              assert.strictEqual(core.inflight.length, outstanding.length, `${at}: items in flight`);
-              assert.ok(s.inFlight <= window || outstanding.length === 1, `${at}: window respected`);
+              assert.strictEqual(s.inFlight, weightOf(outstandingItems()), `${at}: inFlight`);
+              assert.strictEqual(core.inflight.length, outstanding.length, `${at}: messages in flight`);
+              assert.ok(s.inFlight <= window || outstandingItems().length === 1, `${at}: window respected`);
               assert.ok(s.depth <= capacity + window + 6, `${at}: depth bounded`);
               const sumOf = (outcome: string) => state.settled.filter((x) => x.outcome === outcome).reduce((sum, x) => sum + x.item.w, 0);
               assert.strictEqual(s.delivered, sumOf('delivered'), `${at}: delivered`);

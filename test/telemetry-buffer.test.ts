@@ -302,6 +302,64 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     assert.deepEqual(completions.repeats('buf'), []);
   });
 
+  it('into a batcher alone, sends what arrives together as record groups: same records, one done() per original message', async function () {
+    await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 50, maxAge: 50, maxOpenBatches: 1 }));
+    const buf = helper.getNode('buf');
+    // 100 messages in one event-loop turn, two sources interleaved.
+    for (let i = 0; i < 100; i++) buf.receive({ topic: i % 2 === 0 ? 'even' : 'odd', payload: i, timestamp: 1_700_000_000_000 + i });
+    await waitFor(() => received.sink.length === 1, 'the first batch');
+    const bat = helper.getNode('bat').telemetryStats();
+    assert.equal(bat.receivedEvents, 100);
+    // The first message goes at once; the other 99 in groups of at most 50 / 10 = 5 events.
+    assert.equal(bat.receivedMessages, 1 + Math.ceil(99 / 5));
+    while (stats('buf').delivered < 100) {
+      release('sink');
+      await settle(5);
+    }
+    const records = received.sink.flatMap((m) => m.payload as { topic: string; payload: number; seq: number; timestamp: number }[]);
+    assert.equal(records.length, 100);
+    assert.ok(received.sink.slice(0, -1).every((m) => (m.payload as unknown[]).length >= 45), 'no batch but the last closed below 90 % of maxSize');
+    // Exactly the records the batcher builds from the messages themselves: topic, payload, seq, timestamp.
+    assert.deepEqual(records, Array.from({ length: 100 }, (_, i) => ({ topic: i % 2 === 0 ? 'even' : 'odd', payload: i, timestamp: 1_700_000_000_000 + i, seq: Math.floor(i / 2) + 1, kind: undefined })));
+    await waitFor(() => completions.total('buf') === 100, 'one completion per original message');
+    assert.deepEqual(completions.repeats('buf'), []);
+    const s = stats('buf');
+    assert.equal(s.delivered, 100);
+    assert.equal(s.inFlight, 0);
+  });
+
+  it('with anything beside the batcher on its output, sends the messages as they came', async function () {
+    await helper.load([bufferNode, batcherNode, testNodes], [
+      { id: 'buf', type: 'telemetry-buffer', statsInterval: 0, wires: [['bat', 'side'], []] },
+      { id: 'bat', type: 'telemetry-batcher', maxSize: 50, maxAge: 60_000, wires: [['sink'], []] },
+      { id: 'side', type: 'test-hold', mode: 'fast', wires: [] },
+      { id: 'sink', type: 'test-hold', mode: 'fast', wires: [] },
+    ]);
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 100; i++) buf.receive({ topic: 'line', payload: i });
+    await waitFor(() => stats('buf').delivered === 100, 'all delivered');
+    assert.equal(received.side.length, 100);
+    assert.ok(received.side.every((m, i) => m.payload === i && m.telemetryRecords === undefined), 'the side node sees the original messages');
+    assert.equal(helper.getNode('bat').telemetryStats().receivedMessages, 100);
+  });
+
+  it('a closing batcher hands record groups back whole: the buffer spools every original message once', async function () {
+    await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 50, maxAge: 60_000, maxOpenBatches: 1 }));
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 100; i++) buf.receive({ topic: 'g', payload: i });
+    await waitFor(() => received.sink.length === 1, 'a batch');
+    release('sink', 1);
+    await waitFor(() => stats('buf').delivered >= 45, 'the first batch confirmed');
+    const delivered = stats('buf').delivered;
+    await helper.unload();
+    assert.equal(completions.total('buf'), 100);
+    assert.deepEqual(completions.repeats('buf'), []);
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 1000, window: 1000 }, 'fast'));
+    await waitFor(() => received.down.length === 100 - delivered, 'the spooled rest');
+    assert.deepEqual(seqs('down'), Array.from({ length: 100 - delivered }, (_, i) => delivered + i + 1));
+    assert.ok(received.down.every((m) => m.telemetryRecords === undefined), 'spooled as the original messages');
+  });
+
   it('hands back unconfirmed messages on close; every message gets exactly one done()', async function () {
     await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 4, maxAge: 60_000, maxOpenBatches: 1 }));
     const buf = helper.getNode('buf');

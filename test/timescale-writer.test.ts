@@ -49,11 +49,11 @@ describe('TimescaleWriter statements (no database)', function () {
   it('sends each column as one array parameter, whatever the batch size', function () {
     assert.strictEqual(
       new TimescaleWriter(pool).insertSql,
-      'INSERT INTO "public"."telemetry" ("time", "source", "kind", "value", "seq") SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::float8[], $5::int8[]) ON CONFLICT DO NOTHING'
+      'INSERT INTO "public"."telemetry" ("time", "source", "kind", "value", "seq") SELECT to_timestamp(u.c1 / 1000.0::float8), u.c2, u.c3, u.c4, u.c5 FROM unnest($1::int8[], $2::text[], $3::text[], $4::float8[], $5::int8[]) AS u(c1, c2, c3, c4, c5) ON CONFLICT DO NOTHING'
     );
     assert.strictEqual(
       new TimescaleWriter(pool, { schema: 'Plant', table: 'Readings', mode: 'existing', extra: true, columns: { time: 'ts', source: 'device', value: 'reading', kind: null, seq: 'n', extra: 'attrs' } }).insertSql,
-      'INSERT INTO "Plant"."Readings" ("ts", "device", "reading", "n", "attrs") SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::float8[], $4::int8[], $5::jsonb[]) ON CONFLICT DO NOTHING'
+      'INSERT INTO "Plant"."Readings" ("ts", "device", "reading", "n", "attrs") SELECT to_timestamp(u.c1 / 1000.0::float8), u.c2, u.c3, u.c4, u.c5 FROM unnest($1::int8[], $2::text[], $3::float8[], $4::int8[], $5::jsonb[]) AS u(c1, c2, c3, c4, c5) ON CONFLICT DO NOTHING'
     );
   });
 
@@ -152,6 +152,17 @@ describe('TimescaleWriter against PostgreSQL', function () {
     const replay = await writer.write(records);
     assert.deepStrictEqual(replay, { written: 0, duplicates: 5000, rejected: [], attempts: 1, statements: 1 });
     assert.strictEqual(await count('bulk'), 5000);
+  });
+
+  it('keeps every time to the exact millisecond (times travel as epoch ms and become timestamptz in SQL)', async function () {
+    const writer = new TimescaleWriter(pool, { table: 'exact_times' });
+    const times = [Date.UTC(2000, 0, 1, 0, 0, 0, 1), Date.UTC(2024, 1, 29, 23, 59, 59, 999), 1_700_000_000_123, Date.UTC(2099, 11, 31, 23, 59, 59, 999), T0 + 333];
+    const records = times.map((time, i) => ({ topic: 'exact', seq: i + 1, payload: { value: i, time } }));
+    assert.strictEqual((await writer.write(records)).written, times.length);
+    const rows = await pool.query("SELECT time, (extract(epoch FROM time) * 1000)::int8::text AS ms, to_char(time AT TIME ZONE 'UTC', 'US') AS micros FROM exact_times ORDER BY seq");
+    assert.deepStrictEqual(rows.rows.map((r) => r.time.getTime()), times);
+    assert.deepStrictEqual(rows.rows.map((r) => r.ms), times.map(String));
+    assert.deepStrictEqual(rows.rows.map((r) => r.micros), times.map((t) => String((((t % 1000) + 1000) % 1000) * 1000).padStart(6, '0')), 'no stray microseconds from floating point');
   });
 
   it('writes the good rows of a batch whose other rows cannot be mapped', async function () {

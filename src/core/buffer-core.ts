@@ -13,10 +13,23 @@ export interface BufferOptions {
 
 export type Outcome = 'delivered' | 'failed' | 'unacknowledged';
 
+/** Items released in one message: they complete, expire and come back together. */
+interface Group<T> {
+  items: T[];
+  weights: number[];
+}
+
 export interface BufferHooks<T> {
-  keyOf(item: T): string;
-  /** Items to send downstream now, oldest first. */
-  release(items: T[]): void;
+  /** The id of the message that carries `items` downstream (its own id for a single item). */
+  keyOf(items: readonly T[]): string;
+  /** Sends downstream now, oldest first: each group travels as one message, with id keys[i], and completes as one. */
+  release(groups: T[][], keys: string[]): void;
+  /**
+   * Events one message may carry when it carries several items. 1 (the default) sends every item
+   * as its own message; more lets a downstream node that understands groups (telemetry-batcher)
+   * receive one message, and complete one, per group instead of per event.
+   */
+  groupLimit?(): number;
   /** An item left the buffer for good: dropped by policy, or finished downstream. */
   settled(item: T, outcome: Outcome | DropReason): void;
   /** How many downstream nodes must complete an item before its credit returns. */
@@ -49,7 +62,7 @@ export interface BufferStats {
 export class BufferCore<T> {
   /** Where items wait: the ring alone, or the ring in front of a disk tier (TieredStore). */
   readonly ring: EventStore<T>;
-  readonly inflight = new InflightTracker<T>();
+  readonly inflight = new InflightTracker<Group<T>>();
   private readonly options: BufferOptions;
   private readonly hooks: BufferHooks<T>;
   private delivered = 0;
@@ -87,10 +100,13 @@ export class BufferCore<T> {
     this.ring = makeStore === undefined ? ring : makeStore(ring, onDrop);
   }
 
-  /** Takes an item from the producer; never blocks, never throws for a full ring. */
-  offer(item: T, weight: number): void {
+  /**
+   * Takes an item from the producer; never blocks, never throws for a full ring. With `pumpNow`
+   * false the item waits for the next pump(), so items arriving together can travel together.
+   */
+  offer(item: T, weight: number, pumpNow = true): void {
     this.ring.push(item, weight);
-    this.pump();
+    if (pumpNow) this.pump();
   }
 
   /** Releases as much as the window allows. */
@@ -100,17 +116,32 @@ export class BufferCore<T> {
     if (this.paused || (ring.length === 0 && returned.length === 0)) return;
     const inflight = this.inflight;
     const window = this.effectiveWindow;
-    let batch: T[] | undefined;
+    const limit = this.hooks.groupLimit?.() ?? 1;
+    let groups: T[][] | undefined;
+    const keys: string[] = [];
+    let group: Group<T> | undefined;
+    let groupWeight = 0;
     let deadline = 0;
     let expected = 0;
+    let releasing = 0;
+    const close = (): void => {
+      if (group === undefined) return;
+      const key = this.hooks.keyOf(group.items);
+      inflight.add(key, group, groupWeight, expected, deadline);
+      (groups as T[][]).push(group.items);
+      keys.push(key);
+      group = undefined;
+      groupWeight = 0;
+    };
     for (;;) {
       const fromReturned = returned.length > 0;
       const weight = fromReturned ? returned[0].weight : ring.peekWeight();
       if (weight === 0) break;
+      const held = inflight.weight + releasing;
       // An item heavier than the whole window still goes when nothing else is in flight.
-      if (inflight.weight + weight > window && inflight.weight > 0) break;
-      if (batch === undefined) {
-        batch = [];
+      if (held + weight > window && held > 0) break;
+      if (groups === undefined) {
+        groups = [];
         deadline = this.hooks.now() + this.options.ackTimeoutMs;
         expected = this.hooks.expectedCompletions();
       }
@@ -121,10 +152,18 @@ export class BufferCore<T> {
       } else {
         item = ring.shift() as T;
       }
-      inflight.add(this.hooks.keyOf(item), item, weight, expected, deadline);
-      batch.push(item);
+      if (group !== undefined && groupWeight + weight > limit) {
+        releasing -= groupWeight;
+        close();
+      }
+      if (group === undefined) group = { items: [], weights: [] };
+      group.items.push(item);
+      group.weights.push(weight);
+      groupWeight += weight;
+      releasing += weight;
     }
-    if (batch !== undefined) this.hooks.release(batch);
+    close();
+    if (groups !== undefined) this.hooks.release(groups, keys);
   }
 
   /**
@@ -135,11 +174,11 @@ export class BufferCore<T> {
     const inflight = this.inflight;
     const before = inflight.weight;
     if (!inflight.has(key)) return false;
-    const item = inflight.complete(key);
-    if (item === undefined) return true; // more completions expected
+    const group = inflight.complete(key);
+    if (group === undefined) return true; // more completions expected
     const weight = before - inflight.weight;
     if (completion === 'returned') {
-      this.returned.push({ item, weight });
+      for (let i = 0; i < group.items.length; i++) this.returned.push({ item: group.items[i], weight: group.weights[i] });
       this.returnedWeight += weight;
       // While paused (a deploy) the handing back is expected and says nothing about capacity.
       if (!this.paused) this.effectiveWindow = Math.max(1, inflight.weight);
@@ -148,17 +187,18 @@ export class BufferCore<T> {
     this.effectiveWindow = Math.min(this.options.window, this.effectiveWindow + weight);
     if (completion === 'failed') this.failed += weight;
     else this.delivered += weight;
-    this.hooks.settled(item, completion === 'failed' ? 'failed' : 'delivered');
+    const outcome = completion === 'failed' ? 'failed' : 'delivered';
+    for (const item of group.items) this.hooks.settled(item, outcome);
     return true;
   }
 
-  /** Returns credit for items whose ack deadline passed. */
+  /** Returns credit for items whose ack deadline passed; returns how many messages expired. */
   expire(): number {
     let expired = 0;
-    this.inflight.expire(this.hooks.now(), (item, weight) => {
+    this.inflight.expire(this.hooks.now(), (group, weight) => {
       this.unacknowledged += weight;
       expired++;
-      this.hooks.settled(item, 'unacknowledged');
+      for (const item of group.items) this.hooks.settled(item, 'unacknowledged');
     });
     return expired;
   }
@@ -169,7 +209,8 @@ export class BufferCore<T> {
     this.inflightDrained += this.inflight.weight + this.returnedWeight;
     this.returned.length = 0;
     this.returnedWeight = 0;
-    const inFlight = this.inflight.drain();
+    const inFlight: T[] = [];
+    for (const group of this.inflight.drain()) for (const item of group.items) inFlight.push(item);
     return { queued, inFlight };
   }
 

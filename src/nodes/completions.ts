@@ -14,6 +14,33 @@ let installed: RedAPI['hooks'] | undefined;
 const marked = new WeakMap<object, Completion>();
 const releasedByBuffer = new WeakSet<object>();
 
+const recordGroupLimits = new Map<string, { maxEvents: number }>();
+
+/**
+ * A node that takes record groups (telemetry-batcher) announces how many events one group may
+ * carry. Returns the function that withdraws the offer (on close).
+ */
+export function acceptRecordGroups(nodeId: string, maxEvents: number): () => void {
+  const offer = { maxEvents };
+  recordGroupLimits.set(nodeId, offer);
+  return () => {
+    // A redeployed node with the same id may have made its own offer already.
+    if (recordGroupLimits.get(nodeId) === offer) recordGroupLimits.delete(nodeId);
+  };
+}
+
+/** Events one message to all of `nodeIds` may carry as a record group: 1 unless every one takes groups. */
+export function recordGroupLimit(nodeIds: readonly string[]): number {
+  if (nodeIds.length === 0) return 1;
+  let limit = Infinity;
+  for (const id of nodeIds) {
+    const offer = recordGroupLimits.get(id);
+    if (offer === undefined) return 1;
+    if (offer.maxEvents < limit) limit = offer.maxEvents;
+  }
+  return limit;
+}
+
 /** A telemetry-buffer released this message and will take it back if it is handed back. */
 export function markReleased(msg: object): void {
   releasedByBuffer.add(msg);

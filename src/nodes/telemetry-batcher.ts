@@ -3,7 +3,7 @@ import { InflightTracker } from '../core/inflight';
 import { positiveNumber, wholeNumber } from '../core/options';
 import { eventCount } from '../core/records';
 import { installAdminEndpoints, publishStats } from './admin';
-import { canHandBack, Completion, markCompletion, watchCompletions } from './completions';
+import { acceptRecordGroups, canHandBack, Completion, markCompletion, watchCompletions } from './completions';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { compactCount, ThrottledStatus } from './status';
 
@@ -55,6 +55,9 @@ export = function (RED: RedAPI): void {
     }
 
     const downstream = (def.wires?.[0] ?? []).slice();
+    // A buffer in front may send record groups: up to a tenth of a batch each, so that a group that
+    // does not fit closes a batch at least nine tenths full (a message is never split across batches).
+    const withdrawGroups = acceptRecordGroups(node.id, Math.max(1, Math.floor(assembler.options.maxSize / 10)));
     const open = new InflightTracker<Batch<Input>>();
     const stats: BatcherStats = {
       receivedMessages: 0, receivedEvents: 0, batchesSent: 0, batchesCompleted: 0, batchesFailed: 0,
@@ -182,6 +185,7 @@ export = function (RED: RedAPI): void {
 
     node.on('close', (_removed, closed) => {
       closing = true;
+      withdrawGroups();
       stopWatching();
       unpublish();
       clearInterval(expiryTimer);

@@ -3,14 +3,14 @@ import { diskBadgeText, diskDirFor, DiskSpillOptions, formatBytes, openDiskTier,
 import type { DiskCounters } from '../core/disk-tier';
 import { TieredStore } from '../core/tiered-store';
 import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
-import { eventCount } from '../core/records';
+import { appendRecords, eventCount, RecordGroup, TelemetryRecord } from '../core/records';
 import { DROP_POLICIES, DropReason } from '../core/ring-buffer';
 import { SequenceStamper } from '../core/sequence';
 import { spoolFileFor, takeSpool, writeSpool } from '../core/spool';
 import * as os from 'os';
 import * as path from 'path';
 import { installAdminEndpoints, publishStats } from './admin';
-import { markReleased, watchCompletions } from './completions';
+import { markReleased, recordGroupLimit, watchCompletions } from './completions';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { ThrottledStatus } from './status';
 
@@ -55,8 +55,12 @@ export = function (RED: RedAPI): void {
           ackTimeoutMs,
         },
         {
-          keyOf: (held) => held.msg._msgid as string,
+          keyOf: (items) => (items.length === 1 ? (items[0].msg._msgid as string) : RED.util.generateId()),
           release,
+          groupLimit: () => {
+            groupLimit = recordGroupLimit(downstream);
+            return groupLimit;
+          },
           settled,
           expectedCompletions: () => downstream.length,
           now: Date.now,
@@ -85,20 +89,32 @@ export = function (RED: RedAPI): void {
     }
 
     const downstream = (def.wires?.[0] ?? []).slice();
+    /** Events per record group the nodes downstream take (1: they get the messages as they came). */
+    let groupLimit = 1;
     const sequences = new SequenceStamper();
     let pumpScheduled = false;
     let closing = false;
     let lastDropped = 0;
     let dropping = false;
 
-    function release(items: Held[]): void {
+    function release(groups: Held[][], keys: string[]): void {
       // One send per message: Node-RED deep-copies every message after the first in a single send().
-      for (let i = 0; i < items.length; i++) {
-        markReleased(items[i].msg);
-        node.send([items[i].msg, null]);
+      for (let i = 0; i < groups.length; i++) {
+        const group = groups[i];
+        let msg: NodeMessage;
+        if (group.length === 1) {
+          msg = group[0].msg;
+        } else {
+          const records: TelemetryRecord[] = [];
+          for (const held of group) appendRecords(held.msg, records);
+          const recordGroup: RecordGroup & { _msgid: string } = { _msgid: keys[i], payload: records, telemetryRecords: true };
+          msg = recordGroup as unknown as NodeMessage;
+        }
+        markReleased(msg);
+        node.send([msg, null]);
       }
       // With nothing wired, nobody will ever complete these: they are delivered as sent.
-      if (downstream.length === 0) for (const held of items) core.completed(held.msg._msgid as string, 'ok');
+      if (downstream.length === 0) for (const key of keys) core.completed(key, 'ok');
     }
 
     function settled(held: Held, _outcome: Outcome | DropReason): void {
@@ -286,7 +302,10 @@ export = function (RED: RedAPI): void {
       // Fixing the time at ingest makes a retried or replayed event map to the same row.
       if (msg.timestamp === undefined) msg.timestamp = Date.now();
       if (typeof msg._msgid !== 'string') msg._msgid = RED.util.generateId();
-      core.offer({ msg, done }, weight);
+      // Into telemetry-batchers, what arrives in one event-loop turn leaves as one record group.
+      const grouping = groupLimit > 1;
+      core.offer({ msg, done }, weight, !grouping);
+      if (grouping) schedulePump();
     });
 
     node.on('close', (removed, closed) => {
