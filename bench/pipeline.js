@@ -341,7 +341,7 @@ async function runPipeline(db, pool, server, { table, perMessage, prefix }) {
     const cpu = cpuSince(cpu0, cpuNow(server, nr.red.pid), N, seconds);
     const check = await tableCheck(pool, table);
     if (check.rows !== N || check.keys !== N) throw new Error(`${table}: ${JSON.stringify(check)} for ${N} events`);
-    return { events: N, seconds, eventsPerSecond: N / seconds, dropped: s.buf.dropped, rows: check.rows, cpu, batcher: s.bat };
+    return { events: N, seconds, eventsPerSecond: N / seconds, dropped: s.buf.dropped, rows: check.rows, cpu, batcher: s.bat, buffer: s.buf };
   } finally {
     await nr.stop();
   }

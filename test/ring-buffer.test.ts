@@ -1,9 +1,12 @@
 import assert from 'assert';
 import fc from 'fast-check';
+import { ByteLog } from '../src/core/byte-log';
 import { DropPolicy, DropReason, RingBuffer, RingCounters } from '../src/core/ring-buffer';
 
 interface Item {
   id: number;
+  /** Text of varying length and width (multi-byte UTF-8) for the compact part. */
+  note?: string;
 }
 
 interface DropRecord {
@@ -85,22 +88,43 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('drain' as const) }), weight: 1 }
 );
 
-function assertSameItems(actual: readonly (Item | undefined)[], expected: readonly (Item | undefined)[], what: string): void {
-  assert.strictEqual(actual.length, expected.length, `${what}: count`);
-  for (let i = 0; i < expected.length; i++) assert.strictEqual(actual[i], expected[i], `${what}: item ${i} (identity)`);
+/** Items kept as text come back as equal copies; the others as the very same objects. */
+let compared: 'identity' | 'value' = 'identity';
+
+function assertSameItem(actual: Item | undefined, expected: Item | undefined, what: string): void {
+  if (compared === 'identity') assert.strictEqual(actual, expected, `${what} (identity)`);
+  else assert.deepStrictEqual(actual, expected, `${what} (value)`);
 }
 
-function runAgainstModel(capacity: number, policy: DropPolicy, ops: Op[]): void {
+function assertSameItems(actual: readonly (Item | undefined)[], expected: readonly (Item | undefined)[], what: string): void {
+  assert.strictEqual(actual.length, expected.length, `${what}: count`);
+  for (let i = 0; i < expected.length; i++) assertSameItem(actual[i], expected[i], `${what}: item ${i}`);
+}
+
+const NOTES = ['', 'x', 'Grüße 温度 🌡', 'a'.repeat(300), '"quoted" \\ back'];
+
+function runAgainstModel(capacity: number, policy: DropPolicy, ops: Op[], compactWhenFull = false): void {
   const drops: DropRecord[] = [];
-  const ring = new RingBuffer<Item>(capacity, policy, (item, weight, reason) => drops.push({ item, weight, reason }));
+  const encoded: Item[] = [];
+  const compact = compactWhenFull ? { codec: { encode: (item: Item) => JSON.stringify(item), decode: (text: string) => JSON.parse(text) as Item }, onEncoded: (item: Item) => encoded.push(item) } : undefined;
+  compared = compact === undefined ? 'identity' : 'value';
+  const ring = new RingBuffer<Item>(capacity, policy, (item, weight, reason) => drops.push({ item, weight, reason }), compact);
   const model = new ModelRing(capacity, policy);
   let nextId = 1;
   ops.forEach((op, step) => {
     const at = `step ${step} ${JSON.stringify(op)}`;
     switch (op.kind) {
       case 'push': {
-        const item = { id: nextId++ };
+        const id = nextId++;
+        const item = { id, note: NOTES[id % NOTES.length] };
+        const encodedBefore = encoded.length;
+        const dropsBefore = model.drops.length;
         assert.strictEqual(ring.push(item, op.weight), model.push(item, op.weight), `${at}: push result`);
+        if (compactWhenFull) {
+          const stored = model.entries.length > 0 && model.entries[model.entries.length - 1].item === item;
+          const pushedOthersOut = model.drops.length > dropsBefore;
+          assert.strictEqual(encoded.length - encodedBefore, stored && pushedOthersOut ? 1 : 0, `${at}: kept as text exactly when it pushed older items out`);
+        }
         break;
       }
       case 'shift':
@@ -115,7 +139,7 @@ function runAgainstModel(capacity: number, policy: DropPolicy, ops: Op[]): void 
     }
     assert.strictEqual(drops.length, model.drops.length, `${at}: number of drops reported`);
     drops.forEach((d, i) => {
-      assert.strictEqual(d.item, model.drops[i].item, `${at}: dropped item ${i}`);
+      assertSameItem(d.item, model.drops[i].item, `${at}: dropped item ${i}`);
       assert.strictEqual(d.weight, model.drops[i].weight, `${at}: dropped weight ${i}`);
       assert.strictEqual(d.reason, model.drops[i].reason, `${at}: drop reason ${i}`);
     });
@@ -125,6 +149,9 @@ function runAgainstModel(capacity: number, policy: DropPolicy, ops: Op[]): void 
     assert.strictEqual(ring.peekWeight(), model.entries.length === 0 ? 0 : model.entries[0].weight, `${at}: peekWeight`);
     const c = ring.counters();
     assert.strictEqual(c.received, c.depth + c.released + c.droppedOverflow + c.droppedOversize + c.drained, `${at}: counting identity`);
+    const text = ring.compactCounters();
+    assert.ok(text.items <= ring.length, `${at}: items as text are among those held`);
+    assert.strictEqual(text.items === 0, text.bytes === 0, `${at}: bytes held iff items held as text`);
   });
 }
 
@@ -134,6 +161,15 @@ describe('RingBuffer', function () {
       it(`${policy}: matches the model after every push/shift/popBatch/drain`, function () {
         fc.assert(
           fc.property(fc.integer({ min: 1, max: 50 }), fc.array(opArb, { maxLength: 300 }), (capacity, ops) => runAgainstModel(capacity, policy, ops)),
+          { numRuns: 300 }
+        );
+      });
+    }
+
+    for (const policy of ['drop-oldest', 'drop-newest'] as const) {
+      it(`${policy} keeping what a full ring takes in as text: the same items (as equal copies), drops and counters as the model`, function () {
+        fc.assert(
+          fc.property(fc.integer({ min: 1, max: 50 }), fc.array(opArb, { maxLength: 300 }), (capacity, ops) => runAgainstModel(capacity, policy, ops, true)),
           { numRuns: 300 }
         );
       });
@@ -272,5 +308,43 @@ describe('RingBuffer', function () {
       assert.deepStrictEqual(out, [0, 1, 2]);
       assert.strictEqual(ring.length, 2);
     });
+  });
+});
+
+describe('ByteLog', function () {
+  it('returns every text as it was, first in first out, through wrap-around and growth (property-based)', function () {
+    const textArb = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 20 }), fc.constantFrom('', 'Grüße 🌡', 'z'.repeat(200)));
+    const opArb = fc.oneof({ arbitrary: textArb.map((text) => ({ append: text })), weight: 3 }, { arbitrary: fc.constant({ append: undefined }), weight: 2 });
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 64 }), fc.array(opArb, { maxLength: 200 }), (initial, ops) => {
+        const log = new ByteLog(initial);
+        const queue: { text: string; start: number; length: number }[] = [];
+        for (const op of ops) {
+          if (op.append !== undefined) {
+            const start = log.append(op.append);
+            assert.strictEqual(log.lastLength, Buffer.byteLength(op.append), 'length in UTF-8 bytes');
+            queue.push({ text: op.append, start, length: log.lastLength });
+          } else if (queue.length > 0) {
+            const oldest = queue.shift() as { text: string; start: number; length: number };
+            assert.strictEqual(log.read(oldest.start, oldest.length), oldest.text);
+            log.release(oldest.start, oldest.length);
+          }
+          assert.strictEqual(log.bytes, queue.reduce((sum, q) => sum + q.length, 0));
+          assert.ok(log.allocated >= log.bytes);
+          for (const q of queue) assert.strictEqual(log.read(q.start, q.length), q.text, 'every held text still reads back');
+        }
+      }),
+      { numRuns: 300 }
+    );
+  });
+
+  it('refuses to release anything but the oldest text', function () {
+    const log = new ByteLog(16);
+    const a = log.append('first');
+    const b = log.append('second');
+    assert.throws(() => log.release(b, 6), /out of order/);
+    log.release(a, 5);
+    log.release(b, 6);
+    assert.strictEqual(log.bytes, 0);
   });
 });

@@ -1,5 +1,5 @@
 import { InflightTracker } from './inflight';
-import { DropListener, DropPolicy, DropReason, EventStore, RingBuffer } from './ring-buffer';
+import { CompactOptions, DropListener, DropPolicy, DropReason, EventStore, RingBuffer } from './ring-buffer';
 
 export interface BufferOptions {
   /** Events the ring holds. */
@@ -52,6 +52,9 @@ export interface BufferStats {
   droppedOversize: number;
   dropped: number;
   drained: number;
+  /** Of depth, the items and bytes kept as text off the heap (the compact part of the ring). */
+  heldAsText: number;
+  heldAsTextBytes: number;
 }
 
 /**
@@ -62,6 +65,8 @@ export interface BufferStats {
 export class BufferCore<T> {
   /** Where items wait: the ring alone, or the ring in front of a disk tier (TieredStore). */
   readonly ring: EventStore<T>;
+  /** The in-memory ring (the whole store, or the tier in front of the disk). */
+  private readonly memory: RingBuffer<T>;
   readonly inflight = new InflightTracker<Group<T>>();
   private readonly options: BufferOptions;
   private readonly hooks: BufferHooks<T>;
@@ -84,8 +89,9 @@ export class BufferCore<T> {
   /**
    * `makeStore` builds another EventStore around the ring (the disk tier); it gets the ring and the
    * listener that settles what a drop policy removes.
+   * `compact` keeps what the ring holds beyond a threshold as text (see RingBuffer).
    */
-  constructor(options: BufferOptions, hooks: BufferHooks<T>, makeStore?: (ring: RingBuffer<T>, onDrop: DropListener<T>) => EventStore<T>) {
+  constructor(options: BufferOptions, hooks: BufferHooks<T>, makeStore?: (ring: RingBuffer<T>, onDrop: DropListener<T>) => EventStore<T>, compact?: CompactOptions<T>) {
     if (!Number.isSafeInteger(options.window) || options.window < 1) {
       throw new RangeError(`window must be a whole number of events >= 1, got ${String(options.window)}`);
     }
@@ -96,7 +102,8 @@ export class BufferCore<T> {
     this.effectiveWindow = options.window;
     this.hooks = hooks;
     const onDrop: DropListener<T> = (item, _weight, reason) => hooks.settled(item, reason);
-    const ring = new RingBuffer<T>(options.capacity, options.policy, onDrop);
+    const ring = new RingBuffer<T>(options.capacity, options.policy, onDrop, compact);
+    this.memory = ring;
     this.ring = makeStore === undefined ? ring : makeStore(ring, onDrop);
   }
 
@@ -216,6 +223,7 @@ export class BufferCore<T> {
 
   stats(): BufferStats {
     const ring = this.ring.counters();
+    const text = this.memory.compactCounters();
     return {
       received: ring.received,
       depth: ring.depth + this.returnedWeight,
@@ -230,6 +238,8 @@ export class BufferCore<T> {
       droppedOversize: ring.droppedOversize,
       dropped: ring.droppedOverflow + ring.droppedOversize,
       drained: ring.drained + this.inflightDrained,
+      heldAsText: text.items,
+      heldAsTextBytes: text.bytes,
     };
   }
 }

@@ -3,6 +3,8 @@
  * so that push and pop never allocate, with an explicit policy for what happens when it is full.
  */
 
+import { ByteLog } from './byte-log';
+
 export const DROP_POLICIES = ['drop-oldest', 'drop-newest'] as const;
 export type DropPolicy = (typeof DROP_POLICIES)[number];
 
@@ -47,12 +49,41 @@ export interface EventStore<T> {
 
 export type DropListener<T> = (item: T, weight: number, reason: DropReason) => void;
 
+/** Turns an item into text and back (JSON), for the compact part of the ring. */
+export interface ItemCodec<T> {
+  /** The item as text, or undefined to keep it as it is (it cannot be written as text). */
+  encode(item: T): string | undefined;
+  decode(text: string): T;
+}
+
+export interface CompactOptions<T> {
+  codec: ItemCodec<T>;
+  /** An item was turned into text: the object is no longer needed (its upstream can be completed). */
+  onEncoded?(item: T): void;
+}
+
+/** Marks a slot whose item is in the byte log. */
+const IN_LOG = Symbol('in byte log');
+
+/**
+ * With `compact`, an item that had to push older ones out (drop-oldest on a full ring) is kept as
+ * text in one off-heap block (ByteLog) instead of as objects. Under sustained overload the whole
+ * ring turns into text within one turnover: its backlog is one block of bytes, and every message
+ * dies young instead of being dropped after seconds as old garbage that V8 collects late (which is
+ * what made an overloaded Node-RED's RSS grow by hundreds of MiB). A ring that is not full, however
+ * deep, holds objects and pays nothing.
+ */
 export class RingBuffer<T> implements EventStore<T> {
   readonly capacity: number;
   readonly policy: DropPolicy;
-  private readonly slots: (T | undefined)[];
+  private readonly slots: (T | typeof IN_LOG | undefined)[];
   private readonly weights: Uint32Array;
   private readonly onDrop: DropListener<T> | undefined;
+  private readonly compact: CompactOptions<T> | undefined;
+  private log: ByteLog | undefined;
+  private logStarts: Float64Array | undefined;
+  private logLengths: Uint32Array | undefined;
+  private inLog = 0;
   private head = 0;
   private count = 0;
   private events = 0;
@@ -63,7 +94,7 @@ export class RingBuffer<T> implements EventStore<T> {
   private highWater = 0;
   private drained = 0;
 
-  constructor(capacity: number, policy: DropPolicy = 'drop-oldest', onDrop?: DropListener<T>) {
+  constructor(capacity: number, policy: DropPolicy = 'drop-oldest', onDrop?: DropListener<T>, compact?: CompactOptions<T>) {
     if (!Number.isSafeInteger(capacity) || capacity < 1 || capacity > 50_000_000) {
       throw new RangeError(`ring capacity must be a whole number of events from 1 to 50000000, got ${String(capacity)}`);
     }
@@ -73,6 +104,7 @@ export class RingBuffer<T> implements EventStore<T> {
     this.capacity = capacity;
     this.policy = policy;
     this.onDrop = onDrop;
+    this.compact = compact;
     // Every item weighs at least one event, so `capacity` slots always suffice.
     this.slots = new Array<T | undefined>(capacity).fill(undefined);
     this.weights = new Uint32Array(capacity);
@@ -95,7 +127,8 @@ export class RingBuffer<T> implements EventStore<T> {
       this.onDrop?.(item, w, 'oversize');
       return false;
     }
-    if (this.events + w > this.capacity) {
+    const full = this.events + w > this.capacity;
+    if (full) {
       if (this.policy === 'drop-newest') {
         this.droppedOverflow += w;
         this.onDrop?.(item, w, 'overflow');
@@ -110,7 +143,7 @@ export class RingBuffer<T> implements EventStore<T> {
     }
     let tail = this.head + this.count;
     if (tail >= this.capacity) tail -= this.capacity;
-    this.slots[tail] = item;
+    this.slots[tail] = full && this.compact !== undefined ? this.toLog(item, tail) : item;
     this.weights[tail] = w;
     this.count++;
     this.events += w;
@@ -156,9 +189,43 @@ export class RingBuffer<T> implements EventStore<T> {
     };
   }
 
+  /** Items held as text, and the bytes they take (the block itself may be up to twice as large). */
+  compactCounters(): { items: number; bytes: number; allocated: number } {
+    return { items: this.inLog, bytes: this.log?.bytes ?? 0, allocated: this.log?.allocated ?? 0 };
+  }
+
+  private toLog(item: T, slot: number): T | typeof IN_LOG {
+    let text: string | undefined;
+    try {
+      text = (this.compact as CompactOptions<T>).codec.encode(item);
+    } catch {
+      text = undefined; // circular, BigInt...: kept as it is
+    }
+    if (text === undefined) return item;
+    (this.compact as CompactOptions<T>).onEncoded?.(item);
+    if (this.log === undefined) {
+      this.log = new ByteLog();
+      this.logStarts = new Float64Array(this.capacity);
+      this.logLengths = new Uint32Array(this.capacity);
+    }
+    (this.logStarts as Float64Array)[slot] = this.log.append(text);
+    (this.logLengths as Uint32Array)[slot] = this.log.lastLength;
+    this.inLog++;
+    return IN_LOG;
+  }
+
   private removeHead(): T {
     const h = this.head;
-    const item = this.slots[h] as T;
+    let item = this.slots[h] as T;
+    if ((item as unknown) === IN_LOG) {
+      const log = this.log as ByteLog;
+      const start = (this.logStarts as Float64Array)[h];
+      const length = (this.logLengths as Uint32Array)[h];
+      const text = log.read(start, length);
+      log.release(start, length);
+      this.inLog--;
+      item = (this.compact as CompactOptions<T>).codec.decode(text);
+    }
     this.slots[h] = undefined; // let the message be collected
     this.events -= this.weights[h];
     this.head = h + 1 === this.capacity ? 0 : h + 1;

@@ -1,5 +1,5 @@
 import { BufferCore, BufferStats, Outcome } from '../core/buffer-core';
-import { diskBadgeText, diskDirFor, DiskSpillOptions, formatBytes, openDiskTier, readDiskSpillOptions, sequencesAfter } from '../core/disk-spill';
+import { decodeMessage, diskBadgeText, diskDirFor, encodeMessage, DiskSpillOptions, formatBytes, openDiskTier, readDiskSpillOptions, sequencesAfter } from '../core/disk-spill';
 import type { DiskCounters } from '../core/disk-tier';
 import { TieredStore } from '../core/tiered-store';
 import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
@@ -78,6 +78,15 @@ export = function (RED: RedAPI): void {
                 onDrop,
               }))
           : undefined,
+        // Under overload (a full ring dropping its oldest) the backlog waits as JSON text outside the
+        // heap (see RingBuffer). The message object is then no longer needed upstream.
+        {
+          codec: {
+            encode: (held) => encodeMessage(held.msg as Record<string, unknown>),
+            decode: (text) => ({ msg: withNewId(decodeMessage(text)), done: noUpstream }),
+          },
+          onEncoded: (held) => held.done(),
+        },
       );
       statsIntervalMs = positiveNumber(def.statsInterval, 'Stats interval', 10, 0, 86_400) * 1000;
       stampSequence = flag(def.stampSequence, true);

@@ -1,0 +1,85 @@
+/**
+ * A first-in, first-out log of UTF-8 texts in one block of memory outside the JavaScript heap.
+ * Positions are virtual (they only grow), so the block can wrap around and be enlarged without
+ * renumbering what it holds. Texts leave in the order they came.
+ */
+export class ByteLog {
+  private block: Buffer;
+  private head = 0;
+  private tail = 0;
+  private readonly initialBytes: number;
+  /** Bytes of the last append(). */
+  lastLength = 0;
+
+  constructor(initialBytes = 1 << 20) {
+    this.initialBytes = initialBytes;
+    this.block = Buffer.allocUnsafeSlow(initialBytes);
+  }
+
+  /** Bytes held. */
+  get bytes(): number {
+    return this.tail - this.head;
+  }
+
+  /** Bytes of memory the block takes. */
+  get allocated(): number {
+    return this.block.length;
+  }
+
+  /** Stores `text`; returns its position (its length is in lastLength). */
+  append(text: string): number {
+    const start = this.tail;
+    let size = this.block.length;
+    let at = start % size;
+    // Three bytes per UTF-16 unit is the most UTF-8 can need: then it is written in place.
+    if (at + text.length * 3 <= size && this.bytes + text.length * 3 <= size) {
+      this.lastLength = this.block.write(text, at, 'utf8');
+    } else {
+      const bytes = Buffer.from(text, 'utf8');
+      if (this.bytes + bytes.length > size) {
+        this.grow(this.bytes + bytes.length);
+        size = this.block.length;
+        at = start % size;
+      }
+      const first = Math.min(bytes.length, size - at);
+      bytes.copy(this.block, at, 0, first);
+      if (first < bytes.length) bytes.copy(this.block, 0, first);
+      this.lastLength = bytes.length;
+    }
+    this.tail = start + this.lastLength;
+    return start;
+  }
+
+  /** The text stored at `start`. */
+  read(start: number, length: number): string {
+    const size = this.block.length;
+    const at = start % size;
+    if (at + length <= size) return this.block.toString('utf8', at, at + length);
+    return Buffer.concat([this.block.subarray(at), this.block.subarray(0, length - (size - at))]).toString('utf8');
+  }
+
+  /** Frees the oldest text, which must be the one at `start`. */
+  release(start: number, length: number): void {
+    if (start !== this.head) throw new Error(`byte log released out of order: ${start} is not the oldest (${this.head})`);
+    this.head = start + length;
+    if (this.head === this.tail && this.block.length > 4 * this.initialBytes) {
+      // Empty after a backlog: give the memory back.
+      this.block = Buffer.allocUnsafeSlow(this.initialBytes);
+    }
+  }
+
+  private grow(needed: number): void {
+    let size = this.block.length * 2;
+    while (size < needed) size *= 2;
+    const next = Buffer.allocUnsafeSlow(size);
+    // Same virtual positions, new modulus: copy the held bytes one contiguous run at a time.
+    for (let v = this.head; v < this.tail; ) {
+      const from = v % this.block.length;
+      const to = v % size;
+      const run = Math.min(this.tail - v, this.block.length - from, size - to);
+      this.block.copy(next, to, from, from + run);
+      v += run;
+    }
+    this.block = next;
+  }
+}
