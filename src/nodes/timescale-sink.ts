@@ -4,6 +4,7 @@
  * done() once a message's rows are committed (the backpressure signal the buffer waits for),
  * dead-letter and stats outputs, a throttled status badge, and a bounded drain on close.
  */
+import { Fifo } from '../core/fifo';
 import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
 import { appendRecords, type TelemetryRecord } from '../core/records';
 import { backoffDelay, classifyError, resolveBackoffOptions, sleep } from '../core/retry';
@@ -243,28 +244,23 @@ export = function (RED: RedAPI): void {
     });
 
     // ---- queue ---------------------------------------------------------------------------
-    let queue: Job[] = [];
-    let head = 0;
+    const queue = new Fifo<Job>();
     const running = new Set<Job[]>();
     let idle: (() => void) | undefined;
 
     function queueLength(): number {
-      return queue.length - head;
+      return queue.length;
     }
 
     function takeGroup(): Job[] {
-      const first = queue[head++];
+      const first = queue.shift() as Job;
       const group = [first];
       if (first.mergeable) {
         let rows = first.records.length;
-        while (head < queue.length && queue[head].mergeable && rows + queue[head].records.length <= maxRowsPerWrite) {
-          rows += queue[head].records.length;
-          group.push(queue[head++]);
+        for (let next = queue.peek(); next !== undefined && next.mergeable && rows + next.records.length <= maxRowsPerWrite; next = queue.peek()) {
+          rows += next.records.length;
+          group.push(queue.shift() as Job);
         }
-      }
-      if (head > 1024 && head * 2 > queue.length) {
-        queue = queue.slice(head);
-        head = 0;
       }
       return group;
     }
@@ -471,7 +467,7 @@ export = function (RED: RedAPI): void {
           // upstream unwritten.
           abort.abort();
           while (queueLength() > 0) {
-            const job = queue[head++];
+            const job = queue.shift() as Job;
             stats.queued--;
             stats.queuedEvents -= job.records.length;
             stats.inFlight++;
