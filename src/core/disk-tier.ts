@@ -63,6 +63,11 @@ export interface DiskTierOptions<T> {
 export interface DiskCounters {
   /** Events written to disk. */
   spilled: number;
+  /**
+   * Of spilled, the events of this event-loop turn not yet handed to the operating system: the
+   * most a killed process can lose of what it spilled.
+   */
+  spillPending: number;
   /** Events read back and handed out. */
   replayed: number;
   /** Events on disk not yet replayed. */
@@ -298,6 +303,7 @@ export class DiskTier<T> {
   counters(): DiskCounters {
     return {
       ...this.c,
+      spillPending: this.pendingEvents,
       diskDepth: this.depthEvents,
       diskBacklogBytes: this.backlogBytes,
       diskBytes: this.totalBytes,
