@@ -130,7 +130,6 @@ export class BufferCore<T> {
     let groupWeight = 0;
     let deadline = 0;
     let expected = 0;
-    let releasing = 0;
     const close = (): void => {
       if (group === undefined) return;
       const key = this.hooks.keyOf(group.items);
@@ -144,7 +143,8 @@ export class BufferCore<T> {
       const fromReturned = returned.length > 0;
       const weight = fromReturned ? returned[0].weight : ring.peekWeight();
       if (weight === 0) break;
-      const held = inflight.weight + releasing;
+      // The group being filled is not in the tracker yet but counts against the window.
+      const held = inflight.weight + groupWeight;
       // An item heavier than the whole window still goes when nothing else is in flight.
       if (held + weight > window && held > 0) break;
       if (groups === undefined) {
@@ -159,15 +159,11 @@ export class BufferCore<T> {
       } else {
         item = ring.shift() as T;
       }
-      if (group !== undefined && groupWeight + weight > limit) {
-        releasing -= groupWeight;
-        close();
-      }
+      if (group !== undefined && groupWeight + weight > limit) close();
       if (group === undefined) group = { items: [], weights: [] };
       group.items.push(item);
       group.weights.push(weight);
       groupWeight += weight;
-      releasing += weight;
     }
     close();
     if (groups !== undefined) this.hooks.release(groups, keys);

@@ -190,8 +190,8 @@ export class RingBuffer<T> implements EventStore<T> {
   }
 
   /** Items held as text, and the bytes they take (the block itself may be up to twice as large). */
-  compactCounters(): { items: number; bytes: number; allocated: number } {
-    return { items: this.inLog, bytes: this.log?.bytes ?? 0, allocated: this.log?.allocated ?? 0 };
+  compactCounters(): { items: number; bytes: number } {
+    return { items: this.inLog, bytes: this.log?.bytes ?? 0 };
   }
 
   private toLog(item: T, slot: number): T | typeof IN_LOG {

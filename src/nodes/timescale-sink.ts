@@ -248,10 +248,6 @@ export = function (RED: RedAPI): void {
     const running = new Set<Job[]>();
     let idle: (() => void) | undefined;
 
-    function queueLength(): number {
-      return queue.length;
-    }
-
     function takeGroup(): Job[] {
       const first = queue.shift() as Job;
       const group = [first];
@@ -266,7 +262,7 @@ export = function (RED: RedAPI): void {
     }
 
     function pump(): void {
-      while (prepared && !abort.signal.aborted && running.size < maxConcurrent && queueLength() > 0) {
+      while (prepared && !abort.signal.aborted && running.size < maxConcurrent && queue.length > 0) {
         const group = takeGroup();
         for (const job of group) {
           stats.queued--;
@@ -276,7 +272,7 @@ export = function (RED: RedAPI): void {
         }
         startWrite(group);
       }
-      if (idle && running.size === 0 && queueLength() === 0) idle();
+      if (idle && running.size === 0 && queue.length === 0) idle();
     }
 
     function leaveFlight(job: Job): boolean {
@@ -437,7 +433,7 @@ export = function (RED: RedAPI): void {
         returnUnwritten(job);
         return;
       }
-      if (queueLength() >= maxQueued && !(prepared && running.size < maxConcurrent)) {
+      if (queue.length >= maxQueued && !(prepared && running.size < maxConcurrent)) {
         stats.refusedMessages++;
         stats.refusedEvents += records.length;
         markCompletion(msg, 'failed');
@@ -460,13 +456,13 @@ export = function (RED: RedAPI): void {
       const timers: NodeJS.Timeout[] = [];
       const within = (promise: Promise<unknown>, ms: number): Promise<unknown> =>
         Promise.race([promise, new Promise((resolve) => timers.push(setTimeout(resolve, ms)))]);
-      const drained = running.size === 0 && (queueLength() === 0 || !prepared) ? Promise.resolve() : new Promise<void>((resolve) => (idle = resolve));
+      const drained = running.size === 0 && (queue.length === 0 || !prepared) ? Promise.resolve() : new Promise<void>((resolve) => (idle = resolve));
       within(drained, drainTimeoutMs)
         .then(() => {
           // Whatever is still open now is abandoned: retries stop, and each message is handed back
           // upstream unwritten.
           abort.abort();
-          while (queueLength() > 0) {
+          while (queue.length > 0) {
             const job = queue.shift() as Job;
             stats.queued--;
             stats.queuedEvents -= job.records.length;
