@@ -75,7 +75,7 @@ async function nodeRed(flows, extraNodeArgs = []) {
   const modules = path.join(userDir, 'node_modules');
   fs.symlinkSync(path.join(__dirname, 'nodes'), path.join(modules, 'telemetry-bench-nodes'), 'dir');
   const env = {};
-  const nodeArgs = [...extraNodeArgs];
+  const nodeArgs = [...extraNodeArgs, ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(" ") : [])];
   if (PROFILE) {
     fs.mkdirSync(PROFILE, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${PROFILE}`);
@@ -337,12 +337,15 @@ async function runPipeline(db, pool, server, { table, perMessage, prefix }) {
     const t0 = Date.now();
     const cpu0 = cpuNow(server, nr.red.pid);
     await nr.inject('injStart');
+    // Polled less often than the other items: the end comes from the table, and each poll costs the child CPU.
     const s = await waitFor('all rows written', async () => {
       const st = (lastSeen = await nr.stats());
       return st.sink.written + st.sink.duplicates + st.sink.rejected >= count * perMessage ? st : null;
-    }, Number(process.env.BENCH_TIMEOUT_MS || 300000));
-    const seconds = (Date.now() - t0) / 1000;
-    const cpu = cpuSince(cpu0, cpuNow(server, nr.red.pid), N, seconds);
+    }, Number(process.env.BENCH_TIMEOUT_MS || 300000), 250);
+    const cpu1 = cpuNow(server, nr.red.pid);
+    const lastCommit = await pool.query(`SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) * 1000 AS ms FROM public.${table}`);
+    const seconds = (Number(lastCommit.rows[0].ms) - t0) / 1000;
+    const cpu = cpuSince(cpu0, cpu1, N, seconds);
     const check = await tableCheck(pool, table);
     if (check.rows !== N || check.keys !== N) throw new Error(`${table}: ${JSON.stringify(check)} for ${N} events`);
     return { events: N, seconds, eventsPerSecond: N / seconds, dropped: s.buf.dropped, rows: check.rows, cpu, batcher: s.bat, buffer: s.buf };
@@ -372,20 +375,36 @@ async function itemE(db, pool, server) {
   }
 }
 
-/** Bytes one buffered simulator message takes on the heap, measured here with the same generator. */
-function bytesPerMessage() {
-  if (typeof global.gc !== 'function') return 400; // a measured typical figure; run with --expose-gc for this machine's
-  const generator = new TelemetryGenerator({ sources: 50, eventsPerMessage: 1, topicPrefix: 'f', seed: 7, mix: { sample: 80, detection: 10, counter: 10 } });
-  global.gc();
-  const before = process.memoryUsage().heapUsed;
-  const held = generator.generate(50000, Date.now(), []);
-  for (let i = 0; i < held.length; i++) {
-    held[i]._msgid = `${i.toString(36)}abcdef.0123`;
-    held[i].seq = i;
+/**
+ * What a ring of `capacity` messages needs: a Node-RED child whose buffer holds exactly that many
+ * simulator messages (downstream never confirms, so the window's share stays held too), heap after a
+ * full collection minus the same process idle. Each held message is the message, its upstream done()
+ * (a Node-RED closure that keeps the message and its context) and the buffer's entry; the bare
+ * message alone, the estimate this replaced, was about a third of it.
+ */
+async function ringNeedBytes(capacity) {
+  const z = 'benchtab';
+  const nr = await nodeRed([
+    { id: z, type: 'tab', label: 'bench' },
+    inject('injStart', z, 'sim', 'start'),
+    { id: 'sim', type: 'telemetry-simulator', z, sources: 50, rate: 1000000, count: capacity, eventsPerMessage: 1, mixSample: 80, mixDetection: 10, mixCounter: 10, topicPrefix: 'f', seed: 7, autoStart: false, wires: [['buf']] },
+    { id: 'buf', type: 'telemetry-buffer', z, capacity, dropPolicy: 'drop-oldest', window: WINDOW, ackTimeout: 600, stampSequence: true, statsInterval: 0, wires: [['held'], []] },
+    { id: 'held', type: 'bench-counter', z, hold: true, wires: [] },
+  ], ['--expose-gc']);
+  try {
+    await delay(2500); // the buffer releases nothing in the first 2 s after a deploy
+    const idle = await nr.get('/bench/state?gc=1');
+    await nr.inject('injStart');
+    await waitFor('the ring to fill', async () => {
+      const st = await nr.stats();
+      return st.buf.received >= capacity && st.buf.depth + st.buf.inFlight === capacity;
+    }, 60000, 200);
+    const full = await nr.get('/bench/state?gc=1');
+    if (!idle.collected || !full.collected) throw new Error('the bench child runs without --expose-gc');
+    return full.memory.heapUsed - idle.memory.heapUsed;
+  } finally {
+    await nr.stop();
   }
-  global.gc();
-  const bytes = (process.memoryUsage().heapUsed - before) / held.length;
-  return held.length > 0 ? bytes : 0;
 }
 
 /**
@@ -394,7 +413,7 @@ function bytesPerMessage() {
  * route (a): otherwise the producer outruns Node-RED itself, and the messages pile up in Node-RED's
  * own send queue before they ever reach the buffer, which no node can bound.
  */
-async function itemF(db, pool, routingRate, { seconds = OVERLOAD_S, nodeArgs = [], table = 'bench_f' } = {}) {
+async function itemF(db, pool, routingRate, ringNeed, { seconds = OVERLOAD_S, nodeArgs = [], table = 'bench_f' } = {}) {
   await createTable(pool, table);
   const producerRate = Math.round(routingRate / 2);
   const dbRate = producerRate / 10;
@@ -440,7 +459,7 @@ async function itemF(db, pool, routingRate, { seconds = OVERLOAD_S, nodeArgs = [
     return {
       seconds, nodeArgs, targetRate: rate, databaseRate: Math.round(dbRate), produced, bufferReceived: final.buf.received, buffer: final.buf, skippedByPacer: final.sim.skippedEvents, written: final.sink.written, dropped: final.buf.dropped,
       rowsInTable: check.rows, accountedFor: accounted === produced && check.rows === final.sink.written,
-      capacity: OVERLOAD_CAPACITY, ringNeedBytes: OVERLOAD_CAPACITY * bytesPerMessage(),
+      capacity: OVERLOAD_CAPACITY, ringNeedBytes: ringNeed,
       rssBaseline: base.memory.rss, heapBaseline: base.memory.heapUsed,
       rssAt10s: rss10.rss, rssMax: Math.max(...samples.map((x) => x.rss)), rssEnd: samples[samples.length - 1].rss,
       rssGrowthAfter10s: Math.max(...after10.map((x) => x.rss)) - rss10.rss,
@@ -551,7 +570,8 @@ async function main() {
   const started = Date.now();
   const results = { started: new Date().toISOString(), config: { events: N, batch: BATCH, pool: POOL, maxAgeMs: MAX_AGE_MS, overloadSeconds: OVERLOAD_S, overloadCapacity: OVERLOAD_CAPACITY }, machine: machine(), items: {} };
   log(`starting PostgreSQL; ${fmt(N)} events per item, batches of ${BATCH}, ${POOL} connections`);
-  const server = await startEmbeddedPostgres();
+  // Commit timestamps give items c and d their exact end (the last commit) instead of the moment a poll saw it.
+  const server = await startEmbeddedPostgres({ settings: { track_commit_timestamp: 'on' } });
   const db = { host: server.host, port: server.port, database: 'postgres', user: server.user, password: server.password };
   const pool = new Pool({ ...db, max: 2 });
   results.machine.postgres = (await pool.query('SHOW server_version')).rows[0].server_version;
@@ -581,12 +601,12 @@ async function main() {
       items[item] = { ...sorted[Math.floor((sorted.length - 1) / 2)], rounds: list.map((x) => Math.round(x.eventsPerSecond)) };
     }
     const cRate = items.c ? items.c.eventsPerSecond : Number(process.env.BENCH_C_RATE || 20000);
-    if (want('f')) { const aRate = items.a ? items.a.eventsPerSecond : Number(process.env.BENCH_A_RATE || 30000); log(`f: 10x overload at ${fmt(aRate / 2)}/s for ${OVERLOAD_S} s`); items.f = await itemF(db, pool, aRate); log(`f: dropped ${fmt(items.f.dropped)}`);
+    if (want('f')) { const aRate = items.a ? items.a.eventsPerSecond : Number(process.env.BENCH_A_RATE || 30000); log(`f: 10x overload at ${fmt(aRate / 2)}/s for ${OVERLOAD_S} s`); const ringNeed = await ringNeedBytes(OVERLOAD_CAPACITY); log(`f: a ring of ${fmt(OVERLOAD_CAPACITY)} messages needs ${MiB(ringNeed).toFixed(1)} MiB`); items.f = await itemF(db, pool, aRate, ringNeed); log(`f: dropped ${fmt(items.f.dropped)}`);
       // The same with V8's old space capped: shows how much of f's RSS is garbage V8 lets pile up
       // before a full collection (the dropped messages die old), rather than memory the pipeline holds.
       const cap = Number(process.env.BENCH_HEAP_CAP_MB || 192);
       log(`f2: the same for ${Math.round(OVERLOAD_S / 2)} s with --max-old-space-size=${cap}`);
-      items.f2 = await itemF(db, pool, aRate, { seconds: Math.round(OVERLOAD_S / 2), nodeArgs: [`--max-old-space-size=${cap}`], table: 'bench_f2' });
+      items.f2 = await itemF(db, pool, aRate, ringNeed, { seconds: Math.round(OVERLOAD_S / 2), nodeArgs: [`--max-old-space-size=${cap}`], table: 'bench_f2' });
       log(`f2: dropped ${fmt(items.f2.dropped)}`);
     }
     if (want('g')) { log(`g: latency at ${fmt(cRate / 2)}/s`); items.g = await itemG(db, pool, Math.round(cRate / 2)); log(`g: p99 ${items.g.p99ms.toFixed(0)} ms`); }

@@ -191,6 +191,31 @@ describe('telemetry-simulator in a real Node-RED runtime', function () {
     assert.deepEqual({ ...(first.payload as object), time: 0 }, { value: 42580, kind: 'counter', time: 0, seq: 1 });
   });
 
+  it('sends a large backlog in turns of at most 1,000 messages, so the event loop keeps turning', async function () {
+    // A turn counter that advances once per event-loop iteration (in the same phase as Node-RED's deliveries).
+    let turn = 0;
+    let spinning = true;
+    const spin = (): void => {
+      turn++;
+      if (spinning) setImmediate(spin);
+    };
+    spin();
+    const arrivals = new Map<number, number>();
+    try {
+      await helper.load([simulatorNode, testNodes], flow({ count: 5000, rate: 10_000_000 }));
+      helper.getNode('out').on('input', () => arrivals.set(turn, (arrivals.get(turn) ?? 0) + 1));
+      await waitFor(() => received.out.length === 5000, '5,000 messages');
+    } finally {
+      spinning = false;
+    }
+    const perTurn = [...arrivals.values()];
+    assert.equal(perTurn.reduce((a, b) => a + b, 0), 5000);
+    // All 5,000 were due at the first tick (10M/s); they arrive spread over at least five turns.
+    assert.ok(Math.max(...perTurn) <= 1000, `at most 1,000 messages in one turn, got ${Math.max(...perTurn)}`);
+    assert.ok(perTurn.length >= 5, `spread over ${perTurn.length} turns`);
+    assert.equal(helper.getNode('sim').telemetryStats().sentMessages, 5000);
+  });
+
   it('sends arrays at a rate; the test checks the count only', async function () {
     await helper.load([simulatorNode, testNodes], flow({ count: 40, rate: 4000, eventsPerMessage: 10 }));
     await waitFor(() => received.out.length === 40, '40 messages');

@@ -25,7 +25,8 @@ module.exports = function (RED) {
   }
   RED.nodes.registerType('bench-pass', BenchPass);
 
-  // Counts events: msg.benchRows when set (a batch), else one per message.
+  // Counts events: msg.benchRows when set (a batch), else one per message. With hold set it never
+  // calls done(), so whatever sent the message keeps holding it (the bench measures what that costs).
   function BenchCounter(def) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -37,7 +38,7 @@ module.exports = function (RED) {
       state.lastAt = now;
       state.messages++;
       state.count += typeof msg.benchRows === 'number' ? msg.benchRows : 1;
-      done();
+      if (!def.hold) done();
     });
     node.on('close', () => counters.delete(node.id));
   }
