@@ -356,9 +356,9 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
     hasContent = true;
   }
 
-  // extra
+  // extra: only looked for when it is stored, or when nothing else makes the row worth storing
   let extra: Record<string, unknown> | null = null;
-  if (fields) {
+  if (fields && (options.extra || !hasContent)) {
     const rest: Record<string, unknown> = {};
     let restCount = 0;
     for (const key in fields) {
