@@ -553,7 +553,7 @@ function table(results) {
   lines.push('', ratio('c/a', t.ca, 0.6), ratio('d/b', t.db, 0.7), ratio('c/e', t.ce, 3));
   if (t.ceiling) {
     const c = t.ceiling;
-    lines.push(`ceiling: PostgreSQL ${c.postgresUsPerEvent.toFixed(1)} (c) + one Node-RED delivery ${c.deliveryUsPerEvent.toFixed(1)} (a1) = ${c.usPerEvent.toFixed(1)} us of CPU per event at least; on ${c.cores} cores no pipeline passes ${fmt(c.eventsPerSecond)}/s, so c/e <= ${c.ceBound.toFixed(2)}`);
+    lines.push(`floor: one Node-RED delivery ${c.deliveryUsPerEvent.toFixed(1)} (a1) + rows to parameters and sent ${c.sendUsPerEvent.toFixed(1)} (b's client) + PostgreSQL ${c.postgresUsPerEvent.toFixed(1)} (c) = ${c.usPerEvent.toFixed(1)} us of CPU per event at least; on ${c.cores} cores, all busy, no pipeline passes ${fmt(c.eventsPerSecond)}/s: c/e <= ${c.ceBound.toFixed(2)}${c.caBound ? `, c/a <= ${c.caBound.toFixed(2)}` : ''}`);
   }
   if (r.a && r.c) {
     const cUs = r.c.cpu.clientMsPer1k + r.c.cpu.postgresMsPer1k;
@@ -626,12 +626,13 @@ async function main() {
     rssBeyondRing: r.f ? r.f.rssMax - r.f.rssBaseline - r.f.ringNeedBytes : null,
     ceiling: null,
   };
-  if (r.a1 && r.c && r.e) {
-    // Whatever a pipeline does, each event costs at least PostgreSQL's work for its row and one
-    // Node-RED delivery from the source, on the same cores.
-    const usPerEvent = r.c.cpu.postgresMsPer1k + r.a1.cpu.clientMsPer1k;
+  if (r.a1 && r.b && r.c && r.e) {
+    // Whatever a pipeline does, each event costs at least, on the same cores: one Node-RED delivery
+    // from the source and its done() (a1), turning the row into statement parameters and sending
+    // them (b's client, node-postgres with no Node-RED at all) and PostgreSQL's work for the row (c).
+    const usPerEvent = r.c.cpu.postgresMsPer1k + r.a1.cpu.clientMsPer1k + r.b.cpu.clientMsPer1k;
     const eventsPerSecond = (results.machine.nproc * 1e6) / usPerEvent;
-    results.targets.ceiling = { cores: results.machine.nproc, postgresUsPerEvent: r.c.cpu.postgresMsPer1k, deliveryUsPerEvent: r.a1.cpu.clientMsPer1k, usPerEvent, eventsPerSecond, ceBound: eventsPerSecond / r.e.eventsPerSecond };
+    results.targets.ceiling = { cores: results.machine.nproc, postgresUsPerEvent: r.c.cpu.postgresMsPer1k, deliveryUsPerEvent: r.a1.cpu.clientMsPer1k, sendUsPerEvent: r.b.cpu.clientMsPer1k, usPerEvent, eventsPerSecond, ceBound: eventsPerSecond / r.e.eventsPerSecond, caBound: r.a ? eventsPerSecond / r.a.eventsPerSecond : null };
   }
   results.machine.loadavgAfter = os.loadavg().map((x) => x.toFixed(2)).join(' ');
   results.seconds = (Date.now() - started) / 1000;
