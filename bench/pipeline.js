@@ -434,12 +434,15 @@ async function itemF(db, pool, routingRate, ringNeed, { seconds = OVERLOAD_S, no
     const baseCollected = await nr.get('/bench/state?gc=1');
     const samples = [];
     const t0 = Date.now();
+    const cpu0 = cpuSecondsOf(nr.red.pid);
     await nr.inject('injStart');
     for (let s = 1; s <= seconds; s++) {
       await delay(t0 + s * 1000 - Date.now());
       const [state, st] = await Promise.all([nr.get('/bench/state'), nr.stats()]);
-      samples.push({ t: s, rss: rssOf(nr.red.pid), heapUsed: state.memory.heapUsed, depth: st.buf.depth, dropped: st.buf.dropped, written: st.sink.written });
+      samples.push({ t: s, rss: rssOf(nr.red.pid), heapUsed: state.memory.heapUsed, depth: st.buf.depth, dropped: st.buf.dropped, written: st.sink.written, produced: st.sim.sentEvents });
     }
+    // Node-RED's CPU per event it took in while overloaded (routing, encoding, dropping, writing).
+    const overloadUsPerEvent = ((cpuSecondsOf(nr.red.pid) - cpu0) * 1e6) / samples[samples.length - 1].produced;
     // Still overloaded: what the process really holds now, after a full collection.
     const endCollected = await nr.get('/bench/state?gc=1');
     await nr.inject('injStop');
@@ -460,7 +463,7 @@ async function itemF(db, pool, routingRate, ringNeed, { seconds = OVERLOAD_S, no
     const after10 = samples.filter((x) => x.t >= 10);
     const rss10 = samples.find((x) => x.t === 10) ?? samples[samples.length - 1];
     return {
-      seconds, nodeArgs, targetRate: rate, databaseRate: Math.round(dbRate), produced, bufferReceived: final.buf.received, buffer: final.buf, skippedByPacer: final.sim.skippedEvents, written: final.sink.written, dropped: final.buf.dropped,
+      seconds, nodeArgs, targetRate: rate, overloadUsPerEvent, databaseRate: Math.round(dbRate), produced, bufferReceived: final.buf.received, buffer: final.buf, skippedByPacer: final.sim.skippedEvents, written: final.sink.written, dropped: final.buf.dropped,
       rowsInTable: check.rows, accountedFor: accounted === produced && check.rows === final.sink.written,
       capacity: OVERLOAD_CAPACITY, ringNeedBytes: ringNeed,
       rssBaseline: base.memory.rss, heapBaseline: base.memory.heapUsed,
@@ -547,7 +550,7 @@ function table(results) {
   if (r.c) row('c', 'pipeline, 1 event/msg', fmt(r.c.eventsPerSecond), `${r.c.seconds.toFixed(2)} s, ${r.c.rows} rows, ${r.c.dropped} dropped, ${fmt(r.c.batcher.receivedMessages)} messages into the batcher`, r.c);
   if (r.d) row('d', 'pipeline, 100 events/msg', fmt(r.d.eventsPerSecond), `${r.d.seconds.toFixed(2)} s, ${r.d.rows} rows`, r.d);
   if (r.e) row('e', 'core batch -> join -> function -> postgresql (1 query/msg)', fmt(r.e.eventsPerSecond), `${r.e.seconds.toFixed(2)} s, ${r.e.rows} rows`, r.e);
-  if (r.f) row('f', `10x overload: ${fmt(r.f.targetRate)}/s into a database taking ${fmt(r.f.databaseRate)}/s, ${r.f.seconds} s`, fmt(r.f.samples[r.f.samples.length - 1].written / r.f.seconds), `produced ${fmt(r.f.produced)}, written ${fmt(r.f.written)} (with the drain), dropped ${fmt(r.f.dropped)}, accounted ${r.f.accountedFor}; RSS ${MiB(r.f.rssBaseline).toFixed(0)} -> ${MiB(r.f.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(r.f.rssMax).toFixed(0)} MiB, +${MiB(r.f.rssGrowthAfter10s).toFixed(1)} MiB after 10 s; heap max ${MiB(r.f.heapMax).toFixed(0)} MiB, held after a full GC +${MiB(r.f.heapRetained).toFixed(0)} MiB; ring needs ~${MiB(r.f.ringNeedBytes).toFixed(0)} MiB`);
+  if (r.f) row('f', `10x overload: ${fmt(r.f.targetRate)}/s into a database taking ${fmt(r.f.databaseRate)}/s, ${r.f.seconds} s`, fmt(r.f.samples[r.f.samples.length - 1].written / r.f.seconds), `produced ${fmt(r.f.produced)} (Node-RED ${r.f.overloadUsPerEvent.toFixed(1)} us of CPU per event), written ${fmt(r.f.written)} (with the drain), dropped ${fmt(r.f.dropped)}, accounted ${r.f.accountedFor}; RSS ${MiB(r.f.rssBaseline).toFixed(0)} -> ${MiB(r.f.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(r.f.rssMax).toFixed(0)} MiB, +${MiB(r.f.rssGrowthAfter10s).toFixed(1)} MiB after 10 s; heap max ${MiB(r.f.heapMax).toFixed(0)} MiB, held after a full GC +${MiB(r.f.heapRetained).toFixed(0)} MiB; ring needs ~${MiB(r.f.ringNeedBytes).toFixed(0)} MiB`);
   if (r.f2) row('f2', `f with node --max-old-space-size=${r.f2.nodeArgs[0].split('=')[1]}, ${r.f2.seconds} s`, fmt(r.f2.samples[r.f2.samples.length - 1].written / r.f2.seconds), `dropped ${fmt(r.f2.dropped)}, accounted ${r.f2.accountedFor}; RSS ${MiB(r.f2.rssBaseline).toFixed(0)} -> ${MiB(r.f2.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(r.f2.rssMax).toFixed(0)} MiB, +${MiB(r.f2.rssGrowthAfter10s).toFixed(1)} MiB after 10 s; heap max ${MiB(r.f2.heapMax).toFixed(0)} MiB, held after a full GC +${MiB(r.f2.heapRetained).toFixed(0)} MiB`);
   if (r.g) row('g', `latency at ${fmt(r.g.rate)}/s (half of c)`, fmt(r.g.rate), `p50 ${r.g.p50ms.toFixed(0)} ms, p99 ${r.g.p99ms.toFixed(0)} ms, max ${r.g.maxMs.toFixed(0)} ms (maxAge ${MAX_AGE_MS} ms)`);
   for (const h of r.h ?? []) row(`h${h.processes}`, `${h.processes} Node-RED process(es), one table`, fmt(h.eventsPerSecond), `${fmt(h.rows)} rows, ${h.duplicates} duplicates, complete ${h.complete}`);
