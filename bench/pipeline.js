@@ -24,6 +24,7 @@
 //   BENCH_ROUNDS=1 npm run bench      one run of each throughput item instead of the median of 3
 // Results: printed, and written to bench/results/pipeline.json.
 // BENCH_PROFILE_DIR=/tmp/prof writes a --cpu-prof profile of every Node-RED child there.
+// BENCH_NODE_ARGS="--trace-gc" passes extra node options to every Node-RED child.
 require('ts-node').register({ transpileOnly: true, project: require('path').join(__dirname, '..', 'test', 'tsconfig.json') });
 const fs = require('fs');
 const os = require('os');
@@ -75,7 +76,7 @@ async function nodeRed(flows, extraNodeArgs = []) {
   const modules = path.join(userDir, 'node_modules');
   fs.symlinkSync(path.join(__dirname, 'nodes'), path.join(modules, 'telemetry-bench-nodes'), 'dir');
   const env = {};
-  const nodeArgs = [...extraNodeArgs, ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(" ") : [])];
+  const nodeArgs = [...extraNodeArgs, ...(process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)];
   if (PROFILE) {
     fs.mkdirSync(PROFILE, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${PROFILE}`);
@@ -186,6 +187,14 @@ function connection(id, db) {
   };
 }
 
+/** The source of every item: the same simulator (sources, mix, seed), waiting for an injected `start`. */
+function simulatorNode(z, { rate = 10000000, count, perMessage = 1, prefix, to }) {
+  return {
+    id: 'sim', type: 'telemetry-simulator', z, sources: 50, rate, count, eventsPerMessage: perMessage, mixSample: 80, mixDetection: 10, mixCounter: 10,
+    topicPrefix: prefix, seed: 7, autoStart: false, wires: [[to]],
+  };
+}
+
 /** simulator -> buffer -> batcher -> sink, started by injecting `start` into the simulator. */
 function pipelineFlow(db, o) {
   const z = 'benchtab';
@@ -193,10 +202,7 @@ function pipelineFlow(db, o) {
     { id: z, type: 'tab', label: 'bench' },
     inject('injStart', z, 'sim', 'start'),
     inject('injStop', z, 'sim', 'stop'),
-    {
-      id: 'sim', type: 'telemetry-simulator', z, sources: 50, rate: o.rate, count: o.count, eventsPerMessage: o.perMessage, mixSample: 80, mixDetection: 10, mixCounter: 10,
-      topicPrefix: o.prefix ?? 'c', seed: 7, autoStart: false, wires: [['buf']],
-    },
+    simulatorNode(z, { rate: o.rate, count: o.count, perMessage: o.perMessage, prefix: o.prefix ?? 'c', to: 'buf' }),
     { id: 'buf', type: 'telemetry-buffer', z, capacity: o.capacity, dropPolicy: 'drop-oldest', window: o.window ?? WINDOW, ackTimeout: 120, stampSequence: true, statsInterval: 0, wires: [['bat'], []] },
     { id: 'bat', type: 'telemetry-batcher', z, maxSize: BATCH, maxAge: MAX_AGE_MS, maxOpenBatches: POOL, ackTimeout: 300, wires: [['sink'], []] },
     {
@@ -214,10 +220,7 @@ function routingFlow(count, direct = false) {
   return [
     { id: z, type: 'tab', label: 'bench' },
     inject('injStart', z, 'sim', 'start'),
-    {
-      id: 'sim', type: 'telemetry-simulator', z, sources: 50, rate: 10000000, count, eventsPerMessage: 1, mixSample: 80, mixDetection: 10, mixCounter: 10,
-      topicPrefix: 'a', seed: 7, autoStart: false, wires: [[direct ? 'counter0' : 'pass']],
-    },
+    simulatorNode(z, { count, prefix: 'a', to: direct ? 'counter0' : 'pass' }),
     ...(direct ? [] : [{ id: 'pass', type: 'bench-pass', z, wires: [['counter0']] }]),
     { id: 'counter0', type: 'bench-counter', z, wires: [] },
   ];
@@ -243,10 +246,7 @@ function integratorFlow(db, table, count) {
   return [
     { id: z, type: 'tab', label: 'bench' },
     inject('injStart', z, 'sim', 'start'),
-    {
-      id: 'sim', type: 'telemetry-simulator', z, sources: 50, rate: 10000000, count, eventsPerMessage: 1, mixSample: 80, mixDetection: 10, mixCounter: 10,
-      topicPrefix: 'e', seed: 7, autoStart: false, wires: [['batch0']],
-    },
+    simulatorNode(z, { count, prefix: 'e', to: 'batch0' }),
     { id: 'batch0', type: 'batch', z, mode: 'count', count: BATCH, overlap: 0, interval: 10, allowEmptySequence: false, topics: [], wires: [['join0']] },
     { id: 'join0', type: 'join', z, mode: 'custom', build: 'array', property: '', propertyType: 'full', key: 'topic', joiner: '\\n', joinerType: 'str', accumulate: false, timeout: '', count: String(BATCH), reduceRight: false, useparts: true, wires: [['fn']] },
     { id: 'fn', type: 'function', z, func: INTEGRATOR_FUNCTION.replace('TABLE', table), outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], wires: [['pg']] },
@@ -390,7 +390,7 @@ async function ringNeedBytes(capacity) {
   const nr = await nodeRed([
     { id: z, type: 'tab', label: 'bench' },
     inject('injStart', z, 'sim', 'start'),
-    { id: 'sim', type: 'telemetry-simulator', z, sources: 50, rate: 1000000, count: capacity, eventsPerMessage: 1, mixSample: 80, mixDetection: 10, mixCounter: 10, topicPrefix: 'f', seed: 7, autoStart: false, wires: [['buf']] },
+    simulatorNode(z, { rate: 1000000, count: capacity, prefix: 'f', to: 'buf' }),
     { id: 'buf', type: 'telemetry-buffer', z, capacity, dropPolicy: 'drop-oldest', window: WINDOW, ackTimeout: 600, stampSequence: true, statsInterval: 0, wires: [['held'], []] },
     { id: 'held', type: 'bench-counter', z, hold: true, wires: [] },
   ], ['--expose-gc']);

@@ -226,7 +226,11 @@ export class RingBuffer<T> implements EventStore<T> {
   private removeHead(): T {
     const h = this.head;
     let item = this.slots[h] as T;
-    if ((item as unknown) === IN_LOG) item = (this.compact as CompactOptions<T>).codec.decode(this.takeText(h, true) as string);
+    if ((item as unknown) === IN_LOG) {
+      const text = (this.log as ByteLog).read((this.logStarts as Float64Array)[h], (this.logLengths as Uint32Array)[h]);
+      this.releaseText(h);
+      item = (this.compact as CompactOptions<T>).codec.decode(text);
+    }
     this.advanceHead(h);
     return item;
   }
@@ -234,19 +238,13 @@ export class RingBuffer<T> implements EventStore<T> {
   /** Removes the oldest item, which is held as text, without decoding it. */
   private discardHead(): void {
     const h = this.head;
-    this.takeText(h, false);
+    this.releaseText(h);
     this.advanceHead(h);
   }
 
-  /** Releases slot h's bytes from the log, returning them as text when asked to. */
-  private takeText(h: number, read: boolean): string | undefined {
-    const log = this.log as ByteLog;
-    const start = (this.logStarts as Float64Array)[h];
-    const length = (this.logLengths as Uint32Array)[h];
-    const text = read ? log.read(start, length) : undefined;
-    log.release(start, length);
+  private releaseText(h: number): void {
+    (this.log as ByteLog).release((this.logStarts as Float64Array)[h], (this.logLengths as Uint32Array)[h]);
     this.inLog--;
-    return text;
   }
 
   private advanceHead(h: number): void {
