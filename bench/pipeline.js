@@ -380,10 +380,10 @@ async function itemE(db, pool, server) {
 
 /**
  * What a ring of `capacity` messages needs: a Node-RED child whose buffer holds exactly that many
- * simulator messages (downstream never confirms, so the window's share stays held too), heap after a
- * full collection minus the same process idle. Each held message is the message, its upstream done()
- * (a Node-RED closure that keeps the message and its context) and the buffer's entry; the bare
- * message alone, the estimate this replaced, was about a third of it.
+ * simulator messages, wired as in f (buffer -> batcher -> a node that never confirms, so the window's
+ * share stays held too), heap after a full collection minus the same process idle. Wired to a
+ * batcher, the buffer keeps each one-event message as its record (topic, payload, time, seq, kind);
+ * wired to anything else it keeps the message and its upstream done() closure, about 2.5 times as much.
  */
 async function ringNeedBytes(capacity) {
   const z = 'benchtab';
@@ -391,7 +391,8 @@ async function ringNeedBytes(capacity) {
     { id: z, type: 'tab', label: 'bench' },
     inject('injStart', z, 'sim', 'start'),
     simulatorNode(z, { rate: 1000000, count: capacity, prefix: 'f', to: 'buf' }),
-    { id: 'buf', type: 'telemetry-buffer', z, capacity, dropPolicy: 'drop-oldest', window: WINDOW, ackTimeout: 600, stampSequence: true, statsInterval: 0, wires: [['held'], []] },
+    { id: 'buf', type: 'telemetry-buffer', z, capacity, dropPolicy: 'drop-oldest', window: WINDOW, ackTimeout: 600, stampSequence: true, statsInterval: 0, wires: [['bat'], []] },
+    { id: 'bat', type: 'telemetry-batcher', z, maxSize: BATCH, maxAge: MAX_AGE_MS, maxOpenBatches: POOL, ackTimeout: 600, wires: [['held'], []] },
     { id: 'held', type: 'bench-counter', z, hold: true, wires: [] },
   ], ['--expose-gc']);
   try {

@@ -310,8 +310,8 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     await waitFor(() => received.sink.length === 1, 'the first batch');
     const bat = helper.getNode('bat').telemetryStats();
     assert.equal(bat.receivedEvents, 100);
-    // The first message goes at once; the other 99 in groups of at most 50 / 10 = 5 events.
-    assert.equal(bat.receivedMessages, 1 + Math.ceil(99 / 5));
+    // In groups of at most 50 / 10 = 5 events.
+    assert.equal(bat.receivedMessages, 100 / 5);
     while (stats('buf').delivered < 100) {
       release('sink');
       await settle(5);
@@ -341,6 +341,46 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     assert.equal(received.side.length, 100);
     assert.ok(received.side.every((m, i) => m.payload === i && m.telemetryRecords === undefined), 'the side node sees the original messages');
     assert.equal(helper.getNode('bat').telemetryStats().receivedMessages, 100);
+  });
+
+  it('into a batcher alone, keeps a one-event message as its record and completes it on arrival', async function () {
+    // maxSize 50: groups of up to 5 events (a batcher of fewer than 20 takes messages one by one).
+    await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 50, maxAge: 50, maxOpenBatches: 1 }));
+    const buf = helper.getNode('buf');
+    // What an input node adds beside the event (MQTT's qos and retain, a large object) is not kept.
+    for (let i = 0; i < 12; i++) buf.receive({ topic: 'm1', payload: { value: i }, timestamp: 1_700_000_000_000 + i, kind: 'sample', qos: 1, retain: false, raw: 'x'.repeat(1000) });
+    await waitFor(() => received.sink.length === 1, 'the first batch');
+    // Completed upstream on arrival, although nothing is committed and the buffer still holds all 12.
+    assert.equal(completions.total('buf'), 12);
+    let s: Stats = stats('buf');
+    assert.equal(s.delivered, 0);
+    assert.equal(s.depth + s.inFlight, 12);
+    const expected = Array.from({ length: 12 }, (_, i) => ({ topic: 'm1', payload: { value: i }, timestamp: 1_700_000_000_000 + i, seq: i + 1, kind: 'sample' }));
+    const records = (): Record<string, unknown>[] => received.sink.flatMap((m) => m.payload as Record<string, unknown>[]).map((r) => ({ topic: r.topic, payload: r.payload, timestamp: r.timestamp, seq: r.seq, kind: r.kind }));
+    assert.deepEqual(Object.keys((received.sink[0].payload as object[])[1]).sort(), ['kind', 'payload', 'seq', 'timestamp', 'topic']);
+    while (stats('buf').delivered < 12) {
+      release('sink');
+      await settle(5);
+    }
+    assert.deepEqual(records(), expected);
+    s = stats('buf');
+    assert.equal(s.delivered, 12);
+    assert.ok(countingRuleHolds(s));
+    assert.equal(completions.total('buf'), 12);
+    assert.deepEqual(completions.repeats('buf'), []);
+  });
+
+  it('wired to anything but batchers, completes a message upstream only when downstream has', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({ window: 10 }));
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 3; i++) buf.receive({ topic: 'm1', payload: i });
+    await waitFor(() => received.down.length === 3, 'three delivered');
+    await settle(20);
+    assert.equal(completions.total('buf'), 0);
+    release('down', 2);
+    await waitFor(() => completions.total('buf') === 2, 'two completions after downstream completed two');
+    await settle(20);
+    assert.equal(completions.total('buf'), 2);
   });
 
   it('a closing batcher hands record groups back whole: the buffer spools every original message once', async function () {

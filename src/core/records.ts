@@ -58,14 +58,25 @@ export function appendRecords(msg: TelemetryMessageLike, out: TelemetryRecord[])
     }
     return;
   }
-  const topic = typeof msg.topic === 'string' ? msg.topic : undefined;
-  const seq = typeof msg.seq === 'number' && Number.isFinite(msg.seq) ? msg.seq : undefined;
   const payload = msg.payload;
   if (Array.isArray(payload) && payload.length > 0) {
+    const topic = typeof msg.topic === 'string' ? msg.topic : undefined;
+    const seq = typeof msg.seq === 'number' && Number.isFinite(msg.seq) ? msg.seq : undefined;
     for (let i = 0; i < payload.length; i++) {
       out.push({ topic, payload: payload[i], timestamp: msg.timestamp, seq: seq === undefined ? undefined : seq + i, kind: msg.kind });
     }
     return;
   }
-  out.push({ topic, payload, timestamp: msg.timestamp, seq, kind: msg.kind });
+  out.push(recordOf(msg));
+}
+
+/** The record of a message whose payload is one event (not an array, not a record group). */
+export function recordOf(msg: TelemetryMessageLike): TelemetryRecord {
+  return {
+    topic: typeof msg.topic === 'string' ? msg.topic : undefined,
+    payload: msg.payload,
+    timestamp: msg.timestamp,
+    seq: typeof msg.seq === 'number' && Number.isFinite(msg.seq) ? msg.seq : undefined,
+    kind: msg.kind,
+  };
 }
