@@ -300,14 +300,21 @@ async function itemB(db, server) {
     const messages = generator.generate(N, T, []);
     // The statement the sink sends a batch as (no rows there yet, so the plain INSERT of the writer).
     const sql = new TimescaleWriter(pool, { table: 'bench_b' }).insertSql;
-    // Arrays built the obvious way and handed to node-postgres, which encodes them itself.
+    // Arrays built the obvious way and handed to node-postgres, which encodes them itself; source
+    // and kind as the statement takes them, each distinct value once and per row its position.
     const params = (from, to) => {
-      const times = [], sources = [], kinds = [], values = [], seqs = [];
+      const times = [], sourceAt = [], kindAt = [], values = [], seqs = [];
+      const sources = new Map(), kinds = new Map();
+      const position = (dictionary, value) => {
+        let at = dictionary.get(value);
+        if (at === undefined) dictionary.set(value, (at = dictionary.size + 1));
+        return at;
+      };
       for (let i = from; i < to; i++) {
         const m = messages[i];
-        times.push(m.payload.time); sources.push(m.topic); kinds.push(m.payload.kind); values.push(m.payload.value); seqs.push(m.payload.seq);
+        times.push(m.payload.time); sourceAt.push(position(sources, m.topic)); kindAt.push(position(kinds, m.payload.kind)); values.push(m.payload.value); seqs.push(m.payload.seq);
       }
-      return [times, sources, kinds, values, seqs];
+      return [times, sourceAt, [...sources.keys()], kindAt, [...kinds.keys()], values, seqs];
     };
     const t0 = process.hrtime.bigint();
     const cpu0 = cpuNow(server, null);
