@@ -104,6 +104,13 @@ async function main(): Promise<void> {
     console.log(`table: ${t.rows} rows, ${t.distinctKeys} distinct keys, ${t.gaps} sequence gaps; buffer received ${b.received}, dropped ${b.dropped} (spool restored ${b.restored})`);
     const ok = t.distinctKeys === t.rows && t.gaps === b.dropped && b.unacknowledged === 0 && t.rows + b.dropped === b.received;
     console.log(ok ? 'OK: no duplicates, gaps = dropped, rows + dropped = received' : 'FAILED: the counters do not add up');
+    if (!ok) {
+      // Enough to find where the events went without running the soak again.
+      console.log(`buffer: ${JSON.stringify(b)}`);
+      console.log(`batcher: ${JSON.stringify(stats[IDS.batcher])}`);
+      console.log(`sink: ${JSON.stringify(stats[IDS.sink])}`);
+      console.log(`Node-RED's log (warnings and errors):\n${red.output().split('\n').filter((line) => /\[(warn|error)\]/.test(line)).slice(-40).join('\n')}`);
+    }
     if (process.env.SOAK_JSON) fs.writeFileSync(process.env.SOAK_JSON, JSON.stringify({ max, rate, samples, table: t, buffer: b }, null, 2));
     process.exitCode = ok ? 0 : 1;
   } finally {
