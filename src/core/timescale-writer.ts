@@ -15,8 +15,8 @@
  *   INSERT ... SELECT ... ON CONFLICT DO NOTHING, in a transaction: four round trips) measured
  *   0.53x: no gain, for a pinned connection, a transaction and the pg-copy-streams dependency.
  * - source and kind travel as a dictionary (each distinct text once, per row its position): a
- *   batch holds a few dozen of each, so this is about 40 % fewer bytes on the wire than every
- *   row's text, and less work for the client; PostgreSQL's CPU per row is the same.
+ *   batch holds a few dozen of each, so this is about half the bytes on the wire (28 instead of 51
+ *   per row of the simulator's data), and less work for the client; PostgreSQL's CPU per row is the same.
  * - The array parameters are serialised here as PostgreSQL array literals rather than left to
  *   node-postgres, which quotes every element one call at a time; the rows are already validated,
  *   so the text is built in one pass. Times travel as epoch milliseconds and become timestamptz in
@@ -290,11 +290,7 @@ function numberArray(rows: TelemetryRow[], pick: (row: TelemetryRow) => number |
   return `{${parts.join(',')}}`;
 }
 
-/**
- * Each distinct value once (a text array) and, per row, its 1-based position in it (an int4 array;
- * NULL for NULL). A batch holds a few dozen sources and kinds, so this sends about 40 % fewer bytes
- * than every row's text and costs the client less to build; PostgreSQL's CPU per row is the same.
- */
+/** Each distinct value once (a text array) and, per row, its 1-based position in it (an int4 array; NULL for NULL). */
 function dictionaryArrays(rows: TelemetryRow[], pick: (row: TelemetryRow) => string | null): [string, string] {
   const positions = new Map<string, number>();
   const dictionary: string[] = [];
@@ -417,7 +413,7 @@ export class TimescaleWriter extends EventEmitter {
     }
     this.written = COLUMN_ORDER.filter((column) => this.columns[column] !== undefined && (column !== 'extra' || extra));
     const names = this.written.map((column) => quoteIdentifier(this.columns[column]));
-    // Parameters in the order columnParameters() gives them: a dictionary column takes two.
+    // Parameters in the order COLUMN_PARAMETERS gives them: a dictionary column takes two.
     const arrays: string[] = [];
     const selected: string[] = [];
     let parameter = 0;
