@@ -39,23 +39,25 @@ async function main(): Promise<void> {
   // 1. The maximum, in a Node-RED of its own (so its spool and sequence numbers stay out of the
   //    soak): a simulator far faster than the database, drop-newest so the ring stays full and the
   //    sink always has work; the sink's written rate is the pipeline's ceiling.
-  const probe = await startNodeRed({ settings, env });
   let max = Number(process.env.SOAK_MAX_RATE ?? 0);
   // SOAK_MAX_RATE=<rows/s> skips the measurement (a maximum measured before on this machine).
-  if (max === 0) try {
-    await deploy(probe, pipelineFlow({ databaseUrl: url, table: 'soak_measure', rate: probeRate, capacity: 200_000, window: 2000, dropPolicy: 'drop-newest' }));
-    await waitUntil('the probe to write', async () => ((await nodeStats(probe))[IDS.sink]?.written ?? 0) > 0, 180_000);
-    await delay(5000);
-    const w0 = (await nodeStats(probe))[IDS.sink].written;
-    const t0 = Date.now();
-    await delay(measureSeconds * 1000);
-    const w1 = (await nodeStats(probe))[IDS.sink].written;
-    max = ((w1 - w0) * 1000) / (Date.now() - t0);
-    const p = await nodeStats(probe);
-    console.log(`probe at ${probeRate} events/s: simulator measured ${p[IDS.sim].measuredRate}/s, buffer dropped ${p[IDS.buffer].dropped}, sink written ${p[IDS.sink].written}`);
-  } finally {
-    await probe.stop('SIGKILL');
-    fs.rmSync(probe.userDir, { recursive: true, force: true });
+  if (max === 0) {
+    const probe = await startNodeRed({ settings, env });
+    try {
+      await deploy(probe, pipelineFlow({ databaseUrl: url, table: 'soak_measure', rate: probeRate, capacity: 200_000, window: 2000, dropPolicy: 'drop-newest' }));
+      await waitUntil('the probe to write', async () => ((await nodeStats(probe))[IDS.sink]?.written ?? 0) > 0, 180_000);
+      await delay(5000);
+      const w0 = (await nodeStats(probe))[IDS.sink].written;
+      const t0 = Date.now();
+      await delay(measureSeconds * 1000);
+      const w1 = (await nodeStats(probe))[IDS.sink].written;
+      max = ((w1 - w0) * 1000) / (Date.now() - t0);
+      const p = await nodeStats(probe);
+      console.log(`probe at ${probeRate} events/s: simulator measured ${p[IDS.sim].measuredRate}/s, buffer dropped ${p[IDS.buffer].dropped}, sink written ${p[IDS.sink].written}`);
+    } finally {
+      await probe.stop('SIGKILL');
+      fs.rmSync(probe.userDir, { recursive: true, force: true });
+    }
   }
   const red = await startNodeRed({ settings, env });
   const memory = async (): Promise<NodeJS.MemoryUsage & { heapAfterGc: number }> => JSON.parse((await red.request('GET', '/soak/memory')).body);
