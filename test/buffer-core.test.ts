@@ -170,6 +170,34 @@ describe('BufferCore', function () {
     assert.ok(identityHolds(s));
   });
 
+  it('resendInFlight(): everything in flight is released again, before the ring, without being settled or counted', function () {
+    const { core, state, items } = harness({ window: 3 });
+    const all = items(5);
+    for (const item of all) core.offer(item, 1);
+    core.completed('m1', 'ok');
+    core.pump();
+    assert.deepStrictEqual(state.releases.flat(), [all[0], all[1], all[2], all[3]]);
+    core.paused = true; // the deploy that replaced the node downstream
+    assert.strictEqual(core.resendInFlight(), 3);
+    let s = core.stats();
+    assert.strictEqual(s.inFlight, 0);
+    assert.strictEqual(s.depth, 4, 'm2-m4 wait again, in front of m5');
+    assert.strictEqual(s.delivered, 1);
+    assert.ok(identityHolds(s));
+    assert.deepStrictEqual(state.settled.map((x) => x.item), [all[0]], 'nothing new settled');
+    assert.strictEqual(core.completed('m2', 'ok'), false, 'a late completion from the old node is not ours any more');
+    core.paused = false;
+    core.pump();
+    assert.deepStrictEqual(state.releases[state.releases.length - 1], [all[1], all[2], all[3]]);
+    for (const key of ['m2', 'm3', 'm4']) core.completed(key, 'ok');
+    core.pump();
+    core.completed('m5', 'ok');
+    s = core.stats();
+    assert.strictEqual(s.delivered, 5);
+    assert.strictEqual(s.inFlight + s.depth + s.unacknowledged, 0);
+    assert.strictEqual(core.resendInFlight(), 0);
+  });
+
   it("'returned' outside a deploy (downstream full): the window shrinks to what downstream held and grows with acks", function () {
     const { core, state, items } = harness({ window: 4 });
     const all = items(8);
@@ -719,6 +747,21 @@ describe('BatchAssembler', function () {
     assert.strictEqual(b.events, 0);
     assert.strictEqual(b.openBatches, 0);
     assert.deepStrictEqual(b.drainUnsent(), []);
+  });
+
+  it('resend() puts open batches back first in line, in order, still held', function () {
+    const b = new BatchAssembler<string>(opts({ maxSize: 2, maxOpenBatches: 2 }));
+    for (const tag of ['a', 'b', 'c']) b.add(msg(2), tag, 1);
+    const first = b.next() as Batch<string>;
+    const second = b.next() as Batch<string>;
+    assert.strictEqual(b.next(), undefined, 'two open: no more');
+    b.resend([first, second]);
+    assert.strictEqual(b.openBatches, 0);
+    assert.strictEqual(b.waitingBatches, 3);
+    assert.strictEqual(b.events, 6);
+    assert.deepStrictEqual([inputsOf(b.next()), inputsOf(b.next()), b.next()], [['a'], ['b'], undefined]);
+    b.completed(first);
+    assert.deepStrictEqual(inputsOf(b.next()), ['c']);
   });
 
   it('the events counter returns to 0 once every batch is completed', function () {

@@ -304,6 +304,48 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     this.test!.title += ` [${t.rows} rows, 0 gaps, 0 duplicates]`;
   });
 
+  it('modified-nodes deploys that restart only the sink, then only the batcher, while batches wait: nothing lost', async function () {
+    // A slow table (every INSERT waits 250 ms, two at a time: about 1,600 rows/s) behind a 4,000
+    // events/s line, so at each deploy the sink has writes running and the batcher has full batches
+    // waiting behind its open ones. A message sent to a node while a deploy replaces it finds no
+    // receiver and vanishes without a completion: nothing may be sent to it then, and whatever was
+    // sent to it and never completed must be sent again once the new node is there.
+    const url = await database('fault_partial_deploys');
+    const table = 'partial_deploys';
+    const total = 24_000;
+    await createSlowTable(url, table, 0.25);
+    const options: PipelineOptions = { databaseUrl: url, table, rate: 4000, count: total, capacity: 100_000, window: 3000, batchSize: 200, maxAge: 50, poolSize: 2 };
+    red = await startNodeRed();
+    const proc = red;
+    await deploy(proc, pipelineFlow(options));
+    // The same flow: the connection node carries credentials, so Node-RED counts it (and the sink
+    // that uses it) as changed; buffer and batcher keep running.
+    await waitUntil('2,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 2000);
+    let s = await stats(proc);
+    assert.ok(s[IDS.batcher].waitingBatches > 0, `batches wait behind the open ones: ${JSON.stringify(s[IDS.batcher])}`);
+    await deploy(proc, pipelineFlow(options), 'nodes');
+    // Without credentials the connection is left as it is: only the batcher (a new batch size) restarts.
+    await waitUntil('6,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 6000);
+    const withoutCredentials = pipelineFlow({ ...options, batchSize: 250 }).map((n) => {
+      const { credentials: _credentials, ...rest } = n as { credentials?: unknown };
+      return rest;
+    });
+    await deploy(proc, withoutCredentials, 'nodes');
+    await waitUntil('the simulator to finish', async () => (await stats(proc))[IDS.sim]?.sentEvents === total, 60_000);
+    // 24,000 events at 1,600 rows/s: drained well within 60 s, unless something waits for the
+    // buffer's 120 s ack timeout.
+    const finishedAt = Date.now();
+    s = await waitForDrain(proc, 60_000);
+    const b = s[IDS.buffer];
+    assert.equal(b.received, total);
+    assertCountingRule(b, true);
+    assert.equal(b.delivered, total);
+    const t = await checkTable(url, table);
+    assert.equal(t.rows, total, 'every event is in the table');
+    assertTable(t, 0);
+    this.test!.title += ` [${t.rows} rows, 0 gaps, 0 duplicates, drained in ${Math.round((Date.now() - finishedAt) / 1000)} s]`;
+  });
+
   it('spool directory not usable: a clear error, counted, no crash, and the loss is exactly what the log says', async function () {
     const url = await database('fault_spool_dir');
     const table = 'spool_dir';

@@ -465,5 +465,58 @@ describe('shutdown and redeploy lose nothing', function () {
     assert.equal(s.inFlight, 6);
     assert.equal(s.received, 6);
   });
+
+  it('sends again what a node replaced by a deploy never completed', async function () {
+    clearSpools();
+    const flow = bufferFlow({ capacity: 100, window: 10 });
+    await helper.load([bufferNode, testNodes], flow);
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 5; i++) buf.receive({ topic: 'oven', payload: i });
+    await waitFor(() => received.down.length === 5, 'five held downstream');
+    // The node downstream is replaced (its options changed) and, like many nodes, its close
+    // completes nothing it held: without a completion those five would wait out the ack timeout.
+    await helper.setFlows(flow.map((n) => ((n as { id: string }).id === 'down' ? { ...n, name: 'changed' } : n)), 'nodes');
+    await waitFor(() => received.down.length === 5, 'the same five at the new node');
+    assert.deepEqual(seqs('down'), [1, 2, 3, 4, 5]);
+    assert.deepEqual(received.down.map((m) => m.payload), [0, 1, 2, 3, 4]);
+    assert.equal(stats('buf').inFlight, 5);
+    release('down');
+    await waitFor(() => stats('buf').delivered === 5, 'all five delivered');
+    const s = stats('buf');
+    assert.equal(s.received, 5);
+    assert.equal(s.unacknowledged, 0);
+    assert.equal(s.failed, 0);
+    assert.equal(s.inFlight, 0);
+  });
+
+  it('the batcher sends again the batches a node replaced by a deploy never completed', async function () {
+    clearSpools();
+    const flow = [
+      { id: 'buf', type: 'telemetry-buffer', statsInterval: 0, wires: [['bat'], []] },
+      { id: 'bat', type: 'telemetry-batcher', maxSize: 4, maxAge: 60_000, maxOpenBatches: 2, wires: [['sink'], []] },
+      { id: 'sink', type: 'test-hold', wires: [] },
+    ];
+    await helper.load([bufferNode, batcherNode, testNodes], flow);
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 12; i++) buf.receive({ topic: 'press', payload: i });
+    await waitFor(() => received.sink.length === 2, 'two batches out, one waiting');
+    const batches = (): number[][] => received.sink.map((m) => (m.payload as { seq: number }[]).map((r) => r.seq));
+    assert.deepEqual(batches(), [[1, 2, 3, 4], [5, 6, 7, 8]]);
+    await helper.setFlows(flow.map((n) => (n.id === 'sink' ? { ...n, name: 'changed' } : n)), 'nodes');
+    await waitFor(() => received.sink.length === 2, 'the two open batches again, at the new node');
+    assert.deepEqual(batches(), [[1, 2, 3, 4], [5, 6, 7, 8]]);
+    assert.equal(helper.getNode('bat').telemetryStats().batchesResent, 2);
+    release('sink');
+    await waitFor(() => received.sink.length === 3, 'the waiting batch');
+    assert.deepEqual(batches()[2], [9, 10, 11, 12]);
+    release('sink');
+    await waitFor(() => stats('buf').delivered === 12, 'all twelve delivered');
+    const s = stats('buf');
+    assert.equal(s.unacknowledged, 0);
+    assert.equal(s.inFlight, 0);
+    const b = helper.getNode('bat').telemetryStats();
+    assert.equal(b.batchesCompleted, 3);
+    assert.equal(b.batchesUnacknowledged, 0);
+  });
 });
 

@@ -102,6 +102,12 @@ export class BatchAssembler<I> {
     this.heldEvents -= batch.records.length;
   }
 
+  /** Sent batches whose receiver is gone without completing them: first in line again, in order. */
+  resend(batches: Batch<I>[]): void {
+    this.open -= batches.length;
+    this.waiting.unshift(...batches);
+  }
+
   /** Everything not yet sent, oldest first (for shutdown). */
   drainUnsent(): Batch<I>[] {
     const all = this.waiting.splice(0);

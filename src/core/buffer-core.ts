@@ -195,6 +195,19 @@ export class BufferCore<T> {
     return true;
   }
 
+  /**
+   * Everything in flight goes back to be sent again, as if handed back: for when the node it was
+   * sent to is gone without completing it (replaced by a deploy). Returns the events taken back.
+   */
+  resendInFlight(): number {
+    const weight = this.inflight.weight;
+    for (const group of this.inflight.drain()) {
+      for (let i = 0; i < group.items.length; i++) this.returned.push({ item: group.items[i], weight: group.weights[i] });
+    }
+    this.returnedWeight += weight;
+    return weight;
+  }
+
   /** Returns credit for items whose ack deadline passed; returns how many messages expired. */
   expire(): number {
     let expired = 0;

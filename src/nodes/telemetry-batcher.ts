@@ -4,6 +4,7 @@ import { positiveNumber, wholeNumber } from '../core/options';
 import { eventCount } from '../core/records';
 import { installAdminEndpoints, publishStats } from './admin';
 import { acceptRecordGroups, canHandBack, Completion, markCompletion, watchCompletions } from './completions';
+import { followDeploys } from './deploys';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { compactCount, ThrottledStatus } from './status';
 
@@ -19,6 +20,8 @@ interface BatcherStats {
   batchesCompleted: number;
   batchesFailed: number;
   batchesReturned: number;
+  /** Sent again because a deploy replaced the node they were sent to before it completed them. */
+  batchesResent: number;
   batchesUnacknowledged: number;
   refusedMessages: number;
   heldEvents: number;
@@ -61,12 +64,13 @@ export = function (RED: RedAPI): void {
     const open = new InflightTracker<Batch<Input>>();
     const stats: BatcherStats = {
       receivedMessages: 0, receivedEvents: 0, batchesSent: 0, batchesCompleted: 0, batchesFailed: 0,
-      batchesReturned: 0, batchesUnacknowledged: 0, refusedMessages: 0, heldEvents: 0, openBatches: 0,
+      batchesReturned: 0, batchesResent: 0, batchesUnacknowledged: 0, refusedMessages: 0, heldEvents: 0, openBatches: 0,
       waitingBatches: 0, flushedBySize: 0, flushedByAge: 0, flushedByRequest: 0,
     };
     let ageTimer: NodeJS.Timeout | undefined;
     let ageTimerFor: number | undefined;
     let closing = false;
+    let paused = false;
 
     function countFlush(reason: FlushReason): void {
       if (reason === 'size') stats.flushedBySize++;
@@ -76,7 +80,7 @@ export = function (RED: RedAPI): void {
 
     /** Sends what the open-batch limit allows, then re-arms the age timer for the batch being filled. */
     function sendReady(): void {
-      for (let batch = assembler.next(); batch !== undefined; batch = assembler.next()) {
+      for (let batch = paused ? undefined : assembler.next(); batch !== undefined; batch = assembler.next()) {
         countFlush(batch.reason);
         const id = RED.util.generateId();
         open.add(id, batch, 1, downstream.length, Date.now() + ackTimeoutMs);
@@ -124,6 +128,22 @@ export = function (RED: RedAPI): void {
     const stopWatching = watchCompletions(RED, downstream, (msgId, completion) => {
       if (finish(msgId, completion) && !closing) sendReady();
     });
+    const stopFollowingDeploys = followDeploys(RED, downstream, {
+      pause: () => {
+        paused = true;
+      },
+      lost: () => {
+        const batches = open.drain();
+        if (batches.length === 0) return;
+        assembler.resend(batches);
+        stats.batchesResent += batches.length;
+        node.log(`a deploy replaced the next node before it confirmed ${batches.length} batches: sending them again`);
+      },
+      resume: () => {
+        paused = false;
+        if (!closing) sendReady();
+      },
+    });
 
     const expiryTimer = setInterval(() => {
       let expired = 0;
@@ -167,12 +187,15 @@ export = function (RED: RedAPI): void {
         done();
         return;
       }
-      if (!assembler.add(msg, { msg, done }, Date.now())) {
+      // Arriving after close (sent just before a deploy stopped this node): held by nobody, so refused.
+      if (closing || !assembler.add(msg, { msg, done }, Date.now())) {
         stats.refusedMessages++;
         if (canHandBack(msg)) {
-          // A buffer in front keeps it and slows down to what is confirmed: no loss, no error.
+          // A buffer in front keeps it (and, when full, slows down to what is confirmed): no loss, no error.
           markCompletion(msg, 'returned');
           done();
+        } else if (closing) {
+          done(new Error('telemetry-batcher is closing: message not taken'));
         } else {
           done(new Error(`telemetry-batcher is full (${assembler.events} events held): put a telemetry-buffer in front of it so the database sets the pace`));
         }
@@ -187,6 +210,7 @@ export = function (RED: RedAPI): void {
       closing = true;
       withdrawGroups();
       stopWatching();
+      stopFollowingDeploys();
       unpublish();
       clearInterval(expiryTimer);
       if (ageTimer !== undefined) clearTimeout(ageTimer);

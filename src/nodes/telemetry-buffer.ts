@@ -11,6 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { installAdminEndpoints, publishStats } from './admin';
 import { markReleased, recordGroupLimit, watchCompletions } from './completions';
+import { followDeploys } from './deploys';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { ThrottledStatus } from './status';
 
@@ -199,19 +200,24 @@ export = function (RED: RedAPI): void {
     });
     status.refresh();
 
-    // Nothing is released until the flow has started: a message sent while the flow is still
-    // starting, or while a deploy replaces the nodes downstream, can find no receiver and vanish.
+    // Nothing is released until the flow has started (a message sent while the flow is still
+    // starting can find no receiver and vanish), nor while a deploy replaces nodes downstream.
     core.paused = true;
     const resumeAfterDeploy = (): void => {
       clearTimeout(startTimer);
       core.paused = false;
       if (!closing) schedulePump();
     };
-    const pauseForDeploy = (): void => {
-      core.paused = true;
-    };
-    RED.events.on('flows:stopping', pauseForDeploy);
-    RED.events.on('flows:started', resumeAfterDeploy);
+    const stopFollowingDeploys = followDeploys(RED, downstream, {
+      pause: () => {
+        core.paused = true;
+      },
+      lost: () => {
+        const events = core.resendInFlight();
+        if (events > 0) node.log(`a deploy replaced the next node before it confirmed ${events} events: sending them again`);
+      },
+      resume: resumeAfterDeploy,
+    });
     // Fallback for a runtime that never announces flows:started to this node.
     const startTimer = setTimeout(resumeAfterDeploy, 2000);
 
@@ -335,8 +341,7 @@ export = function (RED: RedAPI): void {
 
     node.on('close', (removed, closed) => {
       closing = true;
-      RED.events.removeListener('flows:stopping', pauseForDeploy);
-      RED.events.removeListener('flows:started', resumeAfterDeploy);
+      stopFollowingDeploys();
       clearTimeout(startTimer);
       stopWatching();
       unpublish();
