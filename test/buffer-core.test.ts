@@ -749,13 +749,14 @@ describe('BatchAssembler', function () {
     assert.deepStrictEqual(b.drainUnsent(), []);
   });
 
-  it('resend() puts open batches back first in line, in order, still held', function () {
+  it('resend() puts open batches back first in line, in the order they were first sent, still held', function () {
     const b = new BatchAssembler<string>(opts({ maxSize: 2, maxOpenBatches: 2 }));
     for (const tag of ['a', 'b', 'c']) b.add(msg(2), tag, 1);
     const first = b.next() as Batch<string>;
     const second = b.next() as Batch<string>;
     assert.strictEqual(b.next(), undefined, 'two open: no more');
-    b.resend([first, second]);
+    b.resend([second]);
+    b.resend([first]);
     assert.strictEqual(b.openBatches, 0);
     assert.strictEqual(b.waitingBatches, 3);
     assert.strictEqual(b.events, 6);

@@ -489,6 +489,26 @@ describe('shutdown and redeploy lose nothing', function () {
     assert.equal(s.inFlight, 0);
   });
 
+  it('without a buffer in front, the batcher keeps what a sink being replaced hands back and sends it to the new one', async function () {
+    const flow = [
+      { id: 'bat', type: 'telemetry-batcher', maxSize: 4, maxAge: 60_000, maxOpenBatches: 2, wires: [['sink'], []] },
+      { id: 'sink', type: 'test-hold', mode: 'return', wires: [] },
+    ];
+    await helper.load([batcherNode, testNodes], flow);
+    const bat = helper.getNode('bat');
+    for (let i = 0; i < 8; i++) bat.receive({ topic: 'press', payload: i, seq: i + 1 });
+    await waitFor(() => received.sink.length === 2, 'two batches out');
+    await helper.setFlows(flow.map((n) => (n.id === 'sink' ? { ...n, name: 'changed' } : n)), 'nodes');
+    await waitFor(() => received.sink.length === 2, 'both batches again, at the new sink');
+    const batches = received.sink.map((m) => (m.payload as { seq: number }[]).map((r) => r.seq));
+    assert.deepEqual(batches, [[1, 2, 3, 4], [5, 6, 7, 8]]);
+    release('sink');
+    await waitFor(() => bat.telemetryStats().batchesCompleted === 2, 'both batches completed');
+    const b = bat.telemetryStats();
+    assert.equal(b.batchesResent, 2);
+    assert.equal(b.batchesReturned, 0, 'nothing handed back upstream, where nobody keeps it');
+  });
+
   it('the batcher sends again the batches a node replaced by a deploy never completed', async function () {
     clearSpools();
     const flow = [

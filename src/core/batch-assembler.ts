@@ -22,6 +22,8 @@ export interface Batch<I> {
   inputs: I[];
   reason: FlushReason;
   firstAt: number;
+  /** Set when first sent: its place in sending order, which a batch sent again keeps. */
+  sentOrder?: number;
 }
 
 /**
@@ -36,6 +38,7 @@ export class BatchAssembler<I> {
   private readonly waiting: Batch<I>[] = [];
   private open = 0;
   private heldEvents = 0;
+  private sentCount = 0;
 
   constructor(options: BatcherOptions) {
     for (const key of ['maxSize', 'maxOpenBatches', 'maxHeldEvents'] as const) {
@@ -93,7 +96,9 @@ export class BatchAssembler<I> {
   next(): Batch<I> | undefined {
     if (this.open >= this.options.maxOpenBatches || this.waiting.length === 0) return undefined;
     this.open++;
-    return this.waiting.shift();
+    const batch = this.waiting.shift() as Batch<I>;
+    if (batch.sentOrder === undefined) batch.sentOrder = this.sentCount++;
+    return batch;
   }
 
   /** A sent batch finished downstream (written, failed or handed back). */
@@ -102,10 +107,15 @@ export class BatchAssembler<I> {
     this.heldEvents -= batch.records.length;
   }
 
-  /** Sent batches whose receiver is gone without completing them: first in line again, in order. */
+  /** Sent batches whose receiver is gone without completing them: first in line again, in sending order. */
   resend(batches: Batch<I>[]): void {
     this.open -= batches.length;
-    this.waiting.unshift(...batches);
+    for (const batch of batches) {
+      const order = batch.sentOrder ?? -1;
+      let i = 0;
+      while (i < this.waiting.length && (this.waiting[i].sentOrder ?? Infinity) < order) i++;
+      this.waiting.splice(i, 0, batch);
+    }
   }
 
   /** Everything not yet sent, oldest first (for shutdown). */

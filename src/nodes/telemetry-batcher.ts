@@ -121,6 +121,13 @@ export = function (RED: RedAPI): void {
     function finish(id: string, completion: Completion): boolean {
       const batch = open.complete(id);
       if (batch === undefined) return false;
+      if (completion === 'returned' && paused && !closing) {
+        // Handed back by a node that a deploy is stopping, while this batcher stays: it sends the
+        // batch to the new node itself, so nothing depends on a buffer in front to resend it.
+        assembler.resend([batch]);
+        stats.batchesResent++;
+        return true;
+      }
       finishBatch(batch, completion);
       return true;
     }

@@ -18,6 +18,9 @@ export function clearSpools(): void {
 
 export { helper };
 
+// The same module instance the built nodes use, so a mark set here is read by their hook.
+const { markCompletion } = require('../../nodes/lib/nodes/completions.js') as { markCompletion(msg: object, completion: 'returned' | 'failed'): void };
+
 // The hooks module the runtime uses; tests count completions through it like the nodes do.
 export const runtimeHooks: { add(name: string, fn: (evt: any) => void): void; remove(name: string): void } = require('@node-red/util').hooks;
 
@@ -56,6 +59,15 @@ export function testNodes(RED: any): void {
       if (mode === 'fast') done();
       else list.push({ msg, done });
     });
+    // mode 'return': on close, hands back what it holds unprocessed, as timescale-sink does.
+    if (mode === 'return') {
+      this.on('close', () => {
+        for (const h of list.splice(0)) {
+          markCompletion(h.msg, 'returned');
+          h.done();
+        }
+      });
+    }
   });
 }
 
