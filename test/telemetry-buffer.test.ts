@@ -506,6 +506,8 @@ describe('shutdown and redeploy lose nothing', function () {
     await waitFor(() => bat.telemetryStats().batchesCompleted === 2, 'both batches completed');
     const b = bat.telemetryStats();
     assert.equal(b.batchesResent, 2);
+    assert.equal(b.batchesSent, 4, 'two batches, each sent twice');
+    assert.equal(b.flushedBySize, 2, 'each batch counted as flushed once');
     assert.equal(b.batchesReturned, 0, 'nothing handed back upstream, where nobody keeps it');
   });
 
@@ -536,6 +538,7 @@ describe('shutdown and redeploy lose nothing', function () {
     assert.equal(s.inFlight, 0);
     const b = helper.getNode('bat').telemetryStats();
     assert.equal(b.batchesCompleted, 3);
+    assert.equal(b.flushedBySize, 3);
     assert.equal(b.batchesUnacknowledged, 0);
   });
 });

@@ -71,6 +71,8 @@ export = function (RED: RedAPI): void {
     let ageTimerFor: number | undefined;
     let closing = false;
     let paused = false;
+    /** Batches put back to be sent again: already counted when first sent. */
+    const toResend = new Set<Batch<Input>>();
 
     function countFlush(reason: FlushReason): void {
       if (reason === 'size') stats.flushedBySize++;
@@ -81,7 +83,7 @@ export = function (RED: RedAPI): void {
     /** Sends what the open-batch limit allows, then re-arms the age timer for the batch being filled. */
     function sendReady(): void {
       for (let batch = paused ? undefined : assembler.next(); batch !== undefined; batch = assembler.next()) {
-        countFlush(batch.reason);
+        if (!toResend.delete(batch)) countFlush(batch.reason);
         const id = RED.util.generateId();
         open.add(id, batch, 1, downstream.length, Date.now() + ackTimeoutMs);
         stats.batchesSent++;
@@ -125,6 +127,7 @@ export = function (RED: RedAPI): void {
         // Handed back by a node that a deploy is stopping, while this batcher stays: it sends the
         // batch to the new node itself, so nothing depends on a buffer in front to resend it.
         assembler.resend([batch]);
+        toResend.add(batch);
         stats.batchesResent++;
         return true;
       }
@@ -143,6 +146,7 @@ export = function (RED: RedAPI): void {
         const batches = open.drain();
         if (batches.length === 0) return;
         assembler.resend(batches);
+        for (const batch of batches) toResend.add(batch);
         stats.batchesResent += batches.length;
         node.log(`a deploy replaced the next node before it confirmed ${batches.length} batches: sending them again`);
       },
