@@ -7,6 +7,9 @@
  *
  *   npm run soak                       30 minutes
  *   SOAK_MINUTES=10 npm run soak       shorter
+ *   SOAK_REDEPLOY_EVERY=3 npm run soak  also a modified-nodes deploy every 3 minutes under load, which
+ *                                      restarts the connection and the sink (their credentials are
+ *                                      sent again) while buffer and batcher keep running
  */
 import * as fs from 'fs';
 import { startNodeRed } from './support/node-red-process';
@@ -18,6 +21,7 @@ const everySeconds = Number(process.env.SOAK_EVERY ?? 30);
 const measureSeconds = Number(process.env.SOAK_MEASURE_SECONDS ?? 30);
 // Far above what the pipeline takes, so the probe measures the pipeline, not its own producer.
 const probeRate = Number(process.env.SOAK_PROBE_RATE ?? 80_000);
+const redeployEvery = Number(process.env.SOAK_REDEPLOY_EVERY ?? 0);
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const mb = (bytes: number): string => (bytes / 1048576).toFixed(1);
@@ -67,7 +71,8 @@ async function main(): Promise<void> {
     console.log(`measured maximum ${Math.round(max)} rows/s over ${measureSeconds} s; soaking at 80%: ${rate} events/s for ${minutes} min`);
 
     // 2. The soak at 80%.
-    await deploy(red, pipelineFlow({ databaseUrl: url, table, rate, capacity: 100_000, window: 2000, dropPolicy: 'drop-oldest' }));
+    const line = pipelineFlow({ databaseUrl: url, table, rate, capacity: 100_000, window: 2000, dropPolicy: 'drop-oldest' });
+    await deploy(red, line);
     await waitUntil('the line to start', async () => {
       try {
         const s = await nodeStats(red);
@@ -78,7 +83,8 @@ async function main(): Promise<void> {
     });
     const start = Date.now();
     const samples: { t: number; heap: number; heapAfterGc: number; rss: number }[] = [];
-    console.log('min   heapUsed MB  after GC MB  rss MB  received    written     dropped  depth');
+    console.log(`min   heapUsed MB  after GC MB  rss MB  received    written${redeployEvery > 0 ? '*' : ' '}    dropped  depth`);
+    let redeploys = 0;
     for (;;) {
       const elapsed = (Date.now() - start) / 60000;
       const m = await memory();
@@ -87,11 +93,17 @@ async function main(): Promise<void> {
       const b = s[IDS.buffer];
       console.log(`${elapsed.toFixed(1).padStart(5)} ${mb(m.heapUsed).padStart(10)} ${mb(m.heapAfterGc).padStart(12)} ${mb(m.rss).padStart(7)} ${String(b.received).padStart(10)} ${String(s[IDS.sink].written).padStart(10)} ${String(b.dropped).padStart(10)} ${String(b.depth).padStart(6)}`);
       if (elapsed >= minutes) break;
+      if (redeployEvery > 0 && elapsed >= (redeploys + 1) * redeployEvery) {
+        await deploy(red, line, 'nodes');
+        redeploys++;
+      }
       await delay(everySeconds * 1000);
     }
+    if (redeploys > 0) console.log(`* written by the sink since its last restart; ${redeploys} modified-nodes deploys restarted the connection and the sink`);
 
-    // 3. Stop the line, drain, check the table. A modified-nodes deploy restarts only the simulator:
-    //    the buffer keeps running, so its counters (dropped) cover the whole soak.
+    // 3. Stop the line, drain, check the table. A modified-nodes deploy restarts the simulator (and
+    //    the connection and sink, whose credentials are sent again): the buffer keeps running, so its
+    //    counters (dropped) cover the whole soak.
     await deploy(red, pipelineFlow({ databaseUrl: url, table, rate, capacity: 100_000, window: 2000, dropPolicy: 'drop-oldest', autoStart: false }), 'nodes');
     const stats = await waitForDrain(red, 300_000);
     const t = await checkTable(url, table);
@@ -103,7 +115,7 @@ async function main(): Promise<void> {
     const avg = (a: number[]): number => (a.length ? a.reduce((p, q) => p + q, 0) / a.length : NaN);
     console.log(`heapUsed MB min ${mb(Math.min(...heaps))} max ${mb(Math.max(...heaps))}; after GC: mean first half ${mb(avg(firstHalf))}, second half ${mb(avg(secondHalf))}`);
     console.log(`rss MB min ${mb(Math.min(...rss))} max ${mb(Math.max(...rss))}, last ${mb(rss[rss.length - 1])}`);
-    console.log(`table: ${t.rows} rows, ${t.distinctKeys} distinct keys, ${t.gaps} sequence gaps; buffer received ${b.received}, dropped ${b.dropped} (spool restored ${b.restored})`);
+    console.log(`table: ${t.rows} rows, ${t.distinctKeys} distinct keys, ${t.gaps} sequence gaps; buffer received ${b.received}, dropped ${b.dropped} (spool restored ${b.restored}); batcher sent ${stats[IDS.batcher].batchesResent} batches again`);
     const ok = t.distinctKeys === t.rows && t.gaps === b.dropped && b.unacknowledged === 0 && t.rows + b.dropped === b.received;
     console.log(ok ? 'OK: no duplicates, gaps = dropped, rows + dropped = received' : 'FAILED: the counters do not add up');
     if (!ok) {
