@@ -346,6 +346,39 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     this.test!.title += ` [${t.rows} rows, 0 gaps, 0 duplicates, drained in ${Math.round((Date.now() - finishedAt) / 1000)} s]`;
   });
 
+  it('a modified-nodes deploy that replaces only the buffer while batches wait: spooled, restored, every event once', async function () {
+    // The batcher and the sink keep running and write what the old buffer had released; the old
+    // buffer spools the same events as unconfirmed, and the new one sends them again: the unique
+    // key skips the second copy. The simulator sends nothing while the deploy replaces the buffer.
+    const url = await database('fault_buffer_deploy');
+    const table = 'buffer_deploy';
+    const total = 24_000;
+    await createSlowTable(url, table, 0.25);
+    const options: PipelineOptions = { databaseUrl: url, table, rate: 4000, count: total, capacity: 100_000, window: 3000, batchSize: 200, maxAge: 50, poolSize: 2 };
+    red = await startNodeRed();
+    const proc = red;
+    await deploy(proc, pipelineFlow(options));
+    await waitUntil('2,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 2000);
+    // Without credentials the connection (and so the sink) is left as it is.
+    const newCapacity = pipelineFlow({ ...options, capacity: 100_001 }).map((n) => {
+      const { credentials: _credentials, ...rest } = n as { credentials?: unknown };
+      return rest;
+    });
+    await deploy(proc, newCapacity, 'nodes');
+    await waitUntil('the simulator to finish', async () => (await stats(proc))[IDS.sim]?.sentEvents === total, 60_000);
+    const s = await waitForDrain(proc, 60_000);
+    const b = s[IDS.buffer];
+    assert.equal(b.capacity, 100_001, 'the buffer was replaced');
+    assert.ok(b.restored > 0, `the new buffer restored what the old one spooled: ${JSON.stringify(b)}`);
+    assertCountingRule(b, true);
+    assert.equal(b.spoolErrors, 0);
+    const t = await checkTable(url, table);
+    assert.equal(t.rows, total, 'every event the simulator sent is in the table');
+    assert.equal(t.sumMaxSeq, total, 'sequence numbers continued across the new buffer');
+    assertTable(t, 0);
+    this.test!.title += ` [${t.rows} rows, 0 gaps, 0 duplicate rows; ${b.restored} events restored, ${s[IDS.sink].duplicates} skipped as already written]`;
+  });
+
   it('spool directory not usable: a clear error, counted, no crash, and the loss is exactly what the log says', async function () {
     const url = await database('fault_spool_dir');
     const table = 'spool_dir';

@@ -2,6 +2,7 @@ import { flag, positiveNumber, wholeNumber } from '../core/options';
 import { KindMix, Pacer, SimMessage, TelemetryGenerator } from '../core/simulator';
 import type { Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { installAdminEndpoints, publishStats } from './admin';
+import { followDeploys } from './deploys';
 import { ThrottledStatus, compactCount } from './status';
 
 /** Ticks this often; each tick sends everything due since the last one. */
@@ -93,12 +94,24 @@ export = function (RED: RedAPI): void {
 
     /** A turn's backlog is still being sent: the interval leaves it to the next turn. */
     let continuing = false;
+    // While a deploy replaces nodes, nothing is sent (it could vanish on the way); the line catches
+    // up afterwards, at most maxCatchUpMs of it, the rest counted as skipped.
+    let deploying = false;
+    const stopFollowingDeploys = followDeploys(RED, (def.wires?.[0] ?? []).slice(), {
+      pause: () => {
+        deploying = true;
+      },
+      lost: () => undefined,
+      resume: () => {
+        deploying = false;
+      },
+    });
     function continueTick(): void {
       continuing = false;
-      if (timer !== undefined) tick();
+      if (timer !== undefined && !deploying) tick();
     }
     function onTimer(): void {
-      if (!continuing) tick();
+      if (!continuing && !deploying) tick();
     }
 
     function tick(): void {
@@ -207,6 +220,7 @@ export = function (RED: RedAPI): void {
     });
 
     node.on('close', (_removed, closed) => {
+      stopFollowingDeploys();
       unpublish();
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
