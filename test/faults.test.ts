@@ -46,6 +46,14 @@ function assertTable(t: TableCheck, dropped: number): void {
   assert.equal(t.gaps, dropped, `sequence gaps (${t.gaps}) = dropped (${dropped})`);
 }
 
+/** A flow deployed without credentials leaves the connection node (and so the sink) as it is. */
+function withoutCredentials(flow: object[]): object[] {
+  return flow.map((n) => {
+    const { credentials: _credentials, ...rest } = n as { credentials?: unknown };
+    return rest;
+  });
+}
+
 /** Changes the connection node of a pipeline flow (port, timeouts). */
 function withConnection(flow: object[], changes: Record<string, unknown>): object[] {
   return flow.map((n) => ((n as { id: string }).id === IDS.conn ? { ...n, ...changes } : n));
@@ -105,6 +113,24 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     assert.equal(s[IDS.sink].deadLetteredEvents, 0);
     assert.equal(s[IDS.sink].rejected, 0);
     return { s, t };
+  }
+
+  /**
+   * A slow table (every INSERT waits 250 ms, two at a time: about 1,600 rows/s) behind a 4,000
+   * events/s line of 24,000 events, so the sink has writes running and the batcher has full batches
+   * waiting behind its open ones; returns once 2,000 rows are written.
+   */
+  async function slowLine(name: string): Promise<{ proc: NodeRedProcess; url: string; table: string; total: number; options: PipelineOptions }> {
+    const url = await database(`fault_${name}`);
+    const table = name;
+    const total = 24_000;
+    await createSlowTable(url, table, 0.25);
+    const options: PipelineOptions = { databaseUrl: url, table, rate: 4000, count: total, capacity: 100_000, window: 3000, batchSize: 200, maxAge: 50, poolSize: 2 };
+    red = await startNodeRed();
+    const proc = red;
+    await deploy(proc, pipelineFlow(options));
+    await waitUntil('2,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 2000);
+    return { proc, url, table, total, options };
   }
 
   it('PostgreSQL killed (SIGKILL) under load and restarted 10 s later: drops only by policy, counted', async function () {
@@ -305,32 +331,18 @@ describe('faults on real processes: nothing lost without a count, nothing writte
   });
 
   it('modified-nodes deploys that restart only the sink, then only the batcher, while batches wait: nothing lost', async function () {
-    // A slow table (every INSERT waits 250 ms, two at a time: about 1,600 rows/s) behind a 4,000
-    // events/s line, so at each deploy the sink has writes running and the batcher has full batches
-    // waiting behind its open ones. A message sent to a node while a deploy replaces it finds no
-    // receiver and vanishes without a completion: nothing may be sent to it then, and whatever was
-    // sent to it and never completed must be sent again once the new node is there.
-    const url = await database('fault_partial_deploys');
-    const table = 'partial_deploys';
-    const total = 24_000;
-    await createSlowTable(url, table, 0.25);
-    const options: PipelineOptions = { databaseUrl: url, table, rate: 4000, count: total, capacity: 100_000, window: 3000, batchSize: 200, maxAge: 50, poolSize: 2 };
-    red = await startNodeRed();
-    const proc = red;
-    await deploy(proc, pipelineFlow(options));
+    // A message sent to a node while a deploy replaces it finds no receiver and vanishes without a
+    // completion: nothing may be sent to it then, and whatever was sent to it and never completed
+    // must be sent again once the new node is there.
+    const { proc, url, table, total, options } = await slowLine('partial_deploys');
     // The same flow: the connection node carries credentials, so Node-RED counts it (and the sink
     // that uses it) as changed; buffer and batcher keep running.
-    await waitUntil('2,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 2000);
     let s = await stats(proc);
     assert.ok(s[IDS.batcher].waitingBatches > 0, `batches wait behind the open ones: ${JSON.stringify(s[IDS.batcher])}`);
     await deploy(proc, pipelineFlow(options), 'nodes');
     // Without credentials the connection is left as it is: only the batcher (a new batch size) restarts.
     await waitUntil('6,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 6000);
-    const withoutCredentials = pipelineFlow({ ...options, batchSize: 250 }).map((n) => {
-      const { credentials: _credentials, ...rest } = n as { credentials?: unknown };
-      return rest;
-    });
-    await deploy(proc, withoutCredentials, 'nodes');
+    await deploy(proc, withoutCredentials(pipelineFlow({ ...options, batchSize: 250 })), 'nodes');
     await waitUntil('the simulator to finish', async () => (await stats(proc))[IDS.sim]?.sentEvents === total, 60_000);
     // 24,000 events at 1,600 rows/s: drained well within 60 s, unless something waits for the
     // buffer's 120 s ack timeout.
@@ -350,21 +362,8 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     // The batcher and the sink keep running and write what the old buffer had released; the old
     // buffer spools the same events as unconfirmed, and the new one sends them again: the unique
     // key skips the second copy. The simulator sends nothing while the deploy replaces the buffer.
-    const url = await database('fault_buffer_deploy');
-    const table = 'buffer_deploy';
-    const total = 24_000;
-    await createSlowTable(url, table, 0.25);
-    const options: PipelineOptions = { databaseUrl: url, table, rate: 4000, count: total, capacity: 100_000, window: 3000, batchSize: 200, maxAge: 50, poolSize: 2 };
-    red = await startNodeRed();
-    const proc = red;
-    await deploy(proc, pipelineFlow(options));
-    await waitUntil('2,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 2000);
-    // Without credentials the connection (and so the sink) is left as it is.
-    const newCapacity = pipelineFlow({ ...options, capacity: 100_001 }).map((n) => {
-      const { credentials: _credentials, ...rest } = n as { credentials?: unknown };
-      return rest;
-    });
-    await deploy(proc, newCapacity, 'nodes');
+    const { proc, url, table, total, options } = await slowLine('buffer_deploy');
+    await deploy(proc, withoutCredentials(pipelineFlow({ ...options, capacity: 100_001 })), 'nodes');
     await waitUntil('the simulator to finish', async () => (await stats(proc))[IDS.sim]?.sentEvents === total, 60_000);
     const s = await waitForDrain(proc, 60_000);
     const b = s[IDS.buffer];
