@@ -181,8 +181,7 @@ export class BufferCore<T> {
     if (group === undefined) return true; // more completions expected
     const weight = before - inflight.weight;
     if (completion === 'returned') {
-      for (let i = 0; i < group.items.length; i++) this.returned.push({ item: group.items[i], weight: group.weights[i] });
-      this.returnedWeight += weight;
+      this.takeBack(group);
       // While paused (a deploy) the handing back is expected and says nothing about capacity.
       if (!this.paused) this.effectiveWindow = Math.max(1, inflight.weight);
       return true;
@@ -201,11 +200,16 @@ export class BufferCore<T> {
    */
   resendInFlight(): number {
     const weight = this.inflight.weight;
-    for (const group of this.inflight.drain()) {
-      for (let i = 0; i < group.items.length; i++) this.returned.push({ item: group.items[i], weight: group.weights[i] });
-    }
-    this.returnedWeight += weight;
+    for (const group of this.inflight.drain()) this.takeBack(group);
     return weight;
+  }
+
+  /** A released group waits again, ahead of the ring. */
+  private takeBack(group: Group<T>): void {
+    for (let i = 0; i < group.items.length; i++) {
+      this.returned.push({ item: group.items[i], weight: group.weights[i] });
+      this.returnedWeight += group.weights[i];
+    }
   }
 
   /** Returns credit for items whose ack deadline passed; returns how many messages expired. */

@@ -6,8 +6,9 @@ export interface DeployHandlers {
   /**
    * Some downstream node was stopped and has not been replaced yet: whatever was sent to it and not
    * completed by now never will be, so it must be sent again (to the new node, after resume()).
+   * Optional for a node that does not track completions.
    */
-  lost(): void;
+  lost?(): void;
   /** The deploy has started its nodes (the new downstream nodes exist). */
   resume(): void;
 }
@@ -32,7 +33,7 @@ export function followDeploys(RED: RedAPI, downstream: readonly string[], handle
   const stopped = (): void => {
     const replaced = downstream.some((id, i) => before[i] !== undefined && before[i] !== null && RED.nodes.getNode(id) !== before[i]);
     before = [];
-    if (replaced) handlers.lost();
+    if (replaced) handlers.lost?.();
   };
   const started = (): void => handlers.resume();
   RED.events.on('flows:stopping', stopping);

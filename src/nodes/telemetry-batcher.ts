@@ -120,15 +120,20 @@ export = function (RED: RedAPI): void {
       }
     }
 
+    /** Puts sent batches back first in line; sendReady() sends them once not paused. */
+    function sendAgain(batches: Batch<Input>[]): void {
+      assembler.resend(batches);
+      for (const batch of batches) toResend.add(batch);
+      stats.batchesResent += batches.length;
+    }
+
     function finish(id: string, completion: Completion): boolean {
       const batch = open.complete(id);
       if (batch === undefined) return false;
       if (completion === 'returned' && paused && !closing) {
         // Handed back by a node that a deploy is stopping, while this batcher stays: it sends the
         // batch to the new node itself, so nothing depends on a buffer in front to resend it.
-        assembler.resend([batch]);
-        toResend.add(batch);
-        stats.batchesResent++;
+        sendAgain([batch]);
         return true;
       }
       finishBatch(batch, completion);
@@ -145,9 +150,7 @@ export = function (RED: RedAPI): void {
       lost: () => {
         const batches = open.drain();
         if (batches.length === 0) return;
-        assembler.resend(batches);
-        for (const batch of batches) toResend.add(batch);
-        stats.batchesResent += batches.length;
+        sendAgain(batches);
         node.log(`a deploy replaced the next node before it confirmed ${batches.length} batches: sending them again`);
       },
       resume: () => {

@@ -101,7 +101,6 @@ export = function (RED: RedAPI): void {
       pause: () => {
         deploying = true;
       },
-      lost: () => undefined,
       resume: () => {
         deploying = false;
       },
