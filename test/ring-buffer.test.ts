@@ -259,6 +259,13 @@ describe('RingBuffer', function () {
       assert.deepStrictEqual(ring.compactCounters(), { items: 0, bytes: 0 });
     });
 
+    it('drop-oldest without a drop listener: pushes the oldest out and counts it (it used to loop forever)', function () {
+      const ring = new RingBuffer<number>(3, 'drop-oldest');
+      for (let i = 1; i <= 5; i++) assert.strictEqual(ring.push(i, 1), true);
+      assert.deepStrictEqual(ring.drain(), [3, 4, 5]);
+      assert.deepStrictEqual(ring.counters(), { received: 5, released: 0, droppedOverflow: 2, droppedOversize: 0, depth: 0, highWater: 3, drained: 3 });
+    });
+
     it('drop-newest, capacity 5, 8 pushes: keeps 1..5 and reports 6..8 dropped', function () {
       const dropped: [number, number, DropReason][] = [];
       const ring = new RingBuffer<number>(5, 'drop-newest', (item, weight, reason) => dropped.push([item, weight, reason]));

@@ -146,7 +146,9 @@ export class RingBuffer<T> implements EventStore<T> {
           // cost the overloaded process a JSON.parse (and a new message id) per dropped message.
           this.discardHead();
         } else {
-          this.onDrop?.(this.removeHead(), oldWeight, 'overflow');
+          // Removed before the call: `onDrop?.(this.removeHead(), ...)` skips its arguments without a listener.
+          const old = this.removeHead();
+          this.onDrop?.(old, oldWeight, 'overflow');
         }
       }
     }
