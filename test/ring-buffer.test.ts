@@ -119,12 +119,14 @@ function runAgainstModel(capacity: number, policy: DropPolicy, ops: Op[], compac
         const item = { id, note: NOTES[id % NOTES.length] };
         const encodedBefore = encoded.length;
         const dropsBefore = model.drops.length;
+        const keptAsObject = ring.keepsAsObject(op.weight);
         assert.strictEqual(ring.push(item, op.weight), model.push(item, op.weight), `${at}: push result`);
+        const stored = model.entries.length > 0 && model.entries[model.entries.length - 1].item === item;
         if (compactWhenFull) {
-          const stored = model.entries.length > 0 && model.entries[model.entries.length - 1].item === item;
           const pushedOthersOut = model.drops.length > dropsBefore;
           assert.strictEqual(encoded.length - encodedBefore, stored && pushedOthersOut ? 1 : 0, `${at}: kept as text exactly when it pushed older items out`);
         }
+        assert.strictEqual(keptAsObject, stored && encoded.length === encodedBefore, `${at}: keepsAsObject said what push did`);
         break;
       }
       case 'shift':

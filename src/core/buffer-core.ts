@@ -116,6 +116,11 @@ export class BufferCore<T> {
     if (pumpNow) this.pump();
   }
 
+  /** Whether an item of this weight offered now would wait as the object (not as text, on disk or dropped). */
+  keepsAsObject(weight: number): boolean {
+    return this.memory.keepsAsObject(weight);
+  }
+
   /** Releases as much as the window allows. */
   pump(): void {
     const ring = this.ring;

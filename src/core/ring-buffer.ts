@@ -162,6 +162,14 @@ export class RingBuffer<T> implements EventStore<T> {
     return true;
   }
 
+  /** Whether an item of this weight pushed now would be kept as the object (not as text, not dropped). */
+  keepsAsObject(weight: number): boolean {
+    const w = weight >= 1 ? Math.floor(weight) : 1;
+    if (w > this.capacity) return false;
+    const full = this.events + w > this.capacity;
+    return !full || (this.policy === 'drop-oldest' && this.compact === undefined);
+  }
+
   shift(): T | undefined {
     if (this.count === 0) return undefined;
     this.released += this.weights[this.head];

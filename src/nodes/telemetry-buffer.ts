@@ -3,7 +3,7 @@ import { decodeMessage, diskBadgeText, diskDirFor, encodeMessage, DiskSpillOptio
 import type { DiskCounters } from '../core/disk-tier';
 import { TieredStore } from '../core/tiered-store';
 import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
-import { appendRecords, eventCount, RecordGroup, recordOf, TelemetryRecord } from '../core/records';
+import { appendRecords, eventCount, RecordGroup, recordOf, shortLivedRecordOf, TelemetryRecord } from '../core/records';
 import { DROP_POLICIES, DropReason } from '../core/ring-buffer';
 import { SequenceStamper } from '../core/sequence';
 import { spoolFileFor, takeSpool, writeSpool } from '../core/spool';
@@ -330,7 +330,12 @@ export = function (RED: RedAPI): void {
         // A batcher reads only the record, so the buffer keeps only the record and completes the
         // message now: the message and Node-RED's done() closure die young instead of being
         // promoted by V8 while the event waits for its commit (npm run bench, item c).
-        core.offer({ msg: recordOf(msg) as NodeMessage, done: noUpstream, record: true }, 1, false);
+        // Two literals on purpose (see shortLivedRecordOf): what a full ring turns into text at once
+        // must not share the allocation site of what waits as an object for its commit.
+        const held: Held = core.keepsAsObject(1)
+          ? { msg: recordOf(msg) as NodeMessage, done: noUpstream, record: true }
+          : { msg: shortLivedRecordOf(msg) as NodeMessage, done: noUpstream, record: true };
+        core.offer(held, 1, false);
         done();
         schedulePump();
         return;
