@@ -25,6 +25,10 @@
 // Results: printed, and written to bench/results/pipeline.json.
 // BENCH_PROFILE_DIR=/tmp/prof writes a --cpu-prof profile of every Node-RED child there.
 // BENCH_NODE_ARGS="--trace-gc" passes extra node options to every Node-RED child.
+// BENCH_OUTPUT_DIR=/tmp/out writes each Node-RED child's console output (with --trace-gc's lines) there.
+// BENCH_OLD_GEN_DIR=/tmp/old writes, for f and f2, a sampling heap profile of what reached V8's old
+// generation from 10 s into the overload to its end (see /bench/old-gen in bench/nodes; summary:
+// node bench/old-gen-summary.js FILE).
 require('ts-node').register({ transpileOnly: true, project: require('path').join(__dirname, '..', 'test', 'tsconfig.json') });
 const fs = require('fs');
 const os = require('os');
@@ -52,6 +56,8 @@ const LATENCY_S = Number(process.env.BENCH_LATENCY_S || 15);
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 const want = (item) => !ONLY || ONLY.has(item);
 const PROFILE = process.env.BENCH_PROFILE_DIR; // node --cpu-prof for every Node-RED child
+const OUTPUT_DIR = process.env.BENCH_OUTPUT_DIR; // every Node-RED child's console output
+const OLD_GEN_DIR = process.env.BENCH_OLD_GEN_DIR; // what reached the old generation in f and f2
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n) => (n === null || n === undefined ? '-' : Math.round(n).toLocaleString('en-US'));
@@ -104,6 +110,10 @@ async function nodeRed(flows, extraNodeArgs = []) {
     },
     async stop() {
       await red.stop('SIGINT');
+      if (OUTPUT_DIR) {
+        fs.mkdirSync(OUTPUT_DIR, { recursive: true });
+        fs.writeFileSync(path.join(OUTPUT_DIR, `${path.basename(userDir)}.log`), red.output());
+      }
       fs.rmSync(userDir, { recursive: true, force: true });
     },
   };
@@ -448,6 +458,12 @@ async function itemF(db, pool, routingRate, ringNeed, { seconds = OVERLOAD_S, no
       await delay(t0 + s * 1000 - Date.now());
       const [state, st] = await Promise.all([nr.get('/bench/state'), nr.stats()]);
       samples.push({ t: s, rss: rssOf(nr.red.pid), heapUsed: state.memory.heapUsed, depth: st.buf.depth, dropped: st.buf.dropped, written: st.sink.written, produced: st.sim.sentEvents });
+      if (OLD_GEN_DIR && s === Math.min(10, seconds - 1)) await nr.red.request('POST', '/bench/old-gen');
+    }
+    if (OLD_GEN_DIR) {
+      const res = await nr.red.request('DELETE', '/bench/old-gen');
+      fs.mkdirSync(OLD_GEN_DIR, { recursive: true });
+      fs.writeFileSync(path.join(OLD_GEN_DIR, `${table}.heapprofile`), res.body);
     }
     // Node-RED's CPU per event it took in while overloaded (routing, encoding, dropping, writing).
     const overloadUsPerEvent = ((cpuSecondsOf(nr.red.pid) - cpu0) * 1e6) / samples[samples.length - 1].produced;

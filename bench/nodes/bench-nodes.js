@@ -16,6 +16,31 @@ module.exports = function (RED) {
     res.json({ memory: process.memoryUsage(), collected, counters: out });
   });
 
+  // POST /bench/old-gen starts V8's sampling heap profiler keeping only what a full (mark-compact)
+  // collection frees or what is still alive, i.e. what reached the old generation, by promotion or
+  // by pretenuring; DELETE stops it and returns the profile (open it in Chrome DevTools, or
+  // summarise it with bench/old-gen-summary.js). Young garbage, which scavenges free, is left out:
+  // it is cheap and does not make the heap grow. Not quite all of it: what is still in the young
+  // generation when a full collection runs counts too, so the more full collections, the more of
+  // the hottest allocations show (compare runs with about as many; --trace-gc counts them).
+  const inspector = require('inspector');
+  let session;
+  RED.httpAdmin.post('/bench/old-gen', (req, res) => {
+    session = new inspector.Session();
+    session.connect();
+    session.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: false }, (err) => {
+      res.status(err ? 500 : 200).json(err ? { error: err.message } : {});
+    });
+  });
+  RED.httpAdmin.delete('/bench/old-gen', (req, res) => {
+    if (!session) return res.status(409).json({ error: 'not sampling' });
+    session.post('HeapProfiler.stopSampling', (err, result) => {
+      session.disconnect();
+      session = undefined;
+      res.status(err ? 500 : 200).json(err ? { error: err.message } : result.profile);
+    });
+  });
+
   function BenchPass(def) {
     RED.nodes.createNode(this, def);
     this.on('input', (msg, send, done) => {
