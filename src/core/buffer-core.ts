@@ -116,7 +116,10 @@ export class BufferCore<T> {
     if (pumpNow) this.pump();
   }
 
-  /** Whether an item of this weight offered now would wait as the object (not as text, on disk or dropped). */
+  /**
+   * Whether the in-memory ring would keep an item of this weight offered now as the object (not as
+   * text, not dropped). A full ring in front of a disk tier says no: the item goes to disk.
+   */
   keepsAsObject(weight: number): boolean {
     return this.memory.keepsAsObject(weight);
   }
