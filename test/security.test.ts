@@ -90,7 +90,7 @@ describe('security', function () {
       }
       // The observers did see things: the checks above searched real status, error and debug output.
       assert.match(checks.log, /rows\/s/, 'status texts reached the log');
-      assert.match(checks.log, /unavailable/, 'errors reached the log');
+      assert.match(checks.log, /refuses this configuration \(28P01/, 'errors reached the log');
       assert.match(checks['GET /credentials'], /"has_password":true/);
       // flows_cred.json is encrypted (Node-RED's {"$": "..."} form), not a readable credentials object.
       assert.deepEqual(Object.keys(JSON.parse(checks['flows_cred.json'])), ['$']);

@@ -5,6 +5,7 @@ import { helper, runtimeHooks, waitFor } from './support/node-red';
 
 const connectionNode = require('../nodes/timescale-connection.js');
 const sinkNode = require('../nodes/timescale-sink.js');
+const catchNode = require('@node-red/nodes/core/common/25-catch.js');
 
 interface Completion {
   msgid: string;
@@ -239,28 +240,68 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     }
   });
 
-  it('never shows the password in logs, status or errors (wrong password)', async function () {
+  it('a wrong password is a misconfiguration: named on the badge, one error to a Catch node, the message held, never the password shown', async function () {
     const secret = 'Wr0ng-S3cret-Passw0rd';
-    await helper.load([connectionNode, sinkNode], flow({ maxAttempts: '2', initialDelay: '10', maxDelay: '20', drainTimeout: '0.2' }), credentials(secret));
+    await helper.load([connectionNode, sinkNode, catchNode], [...flow({ maxAttempts: '2', initialDelay: '10', maxDelay: '20', drainTimeout: '0.2' }), { id: 'catcher', type: 'catch', scope: ['sink'], wires: [['caught']] }, { id: 'caught', type: 'helper' }], credentials(secret));
     completions = new SinkCompletions();
+    const caught = collect('caught');
     const sink: AnyNode = helper.getNode('sink');
     const statuses: unknown[] = [];
     sink.on('call:status', (call: { args: unknown[] }) => statuses.push(call.args));
     sink.receive({ _msgid: 'pw-1', topic: 'x', payload: 1 });
-    // prepare() fails with 28P01 and is logged once as the node goes down.
+    sink.receive({ _msgid: 'pw-2', topic: 'x', payload: 2 });
     const log = helper.log();
     const logged = (): string => JSON.stringify(log.args, (_k, v) => (v instanceof Error ? { message: v.message, stack: v.stack } : v));
-    await waitFor(() => /28P01/.test(logged()), 'the authentication failure in the log');
-    await waitFor(() => sink.telemetryStats().state === 'down', 'state down');
+    await waitFor(() => sink.telemetryStats().state === 'misconfigured', 'state misconfigured');
+    await waitFor(() => caught.length > 0, 'the Catch node');
+    // The probe retries (1 s, 2 s, ...): the state does not change, so nothing more reaches the Catch node.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.equal(caught.length, 1, 'one error per change of state');
+    assert.match(JSON.stringify(caught[0].error), /28P01.*password \(or user\) of the connection is wrong/);
+    const s = sink.telemetryStats();
+    assert.equal(s.code, '28P01');
+    assert.equal(s.deadLetteredEvents, 0, 'nothing thrown away while misconfigured');
+    assert.equal(s.inFlightEvents + s.queuedEvents, 2);
+    assert.equal(completions.list.length, 0, 'both messages held, neither completed');
+    const badges = (helper as AnyNode)._NodePrototype.status.getCalls().filter((call: AnyNode) => call.thisValue.id === 'sink').map((call: AnyNode) => call.args[0]);
+    assert.deepEqual(badges[badges.length - 1], { fill: 'red', shape: 'ring', text: 'auth failed 28P01' });
     await helper.clearFlows();
-    const c = completions.of('pw-1');
-    assert.equal(c.length, 1);
-    assert.equal(c[0].error, undefined, 'handed back, not failed');
-    assert.match(logged(), /not written: node closed: handed 1 messages \(1 events\) back upstream/);
-    const everything = logged() + JSON.stringify(statuses);
+    for (const id of ['pw-1', 'pw-2']) {
+      const c = completions.of(id);
+      assert.equal(c.length, 1);
+      assert.equal(c[0].error, undefined, 'handed back, not failed');
+    }
+    assert.match(logged(), /not written: node closed: handed 2 messages \(2 events\) back upstream/);
+    const everything = logged() + JSON.stringify(statuses) + JSON.stringify(caught);
     assert.ok(everything.includes('28P01'));
     assert.ok(!everything.includes(secret), 'the password leaked');
-    assert.equal(log.args.filter((a: unknown[]) => /unavailable/.test(JSON.stringify(a))).length, 1, 'one log line for going down');
+    assert.equal(log.args.filter((a: unknown[]) => /refuses this configuration/.test(JSON.stringify(a))).length, 0, 'a caught error is for the Catch node to report (Node-RED logs what no Catch node takes)');
+  });
+
+  it('an unknown database, with no Catch node: one error in the log saying what to fix, named on the badge; writes once it exists', async function () {
+    const name = `later_${tableNo}`;
+    await db.query(`DROP DATABASE IF EXISTS ${name}`);
+    await helper.load([connectionNode, sinkNode], flow({}, { database: name }), credentials());
+    completions = new SinkCompletions();
+    const sink: AnyNode = helper.getNode('sink');
+    const log = helper.log();
+    const errors = (): unknown[][] => log.args.filter((a: unknown[]) => /refuses this configuration/.test(JSON.stringify(a)));
+    sink.receive({ _msgid: 'db-1', topic: 'x', payload: 1 });
+    await waitFor(() => sink.telemetryStats().state === 'misconfigured', 'state misconfigured');
+    await waitFor(() => errors().length > 0, 'the error in the log');
+    assert.equal(errors().length, 1);
+    assert.match(JSON.stringify(errors()[0]), /3D000.*the database does not exist/);
+    assert.equal((errors()[0][0] as { level: number }).level, 20, 'logged as an error');
+    const badges = (helper as AnyNode)._NodePrototype.status.getCalls().filter((call: AnyNode) => call.thisValue.id === 'sink').map((call: AnyNode) => call.args[0]);
+    assert.deepEqual(badges[badges.length - 1], { fill: 'red', shape: 'ring', text: 'no database 3D000' });
+    // A person creates the database: the probe finds it (misconfiguration probes back off to 30 s; the first come after 1, 2, 4 s).
+    await db.query(`CREATE DATABASE ${name}`);
+    await waitFor(() => completions!.of('db-1').length === 1, 'the held message written', 20_000);
+    assert.equal(completions.of('db-1')[0].error, undefined);
+    assert.equal(errors().length, 1);
+    assert.equal(sink.telemetryStats().written, 1);
+    await helper.clearFlows();
+    await db.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   });
 
   it('shows "bad config" and refuses messages with done(err) when the connection is unusable', async function () {
@@ -286,8 +327,10 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     await send({ _msgid: 'req', control: 'stats' });
     await waitFor(() => stats.length === 1, 'the stats message');
     assert.equal(stats[0].topic, 'stats');
-    assert.deepEqual(stats[0].payload, {
+    assert.deepEqual({ ...(stats[0].payload as object), since: 0 }, {
       state: 'up',
+      code: '',
+      since: 0,
       receivedMessages: 3,
       receivedEvents: 21,
       written: 11,
@@ -310,61 +353,83 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     assert.equal(await rowCount(), 11);
   });
 
-  it('dead-letters the whole message and calls done(err) when retries are exhausted; logs down and recovered once', async function () {
-    await helper.load(
-      [connectionNode, sinkNode],
-      flow({ maxAttempts: '3', initialDelay: '10', maxDelay: '20' }, { statementTimeout: '200' }),
-      credentials()
-    );
+  /** The sink's table, with a trigger that makes every insert fail with `sqlstate` while `armed` holds a row. */
+  async function failInserts(sqlstate: string): Promise<{ disarm(): Promise<void> }> {
+    await db.query(`CREATE TABLE IF NOT EXISTS public."${table}_armed" (on_ boolean)`);
+    await db.query(`INSERT INTO public."${table}_armed" VALUES (true)`);
+    await db.query(`CREATE OR REPLACE FUNCTION public."${table}_fail"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF EXISTS (SELECT 1 FROM public."${table}_armed") THEN RAISE EXCEPTION 'caused by the test' USING ERRCODE = '${sqlstate}'; END IF; RETURN NULL; END $$`);
+    await db.query(`CREATE TRIGGER fail BEFORE INSERT ON public."${table}" FOR EACH STATEMENT EXECUTE FUNCTION public."${table}_fail"()`);
+    return { disarm: async () => void (await db.query(`DELETE FROM public."${table}_armed"`)) };
+  }
+
+  it('dead-letters the whole message and calls done(err) when a transient failure (deadlock) outlasts the attempts', async function () {
+    await helper.load([connectionNode, sinkNode], flow({ maxAttempts: '3', initialDelay: '10', maxDelay: '20' }), credentials());
+    completions = new SinkCompletions();
+    const dead = collect('dead');
+    await send(batchMsg(records(1, 'warmup', Date.UTC(2025, 0, 1))));
+    const deadlock = await failInserts('40P01');
+    const msg = batchMsg(records(20), 3);
+    const c = await send(msg);
+    assert.match((c.error as Error).message, /^not written: write failed after 3 attempts: 40P01/);
+    await waitFor(() => dead.length === 1, 'the dead-letter message');
+    const letter = dead[0] as { payload: Array<{ record: { seq: number }; reason: string; code: string }>; deadLetter: Record<string, unknown>; batch: unknown };
+    assert.deepEqual({ ...letter.deadLetter, error: undefined }, { reason: 'failed', count: 20, code: '40P01', written: 0, error: undefined });
+    assert.equal(letter.payload.length, 20);
+    assert.deepEqual(letter.payload.map((e) => e.record.seq), records(20).map((r) => r.seq));
+    assert.ok(letter.payload.every((e) => e.code === '40P01' && /caused by the test/.test(e.reason)));
+    assert.deepEqual(letter.batch, { id: 3, count: 20, reason: 'size' });
+    const sink: AnyNode = helper.getNode('sink');
+    let s = sink.telemetryStats();
+    assert.equal(s.state, 'up', 'the database answered: the sink is up, the batch failed');
+    assert.equal(s.deadLetteredBatches, 1);
+    assert.equal(s.deadLetteredEvents, 20);
+    assert.equal(s.retries, 2);
+    assertBalanced(s);
+    await deadlock.disarm();
+    const again = await send({ ...msg, _msgid: 'again' });
+    assert.equal(again.error, undefined);
+    s = sink.telemetryStats();
+    assert.equal(s.written, 21);
+    assert.equal(await rowCount(), 21);
+    assert.equal(completions.of(msg._msgid as string).length, 1);
+    const badges = (helper as AnyNode)._NodePrototype.status.getCalls().filter((call: AnyNode) => call.thisValue.id === 'sink').map((call: AnyNode) => call.args[0]);
+    assert.ok(badges.some((b: AnyNode) => b.fill === 'yellow' && b.shape === 'ring' && b.text === 'retry 1/3 40P01'), JSON.stringify(badges));
+    assert.ok(badges.every((b: AnyNode) => !b.text || b.text.length < 20));
+  });
+
+  it('holds a write through an outage far longer than its attempts (a stalled server), logs it once, and writes it when it is back', async function () {
+    await helper.load([connectionNode, sinkNode], flow({ maxAttempts: '2', initialDelay: '10', maxDelay: '20' }, { statementTimeout: '200' }), credentials());
     completions = new SinkCompletions();
     const dead = collect('dead');
     const log = helper.log();
     const lines = (pattern: RegExp): number => log.args.filter((a: unknown[]) => pattern.test(JSON.stringify(a))).length;
     await send(batchMsg(records(1, 'warmup', Date.UTC(2025, 0, 1))));
+    const sink: AnyNode = helper.getNode('sink');
     const locker = await lockTable('ACCESS EXCLUSIVE');
-    let c: Completion;
     const msg = batchMsg(records(20), 3);
     try {
-      c = await send(msg);
+      sink.receive(msg);
+      // Every attempt times out after 200 ms: well past two attempts, the write is still held.
+      await waitFor(() => sink.telemetryStats().retries >= 6, 'six failed attempts');
+      const s = sink.telemetryStats();
+      assert.equal(s.state, 'down');
+      assert.equal(s.code, '57014');
+      assert.equal(s.deadLetteredEvents, 0);
+      assert.equal(completions.of(msg._msgid as string).length, 0);
+      const badges = (helper as AnyNode)._NodePrototype.status.getCalls().filter((call: AnyNode) => call.thisValue.id === 'sink').map((call: AnyNode) => call.args[0]);
+      assert.ok(badges.some((b: AnyNode) => b.fill === 'red' && /^stalled \d+s$/.test(b.text)), JSON.stringify(badges));
     } finally {
       await locker.query('ROLLBACK');
       await locker.end();
     }
-    assert.match((c.error as Error).message, /^not written: write failed after 3 attempts: 57014/);
-    await waitFor(() => dead.length === 1, 'the dead-letter message');
-    const letter = dead[0] as { payload: Array<{ record: { seq: number }; reason: string; code: string }>; deadLetter: Record<string, unknown>; batch: unknown };
-    assert.deepEqual({ ...letter.deadLetter, error: undefined }, { reason: 'failed', count: 20, code: '57014', written: 0, error: undefined });
-    assert.equal(letter.payload.length, 20);
-    assert.deepEqual(letter.payload.map((e) => e.record.seq), records(20).map((r) => r.seq));
-    assert.ok(letter.payload.every((e) => e.code === '57014' && /statement timeout/.test(e.reason)));
-    assert.deepEqual(letter.batch, { id: 3, count: 20, reason: 'size' });
-    const sink: AnyNode = helper.getNode('sink');
-    let s = sink.telemetryStats();
-    assert.equal(s.state, 'down');
-    assert.equal(s.deadLetteredBatches, 1);
-    assert.equal(s.deadLetteredEvents, 20);
-    assert.equal(s.retries, 2);
-    assertBalanced(s);
-    // The database is back: the next message is written and the node says so, once.
-    const again = await send({ ...msg, _msgid: 'again' });
-    assert.equal(again.error, undefined);
-    s = sink.telemetryStats();
-    assert.equal(s.state, 'up');
-    assert.equal(s.written, 21);
+    await waitFor(() => completions!.of(msg._msgid as string).length === 1, 'done once the lock is gone');
+    assert.equal(completions.of(msg._msgid as string)[0].error, undefined);
+    assert.equal(dead.length, 0);
     assert.equal(await rowCount(), 21);
-    assert.equal(completions.of(msg._msgid as string).length, 1);
+    assert.equal(sink.telemetryStats().state, 'up');
     assert.equal(lines(/unavailable/), 1);
-    assert.equal(lines(/recovered after/), 1);
-    // Each change of state is shown at once on the badge.
-    const badges = (helper as AnyNode)._NodePrototype.status
-      .getCalls()
-      .filter((call: AnyNode) => call.thisValue.id === 'sink')
-      .map((call: AnyNode) => call.args[0]);
-    const retrying = badges.findIndex((b: AnyNode) => b.fill === 'yellow' && b.shape === 'ring' && b.text === 'retry 1/3 57014');
-    const down = badges.findIndex((b: AnyNode) => b.fill === 'red' && b.shape === 'ring' && /^down \d+s$/.test(b.text));
-    const up = badges.findIndex((b: AnyNode, i: number) => i > down && b.fill === 'green' && b.shape === 'dot' && /^\d+(\.\d+k)? rows\/s$/.test(b.text));
-    assert.ok(retrying >= 0 && down > retrying && up > down, JSON.stringify(badges));
-    assert.ok(badges.every((b: AnyNode) => !b.text || b.text.length < 20));
+    assert.equal(lines(/is back after/), 1);
+    assertBalanced(sink.telemetryStats());
   });
 
   it('merges queued plain messages into one write and completes each once', async function () {
@@ -407,7 +472,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
       await locker.query('COMMIT');
       await locker.end();
     }
-    assert.match((refused.error as Error).message, /^not written: queue full \(1 messages waiting\)$/);
+    assert.match((refused.error as Error).message, /^not written: queue full \(5 events waiting\)$/);
     await waitFor(() => completions!.list.length === 4, 'every message completed');
     const s = sink.telemetryStats();
     assert.equal(s.refusedMessages, 1);
@@ -452,7 +517,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     }
   });
 
-  it('closes within its drain bound while a write is retrying, and calls done(err) for it', async function () {
+  it('closes at once while the database is stalled, and hands the held write back upstream', async function () {
     // statement_timeout 300 ms + an exclusive lock held by the test: every insert fails with
     // 57014 (retryable), a real fault caused by the server itself.
     await helper.load(
@@ -470,7 +535,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
       const sink: AnyNode = helper.getNode('sink');
       const msg = batchMsg(records(50));
       sink.receive(msg);
-      await waitFor(() => sink.telemetryStats().state === 'retrying' && sink.telemetryStats().retries >= 2, 'the write to retry');
+      await waitFor(() => sink.telemetryStats().state === 'down' && sink.telemetryStats().retries >= 2, 'the write to wait');
       assert.equal(completions.of(msg._msgid as string).length, 0);
       const started = Date.now();
       await helper.clearFlows();

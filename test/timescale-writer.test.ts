@@ -289,14 +289,27 @@ describe('TimescaleWriter against PostgreSQL', function () {
       assert.match(result.warnings.join('\n'), /can be stored twice/);
     });
 
-    it('fails a batch at once, without bisecting, when the statement itself is wrong (class 42)', async function () {
+    it('holds a batch, without bisecting, while the statement itself is wrong (class 42), and writes it once the table is fixed', async function () {
       await pool.query('CREATE TABLE shrinking (time timestamptz NOT NULL, source text NOT NULL, value float8, kind text, seq bigint NOT NULL, UNIQUE (source, time, seq))');
       const db = wrap(pool);
-      const writer = new TimescaleWriter(db, { table: 'shrinking', mode: 'existing', sleep: noWait });
+      let probes = 0;
+      const writer = new TimescaleWriter(db, {
+        table: 'shrinking',
+        mode: 'existing',
+        retry: { maxAttempts: 2 },
+        // The probe waits; on its third wait a person fixes the table.
+        sleep: async () => {
+          if (++probes === 3) await pool.query('ALTER TABLE shrinking ADD COLUMN kind text');
+        }
+      });
+      const events = collectEvents(writer);
       await writer.prepare();
       await pool.query('ALTER TABLE shrinking DROP COLUMN kind');
-      await assert.rejects(writer.write(makeRecords(100)), (err: WriteFailedError) => err instanceof WriteFailedError && err.kind === 'schema' && err.code === '42703' && err.attempts === 1);
-      assert.strictEqual(insertCalls(db), 1);
+      const outcome = await writer.write(makeRecords(100));
+      assert.deepStrictEqual(outcome, { written: 100, duplicates: 0, rejected: [], attempts: 4, statements: 4 });
+      assert.strictEqual(insertCalls(db), 4, 'the whole batch each time: never bisected row by row');
+      assert.deepStrictEqual(events.states.map((change) => [change.state, change.code]), [['misconfigured', '42703'], ['up', undefined]]);
+      assert.ok(events.retries.every((retry) => retry.maxAttempts === Infinity && retry.code === '42703'), 'a misconfiguration spends no attempts');
     });
   });
 
@@ -323,44 +336,91 @@ describe('TimescaleWriter against PostgreSQL', function () {
     const outcome = await writer.write(makeRecords(300));
     assert.deepStrictEqual(outcome, { written: 0, duplicates: 300, rejected: [], attempts: 2, statements: 2 });
     assert.strictEqual(await count('ambiguous'), 300);
-    assert.deepStrictEqual(events.states.map((change) => change.state), ['retrying', 'up']);
+    assert.deepStrictEqual(events.states.map((change) => change.state), ['down', 'up']);
     assert.strictEqual(events.states[0].code, 'CONN_TERMINATED');
   });
 
-  it('gives up after the configured attempts with WriteFailedError, logging one change per state', async function () {
+  it('dead-letters a batch after the configured attempts at a transient failure (deadlock), logging one change per state', async function () {
     const db: Queryable = {
       query: async (text: string, values?: unknown[]) => {
-        if (text.startsWith('INSERT')) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1 (postgres://u:hunter2@db/x)'), { code: 'ECONNREFUSED' });
+        if (text.startsWith('INSERT')) throw Object.assign(new Error('deadlock detected (postgres://u:hunter2@db/x)'), { code: '40P01' });
         return pool.query(text, values);
       }
     };
     const delays: number[] = [];
-    const writer = new TimescaleWriter(db, { table: 'refused', retry: { maxAttempts: 4 }, random: () => 1, sleep: async (ms) => void delays.push(ms) });
+    const writer = new TimescaleWriter(db, { table: 'deadlocked', retry: { maxAttempts: 4 }, random: () => 1, sleep: async (ms) => void delays.push(ms) });
     const events = collectEvents(writer);
     await assert.rejects(writer.write(makeRecords(5)), (err: WriteFailedError) => {
       assert.ok(err instanceof WriteFailedError);
-      assert.strictEqual(err.code, 'ECONNREFUSED');
+      assert.strictEqual(err.code, '40P01');
+      assert.strictEqual(err.kind, 'transient');
       assert.strictEqual(err.attempts, 4);
       assert.ok(!err.message.includes('hunter2'), err.message);
       return true;
     });
     assert.deepStrictEqual(delays, [500, 1000, 2000]);
-    assert.deepStrictEqual(events.states.map((change) => change.state), ['retrying', 'down']);
+    assert.deepStrictEqual(events.states.map((change) => change.state), ['retrying', 'up']);
     assert.strictEqual(events.retries.length, 3);
-    // Still down: the next failing batch adds no state line.
-    await assert.rejects(writer.write(makeRecords(5)), WriteFailedError);
-    assert.deepStrictEqual(events.states.map((change) => change.state), ['retrying', 'down']);
+    assert.ok(events.retries.every((retry) => retry.maxAttempts === 4));
+  });
+
+  it('waits out an outage of any length: one probe retries, the other writes wait and spend no attempt, all go in once it is back', async function () {
+    let refusals = 40; // far beyond the 2 attempts allowed for transient failures
+    let inserts = 0;
+    const db: Queryable = {
+      query: async (text: string, values?: unknown[]) => {
+        if (text.startsWith('INSERT')) {
+          inserts++;
+          if (refusals > 0) {
+            refusals--;
+            throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+          }
+        }
+        return pool.query(text, values);
+      }
+    };
+    const delays: number[] = [];
+    const writer = new TimescaleWriter(db, { table: 'outage_gate', retry: { maxAttempts: 2 }, random: () => 1, sleep: async (ms) => void delays.push(ms) });
+    await writer.prepare();
+    const events = collectEvents(writer);
+    const outcomes = await Promise.all([0, 1, 2].map((i) => writer.write(makeRecords(10, { source: `s${i}` }))));
+    assert.deepStrictEqual(outcomes.map((o) => o.written + o.duplicates), [10, 10, 10]);
+    assert.strictEqual(await count('outage_gate'), 30);
+    // Three writes failed together; then only the probe tried, 37 more times, until the 41st insert went through.
+    assert.strictEqual(inserts, 40 + 3);
+    assert.strictEqual(delays.length, 40 - 2, 'only the probe waited between attempts');
+    assert.ok(delays.every((ms) => ms <= 1000), 'a returning database is written to within a second');
+    assert.deepStrictEqual(events.states.map((change) => change.state), ['down', 'up']);
+    assert.strictEqual(events.states[0].code, 'ECONNREFUSED');
+  });
+
+  it('holds a batch while the password is wrong (misconfigured, no attempt spent), and writes it when the server accepts again', async function () {
+    let accepted = false;
+    const db: Queryable = {
+      query: async (text: string, values?: unknown[]) => {
+        if (!accepted) throw Object.assign(new Error('password authentication failed for user "writer"'), { code: '28P01' });
+        return pool.query(text, values);
+      }
+    };
+    let waits = 0;
+    const writer = new TimescaleWriter(db, { table: 'misconfigured', retry: { maxAttempts: 1 }, sleep: async () => void (++waits === 5 && (accepted = true)) });
+    const events = collectEvents(writer);
+    const outcome = await writer.write(makeRecords(3));
+    assert.strictEqual(outcome.written, 3);
+    assert.deepStrictEqual(events.states.map((change) => [change.state, change.code]), [['misconfigured', '28P01'], ['up', undefined]]);
   });
 
   it('fails at once on a permanent error', async function () {
-    const db: Queryable = { query: async () => Promise.reject(Object.assign(new Error('password authentication failed for user "writer"'), { code: '28P01' })) };
+    const db: Queryable = {
+      query: async (text: string, values?: unknown[]) => (text.startsWith('INSERT') ? Promise.reject(Object.assign(new Error('internal error'), { code: 'XX000' })) : pool.query(text, values))
+    };
     const writer = new TimescaleWriter(db, { table: 'never', sleep: noWait });
-    await assert.rejects(writer.write(makeRecords(3)), (err: WriteFailedError) => err.kind === 'permanent' && err.code === '28P01' && err.attempts === 1);
+    await assert.rejects(writer.write(makeRecords(3)), (err: WriteFailedError) => err.kind === 'permanent' && err.code === 'XX000' && err.attempts === 1);
   });
 
   it('stops waiting for the next attempt when the signal aborts', async function () {
     const db: Queryable = { query: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) };
-    const writer = new TimescaleWriter(db, { table: 'aborted', retry: { initialDelayMs: 3_600_000, maxDelayMs: 3_600_000 }, random: () => 1 });
+    const writer = new TimescaleWriter(db, { table: 'aborted' });
     const controller = new AbortController();
     writer.once('retry', () => controller.abort());
     await assert.rejects(writer.write(makeRecords(3), { signal: controller.signal }), (err: WriteFailedError) => err.kind === 'aborted' && err.code === 'ABORTED');

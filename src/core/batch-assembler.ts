@@ -1,4 +1,4 @@
-import { appendRecords, eventCount, TelemetryMessageLike, TelemetryRecord } from './records';
+import { appendRecords, TelemetryMessageLike, TelemetryRecord } from './records';
 
 export interface BatcherOptions {
   /** Events in a batch, at most (a single larger message still forms one batch of its own). */
@@ -68,19 +68,33 @@ export class BatchAssembler<I> {
 
   /** Adds one message. Returns false (nothing changed) when it would take the held events beyond the bound. */
   add(msg: TelemetryMessageLike, input: I, now: number): boolean {
-    const n = eventCount(msg);
+    const records: TelemetryRecord[] = [];
+    appendRecords(msg, records);
+    return this.addRecords(records, input, now);
+  }
+
+  /** Adds the records of one message (see appendRecords); false when they would take the held events beyond the bound. */
+  addRecords(records: readonly TelemetryRecord[], input: I, now: number): boolean {
+    const n = records.length;
     if (this.heldEvents > 0 && this.heldEvents + n > this.options.maxHeldEvents) return false;
     if (this.current !== undefined && this.currentEvents + n > this.options.maxSize) this.close('size');
     if (this.current === undefined) {
       this.current = { records: [], inputs: [], reason: 'size', firstAt: now };
       this.currentEvents = 0;
     }
-    appendRecords(msg, this.current.records);
+    const into = this.current.records;
+    for (let i = 0; i < n; i++) into.push(records[i]);
     this.current.inputs.push(input);
     this.currentEvents += n;
     this.heldEvents += n;
     if (this.currentEvents >= this.options.maxSize) this.close('size');
     return true;
+  }
+
+  /** Every batch held: being filled, waiting, and (from `open`) out for writing is the caller's to add. */
+  *unsent(): Iterable<Batch<I>> {
+    yield* this.waiting;
+    if (this.current !== undefined) yield this.current;
   }
 
   /** Closes the batch being filled, if any: it waits for an open slot. */

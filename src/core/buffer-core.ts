@@ -181,7 +181,7 @@ export class BufferCore<T> {
    * A downstream node completed the message with this key. 'returned' means it gave the message
    * back unprocessed, so it is sent again. Returns whether the key was ours.
    */
-  completed(key: string, completion: 'ok' | 'failed' | 'returned'): boolean {
+  completed(key: string, completion: 'ok' | 'failed' | 'returned' | 'unacknowledged'): boolean {
     const inflight = this.inflight;
     const before = inflight.weight;
     if (!inflight.has(key)) return false;
@@ -195,9 +195,10 @@ export class BufferCore<T> {
       return true;
     }
     this.effectiveWindow = Math.min(this.options.window, this.effectiveWindow + weight);
-    if (completion === 'failed') this.failed += weight;
+    const outcome = completion === 'ok' ? 'delivered' : completion;
+    if (outcome === 'failed') this.failed += weight;
+    else if (outcome === 'unacknowledged') this.unacknowledged += weight;
     else this.delivered += weight;
-    const outcome = completion === 'failed' ? 'failed' : 'delivered';
     for (const item of group.items) this.hooks.settled(item, outcome);
     return true;
   }
@@ -220,14 +221,25 @@ export class BufferCore<T> {
     }
   }
 
-  /** Returns credit for items whose ack deadline passed; returns how many messages expired. */
-  expire(): number {
+  /**
+   * Returns credit for items whose ack deadline passed; returns how many messages expired. `held`
+   * names what the nodes downstream still hold (custody): those get a new deadline instead.
+   */
+  expire(held?: () => Set<string> | undefined): number {
+    const now = this.hooks.now();
+    if (!this.inflight.due(now)) return 0;
+    const ids = held?.();
     let expired = 0;
-    this.inflight.expire(this.hooks.now(), (group, weight) => {
-      this.unacknowledged += weight;
-      expired++;
-      for (const item of group.items) this.hooks.settled(item, 'unacknowledged');
-    });
+    const spare = ids === undefined ? undefined : { has: (key: string) => ids.has(key), extended: now + this.options.ackTimeoutMs };
+    this.inflight.expire(
+      now,
+      (group, weight) => {
+        this.unacknowledged += weight;
+        expired++;
+        for (const item of group.items) this.hooks.settled(item, 'unacknowledged');
+      },
+      spare
+    );
     return expired;
   }
 

@@ -21,6 +21,12 @@ export class Fifo<T> {
     return this.head < this.items.length ? this.items[this.head] : undefined;
   }
 
+  /** The item `index` places behind the oldest, left in place. */
+  at(index: number): T | undefined {
+    const i = this.head + index;
+    return index >= 0 && i < this.items.length ? this.items[i] : undefined;
+  }
+
   shift(): T | undefined {
     if (this.head >= this.items.length) return undefined;
     const item = this.items[this.head];

@@ -60,19 +60,41 @@ export class InflightTracker<T> {
     return this.settle(entry);
   }
 
-  /** Removes every item whose deadline is at or before `now`, oldest first. */
-  expire(now: number, onExpired: (value: T, weight: number) => void): void {
+  /**
+   * Removes every item whose deadline is at or before `now`, oldest first. An item that `spare`
+   * vouches for (a downstream node still holds it) gets a new deadline, `extended`, instead.
+   */
+  expire(now: number, onExpired: (value: T, weight: number) => void, spare?: { has(key: string): boolean; extended: number }): void {
+    let spared: Array<[string, Entry<T>]> | undefined;
     // Map iteration follows insertion order and deadlines grow with insertion, so stop at the first live one.
     for (const [key, entry] of this.entries) {
       if (entry.deadline > now) break;
+      this.entries.delete(key);
+      if (spare !== undefined && spare.has(key)) {
+        for (let e: Entry<T> | undefined = entry; e !== undefined; e = e.next) e.deadline = Math.max(e.deadline, spare.extended);
+        (spared ??= []).push([key, entry]);
+        continue;
+      }
       let head: Entry<T> | undefined = entry;
       while (head !== undefined && head.deadline <= now) {
         onExpired(this.settle(head), head.weight);
         head = head.next;
       }
-      this.entries.delete(key);
       if (head !== undefined) this.entries.set(key, head);
     }
+    // Behind the others again, so the map stays in deadline order.
+    for (const [key, entry] of spared ?? []) this.entries.set(key, entry);
+  }
+
+  /** Whether any item's deadline is at or before `now` (cheap: the oldest is first). */
+  due(now: number): boolean {
+    for (const entry of this.entries.values()) return entry.deadline <= now;
+    return false;
+  }
+
+  /** Every item in flight, in release order, left in place. */
+  *values(): Iterable<T> {
+    for (const entry of this.entries.values()) for (let e: Entry<T> | undefined = entry; e !== undefined; e = e.next) yield e.value;
   }
 
   /** Removes and returns every item in flight, in release order. */

@@ -98,3 +98,24 @@ export function shortLivedRecordOf(msg: TelemetryMessageLike): TelemetryRecord {
     kind: msg.kind,
   };
 }
+
+/** Whether a record carries a sequence number of its own: msg.seq, or a number in payload.seq. */
+export function hasSequence(record: TelemetryRecord, seqProperty = 'seq'): boolean {
+  if (typeof record.seq === 'number') return true;
+  const payload = record.payload;
+  return typeof payload === 'object' && payload !== null && !Array.isArray(payload) && typeof (payload as Record<string, unknown>)[seqProperty] === 'number';
+}
+
+/**
+ * Numbers, per topic, every record that has no sequence number of its own, so two readings that
+ * share a source and a time never become one row. Returns how many were numbered.
+ */
+export function stampMissing(records: readonly TelemetryRecord[], stamper: { reserve(source: string, count: number): number }, seqProperty = 'seq'): number {
+  let stamped = 0;
+  for (const record of records) {
+    if (hasSequence(record, seqProperty)) continue;
+    record.seq = stamper.reserve(typeof record.topic === 'string' ? record.topic : '', 1);
+    stamped++;
+  }
+  return stamped;
+}

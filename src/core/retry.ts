@@ -1,29 +1,26 @@
 /**
- * What to do about a failed database call, and how long to wait before trying again.
+ * What to do about a failed database call, and how long to wait before trying again. The classes
+ * are the sink's states (docs/architecture.md, "Outage versus failure"):
  *
- * Classes:
- * - retryable: the server or the path to it is (probably) only temporarily unavailable or busy:
- *   SQLSTATE class 08 (connection exception), 57P01/57P02/57P03 (admin/crash shutdown, cannot
- *   connect now), class 53 (insufficient resources: too many connections, disk full, out of
- *   memory), 40001 (serialization failure), 40P01 (deadlock), 57014 (statement timeout or cancel),
- *   and socket-level failures (ECONNREFUSED, ECONNRESET, EPIPE, ETIMEDOUT, EHOSTUNREACH, ...,
- *   "Connection terminated unexpectedly", connection and query read timeouts). The same rows are
- *   sent again; the unique (source, time, seq) key makes that safe even when the first attempt
- *   did commit.
- * - data: something in the rows themselves: class 22 (data exception: out of range, invalid
- *   text, NUL characters) and class 23 (integrity constraint: NOT NULL, CHECK, foreign key), plus
- *   54000 (an index row too large, caused by one oversized value). The batch is bisected so
- *   the good rows are written and each bad row is rejected with the database's message.
- * - schema: class 42 (syntax error or access rule violation: missing table or column, type
- *   mismatch, no privilege). These are properties of the statement and the table, never of a row:
- *   every row of every batch fails the same way, so bisecting would cost about 2N statements to
- *   reject all N rows one by one. The whole batch fails at once, without retries, and the error
- *   goes to the operator (a Catch node), because only a change to the table or grants fixes it.
- * - permanent: everything else (authentication failure, unknown database, internal errors, a
- *   pool that was ended). Retrying cannot help, so the batch fails at once.
+ * - unavailable: the database is not there for us now: the path or the server is down, shutting
+ *   down, out of connections or disk, read-only (a replica after a failover), or too slow to answer
+ *   (a statement timeout, a frozen server). A state of the connection, not a failure of a batch:
+ *   batches wait, one probe retries with a short capped backoff, and nothing is spent of a batch's
+ *   attempts however long it lasts. SQLSTATE class 08, 57P01-57P03, class 53, 57014, 25006, socket
+ *   errors and node-postgres' connection and read timeouts.
+ * - config: retrying as it is cannot help, a person must act: wrong password (class 28), unknown
+ *   database (3D000) or schema (3F000), missing privilege, table or column (class 42), a TLS
+ *   certificate that does not verify, an unknown host. Batches wait too (nothing is thrown away
+ *   while the user fixes it), and the probe retries slowly, so a fix on the server is picked up.
+ * - transient: a failure on a reachable database that the next attempt may not meet: deadlock
+ *   (40P01), serialization (40001), a commit of unknown outcome (40003), a lock not available
+ *   (55P03). Bounded attempts with backoff; then the batch goes to the dead-letter output.
+ * - data: something in the rows themselves: class 22 (data exception), class 23 (integrity
+ *   constraint), 54000 (an index row too large). The batch is bisected so the good rows go in.
+ * - permanent: anything else (an internal error, an ended pool): the batch fails at once.
  */
 
-export type ErrorKind = 'retryable' | 'data' | 'schema' | 'permanent';
+export type ErrorKind = 'unavailable' | 'config' | 'transient' | 'data' | 'permanent';
 
 export interface ErrorClassification {
   kind: ErrorKind;
@@ -33,9 +30,21 @@ export interface ErrorClassification {
   message: string;
 }
 
-const RETRYABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '40001', '40P01', '57014']);
-const RETRYABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ECONNABORTED', 'EAI_AGAIN', 'ESOCKETTIMEDOUT']);
-const RETRYABLE_MESSAGES: Array<[RegExp, string]> = [
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '57014', '25006']);
+const TRANSIENT_SQLSTATES = new Set(['40001', '40P01', '40003', '55P03']);
+const CONFIG_SQLSTATES = new Set(['3D000', '3F000']);
+const UNAVAILABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'ECONNABORTED', 'EAI_AGAIN', 'ESOCKETTIMEDOUT']);
+const CONFIG_SOCKET_CODES = new Set([
+  'ENOTFOUND',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID'
+]);
+const UNAVAILABLE_MESSAGES: Array<[RegExp, string]> = [
   [/connection terminated unexpectedly/i, 'CONN_TERMINATED'],
   [/connection terminated due to connection timeout/i, 'CONN_TIMEOUT'],
   [/timeout exceeded when trying to connect/i, 'CONN_TIMEOUT'],
@@ -43,6 +52,11 @@ const RETRYABLE_MESSAGES: Array<[RegExp, string]> = [
   [/query read timeout/i, 'QUERY_TIMEOUT'],
   [/client has encountered a connection error and is not queryable/i, 'CONN_ERROR'],
   [/server closed the connection unexpectedly/i, 'CONN_TERMINATED']
+];
+const CONFIG_MESSAGES: Array<[RegExp, string]> = [
+  // node-postgres, when the server asks for a password and none is configured.
+  [/client password must be a string/i, 'NO_PASSWORD'],
+  [/does not support SSL connections/i, 'NO_TLS']
 ];
 const SQLSTATE = /^[0-9A-Z]{5}$/;
 
@@ -78,16 +92,21 @@ export function classifyError(err: unknown): ErrorClassification {
   const code = errorCode(err);
   const message = redactSecrets(errorMessage(err));
   // Checked first: EPIPE has the shape of a SQLSTATE.
-  if (code && RETRYABLE_SOCKET_CODES.has(code)) return { kind: 'retryable', code, message };
+  if (code && UNAVAILABLE_SOCKET_CODES.has(code)) return { kind: 'unavailable', code, message };
+  if (code && CONFIG_SOCKET_CODES.has(code)) return { kind: 'config', code, message };
   if (code && SQLSTATE.test(code)) {
     const errorClass = code.slice(0, 2);
-    if (errorClass === '08' || errorClass === '53' || RETRYABLE_SQLSTATES.has(code)) return { kind: 'retryable', code, message };
+    if (errorClass === '08' || errorClass === '53' || UNAVAILABLE_SQLSTATES.has(code)) return { kind: 'unavailable', code, message };
+    if (TRANSIENT_SQLSTATES.has(code)) return { kind: 'transient', code, message };
     if (errorClass === '22' || errorClass === '23' || code === '54000') return { kind: 'data', code, message };
-    if (errorClass === '42') return { kind: 'schema', code, message };
+    if (errorClass === '28' || errorClass === '42' || CONFIG_SQLSTATES.has(code)) return { kind: 'config', code, message };
     return { kind: 'permanent', code, message };
   }
-  for (const [pattern, madeUpCode] of RETRYABLE_MESSAGES) {
-    if (pattern.test(message)) return { kind: 'retryable', code: code ?? madeUpCode, message };
+  for (const [pattern, madeUpCode] of UNAVAILABLE_MESSAGES) {
+    if (pattern.test(message)) return { kind: 'unavailable', code: code ?? madeUpCode, message };
+  }
+  for (const [pattern, madeUpCode] of CONFIG_MESSAGES) {
+    if (pattern.test(message)) return { kind: 'config', code: code ?? madeUpCode, message };
   }
   return { kind: 'permanent', code: code ?? 'UNKNOWN', message };
 }
@@ -129,6 +148,20 @@ export function backoffDelay(retry: number, options: ResolvedBackoffOptions, ran
   const r = random();
   const unit = Number.isFinite(r) ? Math.min(Math.max(r, 0), 1) : 0;
   return Math.floor(unit * ceiling);
+}
+
+/**
+ * The wait before the probe's next attempt while the database is unavailable (doubling from 200 ms
+ * up to 1 s, so a returning database is written to within a second) or misconfigured (from 1 s up
+ * to 30 s: a wrong password retried every second fills the server's log). Jitter in the upper half
+ * keeps many gateways that lost the same server from reconnecting in step.
+ */
+export function probeDelay(failures: number, kind: 'unavailable' | 'config', random: () => number = Math.random): number {
+  const [first, cap] = kind === 'unavailable' ? [200, 1000] : [1000, 30000];
+  const ceiling = Math.min(cap, first * 2 ** Math.min(Math.max(failures - 1, 0), 20));
+  const r = random();
+  const unit = Number.isFinite(r) ? Math.min(Math.max(r, 0), 1) : 0;
+  return Math.floor(ceiling / 2 + (unit * ceiling) / 2);
 }
 
 /** Raised when a wait or a write is abandoned through its AbortSignal. */

@@ -1,29 +1,32 @@
-/** The counters and the dead-letter entries of timescale-sink (see docs/sink-options.md). */
+/** The counters and the dead-letter entries of timescale-sink (README, "timescale-sink"). */
 import type { TelemetryRecord } from './records';
 
-export type SinkState = 'starting' | 'up' | 'retrying' | 'down' | 'closing';
+export type SinkState = 'starting' | 'up' | 'retrying' | 'down' | 'misconfigured' | 'closing';
 
-export interface SinkStats {
-  state: SinkState;
+/**
+ * Exact counters, in messages and events. At any moment receivedEvents = written + duplicates +
+ * rejected + deadLetteredEvents + refusedEvents + closedEvents + inFlightEvents + queuedEvents.
+ */
+export interface SinkCounters {
   /** Messages and events taken in (stats requests not included). */
   receivedMessages: number;
   receivedEvents: number;
   /** Rows inserted. */
   written: number;
-  /** Rows skipped because a row with the same (source, time, seq) was already there. */
+  /** Rows skipped because a row with the same (source, time, seq) was already there: a re-send. */
   duplicates: number;
   /** Rows rejected (mapping or database data error), each sent to the dead-letter output. */
   rejected: number;
-  /** Messages whose write failed for good (retries exhausted, schema or permanent error) and their events. */
+  /** Messages whose write failed for good (transient failures past the attempts, a permanent error) and their events. */
   deadLetteredBatches: number;
   deadLetteredEvents: number;
   /** Messages refused because the queue was full (done(err)). */
   refusedMessages: number;
   refusedEvents: number;
-  /** Messages handed back unwritten because the node closed (done(err) "not written: node closed"). */
+  /** Messages handed back unwritten because the node closed (completed as 'returned'). */
   closedMessages: number;
   closedEvents: number;
-  /** Retries of write statements (attempts after the first). */
+  /** Statement attempts after the first (the probe's attempts during an outage included). */
   retries: number;
   /** Write calls started (several plain messages may share one). */
   writes: number;
@@ -31,6 +34,13 @@ export interface SinkStats {
   inFlightEvents: number;
   queued: number;
   queuedEvents: number;
+}
+
+export interface SinkStats extends SinkCounters {
+  state: SinkState;
+  /** While down or misconfigured: the SQLSTATE or error code, and since when (epoch ms). */
+  code: string;
+  since: number;
 }
 
 export interface DeadLetterEntry {

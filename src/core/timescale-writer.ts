@@ -61,7 +61,8 @@
 import { EventEmitter } from 'events';
 import type { TelemetryRecord } from './records';
 import { mapRecord, resolveMappingOptions, type MappingOptions, type ResolvedMappingOptions, type TelemetryRow } from './row-mapping';
-import { backoffDelay, classifyError, resolveBackoffOptions, sleep as defaultSleep, AbortedError, type BackoffOptions, type ErrorClassification, type ErrorKind, type ResolvedBackoffOptions, type Sleep } from './retry';
+import { DatabaseGate } from './database-gate';
+import { backoffDelay, classifyError, probeDelay, resolveBackoffOptions, sleep as defaultSleep, AbortedError, type BackoffOptions, type ErrorClassification, type ErrorKind, type ResolvedBackoffOptions, type Sleep } from './retry';
 
 /** The part of a pg.Pool (or pg.Client) the writer uses. */
 export interface Queryable {
@@ -144,9 +145,15 @@ export interface WriteOutcome {
   statements: number;
 }
 
-export type WriterStateName = 'up' | 'retrying' | 'down';
+/**
+ * up: statements go through. retrying: a batch retries a transient failure on a reachable database
+ * (deadlock, serialization), with bounded attempts. down: the database is not there (refused, reset,
+ * timed out, shutting down, read-only, full); misconfigured: a person must act (password, database,
+ * privilege, table). While down or misconfigured every batch waits and one probe retries.
+ */
+export type WriterStateName = 'up' | 'retrying' | 'down' | 'misconfigured';
 
-/** Emitted as 'state' once per change, so a node logs one line per outage, not one per retry. */
+/** Emitted as 'state' once per change (and per change of reason), so a node logs one line per outage, not one per retry. */
 export interface WriterState {
   state: WriterStateName;
   previous: WriterStateName | 'unknown';
@@ -155,13 +162,17 @@ export interface WriterState {
   maxAttempts: number;
   code?: string;
   message?: string;
-  /** Epoch ms at which this state began. */
+  /** Epoch ms at which this state began: for down and misconfigured, the first failure. */
   since: number;
 }
 
 export type WriterStateChange = WriterState;
 
-/** Emitted as 'retry' before each wait: for a status badge ("retrying 3/10 ECONNREFUSED"), not for logs. */
+/**
+ * Emitted as 'retry' before each wait: for a status badge ("retry 3/10 40P01") and the retries
+ * counter, not for logs. While the database is down or misconfigured, the probe's attempts have no
+ * bound (maxAttempts Infinity).
+ */
 export interface WriterRetryEvent {
   attempt: number;
   maxAttempts: number;
@@ -193,7 +204,7 @@ export class WriteFailedError extends Error {
   readonly rejected: RejectedRecord[];
 
   constructor(classification: Omit<ErrorClassification, 'kind'> & { kind: ErrorKind | 'aborted' }, attempts: number, written = 0, rejected: RejectedRecord[] = []) {
-    const after = classification.kind === 'retryable' ? ` after ${attempts} attempt${attempts === 1 ? '' : 's'}` : '';
+    const after = classification.kind === 'transient' ? ` after ${attempts} attempt${attempts === 1 ? '' : 's'}` : '';
     super(`write failed${after}: ${classification.code}: ${classification.message}`);
     this.name = 'WriteFailedError';
     this.code = classification.code;
@@ -338,7 +349,6 @@ class DataRowsError extends Error {
 interface WriteContext {
   signal?: AbortSignal;
   retries: number;
-  failuresInARow: number;
   statements: number;
   written: number;
   rejected: RejectedRecord[];
@@ -371,6 +381,7 @@ export class TimescaleWriter extends EventEmitter {
   private preparing: Promise<PrepareResult> | null = null;
   private currentState: WriterStateName | 'unknown' = 'unknown';
   private stateSince: number;
+  private readonly gate: DatabaseGate;
 
   constructor(private readonly pool: Queryable, options: TimescaleWriterOptions = {}) {
     super();
@@ -392,6 +403,7 @@ export class TimescaleWriter extends EventEmitter {
     this.sleep = options.sleep ?? defaultSleep;
     this.now = options.now ?? Date.now;
     this.stateSince = this.now();
+    this.gate = new DatabaseGate(this.stateSince);
 
     this.columns = {};
     if (this.mode === 'auto') {
@@ -463,8 +475,20 @@ export class TimescaleWriter extends EventEmitter {
   }
 
   /**
+   * Prepares the table, waiting out an outage or a misconfiguration the way a write does (so the
+   * badge is right before the first row arrives). Rejects only when `signal` aborts.
+   */
+  async start(signal?: AbortSignal): Promise<PrepareResult> {
+    const context: WriteContext = { signal, retries: 0, statements: 0, written: 0, rejected: [], reprepared: false, mayConflict: false };
+    await this.run(context, undefined);
+    return this.prepare();
+  }
+
+  /**
    * Writes a batch. Resolves with what happened to every record (written, duplicate or rejected);
-   * rejects with WriteFailedError only when the batch as a whole could not be written.
+   * rejects with WriteFailedError only when the batch as a whole could not be written (transient
+   * failures past the attempts, a permanent error, or `signal` aborted). While the database is down
+   * or misconfigured it waits, however long, and resolves once the rows are in.
    */
   async write(records: readonly TelemetryRecord[], options: WriteOptions = {}): Promise<WriteOutcome> {
     const receivedAt = options.receivedAt ?? this.now();
@@ -482,7 +506,7 @@ export class TimescaleWriter extends EventEmitter {
     }
     if (rows.length === 0) return { written: 0, duplicates: 0, rejected, attempts: 0, statements: 0 };
 
-    const context: WriteContext = { signal: options.signal, retries: 0, failuresInARow: 0, statements: 0, written: 0, rejected, reprepared: false, mayConflict: this.lastBatchHadDuplicates };
+    const context: WriteContext = { signal: options.signal, retries: 0, statements: 0, written: 0, rejected, reprepared: false, mayConflict: this.lastBatchHadDuplicates };
     const rejectedBefore = rejected.length;
     await this.insertIsolatingBadRows(rows, origins, context);
     const refused = rejected.length - rejectedBefore;
@@ -493,7 +517,9 @@ export class TimescaleWriter extends EventEmitter {
 
   private async insertIsolatingBadRows(rows: TelemetryRow[], origins: TelemetryRecord[], context: WriteContext): Promise<void> {
     try {
-      context.written += await this.insertWithRetry(rows, context);
+      const values: string[] = [];
+      for (const column of this.written) values.push(...COLUMN_PARAMETERS[column](rows));
+      context.written += await this.run(context, async () => (await this.pool.query(context.mayConflict ? this.idempotentInsertText : this.insertText, values)).rowCount ?? 0);
     } catch (err) {
       if (!(err instanceof DataRowsError)) throw err;
       if (rows.length === 1) {
@@ -506,63 +532,99 @@ export class TimescaleWriter extends EventEmitter {
     }
   }
 
-  private async insertWithRetry(rows: TelemetryRow[], context: WriteContext): Promise<number> {
-    const values: string[] = [];
-    for (const column of this.written) values.push(...COLUMN_PARAMETERS[column](rows));
-    for (;;) {
-      if (context.signal?.aborted) throw this.aborted(context);
-      let classification: ErrorClassification;
-      let preparing = true;
-      try {
-        await this.prepare();
-        preparing = false;
-        context.statements++;
-        const result = await this.pool.query(context.mayConflict ? this.idempotentInsertText : this.insertText, values);
-        context.failuresInARow = 0;
-        this.setState('up', 0);
-        return result.rowCount ?? 0;
-      } catch (err) {
-        if (!preparing && !context.mayConflict && CONFLICT_CODES.has((err as { code?: unknown }).code as string)) {
-          // The plain INSERT was refused whole: nothing of it is in the table. Again, skipping what is.
-          context.mayConflict = true;
+  /**
+   * The one retry loop: prepares the table, then runs `statement` (when given) until it goes
+   * through. Unavailable or misconfigured: wait at the gate, or probe for everyone with
+   * probeDelay(); transient: bounded attempts with backoffDelay(); data: DataRowsError for the
+   * caller to bisect; anything else: WriteFailedError at once.
+   */
+  private run(context: WriteContext, statement: undefined): Promise<undefined>;
+  private run<T>(context: WriteContext, statement: () => Promise<T>): Promise<T>;
+  private async run<T>(context: WriteContext, statement: (() => Promise<T>) | undefined): Promise<T | undefined> {
+    let transient = 0;
+    let blocked = 0;
+    try {
+      for (;;) {
+        if (context.signal?.aborted) throw this.aborted(context);
+        try {
+          await this.gate.pass(context, context.signal);
+        } catch {
+          throw this.aborted(context);
+        }
+        let classification: ErrorClassification;
+        let preparing = true;
+        try {
+          await this.prepare();
+          preparing = false;
+          let result: T | undefined;
+          if (statement !== undefined) {
+            context.statements++;
+            result = await statement();
+          }
+          if (this.gate.open(this.now()) || this.currentState !== 'up') this.setState('up', 0);
+          return result;
+        } catch (err) {
+          if (!preparing && !context.mayConflict && CONFLICT_CODES.has((err as { code?: unknown }).code as string)) {
+            // The plain INSERT was refused whole: nothing of it is in the table. Again, skipping what is.
+            context.mayConflict = true;
+            continue;
+          }
+          classification = err instanceof WriterConfigError ? { kind: 'config', code: err.code, message: err.message } : classifyError(err);
+          // Creating or checking the table fails only for reasons a person must fix (an option, a
+          // grant), unless the database is not there: its rows are not the problem.
+          if (preparing && classification.kind !== 'unavailable') classification = { ...classification, kind: 'config' };
+        }
+        const kind = classification.kind;
+        if (kind === 'data') {
+          // The server answered: it is up, and only these rows are the problem.
+          if (this.gate.open(this.now()) || this.currentState !== 'up') this.setState('up', 0);
+          throw new DataRowsError(classification);
+        }
+        if (kind === 'config' && this.mode === 'auto' && !context.reprepared && (classification.code === '42P01' || classification.code === '42703')) {
+          // The table (or a column) went away after prepare(): create it again, once.
+          context.reprepared = true;
+          this.preparing = null;
           continue;
         }
-        classification = err instanceof WriterConfigError ? { kind: 'permanent', code: err.code, message: err.message } : classifyError(err);
-        // A data or schema error while creating the table (a bad interval option, no privilege) is
-        // about the configuration, not about these rows: bisecting them would only repeat it.
-        if (preparing && classification.kind !== 'retryable') classification = { ...classification, kind: 'permanent' };
+        let delayMs: number;
+        let attempt: number;
+        let maxAttempts: number;
+        if (kind === 'unavailable' || kind === 'config') {
+          // The statement may have committed although the client saw an error: the retry must skip those rows.
+          if (kind === 'unavailable' && !preparing) context.mayConflict = true;
+          attempt = ++blocked;
+          maxAttempts = Infinity;
+          const state = kind === 'unavailable' ? 'down' : 'misconfigured';
+          if (this.gate.close(context, state, classification, this.now()) || this.currentState !== state) this.setState(state, attempt, classification);
+          // Another write probes: this one waits at the gate.
+          if (!this.gate.probing(context)) continue;
+          delayMs = probeDelay(attempt, kind, this.random);
+        } else if (kind === 'transient') {
+          if (!preparing) context.mayConflict = true;
+          attempt = ++transient;
+          maxAttempts = this.backoff.maxAttempts;
+          if (attempt >= maxAttempts) {
+            // The database answered; this batch goes to the dead-letter output and the others go on.
+            if (this.currentState === 'retrying') this.setState('up', 0);
+            throw new WriteFailedError(classification, attempt, context.written, context.rejected);
+          }
+          if (this.currentState === 'up' || this.currentState === 'unknown') this.setState('retrying', attempt, classification);
+          delayMs = backoffDelay(attempt, this.backoff, this.random);
+        } else {
+          throw new WriteFailedError(classification, 1, context.written, context.rejected);
+        }
+        const retryEvent: WriterRetryEvent = { attempt, maxAttempts, delayMs, code: classification.code, message: classification.message };
+        this.emit('retry', retryEvent);
+        context.retries++;
+        try {
+          await this.sleep(delayMs, context.signal);
+        } catch (err) {
+          if (err instanceof AbortedError || context.signal?.aborted) throw this.aborted(context);
+          throw err;
+        }
       }
-      if (classification.kind === 'data') {
-        // The server answered: it is up, and only these rows are the problem.
-        this.setState('up', 0);
-        throw new DataRowsError(classification);
-      }
-      if (classification.kind === 'schema' && this.mode === 'auto' && !context.reprepared && (classification.code === '42P01' || classification.code === '42703')) {
-        // The table (or a column) went away after prepare(): create it again, once.
-        context.reprepared = true;
-        this.preparing = null;
-        continue;
-      }
-      const attempt = context.failuresInARow + 1;
-      if (classification.kind !== 'retryable') throw new WriteFailedError(classification, attempt, context.written, context.rejected);
-      // The statement may have committed although the client saw an error: the retry must skip those rows.
-      if (!preparing) context.mayConflict = true;
-      context.failuresInARow = attempt;
-      if (attempt >= this.backoff.maxAttempts) {
-        this.setState('down', attempt, classification);
-        throw new WriteFailedError(classification, attempt, context.written, context.rejected);
-      }
-      if (this.currentState !== 'down') this.setState('retrying', attempt, classification);
-      const delayMs = backoffDelay(attempt, this.backoff, this.random);
-      const retryEvent: WriterRetryEvent = { attempt, maxAttempts: this.backoff.maxAttempts, delayMs, code: classification.code, message: classification.message };
-      this.emit('retry', retryEvent);
-      context.retries++;
-      try {
-        await this.sleep(delayMs, context.signal);
-      } catch (err) {
-        if (err instanceof AbortedError || context.signal?.aborted) throw this.aborted(context);
-        throw err;
-      }
+    } finally {
+      this.gate.leave(context);
     }
   }
 
@@ -571,12 +633,11 @@ export class TimescaleWriter extends EventEmitter {
   }
 
   private setState(state: WriterStateName, attempt: number, cause?: ErrorClassification): void {
-    if (state === this.currentState) return;
     const previous = this.currentState;
     this.currentState = state;
-    // 'retrying' -> 'down' is the same outage: keep its start, so "down for 5 min" is true.
-    if (!(previous === 'retrying' && state === 'down')) this.stateSince = this.now();
-    const change: WriterState = { state, previous, attempt, maxAttempts: this.backoff.maxAttempts, code: cause?.code, message: cause?.message, since: this.stateSince };
+    // A closed gate keeps the start of the outage, so "down for 5 min" is true across its reasons.
+    this.stateSince = state === 'down' || state === 'misconfigured' ? this.gate.since : this.now();
+    const change: WriterState = { state, previous, attempt, maxAttempts: state === 'retrying' ? this.backoff.maxAttempts : Infinity, code: cause?.code, message: cause?.message, since: this.stateSince };
     this.emit('state', change);
   }
 

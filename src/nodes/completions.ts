@@ -5,7 +5,7 @@ import type { CompleteEvent, RedAPI } from './red';
  * One hook for the whole package dispatches completions to the nodes watching the node that
  * completed, so the per-message cost stays one Map lookup however many pipelines run.
  */
-export type Completion = 'ok' | 'failed' | 'returned';
+export type Completion = 'ok' | 'failed' | 'returned' | 'unacknowledged';
 type Listener = (msgId: string, completion: Completion) => void;
 
 const HOOK_NAME = 'onComplete.telemetryPipeline';
@@ -55,7 +55,8 @@ export function canHandBack(msg: object): boolean {
  * Says how the coming done() for `msg` should be read upstream. 'returned' hands the message back
  * unprocessed (a node closing before its work was confirmed): the buffer then redelivers or spools
  * it instead of counting it delivered. 'failed' reports a final failure without done(err), which
- * would log one error per message.
+ * would log one error per message. 'unacknowledged': the node gave up waiting for the node after
+ * it (its ack timeout), so nobody knows whether the events were written.
  */
 export function markCompletion(msg: object, completion: Exclude<Completion, 'ok'>): void {
   marked.set(msg, completion);
@@ -103,4 +104,35 @@ export function watchCompletions(RED: RedAPI, nodeIds: readonly string[], listen
       installed = undefined;
     }
   };
+}
+
+const custodians = new Map<string, { held(): Iterable<string> }>();
+
+/**
+ * A node of ours announces that it answers for the messages it holds (queued, batching, being
+ * written), however long that takes: an outage of any length must not run out the ack timeout of
+ * the node in front, which would count those events unacknowledged while they are still on their
+ * way. `held` lists the ids of the messages it holds now. Returns the function that withdraws it.
+ */
+export function declareCustody(nodeId: string, held: () => Iterable<string>): () => void {
+  const custodian = { held };
+  custodians.set(nodeId, custodian);
+  return () => {
+    if (custodians.get(nodeId) === custodian) custodians.delete(nodeId);
+  };
+}
+
+/**
+ * The ids of the messages that the nodes `nodeIds` hold now, for an ack timeout to spare them;
+ * undefined when none of them answers for what it holds (a node from another package).
+ */
+export function heldBy(nodeIds: readonly string[]): Set<string> | undefined {
+  let out: Set<string> | undefined;
+  for (const id of nodeIds) {
+    const custodian = custodians.get(id);
+    if (custodian === undefined) continue;
+    out ??= new Set();
+    for (const msgId of custodian.held()) out.add(msgId);
+  }
+  return out;
 }

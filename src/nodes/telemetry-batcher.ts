@@ -1,9 +1,13 @@
+import * as os from 'os';
+import * as path from 'path';
 import { Batch, BatchAssembler, FlushReason } from '../core/batch-assembler';
 import { InflightTracker } from '../core/inflight';
 import { positiveNumber, wholeNumber } from '../core/options';
-import { eventCount } from '../core/records';
+import { appendRecords, stampMissing, type TelemetryRecord } from '../core/records';
+import { SequenceJournal, SequenceStamper } from '../core/sequence';
+import { Totals } from '../core/totals';
 import { installAdminEndpoints, publishStats } from './admin';
-import { acceptRecordGroups, canHandBack, Completion, markCompletion, watchCompletions } from './completions';
+import { acceptRecordGroups, canHandBack, Completion, declareCustody, heldBy, markCompletion, watchCompletions } from './completions';
 import { followDeploys } from './deploys';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { compactCount, ThrottledStatus } from './status';
@@ -24,6 +28,7 @@ interface BatcherStats {
   batchesResent: number;
   batchesUnacknowledged: number;
   refusedMessages: number;
+  refusedEvents: number;
   heldEvents: number;
   openBatches: number;
   waitingBatches: number;
@@ -31,6 +36,9 @@ interface BatcherStats {
   flushedByAge: number;
   flushedByRequest: number;
 }
+
+/** Counters that add up across instances (see Totals). */
+const CUMULATIVE = ['receivedMessages', 'receivedEvents', 'batchesSent', 'batchesCompleted', 'batchesFailed', 'batchesReturned', 'batchesResent', 'batchesUnacknowledged', 'refusedMessages', 'refusedEvents', 'flushedBySize', 'flushedByAge', 'flushedByRequest'] as const;
 
 export = function (RED: RedAPI): void {
   installAdminEndpoints(RED);
@@ -64,9 +72,30 @@ export = function (RED: RedAPI): void {
     const open = new InflightTracker<Batch<Input>>();
     const stats: BatcherStats = {
       receivedMessages: 0, receivedEvents: 0, batchesSent: 0, batchesCompleted: 0, batchesFailed: 0,
-      batchesReturned: 0, batchesResent: 0, batchesUnacknowledged: 0, refusedMessages: 0, heldEvents: 0, openBatches: 0,
+      batchesReturned: 0, batchesResent: 0, batchesUnacknowledged: 0, refusedMessages: 0, refusedEvents: 0, heldEvents: 0, openBatches: 0,
       waitingBatches: 0, flushedBySize: 0, flushedByAge: 0, flushedByRequest: 0,
     };
+    // Totals and sequence numbers outlive this instance (a redeploy, a restart).
+    const stateDir = typeof def.spoolDir === 'string' && def.spoolDir !== '' ? def.spoolDir : path.join(RED.settings.userDir ?? os.tmpdir(), 'telemetry-spool');
+    const fileBase = path.join(stateDir, node.id.replace(/[^A-Za-z0-9_.-]/g, '_'));
+    const totals = new Totals<(typeof CUMULATIVE)[number]>(`${fileBase}.totals.json`, CUMULATIVE);
+    const sequences = new SequenceStamper();
+    const journal = new SequenceJournal(`${fileBase}.sequences`);
+    try {
+      journal.open(sequences);
+    } catch (err) {
+      node.warn(`sequence numbers of ${fileBase}.sequences could not be read (${(err as Error).message}): numbering starts again`);
+    }
+    function saveState(): void {
+      try {
+        totals.save(totals.add(stats));
+        journal.save(sequences);
+      } catch (err) {
+        node.warn(`could not save the totals and sequence numbers to ${fileBase}: ${(err as Error).message}`);
+      }
+    }
+    const saveTimer = setInterval(saveState, 1000);
+    saveTimer.unref();
     let ageTimer: NodeJS.Timeout | undefined;
     let ageTimerFor: number | undefined;
     let closing = false;
@@ -112,7 +141,7 @@ export = function (RED: RedAPI): void {
       assembler.completed(batch);
       if (completion === 'returned') stats.batchesReturned++;
       else if (completion === 'failed') stats.batchesFailed++;
-      else stats.batchesCompleted++;
+      else if (completion === 'ok') stats.batchesCompleted++;
       // The outcome travels upstream with each input, so the buffer counts (or redelivers) truthfully.
       for (const input of batch.inputs) {
         if (completion !== 'ok') markCompletion(input.msg, completion);
@@ -159,25 +188,39 @@ export = function (RED: RedAPI): void {
       },
     });
 
+    // A batch the node after holds (a sink waiting out an outage) is spared: only one nobody holds
+    // expires, and its events count upstream as unacknowledged, never as delivered.
     const expiryTimer = setInterval(() => {
+      const now = Date.now();
+      if (!open.due(now)) return;
+      const held = heldBy(downstream);
       let expired = 0;
-      open.expire(Date.now(), (batch) => {
-        expired++;
-        stats.batchesUnacknowledged++;
-        finishBatch(batch, 'ok');
-      });
+      open.expire(
+        now,
+        (batch) => {
+          expired++;
+          stats.batchesUnacknowledged++;
+          finishBatch(batch, 'unacknowledged');
+        },
+        held === undefined ? undefined : { has: (id) => held.has(id), extended: now + ackTimeoutMs }
+      );
       if (expired > 0) sendReady();
     }, Math.min(1000, Math.max(10, ackTimeoutMs / 4)));
     expiryTimer.unref();
 
     const telemetryStats = (): BatcherStats => ({
-      ...stats,
+      ...totals.add(stats),
       heldEvents: assembler.events,
       openBatches: assembler.openBatches,
       waitingBatches: assembler.waitingBatches,
     });
     node.telemetryStats = telemetryStats;
     const unpublish = publishStats(node, telemetryStats);
+    // What this node holds it answers for, however long the node after takes (see declareCustody).
+    const withdrawCustody = declareCustody(node.id, function* () {
+      for (const batch of assembler.unsent()) for (const input of batch.inputs) if (typeof input.msg._msgid === 'string') yield input.msg._msgid;
+      for (const batch of open.values()) for (const input of batch.inputs) if (typeof input.msg._msgid === 'string') yield input.msg._msgid;
+    });
 
     const status = new ThrottledStatus(node, () => {
       const held = assembler.events;
@@ -201,9 +244,15 @@ export = function (RED: RedAPI): void {
         done();
         return;
       }
+      const records: TelemetryRecord[] = [];
+      appendRecords(msg, records);
+      // Readings that no node before numbered are numbered here (before the decision to take them,
+      // so a refusal shows as a gap), and none merges with another that shares its source and time.
+      stampMissing(records, sequences);
       // Arriving after close (sent just before a deploy stopped this node): held by nobody, so refused.
-      if (closing || !assembler.add(msg, { msg, done }, Date.now())) {
+      if (closing || !assembler.addRecords(records, { msg, done }, Date.now())) {
         stats.refusedMessages++;
+        stats.refusedEvents += records.length;
         if (canHandBack(msg)) {
           // A buffer in front keeps it (and, when full, slows down to what is confirmed): no loss, no error.
           markCompletion(msg, 'returned');
@@ -216,13 +265,15 @@ export = function (RED: RedAPI): void {
         return;
       }
       stats.receivedMessages++;
-      stats.receivedEvents += eventCount(msg);
+      stats.receivedEvents += records.length;
       sendReady();
     });
 
-    node.on('close', (_removed, closed) => {
+    node.on('close', (removed, closed) => {
       closing = true;
       withdrawGroups();
+      withdrawCustody();
+      clearInterval(saveTimer);
       stopWatching();
       stopFollowingDeploys();
       unpublish();
@@ -236,6 +287,17 @@ export = function (RED: RedAPI): void {
           markCompletion(input.msg, 'returned');
           input.done();
         }
+      }
+      try {
+        if (removed) {
+          totals.remove();
+          journal.remove();
+        } else {
+          totals.save(totals.add(stats));
+          journal.close(sequences);
+        }
+      } catch (err) {
+        node.warn(`could not save the totals and sequence numbers to ${fileBase}: ${(err as Error).message}`);
       }
       closed();
     });

@@ -3,14 +3,15 @@ import { decodeMessage, diskBadgeText, diskDirFor, encodeMessage, DiskSpillOptio
 import type { DiskCounters } from '../core/disk-tier';
 import { TieredStore } from '../core/tiered-store';
 import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
-import { appendRecords, eventCount, RecordGroup, recordOf, shortLivedRecordOf, TelemetryRecord } from '../core/records';
+import { DropLog } from '../core/drop-log';
+import { appendRecords, eventCount, hasSequence, RecordGroup, recordOf, shortLivedRecordOf, TelemetryRecord } from '../core/records';
 import { DROP_POLICIES, DropReason } from '../core/ring-buffer';
 import { SequenceStamper } from '../core/sequence';
 import { spoolFileFor, takeSpool, writeSpool } from '../core/spool';
 import * as os from 'os';
 import * as path from 'path';
 import { installAdminEndpoints, publishStats } from './admin';
-import { markReleased, recordGroupLimit, watchCompletions } from './completions';
+import { heldBy, markReleased, recordGroupLimit, watchCompletions } from './completions';
 import { followDeploys } from './deploys';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { ThrottledStatus } from './status';
@@ -153,8 +154,9 @@ export = function (RED: RedAPI): void {
       }
     });
 
+    // What the nodes after still hold (a sink waiting out an outage) is spared by the ack timeout.
     const expiryTimer = setInterval(() => {
-      if (core.expire() > 0) schedulePump();
+      if (core.expire(() => heldBy(downstream)) > 0) schedulePump();
     }, Math.min(1000, Math.max(10, ackTimeoutMs / 4)));
     expiryTimer.unref();
 
@@ -179,10 +181,13 @@ export = function (RED: RedAPI): void {
     const statsTimer = statsIntervalMs > 0 ? setInterval(sendStats, statsIntervalMs) : undefined;
     statsTimer?.unref();
 
+    const dropLog = new DropLog(`the buffer is full (capacity ${core.stats().capacity} events, policy ${def.dropPolicy ?? 'drop-oldest'}): the nodes after it are slower than the line`);
     const status = new ThrottledStatus(node, () => {
       const s = core.stats();
       dropping = s.dropped > lastDropped;
       lastDropped = s.dropped;
+      const line = dropLog.check(s.dropped, Date.now());
+      if (line !== undefined) node.warn(line);
       const d = tiered?.diskCounters();
       if (d !== undefined && d.diskDepth > 0) {
         // Three facts, under 20 characters each, shown in turn (2 s each): backlog, time to drain, drops.
@@ -311,13 +316,21 @@ export = function (RED: RedAPI): void {
     }
 
     node.on('input', (msg, _send, done) => {
+      inputTurn++;
+      if (closing) {
+        // After the spool was written: nobody will keep this message.
+        done(new Error('telemetry-buffer is closing: message not taken'));
+        return;
+      }
       if (msg.control === 'stats') {
         sendStats();
         done();
         return;
       }
       const weight = eventCount(msg);
-      if (stampSequence) {
+      // On: every message is numbered here. Off: the producer's own msg.seq or payload.seq is kept,
+      // and only a message without one is numbered, so no two readings become one row.
+      if (stampSequence || !hasSequence(msg as TelemetryRecord)) {
         msg.seq = sequences.reserve(typeof msg.topic === 'string' ? msg.topic : '', weight);
       }
       // Fixing the time at ingest makes a retried or replayed event map to the same row.
@@ -344,7 +357,23 @@ export = function (RED: RedAPI): void {
       if (grouping) schedulePump();
     });
 
-    node.on('close', (removed, closed) => {
+    // Messages a producer sent just before the deploy stopped this node are still being delivered:
+    // take them in for a few event-loop turns (until one turn brings none), so the spool has them too.
+    let inputTurn = 0;
+    function whenQuiet(then: () => void): void {
+      const deadline = Date.now() + 200;
+      let seen = -1;
+      const check = (): void => {
+        if (inputTurn === seen || Date.now() > deadline) then();
+        else {
+          seen = inputTurn;
+          setImmediate(check);
+        }
+      };
+      setImmediate(check);
+    }
+
+    node.on('close', (removed, closed) => whenQuiet(() => {
       closing = true;
       stopFollowingDeploys();
       clearTimeout(startTimer);
@@ -380,7 +409,7 @@ export = function (RED: RedAPI): void {
         diskFailed(err);
       }
       closed();
-    });
+    }));
   }
 
   RED.nodes.registerType('telemetry-buffer', TelemetryBuffer);

@@ -1,67 +1,34 @@
 /**
- * timescale-sink: writes telemetry records to PostgreSQL/TimescaleDB through TimescaleWriter.
- * The shell only schedules: a bounded number of writes in flight, a bounded queue behind them,
- * done() once a message's rows are committed (the backpressure signal the buffer waits for),
- * dead-letter and stats outputs, a throttled status badge, and a bounded drain on close.
+ * timescale-sink: writes telemetry records to PostgreSQL/TimescaleDB. The node reads its options,
+ * builds a TimescaleWriter and a WriteScheduler (src/core), and turns what they report into
+ * done() (once a message's rows are committed: the backpressure signal the buffer waits for),
+ * dead-letter and stats messages, log lines and a throttled badge.
  */
-import { Fifo } from '../core/fifo';
+import * as os from 'os';
+import * as path from 'path';
 import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
-import { appendRecords, type TelemetryRecord } from '../core/records';
-import { backoffDelay, classifyError, resolveBackoffOptions, sleep } from '../core/retry';
-import { TimescaleWriter, WriteFailedError, type ColumnMap, type TimescaleWriterOptions, type WriterRetryEvent, type WriterStateChange } from '../core/timescale-writer';
-import type { DeadLetterEntry, SinkState, SinkStats } from '../core/sink-types';
+import { appendRecords, stampMissing, type TelemetryRecord } from '../core/records';
+import { resolveBackoffOptions } from '../core/retry';
+import { SequenceJournal, SequenceStamper } from '../core/sequence';
+import { misconfiguredFix, shortDuration, sinkBadge } from '../core/sink-status';
+import type { SinkCounters, SinkState, SinkStats } from '../core/sink-types';
+import { TimescaleWriter, type ColumnMap, type TimescaleWriterOptions, type WriterRetryEvent, type WriterStateChange } from '../core/timescale-writer';
+import { Totals } from '../core/totals';
+import { WriteScheduler, type JobResult, type SinkJob } from '../core/write-scheduler';
 import { installAdminEndpoints, publishStats } from './admin';
-import { markCompletion } from './completions';
-import type { DoneFn, Node, NodeDef, NodeMessage, NodeStatus, RedAPI, SendFn } from './red';
-import { compactCount, ThrottledStatus } from './status';
+import { declareCustody, markCompletion } from './completions';
+import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI, SendFn } from './red';
+import { ThrottledStatus } from './status';
 import { nodeCloseTimeout, type TimescaleConnectionApi } from './timescale-red';
 
-/** The error given to done() for every message a closing sink could not confirm written. */
-const NOT_WRITTEN_CLOSED = 'not written: node closed';
-
-interface Job {
+interface Owner {
   msg: NodeMessage;
   send: SendFn;
   done: DoneFn;
-  records: TelemetryRecord[];
-  receivedAt: number;
-  /** Plain messages may share one write; a batch from telemetry-batcher is written on its own. */
-  mergeable: boolean;
-  finished: boolean;
 }
 
-
-/** 42 -> "42s", 300 -> "5m", 7200 -> "2h". */
-function shortDuration(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.floor(s / 60)}m`;
-  if (s < 172800) return `${Math.floor(s / 3600)}h`;
-  return `${Math.floor(s / 86400)}d`;
-}
-
-const SHORT_CODES: Record<string, string> = {
-  ECONNREFUSED: 'refused',
-  ECONNRESET: 'reset',
-  ETIMEDOUT: 'timeout',
-  EHOSTUNREACH: 'unreach',
-  ENETUNREACH: 'unreach',
-  CONN_TERMINATED: 'conn lost',
-  CONN_TIMEOUT: 'timeout',
-  CONN_ERROR: 'conn err',
-  QUERY_TIMEOUT: 'timeout'
-};
-
-/** "retry 3/10 08006", kept within 20 characters. */
-function retryText(attempt: number, maxAttempts: number, code: string): string {
-  const head = `retry ${attempt}/${maxAttempts}`;
-  const short = SHORT_CODES[code] ?? code;
-  return short ? `${head} ${short}`.slice(0, Math.max(20, head.length)) : head;
-}
-
-function shortRate(perSecond: number): string {
-  return perSecond < 1000 ? String(Math.round(perSecond)) : compactCount(Math.round(perSecond));
-}
+/** Counters that add up across instances (the gauges inFlight and queued are folded into closed on save). */
+const CUMULATIVE = ['receivedMessages', 'receivedEvents', 'written', 'duplicates', 'rejected', 'deadLetteredBatches', 'deadLetteredEvents', 'refusedMessages', 'refusedEvents', 'closedMessages', 'closedEvents', 'retries', 'writes'] as const;
 
 export = function (RED: RedAPI): void {
   installAdminEndpoints(RED);
@@ -70,43 +37,17 @@ export = function (RED: RedAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
 
-    const stats: SinkStats = {
-      state: 'starting',
-      receivedMessages: 0,
-      receivedEvents: 0,
-      written: 0,
-      duplicates: 0,
-      rejected: 0,
-      deadLetteredBatches: 0,
-      deadLetteredEvents: 0,
-      refusedMessages: 0,
-      refusedEvents: 0,
-      closedMessages: 0,
-      closedEvents: 0,
-      retries: 0,
-      writes: 0,
-      inFlight: 0,
-      inFlightEvents: 0,
-      queued: 0,
-      queuedEvents: 0
-    };
-    const telemetryStats = (): SinkStats => ({ ...stats });
-    node.telemetryStats = telemetryStats;
-    const unpublish = publishStats(node, telemetryStats);
-
     // ---- configuration -------------------------------------------------------------------
     let connection: TimescaleConnectionApi | undefined;
     let writer: TimescaleWriter;
-    let maxConcurrent: number;
-    let maxQueued: number;
-    let maxRowsPerWrite: number;
+    let scheduler: WriteScheduler<Owner>;
     let statsIntervalMs: number;
     let drainTimeoutMs: number;
-    let backoff: ReturnType<typeof resolveBackoffOptions>;
+    let seqProperty: string;
     try {
       const conn = RED.nodes.getNode(String(def.connection ?? '')) as TimescaleConnectionApi | null;
       if (!conn || typeof conn.acquire !== 'function') throw new Error('no connection configured');
-      backoff = resolveBackoffOptions({
+      const backoff = resolveBackoffOptions({
         maxAttempts: wholeNumber(def.maxAttempts, 'Max attempts', 10, 1, 1000),
         initialDelayMs: positiveNumber(def.initialDelay, 'Initial delay', 500, 0, 3_600_000),
         maxDelayMs: positiveNumber(def.maxDelay, 'Max delay', 30000, 0, 3_600_000)
@@ -127,7 +68,7 @@ export = function (RED: RedAPI): void {
           extra: extra ? column(def.extraColumn, 'extra') : null
         };
       }
-      const timeProperties = text(def.timeProperty, 'time,ts').split(',').map((name) => name.trim()).filter((name) => name !== '');
+      seqProperty = text(def.seqProperty, 'seq');
       const options: TimescaleWriterOptions = {
         schema: text(def.schema, 'public'),
         table: text(def.table, 'telemetry'),
@@ -141,24 +82,28 @@ export = function (RED: RedAPI): void {
         },
         retry: backoff,
         mapping: {
-          timeProperty: timeProperties,
+          timeProperty: text(def.timeProperty, 'time,ts').split(',').map((name) => name.trim()).filter((name) => name !== ''),
           sourceProperty: text(def.sourceProperty, 'source'),
           valueProperty: text(def.valueProperty, 'value'),
           kindProperty: text(def.kindProperty, 'kind'),
-          seqProperty: text(def.seqProperty, 'seq')
+          seqProperty
         }
       };
       const concurrency = wholeNumber(def.maxConcurrent, 'Max concurrent', 0, 0, 1000);
-      maxConcurrent = concurrency > 0 ? concurrency : conn.poolSize;
-      maxQueued = wholeNumber(def.maxQueued, 'Max queued', 10_000, 0, 10_000_000);
-      maxRowsPerWrite = wholeNumber(def.maxRows, 'Max rows per write', 5000, 1, 10_000_000);
+      const schedulerOptions = {
+        maxConcurrent: concurrency > 0 ? concurrency : conn.poolSize,
+        maxQueuedEvents: wholeNumber(def.maxQueued, 'Queue', 100_000, 1, 50_000_000),
+        maxRowsPerWrite: wholeNumber(def.maxRows, 'Merge', 5000, 1, 10_000_000),
+        redact: (t: string) => conn.redact(t)
+      };
       statsIntervalMs = positiveNumber(def.statsInterval, 'Stats interval', 10, 0, 86_400) * 1000;
       const closeLimit = nodeCloseTimeout(RED.settings) - 3000;
-      drainTimeoutMs = Math.max(0, Math.min(positiveNumber(def.drainTimeout, 'Drain timeout', 10, 0, 3600) * 1000, closeLimit));
+      drainTimeoutMs = Math.max(0, Math.min(positiveNumber(def.drainTimeout, 'On close', 10, 0, 3600) * 1000, closeLimit));
       // Last: from here on the connection counts this node as a user until close releases it.
       const pool = conn.acquire(node.id);
       connection = conn;
       writer = new TimescaleWriter(pool, options);
+      scheduler = new WriteScheduler<Owner>(writer, schedulerOptions, finish);
     } catch (err) {
       connection?.release(node.id);
       const reason = `timescale-sink not started: ${(err as Error).message}`;
@@ -167,245 +112,138 @@ export = function (RED: RedAPI): void {
       node.on('input', (_msg, _send, done) => done(new Error(reason)));
       return;
     }
+    const db = connection as TimescaleConnectionApi;
 
-    const db: TimescaleConnectionApi = connection as TimescaleConnectionApi;
+    // ---- state that outlives this instance: totals and sequence numbers --------------------
+    const stateDir = typeof def.spoolDir === 'string' && def.spoolDir !== '' ? def.spoolDir : path.join(RED.settings.userDir ?? os.tmpdir(), 'telemetry-spool');
+    const fileBase = path.join(stateDir, node.id.replace(/[^A-Za-z0-9_.-]/g, '_'));
+    const totals = new Totals<(typeof CUMULATIVE)[number]>(`${fileBase}.totals.json`, CUMULATIVE);
+    const sequences = new SequenceStamper();
+    const journal = new SequenceJournal(`${fileBase}.sequences`);
+    try {
+      journal.open(sequences);
+    } catch (err) {
+      node.warn(`sequence numbers of ${fileBase}.sequences could not be read (${(err as Error).message}): numbering starts again`);
+    }
 
     // ---- state and status ----------------------------------------------------------------
-    const abort = new AbortController();
+    let state: SinkState = 'starting';
+    let since = Date.now();
+    let code = '';
+    let retry = { attempt: 0, maxAttempts: 0 };
+    let warning = '';
     let closing = false;
-    let prepared = false;
-    let retryInfo = { attempt: 0, maxAttempts: backoff.maxAttempts, code: '' };
-    let downSince = 0;
-    let stateLogged: 'up' | 'down' = 'up';
+    let downLogged = false;
     const samples: Array<[number, number]> = [];
 
-    function setState(state: SinkState, since?: number): void {
-      if (state === stats.state || closing) return;
-      const previous = stats.state;
-      stats.state = state;
-      if (state === 'retrying' || state === 'down') {
-        if (since !== undefined) downSince = since;
-        else if (previous === 'up' || previous === 'starting') downSince = Date.now();
-      }
-      if (state === 'up' && stateLogged === 'down') {
-        stateLogged = 'up';
-        node.log(`database ${db.label} recovered after ${shortDuration(Date.now() - downSince)}`);
-      }
-      status.refresh();
+    function stats(): SinkStats {
+      const current: SinkCounters = scheduler.counters;
+      return { state, code, since, ...totals.add({ ...current }) };
     }
-
-    function logDown(detail: string): void {
-      if (stateLogged === 'down') return;
-      stateLogged = 'down';
-      node.warn(db.redact(`database ${db.label} unavailable: ${detail}`));
+    function saveTotals(): void {
+      const s = totals.add({ ...scheduler.counters });
+      // What is held now counts as handed back, so the saved totals add up without the gauges.
+      s.closedMessages += s.inFlight + s.queued;
+      s.closedEvents += s.inFlightEvents + s.queuedEvents;
+      try {
+        totals.save(s);
+        journal.save(sequences);
+      } catch (err) {
+        node.warn(`could not save the totals and sequence numbers to ${fileBase}: ${(err as Error).message}`);
+      }
     }
+    node.telemetryStats = stats;
+    const unpublish = publishStats(node, stats);
+    const withdrawCustody = declareCustody(node.id, () => scheduler.held());
 
-    function render(): NodeStatus {
+    const status = new ThrottledStatus(node, () => {
       const now = Date.now();
-      samples.push([now, stats.written]);
+      samples.push([now, scheduler.counters.written]);
       while (samples.length > 2 && now - samples[0][0] > 5000) samples.shift();
-      switch (stats.state) {
-        case 'closing':
-          return { fill: 'grey', shape: 'ring', text: 'closing' };
-        case 'starting':
-          return { fill: 'grey', shape: 'ring', text: 'connecting' };
-        case 'retrying':
-          return { fill: 'yellow', shape: 'ring', text: retryText(retryInfo.attempt, retryInfo.maxAttempts, retryInfo.code) };
-        case 'down':
-          return { fill: 'red', shape: 'ring', text: `down ${shortDuration(now - downSince)}` };
-        default: {
-          const [t0, w0] = samples[0];
-          const rate = now > t0 ? ((stats.written - w0) * 1000) / (now - t0) : 0;
-          return { fill: 'green', shape: 'dot', text: `${shortRate(rate)} rows/s` };
-        }
-      }
-    }
-    const status = new ThrottledStatus(node, render, 500);
+      const [t0, w0] = samples[0];
+      const rate = now > t0 ? ((scheduler.counters.written - w0) * 1000) / (now - t0) : 0;
+      return sinkBadge({ state, now, rate, code, since, attempt: retry.attempt, maxAttempts: retry.maxAttempts, warning });
+    });
     status.refresh();
 
     writer.on('retry', (event: WriterRetryEvent) => {
-      stats.retries++;
-      retryInfo = { attempt: event.attempt, maxAttempts: event.maxAttempts, code: event.code };
+      scheduler.counters.retries++;
+      retry = { attempt: event.attempt, maxAttempts: event.maxAttempts };
     });
-    // The writer reports changes only (not every retry): one log line when the database goes away,
-    // one when it is back.
+    // One log line per change of state, not per retry; a misconfiguration also reaches a Catch node once.
     writer.on('state', (event: WriterStateChange) => {
       if (closing) return;
-      if (event.state === 'retrying') {
-        retryInfo = { attempt: event.attempt, maxAttempts: event.maxAttempts, code: event.code ?? '' };
-        logDown(`${event.code ?? 'error'} ${event.message ?? ''}, retrying`);
-        setState('retrying', event.since);
-      } else if (event.state === 'down') {
-        logDown(`${event.code ?? 'error'} ${event.message ?? ''}, retries exhausted`);
-        setState('down', event.since);
-      } else {
-        setState('up');
+      const previous = state;
+      const blockedSince = since;
+      state = event.state;
+      since = event.since;
+      code = event.code ?? '';
+      if (event.state === 'retrying') retry = { attempt: event.attempt, maxAttempts: event.maxAttempts };
+      const held = `${scheduler.counters.inFlightEvents + scheduler.counters.queuedEvents} events held`;
+      if (event.state === 'down') {
+        node.warn(db.redact(`database ${db.label} unavailable (${code}: ${event.message ?? ''}); ${held}, retrying until it is back`));
+        downLogged = true;
+      } else if (event.state === 'misconfigured') {
+        const text = db.redact(`database ${db.label} refuses this configuration (${code}: ${event.message ?? ''}): ${misconfiguredFix(code)}. Nothing is thrown away meanwhile; ${held}`);
+        node.error(text, { _msgid: RED.util.generateId(), topic: 'misconfigured', payload: { state: 'misconfigured', code, message: text } });
+        downLogged = true;
+      } else if (event.state === 'up' && downLogged) {
+        downLogged = false;
+        node.log(`database ${db.label} ${previous === 'misconfigured' ? 'accepts the configuration again' : 'is back'} after ${shortDuration(Date.now() - blockedSince)}`);
       }
+      status.refresh();
     });
 
-    // ---- queue ---------------------------------------------------------------------------
-    const queue = new Fifo<Job>();
-    const running = new Set<Job[]>();
-    let idle: (() => void) | undefined;
-
-    function takeGroup(): Job[] {
-      const first = queue.shift() as Job;
-      const group = [first];
-      if (first.mergeable) {
-        let rows = first.records.length;
-        for (let next = queue.peek(); next !== undefined && next.mergeable && rows + next.records.length <= maxRowsPerWrite; next = queue.peek()) {
-          rows += next.records.length;
-          group.push(queue.shift() as Job);
-        }
-      }
-      return group;
-    }
-
-    function pump(): void {
-      while (prepared && !abort.signal.aborted && running.size < maxConcurrent && queue.length > 0) {
-        const group = takeGroup();
-        for (const job of group) {
-          stats.queued--;
-          stats.queuedEvents -= job.records.length;
-          stats.inFlight++;
-          stats.inFlightEvents += job.records.length;
-        }
-        startWrite(group);
-      }
-      if (idle && running.size === 0 && queue.length === 0) idle();
-    }
-
-    function leaveFlight(job: Job): boolean {
-      if (job.finished) return false;
-      job.finished = true;
-      stats.inFlight--;
-      stats.inFlightEvents -= job.records.length;
-      return true;
-    }
-
-    function deadLetter(job: Job, entries: DeadLetterEntry[], reason: 'rejected' | 'failed', error?: string, code?: string, written?: number): void {
-      const out: NodeMessage = {
-        topic: 'dead-letter',
-        payload: entries,
-        deadLetter: { reason, count: entries.length, ...(error !== undefined ? { error, code, written } : {}) }
-      };
-      if (job.msg.batch !== undefined) out.batch = job.msg.batch;
-      job.send([out, null]);
-    }
-
-    function returnUnwritten(job: Job): void {
-      stats.closedMessages++;
-      stats.closedEvents += job.records.length;
-      // Handed back, not failed: done(err) would log one error per message on every redeploy, and a
-      // telemetry-buffer in front sends 'returned' messages again or spools them.
-      markCompletion(job.msg, 'returned');
-      job.done();
-    }
-
-    function startWrite(group: Job[]): void {
-      running.add(group);
-      stats.writes++;
-      const records = group.length === 1 ? group[0].records : group.flatMap((job) => job.records);
-      writer
-        .write(records, { receivedAt: group[0].receivedAt, signal: abort.signal })
-        .then(
-          (result) => {
-            // Already handed back at the close deadline: the rows count as returned, not written
-            // (a replay will find them and count them as duplicates).
-            if (group.every((job) => job.finished)) return;
-            stats.written += result.written;
-            stats.duplicates += result.duplicates;
-            stats.rejected += result.rejected.length;
-            let byJob: Map<Job, DeadLetterEntry[]> | undefined;
-            if (result.rejected.length > 0) {
-              byJob = new Map();
-              const owner = new Map<TelemetryRecord, Job>();
-              if (group.length > 1) for (const job of group) for (const record of job.records) owner.set(record, job);
-              for (const rejected of result.rejected) {
-                const job = group.length === 1 ? group[0] : (owner.get(rejected.record) ?? group[0]);
-                let list = byJob.get(job);
-                if (!list) byJob.set(job, (list = []));
-                list.push({ record: rejected.record, reason: rejected.reason, code: rejected.code ?? '' });
-              }
-            }
-            for (const job of group) {
-              if (!leaveFlight(job)) continue;
-              const entries = byJob?.get(job);
-              if (entries) deadLetter(job, entries, 'rejected');
-              // A plain message none of whose rows could be stored is a bad message: done(err) with
-              // the reason, so a Catch node sees it and the buffer counts it failed, not delivered.
-              // A batch completes normally: its good rows are written, its bad ones dead-lettered.
-              if (entries && job.mergeable && entries.length === job.records.length) job.done(new Error(`not written: rejected: ${entries[0].reason}`));
-              else job.done();
-            }
-          },
-          (err: unknown) => {
-            const failure = err instanceof WriteFailedError ? err : undefined;
-            const closed = abort.signal.aborted || failure?.kind === 'aborted';
-            const open = group.filter((job) => !job.finished);
-            if (closed) {
-              // Handed back upstream at the close deadline (or now): nothing more to count here.
-              for (const job of open) if (leaveFlight(job)) returnUnwritten(job);
-              return;
-            }
-            // Rows written or rejected before the batch failed as a whole are counted as such; the
-            // dead-letter message still carries every record of the message (resending the written
-            // ones is harmless: the unique key skips them).
-            const info = failure ? { code: failure.code, message: failure.causeMessage } : classifyError(err);
-            const message = db.redact(failure ? failure.message : `${info.code}: ${info.message}`);
-            const written = failure?.written ?? 0;
-            const rejectedBefore = new Map<TelemetryRecord, { reason: string; code?: string }>();
-            for (const r of failure?.rejected ?? []) rejectedBefore.set(r.record, r);
-            stats.written += written;
-            stats.rejected += rejectedBefore.size;
-            stats.deadLetteredEvents += records.length - written - rejectedBefore.size;
-            for (const job of open) {
-              if (!leaveFlight(job)) continue;
-              stats.deadLetteredBatches++;
-              const entries = job.records.map((record) => {
-                const own = rejectedBefore.get(record);
-                return own ? { record, reason: own.reason, code: own.code ?? '' } : { record, reason: db.redact(info.message), code: info.code };
-              });
-              deadLetter(job, entries, 'failed', message, info.code, written);
-              markCompletion(job.msg, 'failed');
-              job.done(new Error(`not written: ${message}`));
-            }
-          }
-        )
-        .finally(() => {
-          running.delete(group);
-          pump();
-        });
-    }
-
-    // ---- start: prepare the table, retrying while the database is unavailable ------------
-    (async () => {
-      for (let attempt = 1; !abort.signal.aborted; attempt++) {
-        try {
-          const result = await writer.prepare();
-          for (const warning of result.warnings) node.warn(db.redact(warning));
-          prepared = true;
-          setState('up');
-          pump();
-          return;
-        } catch (err) {
-          if (abort.signal.aborted) return;
-          const info = classifyError(err);
-          logDown(`cannot prepare the table: ${info.code} ${info.message}`);
-          setState('down');
-          try {
-            await sleep(Math.max(backoffDelay(Math.min(attempt, 30), backoff), 100), abort.signal);
-          } catch {
-            return;
-          }
-        }
-      }
-    })();
+    writer
+      .start(scheduler.signal)
+      .then((result) => {
+        for (const text of result.warnings) node.warn(db.redact(text));
+        if (!result.idempotent) warning = 'no key';
+        status.refresh();
+      })
+      .catch(() => undefined); // aborted by close
 
     // ---- stats -----------------------------------------------------------------------------
-    const statsMessage = (): NodeMessage => ({ topic: 'stats', payload: { ...stats } });
-    const statsTimer = statsIntervalMs > 0 ? setInterval(() => node.send([null, statsMessage()]), statsIntervalMs) : undefined;
-    statsTimer?.unref();
+    const statsMessage = (): NodeMessage => ({ topic: 'stats', payload: stats() });
+    const statsTimer = setInterval(() => {
+      saveTotals();
+      if (statsIntervalMs > 0 && Date.now() - lastStatsAt >= statsIntervalMs) {
+        lastStatsAt = Date.now();
+        node.send([null, statsMessage()]);
+      }
+    }, Math.min(1000, statsIntervalMs || 1000));
+    let lastStatsAt = Date.now();
+    statsTimer.unref();
+
+    // ---- finishing a message -----------------------------------------------------------------
+    function finish(job: SinkJob<Owner>, result: JobResult): void {
+      const { msg, send, done } = job.owner;
+      if (result.kind === 'returned') {
+        // Handed back, not failed: a buffer or batcher in front sends it again or spools it.
+        markCompletion(msg, 'returned');
+        done();
+        return;
+      }
+      if (result.deadLetters.length > 0) {
+        const out: NodeMessage = {
+          topic: 'dead-letter',
+          payload: result.deadLetters,
+          deadLetter: { reason: result.kind === 'failed' ? 'failed' : 'rejected', count: result.deadLetters.length, ...(result.kind === 'failed' ? { error: result.error, code: result.code, written: result.written } : {}) }
+        };
+        if (msg.batch !== undefined) out.batch = msg.batch;
+        send([out, null]);
+      }
+      if (result.kind === 'failed') {
+        markCompletion(msg, 'failed');
+        done(new Error(`not written: ${result.error}`));
+      } else if (job.mergeable && result.deadLetters.length === job.records.length) {
+        // A plain message none of whose rows could be stored is a bad message: done(err) with the
+        // reason, so a Catch node sees it. A batch completes: its good rows are in.
+        done(new Error(`not written: rejected: ${result.deadLetters[0].reason}`));
+      } else {
+        done();
+      }
+    }
 
     // ---- input -----------------------------------------------------------------------------
     node.on('input', (msg, send, done) => {
@@ -426,65 +264,41 @@ export = function (RED: RedAPI): void {
         // msg.timestamp): stamping it here keeps it exact when several messages share one write.
         for (const record of records) if (record.timestamp === undefined || record.timestamp === null) record.timestamp = receivedAt;
       }
-      stats.receivedMessages++;
-      stats.receivedEvents += records.length;
-      const job: Job = { msg, send, done, records, receivedAt, mergeable, finished: false };
-      if (closing) {
-        returnUnwritten(job);
-        return;
-      }
-      if (queue.length >= maxQueued && !(prepared && running.size < maxConcurrent)) {
-        stats.refusedMessages++;
-        stats.refusedEvents += records.length;
+      // Readings that no node before numbered are numbered here, so none merges with another.
+      stampMissing(records, sequences, seqProperty);
+      const job: SinkJob<Owner> = { owner: { msg, send, done }, id: typeof msg._msgid === 'string' ? msg._msgid : undefined, records, receivedAt, mergeable, finished: false };
+      if (scheduler.offer(job) === 'refused') {
         markCompletion(msg, 'failed');
-        done(new Error(`not written: queue full (${maxQueued} messages waiting)`));
-        return;
+        done(new Error(`not written: queue full (${scheduler.counters.queuedEvents} events waiting)`));
       }
-      queue.push(job);
-      stats.queued++;
-      stats.queuedEvents += records.length;
-      pump();
     });
 
     // ---- close -----------------------------------------------------------------------------
-    node.on('close', (_removed: boolean, closed: () => void) => {
+    node.on('close', (removed: boolean, closed: () => void) => {
       closing = true;
-      unpublish();
-      if (statsTimer !== undefined) clearInterval(statsTimer);
-      stats.state = 'closing';
+      state = 'closing';
       status.refresh();
-      const timers: NodeJS.Timeout[] = [];
-      const within = (promise: Promise<unknown>, ms: number): Promise<unknown> =>
-        Promise.race([promise, new Promise((resolve) => timers.push(setTimeout(resolve, ms)))]);
-      const drained = running.size === 0 && (queue.length === 0 || !prepared) ? Promise.resolve() : new Promise<void>((resolve) => (idle = resolve));
-      within(drained, drainTimeoutMs)
+      clearInterval(statsTimer);
+      scheduler
+        .close(drainTimeoutMs)
         .then(() => {
-          // Whatever is still open now is abandoned: retries stop, and each message is handed back
-          // upstream unwritten.
-          abort.abort();
-          while (queue.length > 0) {
-            const job = queue.shift() as Job;
-            stats.queued--;
-            stats.queuedEvents -= job.records.length;
-            stats.inFlight++;
-            stats.inFlightEvents += job.records.length;
-            leaveFlight(job);
-            returnUnwritten(job);
-          }
-          const pending = [...running];
-          for (const group of pending) for (const job of group) if (leaveFlight(job)) returnUnwritten(job);
-          if (stats.closedMessages > 0) {
-            node.warn(`${NOT_WRITTEN_CLOSED}: handed ${stats.closedMessages} messages (${stats.closedEvents} events) back upstream; a telemetry-buffer in front sends them again or spools them`);
-          }
-          // Give aborted writes a moment to give their connections back before the pool may end.
-          const settledAll = new Promise<void>((resolve) => {
-            if (running.size === 0) resolve();
-            else idle = resolve;
-          });
-          return within(settledAll, 1000);
+          const handed = scheduler.counters.closedMessages;
+          if (handed > 0) node.warn(`not written: node closed: handed ${handed} messages (${scheduler.counters.closedEvents} events) back upstream; a telemetry-buffer or telemetry-batcher in front sends them again or spools them`);
         })
         .finally(() => {
-          timers.forEach(clearTimeout);
+          withdrawCustody();
+          unpublish();
+          try {
+            if (removed) {
+              totals.remove();
+              journal.remove();
+            } else {
+              saveTotals();
+              journal.close(sequences);
+            }
+          } catch (err) {
+            node.warn(`could not save the totals and sequence numbers to ${fileBase}: ${(err as Error).message}`);
+          }
           status.stop();
           db.release(node.id);
           node.status({});

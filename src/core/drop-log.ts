@@ -1,0 +1,37 @@
+import { shortDuration } from './sink-status';
+
+/**
+ * Turns a growing dropped counter into two log lines per episode: one when dropping starts, one
+ * when it has stopped for `quietMs`, with the count. An episode that starts again within
+ * `quietMs` of the last one continues it, so a line that flaps does not flood the log.
+ */
+export class DropLog {
+  private last = 0;
+  private episode: { since: number; from: number; lastDropAt: number } | undefined;
+
+  constructor(
+    private readonly what: string,
+    private readonly quietMs = 10_000
+  ) {}
+
+  /** Reads the counter (call it a few times a second); returns a line to log, if one is due. */
+  check(dropped: number, now: number): string | undefined {
+    const grew = dropped > this.last;
+    const before = this.last;
+    this.last = dropped;
+    if (grew) {
+      if (this.episode === undefined) {
+        this.episode = { since: now, from: before, lastDropAt: now };
+        return `dropping events: ${this.what}; ${dropped - before} dropped so far (total ${dropped})`;
+      }
+      this.episode.lastDropAt = now;
+      return undefined;
+    }
+    if (this.episode !== undefined && now - this.episode.lastDropAt >= this.quietMs) {
+      const e = this.episode;
+      this.episode = undefined;
+      return `stopped dropping: ${dropped - e.from} events dropped in ${shortDuration(e.lastDropAt - e.since)} (total ${dropped})`;
+    }
+    return undefined;
+  }
+}
