@@ -71,6 +71,30 @@ export function testNodes(RED: any): void {
   });
 }
 
+/**
+ * `test-producer`: stands in for an input node (MQTT in, a PLC poller). On input, sends every
+ * message of `producerQueue[nodeId]` with node.send, `perTurn` per event-loop turn (all in one turn
+ * when 0), as an input node emits what arrives.
+ */
+export const producerQueue: Record<string, Record<string, unknown>[]> = {};
+
+export function producerNodes(RED: any): void {
+  RED.nodes.registerType('test-producer', function (this: any, config: any) {
+    RED.nodes.createNode(this, config);
+    const perTurn: number = config.perTurn ?? 0;
+    this.on('input', (_msg: unknown, _send: unknown, done: () => void) => {
+      const list = producerQueue[config.id] ?? [];
+      const step = (from: number): void => {
+        const to = perTurn > 0 ? Math.min(list.length, from + perTurn) : list.length;
+        for (let i = from; i < to; i++) this.send(list[i]);
+        if (to < list.length) setImmediate(() => step(to));
+      };
+      step(0);
+      done();
+    });
+  });
+}
+
 /** Completes up to `n` held messages of a test-hold node (all when n is omitted), oldest first. */
 export function release(nodeId: string, n = Infinity): number {
   const list = held[nodeId];

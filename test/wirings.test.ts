@@ -1,0 +1,167 @@
+/**
+ * Every wiring an integrator builds, through a real Node-RED runtime into a real PostgreSQL, with
+ * readings that share a source and a timestamp, arrays of readings, readings without any time, the
+ * producer's own sequence numbers, Dates and nested objects: rows in the table = readings sent -
+ * counted drops, and no two distinct readings ever become one row.
+ */
+import assert from 'node:assert/strict';
+import { Client } from 'pg';
+import { createTestDatabase } from './support/postgres';
+import { helper, producerNodes, producerQueue, waitFor, withHooks } from './support/node-red';
+
+const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
+const batcherNode = withHooks(require('../nodes/telemetry-batcher.js'));
+const connectionNode = require('../nodes/timescale-connection.js');
+const sinkNode = withHooks(require('../nodes/timescale-sink.js'));
+
+const T0 = Date.UTC(2026, 5, 1, 12, 0, 0);
+
+interface Readings {
+  messages: Record<string, unknown>[];
+  /** Readings per source. */
+  bySource: Record<string, number>;
+  total: number;
+}
+
+/** What MQTT, Modbus and OPC UA inputs send, in the shapes that used to collide. */
+function readings(): Readings {
+  const messages: Record<string, unknown>[] = [];
+  const bySource: Record<string, number> = {};
+  const add = (msg: Record<string, unknown>, source: string, n = 1): void => {
+    messages.push(msg);
+    bySource[source] = (bySource[source] ?? 0) + n;
+  };
+  // 200 readings of one source with the same whole-second timestamp (a PLC polled faster than its clock).
+  for (let i = 0; i < 200; i++) add({ topic: 'w/same-second', payload: 20 + (i % 7), timestamp: T0 }, 'w/same-second');
+  // 150 readings with no time at all: the time of receipt, many within one millisecond.
+  for (let i = 0; i < 150; i++) add({ topic: 'w/no-time', payload: { value: i } }, 'w/no-time');
+  // 40 messages of 5 readings each, one timestamp per message.
+  for (let i = 0; i < 40; i++) add({ topic: 'w/array', payload: [1, 2, 3, 4, 5].map((v) => ({ value: v * i })), timestamp: T0 + 1000 }, 'w/array', 5);
+  // The producer's own sequence numbers, in the payload.
+  for (let i = 0; i < 30; i++) add({ topic: 'w/own-seq', payload: { value: i, seq: 1000 + i, time: T0 + 2000 } }, 'w/own-seq');
+  // Dates and nested objects.
+  for (let i = 0; i < 25; i++) add({ topic: 'w/date', payload: { value: i, time: new Date(T0 + 3000), info: { line: { cell: i % 3 } } } }, 'w/date');
+  const total = Object.values(bySource).reduce((a, b) => a + b, 0);
+  return { messages, bySource, total };
+}
+
+type Stage = 'buffer' | 'buffer, numbering off' | 'batcher' | 'sink';
+
+interface Wiring {
+  name: string;
+  stages: Stage[];
+  buffer?: Record<string, unknown>;
+  /** Messages the producer sends per event-loop turn (0: all at once). */
+  perTurn: number;
+}
+
+const WIRINGS: Wiring[] = [
+  { name: 'sink alone', stages: ['sink'], perTurn: 50 },
+  { name: 'batcher -> sink', stages: ['batcher', 'sink'], perTurn: 50 },
+  { name: 'buffer -> sink', stages: ['buffer', 'sink'], perTurn: 50 },
+  { name: 'buffer -> batcher -> sink', stages: ['buffer', 'batcher', 'sink'], perTurn: 50 },
+  { name: 'buffer (sequence numbers off) -> batcher -> sink', stages: ['buffer, numbering off', 'batcher', 'sink'], perTurn: 50 },
+];
+
+describe('every wiring, every shape: a distinct reading is never merged', function () {
+  this.timeout(120_000);
+  let url: URL;
+  let db: Client;
+  let tableNo = 0;
+
+  before(async function () {
+    url = new URL(await createTestDatabase('wirings'));
+    db = new Client({ connectionString: url.toString() });
+    await db.connect();
+  });
+
+  after(async function () {
+    await db?.end();
+  });
+
+  afterEach(async function () {
+    await helper.unload();
+  });
+
+  function flow(wiring: Wiring, table: string): object[] {
+    const ids: Record<Stage, string> = { buffer: 'buf', 'buffer, numbering off': 'buf', batcher: 'bat', sink: 'sink' };
+    const chain = wiring.stages.map((stage) => ids[stage]);
+    const next = (i: number): string[] => (i + 1 < chain.length ? [chain[i + 1]] : []);
+    const nodes: object[] = [{ id: 'prod', type: 'test-producer', perTurn: wiring.perTurn, wires: [[chain[0]]] }];
+    wiring.stages.forEach((stage, i) => {
+      if (stage === 'sink') {
+        nodes.push({ id: 'sink', type: 'timescale-sink', connection: 'conn', table, mode: 'auto', extra: true, statsInterval: 0, wires: [['dead'], []] });
+      } else if (stage === 'batcher') {
+        nodes.push({ id: 'bat', type: 'telemetry-batcher', maxSize: 100, maxAge: 50, statsInterval: 0, wires: [next(i), []] });
+      } else {
+        nodes.push({ id: 'buf', type: 'telemetry-buffer', statsInterval: 0, stampSequence: stage === 'buffer', ...wiring.buffer, wires: [next(i), []] });
+      }
+    });
+    nodes.push({ id: 'dead', type: 'helper' });
+    nodes.push({ id: 'conn', type: 'timescale-connection', host: url.hostname, port: url.port, database: decodeURIComponent(url.pathname.slice(1)), poolSize: '2' });
+    return nodes;
+  }
+
+  async function run(wiring: Wiring, set: Readings): Promise<{ table: string; sink: Record<string, number>; buffer?: Record<string, number>; dead: unknown[] }> {
+    const table = `wiring_${++tableNo}`;
+    await helper.load([bufferNode, batcherNode, connectionNode, sinkNode, producerNodes], flow(wiring, table), { conn: { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } });
+    const dead: unknown[] = [];
+    helper.getNode('dead').on('input', (msg: unknown) => dead.push(msg));
+    producerQueue.prod = set.messages.map((m) => ({ ...m }));
+    helper.getNode('prod').receive({ payload: 'go' });
+    const sink = helper.getNode('sink');
+    const buffer = wiring.stages.some((s) => s.startsWith('buffer')) ? helper.getNode('buf') : undefined;
+    await waitFor(() => {
+      const s = sink.telemetryStats();
+      const b = buffer?.telemetryStats();
+      const settled = s.inFlight === 0 && s.queued === 0 && (b === undefined || (b.depth === 0 && b.inFlight === 0));
+      return settled && s.receivedEvents + (b?.dropped ?? 0) >= set.total;
+    }, `${wiring.name}: every reading through`, 60_000);
+    return { table, sink: sink.telemetryStats(), buffer: buffer?.telemetryStats(), dead };
+  }
+
+  async function rowsBySource(table: string): Promise<Record<string, number>> {
+    const { rows } = await db.query(`SELECT source, count(*)::int AS n FROM public."${table}" GROUP BY source`);
+    return Object.fromEntries(rows.map((r) => [r.source, r.n]));
+  }
+
+  for (const wiring of WIRINGS) {
+    it(`${wiring.name}: every reading is a row of its own`, async function () {
+      const set = readings();
+      const { table, sink, buffer, dead } = await run(wiring, set);
+      assert.deepEqual(dead, [], 'nothing dead-lettered');
+      assert.equal(buffer?.dropped ?? 0, 0);
+      assert.equal(sink.duplicates, 0, '"duplicates" counts only re-sends, and nothing was re-sent');
+      assert.equal(sink.written, set.total);
+      assert.deepEqual(await rowsBySource(table), set.bySource);
+      const { rows } = await db.query(`SELECT count(*)::int AS n, count(DISTINCT (source, time, seq))::int AS keys FROM public."${table}"`);
+      assert.deepEqual(rows[0], { n: set.total, keys: set.total });
+      // The producer's own numbers stay, unless a buffer was told to number every message itself.
+      const own = await db.query(`SELECT array_agg(seq::int ORDER BY seq) AS seqs FROM public."${table}" WHERE source = 'w/own-seq'`);
+      if (!wiring.stages.includes('buffer')) assert.deepEqual(own.rows[0].seqs, Array.from({ length: 30 }, (_, i) => 1000 + i));
+      // Dates and nested objects arrive as they were sent.
+      const dated = await db.query(`SELECT min(time) AS t, (array_agg(extra ORDER BY value))[2] AS extra FROM public."${table}" WHERE source = 'w/date'`);
+      assert.equal((dated.rows[0].t as Date).getTime(), T0 + 3000);
+      assert.deepEqual(dated.rows[0].extra, { info: { line: { cell: 1 } } });
+    });
+  }
+
+  it('buffer -> batcher -> sink with a burst larger than the ring: rows = readings - dropped, and the drops are the gaps', async function () {
+    // Sources spread evenly over the burst, so that the newest of each survives the drops (a source
+    // dropped whole has no row left to show its gap).
+    const set = readings();
+    const byTopic = new Map<unknown, Record<string, unknown>[]>();
+    for (const m of set.messages) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m]);
+    set.messages = [...byTopic.values()].flatMap((list) => list.map((m, i) => ({ m, at: (i + 1) / list.length }))).sort((a, b) => a.at - b.at).map(({ m }) => m);
+    const wiring: Wiring = { name: 'burst', stages: ['buffer', 'batcher', 'sink'], buffer: { capacity: 200, window: 100 }, perTurn: 0 };
+    const { table, sink, buffer } = await run(wiring, set);
+    const dropped = (buffer as Record<string, number>).dropped;
+    assert.ok(dropped > 0, 'the burst overflowed the ring');
+    const { rows } = await db.query(`SELECT count(*)::int AS n, count(DISTINCT (source, time, seq))::int AS keys FROM public."${table}"`);
+    assert.equal(rows[0].n, set.total - dropped);
+    assert.equal(rows[0].keys, rows[0].n);
+    assert.equal(sink.duplicates, 0);
+    const gaps = await db.query(`SELECT coalesce(sum(m - n), 0)::int AS gaps FROM (SELECT max(seq) AS m, count(DISTINCT seq) AS n FROM public."${table}" GROUP BY source) s`);
+    assert.equal(gaps.rows[0].gaps, dropped, 'every dropped reading is a gap a query finds');
+  });
+});
