@@ -14,6 +14,7 @@ const { startEmbeddedPostgres } = require('../scripts/embedded-pg.js') as {
     port: number;
     url(database?: string): string;
     start(): Promise<void>;
+    stop(): Promise<void>;
     kill(signal: NodeJS.Signals): void;
     freeze(): void;
     thaw(): void;
@@ -155,6 +156,58 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     assert.match(proc.output(), /unavailable/);
     assert.match(proc.output(), /is back after/);
     this.test!.title += ` [${t.rows} rows, ${s[IDS.buffer].dropped} dropped = ${t.gaps} gaps, ${s[IDS.sink].retries} retries]`;
+  });
+
+  it('example 01 as shipped, database stopped for 75 s (past the retry budget of old): nothing dead-lettered, drops = gaps, the counters agree', async function () {
+    const url = new URL(await database('fault_example_outage'));
+    const total = 200_000;
+    const deadLetters = path.join(os.tmpdir(), `dead-letters-${process.pid}.jsonl`);
+    fs.rmSync(deadLetters, { force: true });
+    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'examples', '01 - Simulated line into TimescaleDB.json'), 'utf8')) as Array<Record<string, unknown>>;
+    const byType = (type: string): Record<string, unknown> => example.find((n) => n.type === type) as Record<string, unknown>;
+    const [sim, buffer, batcher, sink] = ['telemetry-simulator', 'telemetry-buffer', 'telemetry-batcher', 'timescale-sink'].map(byType);
+    // The example's options, but twice its rate (so 75 s overflow the ring of 100,000) and a count to finish.
+    Object.assign(sim, { rate: 2000, count: total });
+    Object.assign(byType('file'), { filename: deadLetters });
+    Object.assign(byType('timescale-connection'), { host: url.hostname, port: url.port, database: 'fault_example_outage', credentials: { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } });
+    red = await startNodeRed();
+    const proc = red;
+    const of = async (node: Record<string, unknown>): Promise<Counters> => (await stats(proc))[node.id as string];
+    await deploy(proc, example);
+    await waitUntil('10,000 rows written', async () => (await of(sink))?.written >= 10_000);
+    await server.stop();
+    await delay(75_000);
+    const during = await stats(proc);
+    assert.equal(String(during[sink.id as string].state), 'down');
+    assert.equal(during[sink.id as string].deadLetteredEvents, 0, 'nothing dead-lettered during the outage');
+    assert.equal(during[buffer.id as string].unacknowledged, 0, "the buffer's 60 s ack timeout spared what the sink holds");
+    assertCountingRule(during[buffer.id as string], false);
+    await server.start();
+    await waitUntil('the simulator to finish', async () => (await of(sim))?.sentEvents === total, 180_000);
+    await waitUntil('the pipeline to drain', async () => {
+      const s = await stats(proc);
+      const b = s[buffer.id as string];
+      const k = s[sink.id as string];
+      return b.depth === 0 && b.inFlight === 0 && k.inFlight === 0 && k.queued === 0;
+    }, 180_000);
+    const s = await stats(proc);
+    const b = s[buffer.id as string];
+    const k = s[sink.id as string];
+    const bt = s[batcher.id as string];
+    assertCountingRule(b, true);
+    assert.equal(b.received, total);
+    assert.ok(b.dropped > 0, 'the outage overflowed the ring');
+    assert.equal(k.deadLetteredEvents, 0);
+    assert.equal(fs.existsSync(deadLetters) ? fs.readFileSync(deadLetters, 'utf8') : '', '', 'the dead-letter output stayed empty');
+    assert.equal(bt.batchesUnacknowledged, 0);
+    assert.equal(b.delivered, k.written + k.duplicates, 'buffer delivered = sink written + duplicates');
+    const t = await checkTable(url.toString(), 'telemetry');
+    assert.equal(t.rows, total - b.dropped, 'rows = received - dropped');
+    assertTable(t, b.dropped);
+    assert.match(proc.output(), /unavailable/);
+    assert.match(proc.output(), /dropping events: the buffer is full/);
+    assert.match(proc.output(), /is back after 1m1\ds/);
+    this.test!.title += ` [${t.rows} rows, ${b.dropped} dropped = ${t.gaps} gaps, ${k.retries} probes, 0 dead-lettered]`;
   });
 
   it('PostgreSQL frozen (SIGSTOP) for 20 s: statement and connect timeouts fire, nothing hangs', async function () {
