@@ -52,25 +52,37 @@ function auto(table: string, timescale: TimescaleWriterOptions['timescale'] = {}
   return { schema: 'public', table, mode: 'auto', columns: { time: 'time', source: 'source', kind: 'kind', value: 'value', seq: 'seq', extra: 'extra' }, written: ['time', 'source', 'kind', 'value', 'seq'], timescale: resolveTimescaleOptions(timescale) };
 }
 
-const AUTO_TABLE = (name: string): string => `CREATE TABLE ${name} (time timestamptz NOT NULL, source text NOT NULL, kind text, value double precision, seq bigint NOT NULL DEFAULT 0, extra jsonb)`;
-
-/** A login role with a password, on the server behind `admin`, and a pool connected as it to `url`. */
-async function roleWithPool(admin: Client, url: string, role: string): Promise<Pool> {
-  const password = `pw-${Math.random().toString(36).slice(2)}`;
-  await admin.query(`DROP ROLE IF EXISTS ${role}`);
-  await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
-  const target = new URL(url);
-  target.username = role;
-  target.password = password;
-  const pool = new Pool({ connectionString: target.toString(), max: 2 });
-  pool.on('error', () => undefined);
-  return pool;
+/**
+ * For a describe(): a login role (with a password) made before its tests and dropped after them;
+ * returns the pool connected as it. `database` gives the admin client and URL of the outer suite.
+ */
+function loginRole(role: string, database: () => { admin: Client; url: string }): () => Pool {
+  let pool: Pool | undefined;
+  before(async function () {
+    const { admin, url } = database();
+    const password = `pw-${Math.random().toString(36).slice(2)}`;
+    await admin.query(`DROP ROLE IF EXISTS ${role}`);
+    await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+    const target = new URL(url);
+    target.username = role;
+    target.password = password;
+    pool = new Pool({ connectionString: target.toString(), max: 2 });
+    pool.on('error', () => undefined);
+  });
+  after(async function () {
+    const { admin } = database();
+    await pool?.end();
+    await admin.query(`DROP OWNED BY ${role}`).catch(() => undefined);
+    await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+  });
+  return () => pool as Pool;
 }
 
-async function dropRole(admin: Client, pool: Pool | undefined, role: string): Promise<void> {
-  await pool?.end();
-  await admin.query(`DROP OWNED BY ${role}`).catch(() => undefined);
-  await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+/** As an administrator: the auto table's columns, with or without its unique key, and only INSERT on it for `role`. */
+async function grantedTable(admin: Client, name: string, role: string, { key = true } = {}): Promise<void> {
+  await admin.query(`CREATE TABLE ${name} (time timestamptz NOT NULL, source text NOT NULL, kind text, value double precision, seq bigint NOT NULL DEFAULT 0, extra jsonb)`);
+  if (key) await admin.query(`CREATE UNIQUE INDEX ${name}_key ON ${name} (source, time, seq)`);
+  await admin.query(`GRANT INSERT ON ${name} TO ${role}`);
 }
 
 describe('table setup: intervals, names and statements (no database)', function () {
@@ -189,21 +201,11 @@ describe('table setup against PostgreSQL', function () {
 
   describe('auto mode for a role that may only INSERT', function () {
     const role = 'table_setup_writer';
-    let writerPool: Pool;
-
-    before(async function () {
-      writerPool = await roleWithPool(admin, url, role);
-    });
-
-    after(async function () {
-      await dropRole(admin, writerPool, role);
-    });
+    const writerPool = loginRole(role, () => ({ admin, url }));
 
     it('writes into a table and key an administrator made, sending no CREATE', async function () {
-      await admin.query(AUTO_TABLE('granted'));
-      await admin.query('CREATE UNIQUE INDEX granted_key ON granted (source, time, seq)');
-      await admin.query(`GRANT INSERT ON granted TO ${role}`);
-      const db = recording(writerPool);
+      await grantedTable(admin, 'granted', role);
+      const db = recording(writerPool());
       const writer = new TimescaleWriter(db, { table: 'granted' });
       const result = await writer.prepare();
       assert.deepEqual({ idempotent: result.idempotent, mergesReadings: result.mergesReadings, keys: result.keys, notices: result.notices }, { idempotent: true, mergesReadings: false, keys: [{ name: 'granted_key', columns: ['source', 'time', 'seq'] }], notices: [] });
@@ -214,9 +216,8 @@ describe('table setup against PostgreSQL', function () {
     });
 
     it('reports a table without a key it may not create (not idempotent), and still writes', async function () {
-      await admin.query(AUTO_TABLE('keyless'));
-      await admin.query(`GRANT INSERT ON keyless TO ${role}`);
-      const writer = new TimescaleWriter(writerPool, { table: 'keyless' });
+      await grantedTable(admin, 'keyless', role, { key: false });
+      const writer = new TimescaleWriter(writerPool(), { table: 'keyless' });
       const result = await writer.prepare();
       assert.equal(result.idempotent, false);
       assert.equal(result.mergesReadings, false);
@@ -240,7 +241,7 @@ describe('table setup against PostgreSQL', function () {
   });
 
   it('reports a key that leaves out seq: different readings with one source and time are merged', async function () {
-    await admin.query(AUTO_TABLE('coarse'));
+    await admin.query('CREATE TABLE coarse (time timestamptz NOT NULL, source text NOT NULL, kind text, value double precision, seq bigint NOT NULL DEFAULT 0, extra jsonb)');
     await admin.query('ALTER TABLE coarse ADD CONSTRAINT coarse_source_time UNIQUE (source, time)');
     const db = recording(pool);
     const writer = new TimescaleWriter(db, { table: 'coarse' });
@@ -405,21 +406,11 @@ describe('table setup against TimescaleDB (TELEMETRY_TIMESCALE_TEST_URL)', funct
 
   describe('a role that does not own the table', function () {
     const role = 'table_setup_tsdb_writer';
-    let writerPool: Pool;
-
-    before(async function () {
-      writerPool = await roleWithPool(admin, url, role);
-    });
-
-    after(async function () {
-      await dropRole(admin, writerPool, role);
-    });
+    const writerPool = loginRole(role, () => ({ admin, url }));
 
     it('cannot make a hypertable of a plain table: reported, and the rows go into the plain table', async function () {
-      await admin.query(AUTO_TABLE('not_mine'));
-      await admin.query('CREATE UNIQUE INDEX not_mine_key ON not_mine (source, time, seq)');
-      await admin.query(`GRANT INSERT ON not_mine TO ${role}`);
-      const writer = new TimescaleWriter(writerPool, { table: 'not_mine', timescale: { compressAfter: '7 days' } });
+      await grantedTable(admin, 'not_mine', role);
+      const writer = new TimescaleWriter(writerPool(), { table: 'not_mine', timescale: { compressAfter: '7 days' } });
       const result = await writer.prepare();
       assert.equal(result.hypertable, false);
       assert.deepEqual(codes(result), ['HYPERTABLE_REFUSED']);
@@ -431,11 +422,9 @@ describe('table setup against TimescaleDB (TELEMETRY_TIMESCALE_TEST_URL)', funct
     });
 
     it('with only INSERT on a prepared hypertable, sends no DDL and writes', async function () {
-      await admin.query(AUTO_TABLE('prepared_hyper'));
-      await admin.query('CREATE UNIQUE INDEX prepared_hyper_key ON prepared_hyper (source, time, seq)');
+      await grantedTable(admin, 'prepared_hyper', role);
       await admin.query("SELECT create_hypertable('prepared_hyper', by_range('time', INTERVAL '1 day'))");
-      await admin.query(`GRANT INSERT ON prepared_hyper TO ${role}`);
-      const db = recording(writerPool);
+      const db = recording(writerPool());
       const writer = new TimescaleWriter(db, { table: 'prepared_hyper' });
       const result = await writer.prepare();
       assert.deepEqual([result.hypertable, result.idempotent, result.notices, result.policies.chunkInterval], [true, true, [], { configured: '1 day', actual: '1 day', status: 'present' }]);

@@ -370,6 +370,16 @@ export async function prepareTable(pool: Queryable, spec: TableSpec): Promise<Pr
   }
 }
 
+interface PolicyPlan {
+  /** The table's policy interval, null when it has none. */
+  existing: string | null;
+  report: PolicyReport;
+  /** Sent in order when the table has no such policy. */
+  statements: SqlStatement[];
+  differs: { code: TableNoticeCode; subject: string; reason: string; action: string };
+  refused: { code: TableNoticeCode; subject: string; consequence: string; field: string };
+}
+
 class TableSetup {
   private readonly target: string;
   private readonly notices: TableNotice[] = [];
@@ -611,8 +621,34 @@ class TableSetup {
       }
     }
     const jobs = await this.policyJobs();
-    await this.compression(statements, versionAtLeast(version, 2, 18), info?.compressionEnabled ?? false, jobs.compression, policies.compressAfter);
-    await this.retention(statements, jobs.retention, policies.retention);
+    const after = options.compressAfter;
+    if (after && statements.enableCompression && statements.compressionPolicy) {
+      const [remove, add] = versionAtLeast(version, 2, 18)
+        ? [`CALL remove_columnstore_policy(${sqlText(target)})`, `CALL add_columnstore_policy(${sqlText(target)}, after => INTERVAL ${sqlText(after)})`]
+        : [`SELECT remove_compression_policy(${sqlText(target)})`, `SELECT add_compression_policy(${sqlText(target)}, compress_after => INTERVAL ${sqlText(after)})`];
+      await this.policy({
+        existing: jobs.compression,
+        report: policies.compressAfter,
+        statements: info?.compressionEnabled ? [statements.compressionPolicy] : [statements.enableCompression, statements.compressionPolicy],
+        differs: { code: 'COMPRESSION_DIFFERS', subject: `${target} compresses chunks after ${jobs.compression}, configured ${after}`, reason: 'an existing policy is kept as it is', action: `To use the configured one, run: ${remove}; ${add}; or set "Compress after" to ${jobs.compression}` },
+        refused: { code: 'COMPRESSION_REFUSED', subject: `compression after ${after} of ${target}`, consequence: 'The rows are written uncompressed.', field: '"Compress after"' }
+      });
+    }
+    const dropAfter = options.retention;
+    if (dropAfter && statements.retentionPolicy) {
+      await this.policy({
+        existing: jobs.retention,
+        report: policies.retention,
+        statements: [statements.retentionPolicy],
+        differs: {
+          code: 'RETENTION_DIFFERS',
+          subject: `${target} drops chunks after ${jobs.retention}, configured ${dropAfter}`,
+          reason: 'an existing policy is kept as it is (changing it could delete data at once)',
+          action: `To use the configured one, run: SELECT remove_retention_policy(${sqlText(target)}); SELECT add_retention_policy(${sqlText(target)}, drop_after => INTERVAL ${sqlText(dropAfter)}); or set "Drop after" to ${jobs.retention}`
+        },
+        refused: { code: 'RETENTION_REFUSED', subject: `retention (drop after ${dropAfter}) of ${target}`, consequence: 'The rows are written and kept.', field: '"Drop after"' }
+      });
+    }
     if (policies.chunkInterval.status === 'off') await this.compareChunkInterval(policies.chunkInterval);
     return true;
   }
@@ -666,57 +702,26 @@ class TableSetup {
     }
   }
 
-  /** An existing policy is compared, never changed. Returns false when there is none. */
-  private async comparePolicy(existing: string | null, report: PolicyReport, reportDifference: () => void): Promise<boolean> {
-    if (existing === null) return false;
-    report.actual = existing;
-    report.status = (await this.sameInterval(existing, report.configured as string)) ? 'present' : 'differs';
-    if (report.status === 'differs') reportDifference();
-    return true;
-  }
-
-  private async compression(statements: TimescaleStatements, columnstore: boolean, compressionEnabled: boolean, existing: string | null, report: PolicyReport): Promise<void> {
-    const { target } = this;
-    const configured = report.configured;
-    if (!configured || !statements.enableCompression || !statements.compressionPolicy) return;
-    const [remove, add] = columnstore
-      ? [`CALL remove_columnstore_policy(${sqlText(target)})`, `CALL add_columnstore_policy(${sqlText(target)}, after => INTERVAL ${sqlText(configured)})`]
-      : [`SELECT remove_compression_policy(${sqlText(target)})`, `SELECT add_compression_policy(${sqlText(target)}, compress_after => INTERVAL ${sqlText(configured)})`];
-    const differs = (): void =>
-      this.notice('COMPRESSION_DIFFERS', `${target} compresses chunks after ${existing}, configured ${configured}`, 'an existing policy is kept as it is', `To use the configured one, run: ${remove}; ${add}; or set "Compress after" to ${existing}`);
-    if (await this.comparePolicy(existing, report, differs)) return;
-    try {
-      if (!compressionEnabled) await this.pool.query(statements.enableCompression.text, statements.enableCompression.values);
-      await this.pool.query(statements.compressionPolicy.text, statements.compressionPolicy.values);
-      report.status = 'applied';
-      report.actual = configured;
-    } catch (err) {
-      const refusal = this.refused(err);
-      report.status = 'refused';
-      this.notice('COMPRESSION_REFUSED', `compression after ${configured} of ${target}`, refusal.reason, `The rows are written uncompressed. ${policyAdvice(refusal.sqlstate, '"Compress after"')}`, refusal.sqlstate);
+  /**
+   * One policy: an existing one is compared, never changed (a difference is reported); a missing one
+   * is added, and a refusal is reported.
+   */
+  private async policy(plan: PolicyPlan): Promise<void> {
+    const { existing, report } = plan;
+    if (existing !== null) {
+      report.actual = existing;
+      report.status = (await this.sameInterval(existing, report.configured as string)) ? 'present' : 'differs';
+      if (report.status === 'differs') this.notice(plan.differs.code, plan.differs.subject, plan.differs.reason, plan.differs.action);
+      return;
     }
-  }
-
-  private async retention(statements: TimescaleStatements, existing: string | null, report: PolicyReport): Promise<void> {
-    const { target } = this;
-    const configured = report.configured;
-    if (!configured || !statements.retentionPolicy) return;
-    const differs = (): void =>
-      this.notice(
-        'RETENTION_DIFFERS',
-        `${target} drops chunks after ${existing}, configured ${configured}`,
-        'an existing policy is kept as it is (changing it could delete data at once)',
-        `To use the configured one, run: SELECT remove_retention_policy(${sqlText(target)}); SELECT add_retention_policy(${sqlText(target)}, drop_after => INTERVAL ${sqlText(configured)}); or set "Drop after" to ${existing}`
-      );
-    if (await this.comparePolicy(existing, report, differs)) return;
     try {
-      await this.pool.query(statements.retentionPolicy.text, statements.retentionPolicy.values);
+      for (const statement of plan.statements) await this.pool.query(statement.text, statement.values);
       report.status = 'applied';
-      report.actual = configured;
+      report.actual = report.configured;
     } catch (err) {
       const refusal = this.refused(err);
       report.status = 'refused';
-      this.notice('RETENTION_REFUSED', `retention (drop after ${configured}) of ${target}`, refusal.reason, `The rows are written and kept. ${policyAdvice(refusal.sqlstate, '"Drop after"')}`, refusal.sqlstate);
+      this.notice(plan.refused.code, plan.refused.subject, refusal.reason, `${plan.refused.consequence} ${policyAdvice(refusal.sqlstate, plan.refused.field)}`, refusal.sqlstate);
     }
   }
 
