@@ -240,6 +240,11 @@ describe('table setup against PostgreSQL', function () {
     }
   });
 
+  it('says so when another relation has the name its unique index needs, instead of writing without a key', async function () {
+    await admin.query('CREATE TABLE clash_source_time_seq_key (id int)');
+    await assert.rejects(new TimescaleWriter(pool, { table: 'clash' }).prepare(), (err: WriterConfigError) => err.code === 'INDEX_NAME' && /clash_source_time_seq_key/.test(err.message));
+  });
+
   it('reports a key that leaves out seq: different readings with one source and time are merged', async function () {
     await admin.query('CREATE TABLE coarse (time timestamptz NOT NULL, source text NOT NULL, kind text, value double precision, seq bigint NOT NULL DEFAULT 0, extra jsonb)');
     await admin.query('ALTER TABLE coarse ADD CONSTRAINT coarse_source_time UNIQUE (source, time)');
