@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vm from 'vm';
+import { resolveTimescaleOptions } from '../src/core/table-setup';
 
 const root = path.join(__dirname, '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -168,6 +169,31 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.equal(valid(sink, 'chunkInterval', 'day'), false);
     assert.equal(valid(sink, 'retention', '90 days'), true);
     assert.equal(valid(sink, 'maxAttempts', '0'), false);
+  });
+
+  it('checks the sink\'s intervals as the runtime does: a number needs its unit ("30" is 30 seconds to PostgreSQL)', function () {
+    const sink = definition('timescale-sink');
+    const cases = ['1 day', ' 7 days ', '12 hours', '1.5h', '2 weeks 3d', '1 day 06:00', '06:00', '10:00:00.5', '1 mon', '1 yr', '1m', '500 ms',
+      '30', '1 day 30', '0 days', '-1 day', '1 fortnight', '1 constructor', 'day', '1000000000 days', '1 day ago', '1 day 06:00 07:00', '1,5 h'];
+    const runtime: Record<string, (v: string) => object> = {
+      chunkInterval: (v) => ({ chunkInterval: v }),
+      compressAfter: (v) => ({ compressAfter: v }),
+      retention: (v) => ({ retention: v })
+    };
+    for (const [field, options] of Object.entries(runtime)) {
+      for (const value of cases) {
+        let accepted = true;
+        try {
+          resolveTimescaleOptions(options(value));
+        } catch {
+          accepted = false;
+        }
+        assert.equal(valid(sink, field, value), accepted, `${field} ${JSON.stringify(value)}: the runtime ${accepted ? 'accepts' : 'refuses'} it`);
+      }
+    }
+    assert.equal(valid(sink, 'retention', '30'), false);
+    assert.equal(valid(sink, 'chunkInterval', '500 ms'), false, 'below 1 s');
+    assert.equal(valid(sink, 'compressAfter', ''), true, 'empty: off');
   });
 
   it('keeps the password a credential of the connection node, not a flow property', function () {

@@ -65,7 +65,7 @@ describe('TimescaleWriter statements (no database)', function () {
       values: ['"public"."telemetry"', 'time', '1 day']
     });
     assert.deepStrictEqual(statements.enableCompression, {
-      text: `ALTER TABLE "public"."telemetry" SET (timescaledb.compress, timescaledb.compress_segmentby = 'source', timescaledb.compress_orderby = 'time DESC')`,
+      text: `ALTER TABLE "public"."telemetry" SET (timescaledb.compress, timescaledb.compress_segmentby = 'source', timescaledb.compress_orderby = 'time DESC, seq DESC')`,
       values: []
     });
     assert.deepStrictEqual(statements.compressionPolicy, {
@@ -117,7 +117,21 @@ describe('TimescaleWriter against PostgreSQL', function () {
   it('creates the narrow table with its unique key, once, on plain PostgreSQL', async function () {
     const writer = new TimescaleWriter(pool, { table: 'prepared' });
     const result = await writer.prepare();
-    assert.deepStrictEqual(result, { mode: 'auto', timescaledb: null, hypertable: false, idempotent: true, warnings: [] });
+    assert.deepStrictEqual(result, {
+      mode: 'auto',
+      timescaledb: null,
+      hypertable: false,
+      idempotent: true,
+      mergesReadings: false,
+      keys: [{ name: 'prepared_source_time_seq_key', columns: ['source', 'time', 'seq'] }],
+      policies: {
+        chunkInterval: { configured: '1 day', actual: null, status: 'unavailable' },
+        compressAfter: { configured: null, actual: null, status: 'off' },
+        retention: { configured: null, actual: null, status: 'off' }
+      },
+      notices: [],
+      warnings: []
+    });
     assert.strictEqual(await writer.prepare(), result);
     const columns = await pool.query<{ column_name: string; data_type: string; is_nullable: string }>(
       "SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = 'prepared' ORDER BY ordinal_position"
@@ -250,7 +264,18 @@ describe('TimescaleWriter against PostgreSQL', function () {
 
     it('maps to the user column names and finds the idempotency key', async function () {
       const writer = new TimescaleWriter(pool, { schema: 'Plant', table: 'Readings', mode: 'existing', extra: true, columns });
-      assert.deepStrictEqual(await writer.prepare(), { mode: 'existing', timescaledb: null, hypertable: false, idempotent: true, warnings: [] });
+      const off = { configured: null, actual: null, status: 'off' };
+      assert.deepStrictEqual(await writer.prepare(), {
+        mode: 'existing',
+        timescaledb: null,
+        hypertable: false,
+        idempotent: true,
+        mergesReadings: false,
+        keys: [{ name: 'Readings_device_ts_n_key', columns: ['device', 'ts', 'n'] }],
+        policies: { chunkInterval: off, compressAfter: off, retention: off },
+        notices: [],
+        warnings: []
+      });
       const outcome = await writer.write([{ topic: 'press-2', seq: 5, timestamp: T0, payload: { value: 12.5, mode: 'auto' } }]);
       assert.strictEqual(outcome.written, 1);
       const { rows } = await pool.query('SELECT ts, device, reading, n, attrs FROM "Plant"."Readings"');
@@ -514,22 +539,5 @@ describe('TimescaleWriter against PostgreSQL', function () {
     } finally {
       await hungPool.end();
     }
-  });
-
-  it('makes a hypertable with policies when TimescaleDB is available (skipped otherwise)', async function () {
-    const available = await pool.query("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'");
-    if (available.rows.length === 0) this.skip();
-    try {
-      await pool.query('CREATE EXTENSION IF NOT EXISTS timescaledb');
-    } catch {
-      this.skip();
-    }
-    const writer = new TimescaleWriter(pool, { table: 'hyper', timescale: { chunkInterval: '1 day', compressAfter: '7 days', retention: '90 days' } });
-    const result = await writer.prepare();
-    assert.strictEqual(result.hypertable, true);
-    assert.strictEqual((await new TimescaleWriter(pool, { table: 'hyper', timescale: { compressAfter: '7 days', retention: '90 days' } }).prepare()).hypertable, true);
-    const jobs = await pool.query<{ proc_name: string }>("SELECT proc_name FROM timescaledb_information.jobs WHERE hypertable_name = 'hyper' ORDER BY proc_name");
-    assert.deepStrictEqual(jobs.rows.map((row) => row.proc_name), ['policy_compression', 'policy_retention']);
-    assert.strictEqual((await writer.write(makeRecords(1000))).written, 1000);
   });
 });

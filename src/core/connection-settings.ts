@@ -5,6 +5,7 @@
 import fs from 'fs';
 import type { PoolConfig } from 'pg';
 import type { ConnectionOptions } from 'tls';
+import { redactSecrets } from './retry';
 
 export const TLS_MODES = ['off', 'require', 'verify-ca', 'verify-full'] as const;
 export type TlsMode = (typeof TLS_MODES)[number];
@@ -74,5 +75,26 @@ export function poolConfig(s: ConnectionSettings): PoolConfig {
     query_timeout: s.statementTimeout > 0 ? s.statementTimeout + Math.min(5000, Math.max(1000, s.statementTimeout / 10)) : undefined,
     idleTimeoutMillis: 30000,
     keepAlive: true
+  };
+}
+
+/** Passwords this long are removed wherever they appear; shorter ones only where they stand alone. */
+const REDACT_ANYWHERE_LENGTH = 8;
+
+/**
+ * Returns the function every log line, status and error of a connection goes through before it
+ * is shown. It removes any password from connection strings and key=value settings, and this
+ * connection's password (as written and URL-encoded) wherever it appears. A short password is
+ * removed only where it is not part of a longer word: a password "a" or "pass" then leaves
+ * "password authentication failed" readable, and still never shows on its own.
+ */
+export function passwordRedactor(password: string | undefined): (text: string) => string {
+  const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const forms = password ? [...new Set([password, encodeURIComponent(password)])] : [];
+  const patterns = forms.map((form) => new RegExp(form.length >= REDACT_ANYWHERE_LENGTH ? escape(form) : `(?<![A-Za-z0-9])${escape(form)}(?![A-Za-z0-9])`, 'g'));
+  return (text: string): string => {
+    let out = redactSecrets(String(text));
+    for (const pattern of patterns) out = out.replace(pattern, '***');
+    return out;
   };
 }

@@ -35,60 +35,24 @@
  *   16 us with ON CONFLICT, whose speculative insertion probes the index and then inserts. A batch
  *   that does hold duplicates pays one refused statement more (and leaves its dead tuples to
  *   autovacuum), which happens after an outage or a redeploy, not in steady flow.
- * - Errors: see retry.ts for the classes. Retryable -> backoff with full jitter and the same rows
- *   again. Data errors -> bisect the batch until each bad row stands alone; good halves are
- *   written, each bad row is rejected with the database's message and SQLSTATE. Schema errors and
- *   permanent errors -> WriteFailedError at once.
+ * - Errors: see retry.ts for the classes and run() for what each does. The database unavailable or
+ *   misconfigured -> every write waits at the gate (database-gate.ts) while one probes. Transient
+ *   -> bounded attempts with backoff and the same rows again. Data errors -> bisect the batch until
+ *   each bad row stands alone; good halves are written, each bad row is rejected with the
+ *   database's message and SQLSTATE. Anything else -> WriteFailedError at once.
  *
- * TimescaleDB calls (made only when the timescaledb extension is installed in the database), as
- * documented for TimescaleDB 2.x:
- * - create_hypertable(relation, by_range(column, interval), if_not_exists, migrate_data) (>= 2.13)
- *   https://www.tigerdata.com/docs/reference/timescaledb/hypertables/create_hypertable
- *   and before 2.13 the old form create_hypertable(relation, time_column_name,
- *   chunk_time_interval => ..., if_not_exists => ..., migrate_data => ...)
- *   https://www.tigerdata.com/docs/api/latest/hypertable/create_hypertable_old
- * - ALTER TABLE ... SET (timescaledb.compress, timescaledb.compress_segmentby = '...',
- *   timescaledb.compress_orderby = '... DESC') and add_compression_policy(hypertable,
- *   compress_after => interval, if_not_exists => true). Superseded in 2.18 by the columnstore
- *   names but still supported, so one form works on every 2.x:
- *   https://www.tigerdata.com/docs/api/latest/compression/alter_table_compression
- *   https://www.tigerdata.com/docs/api/latest/compression/add_compression_policy
- * - add_retention_policy(relation, drop_after => interval, if_not_exists => true)
- *   https://www.tigerdata.com/docs/api/latest/data-retention/add_retention_policy/
- * With if_not_exists an existing policy is kept as it is (TimescaleDB only warns when its
- * interval differs): changing a policy is left to the DBA.
+ * Preparing the table (creating or checking it, the unique key, the hypertable and TimescaleDB
+ * policies) is in table-setup.ts.
  */
 import { EventEmitter } from 'events';
 import type { TelemetryRecord } from './records';
 import { mapRecord, resolveMappingOptions, type MappingOptions, type ResolvedMappingOptions, type TelemetryRow } from './row-mapping';
 import { DatabaseGate } from './database-gate';
 import { backoffDelay, classifyError, probeDelay, resolveBackoffOptions, sleep as defaultSleep, AbortedError, type BackoffOptions, type ErrorClassification, type ErrorKind, type ResolvedBackoffOptions, type Sleep } from './retry';
+import { COLUMN_ORDER, prepareTable, quoteIdentifier, resolveTimescaleOptions, WriterConfigError, type ColumnMap, type ColumnName, type PrepareResult, type Queryable, type ResolvedTimescaleOptions, type SchemaMode, type TimescaleOptions } from './table-setup';
 
-/** The part of a pg.Pool (or pg.Client) the writer uses. */
-export interface Queryable {
-  query(text: string, values?: unknown[]): Promise<{ rowCount: number | null; rows: unknown[] }>;
-}
-
-export type SchemaMode = 'auto' | 'existing';
-
-/** The logical columns of a telemetry row. */
-export type ColumnName = 'time' | 'source' | 'kind' | 'value' | 'seq' | 'extra';
-
-/**
- * Existing mode: the user's column for each logical column. time and source are required; set any
- * other to null (or '') when the table has no such column. Unset keys default to the same name
- * (extra only when extra is enabled).
- */
-export type ColumnMap = Partial<Record<ColumnName, string | null>>;
-
-export interface TimescaleOptions {
-  /** create_hypertable chunk interval, a PostgreSQL interval. Default '1 day'. */
-  chunkInterval?: string;
-  /** Compress chunks older than this interval; null or '' = no compression. */
-  compressAfter?: string | null;
-  /** Drop chunks older than this interval; null or '' = keep everything. */
-  retention?: string | null;
-}
+export { quoteIdentifier, timescaleStatements, uniqueIndexName, intervalSeconds, resolveTimescaleOptions, WriterConfigError } from './table-setup';
+export type { ColumnMap, ColumnName, PolicyReport, PolicyStatus, PrepareResult, Queryable, SchemaMode, SqlStatement, TableNotice, TableNoticeCode, TimescaleOptions } from './table-setup';
 
 export interface TimescaleWriterOptions {
   /** Default 'public'. */
@@ -181,17 +145,6 @@ export interface WriterRetryEvent {
   message: string;
 }
 
-export interface PrepareResult {
-  mode: SchemaMode;
-  /** Installed timescaledb version, or null on plain PostgreSQL. */
-  timescaledb: string | null;
-  hypertable: boolean;
-  /** False when no unique index covers only written columns: retries could then duplicate rows. */
-  idempotent: boolean;
-  /** Things an operator should know (for the node to log once). */
-  warnings: string[];
-}
-
 /** A batch that could not be written: retries exhausted, a permanent or schema error, or aborted. */
 export class WriteFailedError extends Error {
   readonly code: string;
@@ -216,66 +169,7 @@ export class WriteFailedError extends Error {
   }
 }
 
-/** The writer's configuration or the table does not fit; retrying cannot fix it. */
-export class WriterConfigError extends Error {
-  readonly code: string;
-  constructor(message: string, code = 'CONFIG') {
-    super(message);
-    this.name = 'WriterConfigError';
-    this.code = code;
-  }
-}
-
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const MAX_IDENTIFIER_LENGTH = 63;
-const COLUMN_ORDER: ColumnName[] = ['time', 'source', 'kind', 'value', 'seq', 'extra'];
 const ARRAY_TYPES: Record<ColumnName, string> = { time: 'int8[]', source: 'text[]', kind: 'text[]', value: 'float8[]', seq: 'int8[]', extra: 'jsonb[]' };
-const COMPATIBLE_TYPES: Record<ColumnName, string[]> = {
-  time: ['timestamp with time zone', 'timestamp without time zone'],
-  source: ['text', 'character varying', 'character', 'name', 'citext'],
-  kind: ['text', 'character varying', 'character', 'name', 'citext'],
-  value: ['double precision', 'real', 'numeric', 'bigint', 'integer', 'smallint'],
-  seq: ['bigint', 'integer', 'numeric', 'smallint'],
-  extra: ['jsonb', 'json']
-};
-
-/**
- * Validates a SQL identifier and returns it double-quoted. Only [A-Za-z_][A-Za-z0-9_]*, at most
- * 63 characters (PostgreSQL would silently truncate a longer name): strict on purpose, so a name
- * can never carry a quote, a semicolon or anything else that changes the statement. Quoting keeps
- * the case as written: unquoted names created by CREATE TABLE are lower case.
- */
-export function quoteIdentifier(name: unknown, what = 'identifier'): string {
-  if (typeof name !== 'string' || !IDENTIFIER.test(name) || name.length > MAX_IDENTIFIER_LENGTH) {
-    throw new WriterConfigError(`invalid ${what} ${JSON.stringify(name)}: use letters, digits and _, starting with a letter or _, at most ${MAX_IDENTIFIER_LENGTH} characters`);
-  }
-  return `"${name}"`;
-}
-
-export interface SqlStatement {
-  text: string;
-  values: unknown[];
-}
-
-/** The TimescaleDB statements prepare() sends for an auto-mode table (pure, for tests and review). */
-export function timescaleStatements(schema: string, table: string, version: string, options: Required<TimescaleOptions>): { hypertable: SqlStatement; enableCompression: SqlStatement | null; compressionPolicy: SqlStatement | null; retentionPolicy: SqlStatement | null } {
-  const target = `${quoteIdentifier(schema, 'schema')}.${quoteIdentifier(table, 'table')}`;
-  const [major, minor] = version.split('.').map((part) => Number.parseInt(part, 10));
-  const generalized = major > 2 || (major === 2 && minor >= 13);
-  const hypertable: SqlStatement = generalized
-    ? { text: 'SELECT create_hypertable($1::regclass, by_range($2::name, $3::interval), if_not_exists => TRUE, migrate_data => TRUE)', values: [target, 'time', options.chunkInterval] }
-    : { text: 'SELECT create_hypertable($1::regclass, $2::name, chunk_time_interval => $3::interval, if_not_exists => TRUE, migrate_data => TRUE)', values: [target, 'time', options.chunkInterval] };
-  const compress = options.compressAfter;
-  const retention = options.retention;
-  return {
-    hypertable,
-    // Segmenting by source keeps one source's readings together, which is how they are queried.
-    enableCompression: compress ? { text: `ALTER TABLE ${target} SET (timescaledb.compress, timescaledb.compress_segmentby = 'source', timescaledb.compress_orderby = 'time DESC')`, values: [] } : null,
-    compressionPolicy: compress ? { text: 'SELECT add_compression_policy($1::regclass, compress_after => $2::interval, if_not_exists => TRUE)', values: [target, compress] } : null,
-    retentionPolicy: retention ? { text: 'SELECT add_retention_policy($1::regclass, drop_after => $2::interval, if_not_exists => TRUE)', values: [target, retention] } : null
-  };
-}
-
 /** Quotes one text element of a PostgreSQL array literal. */
 function arrayText(value: string): string {
   // Most sources and kinds hold neither character: skip the regular expression for them.
@@ -374,7 +268,7 @@ export class TimescaleWriter extends EventEmitter {
   private lastBatchHadDuplicates = false;
   private readonly mapping: ResolvedMappingOptions;
   private readonly backoff: ResolvedBackoffOptions;
-  private readonly timescale: Required<TimescaleOptions>;
+  private readonly timescale: ResolvedTimescaleOptions;
   private readonly random: () => number;
   private readonly sleep: Sleep;
   private readonly now: () => number;
@@ -394,11 +288,7 @@ export class TimescaleWriter extends EventEmitter {
     const extra = options.extra ?? options.mapping?.extra ?? false;
     this.mapping = resolveMappingOptions({ ...options.mapping, extra });
     this.backoff = resolveBackoffOptions(options.retry);
-    this.timescale = {
-      chunkInterval: options.timescale?.chunkInterval || '1 day',
-      compressAfter: options.timescale?.compressAfter || null,
-      retention: options.timescale?.retention || null
-    };
+    this.timescale = resolveTimescaleOptions(options.timescale);
     this.random = options.random ?? Math.random;
     this.sleep = options.sleep ?? defaultSleep;
     this.now = options.now ?? Date.now;
@@ -465,7 +355,7 @@ export class TimescaleWriter extends EventEmitter {
    */
   prepare(): Promise<PrepareResult> {
     if (!this.preparing) {
-      const attempt = this.mode === 'auto' ? this.prepareAuto() : this.prepareExisting();
+      const attempt = prepareTable(this.pool, { schema: this.schema, table: this.table, mode: this.mode, columns: this.columns, written: this.written, timescale: this.timescale });
       this.preparing = attempt;
       attempt.catch(() => {
         if (this.preparing === attempt) this.preparing = null;
@@ -639,116 +529,5 @@ export class TimescaleWriter extends EventEmitter {
     this.stateSince = state === 'down' || state === 'misconfigured' ? this.gate.since : this.now();
     const change: WriterState = { state, previous, attempt, maxAttempts: state === 'retrying' ? this.backoff.maxAttempts : Infinity, code: cause?.code, message: cause?.message, since: this.stateSince };
     this.emit('state', change);
-  }
-
-  private async tableColumns(): Promise<Map<string, string>> {
-    const result = await this.pool.query('SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2', [this.schema, this.table]);
-    const columns = new Map<string, string>();
-    for (const row of result.rows as Array<{ column_name: string; data_type: string }>) columns.set(row.column_name, row.data_type);
-    return columns;
-  }
-
-  /** Checks the mapped columns exist with usable types; returns warnings. */
-  private checkColumns(columns: Map<string, string>): string[] {
-    if (columns.size === 0) throw new WriterConfigError(`table ${this.target} does not exist (or this user cannot see it)`, 'NO_TABLE');
-    const missing = this.written.filter((column) => !columns.has(this.columns[column] as string)).map((column) => this.columns[column] as string);
-    if (missing.length > 0) throw new WriterConfigError(`table ${this.target} has no column ${missing.map((name) => JSON.stringify(name)).join(', ')}`, 'NO_COLUMN');
-    const warnings: string[] = [];
-    for (const column of this.written) {
-      const name = this.columns[column] as string;
-      const type = columns.get(name) as string;
-      if (!COMPATIBLE_TYPES[column].includes(type)) throw new WriterConfigError(`column ${JSON.stringify(name)} of ${this.target} is ${type}; ${column} needs one of: ${COMPATIBLE_TYPES[column].join(', ')}`, 'COLUMN_TYPE');
-      if (column === 'time' && type === 'timestamp without time zone') warnings.push(`column ${JSON.stringify(name)} is timestamp without time zone: times are stored in the session's time zone`);
-    }
-    return warnings;
-  }
-
-  /** True when some unique index consists only of columns the writer fills, so a resent row conflicts. */
-  private async hasIdempotencyKey(): Promise<boolean> {
-    const result = await this.pool.query(
-      `SELECT array_agg(a.attname::text) AS columns
-         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-        WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indpred IS NULL AND NOT (0 = ANY (i.indkey::int2[]))
-        GROUP BY i.indexrelid`,
-      [this.target]
-    );
-    const writtenNames = new Set(this.written.map((column) => this.columns[column] as string));
-    return (result.rows as Array<{ columns: string[] }>).some((row) => row.columns.every((name) => writtenNames.has(name)));
-  }
-
-  private async timescaleVersion(): Promise<string | null> {
-    const result = await this.pool.query("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'");
-    const row = result.rows[0] as { extversion?: string } | undefined;
-    return row?.extversion ?? null;
-  }
-
-  private async isHypertable(): Promise<boolean> {
-    const result = await this.pool.query('SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = $1 AND hypertable_name = $2', [this.schema, this.table]);
-    return result.rows.length > 0;
-  }
-
-  private async prepareExisting(): Promise<PrepareResult> {
-    const warnings = this.checkColumns(await this.tableColumns());
-    const idempotent = await this.hasIdempotencyKey();
-    if (!idempotent) warnings.push(`table ${this.target} has no unique index on written columns only (e.g. (source, time, seq)): a batch retried after an ambiguous failure can be stored twice`);
-    const version = await this.timescaleVersion();
-    return { mode: 'existing', timescaledb: version, hypertable: version ? await this.isHypertable() : false, idempotent, warnings };
-  }
-
-  private async prepareAuto(): Promise<PrepareResult> {
-    try {
-      return await this.createAuto();
-    } catch (err) {
-      // Two sinks preparing the same new table at once race in the catalog; the loser's second try sees the table.
-      const code = (err as { code?: unknown }).code;
-      if (code === '23505' || code === '42P07' || code === '42710') return this.createAuto();
-      throw err;
-    }
-  }
-
-  private async createAuto(): Promise<PrepareResult> {
-    const schema = quoteIdentifier(this.schema, 'schema');
-    const namespace = await this.pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.schema]);
-    if (namespace.rows.length === 0) await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-    // seq is NOT NULL DEFAULT 0: a NULL would never conflict in the unique index, and the
-    // retried row would be stored twice.
-    await this.pool.query(
-      `CREATE TABLE IF NOT EXISTS ${this.target} (
-        "time" timestamptz NOT NULL,
-        "source" text NOT NULL,
-        "kind" text,
-        "value" double precision,
-        "seq" bigint NOT NULL DEFAULT 0,
-        "extra" jsonb
-      )`
-    );
-    const warnings = this.checkColumns(await this.tableColumns());
-    const suffix = '_source_time_seq_key';
-    const indexName = quoteIdentifier(`${this.table.slice(0, MAX_IDENTIFIER_LENGTH - suffix.length)}${suffix}`, 'index');
-    try {
-      await this.pool.query(`CREATE UNIQUE INDEX IF NOT EXISTS ${indexName} ON ${this.target} ("source", "time", "seq")`);
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (code === '23505') throw new WriterConfigError(`table ${this.target} already holds duplicate (source, time, seq) rows, so the unique index that makes retries safe cannot be created: remove the duplicates`, 'DUPLICATES');
-      throw err;
-    }
-    const version = await this.timescaleVersion();
-    let hypertable = false;
-    if (version) {
-      const statements = timescaleStatements(this.schema, this.table, version, this.timescale);
-      await this.pool.query(statements.hypertable.text, statements.hypertable.values);
-      hypertable = true;
-      if (statements.enableCompression && statements.compressionPolicy) {
-        const enabled = await this.pool.query('SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_schema = $1 AND hypertable_name = $2', [this.schema, this.table]);
-        const row = enabled.rows[0] as { compression_enabled?: boolean } | undefined;
-        if (!row?.compression_enabled) await this.pool.query(statements.enableCompression.text, statements.enableCompression.values);
-        await this.pool.query(statements.compressionPolicy.text, statements.compressionPolicy.values);
-      }
-      if (statements.retentionPolicy) await this.pool.query(statements.retentionPolicy.text, statements.retentionPolicy.values);
-    } else if (this.timescale.compressAfter || this.timescale.retention) {
-      warnings.push('compression and retention need the timescaledb extension, which this database does not have: ignored');
-    }
-    const idempotent = await this.hasIdempotencyKey();
-    return { mode: 'auto', timescaledb: version, hypertable, idempotent, warnings };
   }
 }

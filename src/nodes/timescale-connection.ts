@@ -5,7 +5,7 @@
  * cuts off a sink that is still finishing a write.
  */
 import { Pool } from 'pg';
-import { CONNECTION_DEFAULTS, poolConfig, TLS_MODES, type ConnectionSettings } from '../core/connection-settings';
+import { CONNECTION_DEFAULTS, passwordRedactor, poolConfig, TLS_MODES, type ConnectionSettings } from '../core/connection-settings';
 import { oneOf, positiveNumber, wholeNumber } from '../core/options';
 import type { Node, NodeDef, RedAPI } from './red';
 import { nodeCloseTimeout, type TimescaleConnectionApi } from './timescale-red';
@@ -39,7 +39,7 @@ export = function (RED: RedAPI): void {
       configError = (err as Error).message;
     }
     const label = settings ? `${settings.host}:${settings.port}/${settings.database}` : `${text(def.host, CONNECTION_DEFAULTS.host)}/${text(def.database, CONNECTION_DEFAULTS.database)}`;
-    const redact = (text: string): string => (password && password.length >= 4 ? text.split(password).join('***') : text);
+    const redact = passwordRedactor(password);
 
     let pool: Pool | undefined;
     try {

@@ -48,7 +48,8 @@ export interface TestServer {
 let serverPromise: Promise<TestServer> | undefined;
 let embedded: EmbeddedPostgres | undefined;
 
-function externalServer(baseUrl: string): TestServer {
+/** A server this run did not start (TELEMETRY_PG_TEST_URL, or the TimescaleDB of test/support/timescaledb.ts). */
+export function externalServer(baseUrl: string): TestServer {
   const notOurs = (): never => {
     throw new Error('the server named by TELEMETRY_PG_TEST_URL cannot be stopped or killed by the tests');
   };
