@@ -34,6 +34,7 @@ describe('error classification', function () {
     ['check violation', pgError('23514'), 'data', '23514'],
     ['not null violation', pgError('23502'), 'data', '23502'],
     ['index row too large', pgError('54000'), 'data', '54000'],
+    ['TimescaleDB decompression limit (late rows into compressed chunks)', pgError('53400'), 'data', '53400'],
     ['undefined table', pgError('42P01'), 'config', '42P01'],
     ['insufficient privilege', pgError('42501'), 'config', '42501'],
     ['bad password', pgError('28P01'), 'config', '28P01'],

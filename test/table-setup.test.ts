@@ -482,6 +482,14 @@ describe('table setup against TimescaleDB (TELEMETRY_TIMESCALE_TEST_URL)', funct
       const warnings = helper.log().args.map((args: unknown[]) => JSON.stringify(args)).filter((line: string) => /0A000/.test(line));
       assert.equal(warnings.filter((line: string) => /compression after 7 days/.test(line)).length, 1, warnings.join('\n'));
       assert.equal(warnings.filter((line: string) => /retention \(drop after 90 days\)/.test(line)).length, 1, warnings.join('\n'));
+      // The badge and the stats keep saying so while rows go in.
+      const sink = helper.getNode('sink');
+      await until(async () => sink.telemetryStats().tableNotices > 0, 'the notices in the stats');
+      const s = sink.telemetryStats();
+      assert.deepEqual([s.state, s.tableNotices, s.idempotent, s.distinctRows], ['up', 2, true, true]);
+      const badges = (): Array<{ fill?: string; text?: string }> => (helper as any)._NodePrototype.status.getCalls().filter((call: any) => call.thisValue.id === 'sink').map((call: any) => call.args[0]);
+      await until(async () => badges().some((b) => b.fill === 'yellow' && /^\d+(\.\dk)? rows\/s !policy$/.test(b.text ?? '')), 'the badge to say so');
+      assert.ok(badges().every((b) => !b.text || b.text.length < 20));
     });
   });
 });

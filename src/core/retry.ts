@@ -16,7 +16,8 @@
  *   (40P01), serialization (40001), a commit of unknown outcome (40003), a lock not available
  *   (55P03). Bounded attempts with backoff; then the batch goes to the dead-letter output.
  * - data: something in the rows themselves: class 22 (data exception), class 23 (integrity
- *   constraint), 54000 (an index row too large). The batch is bisected so the good rows go in.
+ *   constraint), 54000 (an index row too large), 53400 (too many rows to decompress for one
+ *   statement). The batch is bisected so the good rows go in.
  * - permanent: anything else (an internal error, an ended pool): the batch fails at once.
  */
 
@@ -96,6 +97,9 @@ export function classifyError(err: unknown): ErrorClassification {
   if (code && CONFIG_SOCKET_CODES.has(code)) return { kind: 'config', code, message };
   if (code && SQLSTATE.test(code)) {
     const errorClass = code.slice(0, 2);
+    // 53400: TimescaleDB refuses to decompress more rows per statement than its limit (late rows into
+    // compressed chunks): a smaller batch gets through, so it is bisected like a data error.
+    if (code === '53400') return { kind: 'data', code, message };
     if (errorClass === '08' || errorClass === '53' || UNAVAILABLE_SQLSTATES.has(code)) return { kind: 'unavailable', code, message };
     if (TRANSIENT_SQLSTATES.has(code)) return { kind: 'transient', code, message };
     if (errorClass === '22' || errorClass === '23' || code === '54000') return { kind: 'data', code, message };

@@ -41,6 +41,12 @@ export interface SinkStats extends SinkCounters {
   /** While down or misconfigured: the SQLSTATE or error code, and since when (epoch ms). */
   code: string;
   since: number;
+  /** The table has a unique key on written columns only: a re-sent row is skipped, never stored twice. */
+  idempotent: boolean;
+  /** The key holds source, time and seq: two readings that share a source and a time stay two rows. */
+  distinctRows: boolean;
+  /** What setting up the table refused or found amiss (policies, key, column types), each logged once. */
+  tableNotices: number;
 }
 
 export interface DeadLetterEntry {

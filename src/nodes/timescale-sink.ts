@@ -136,9 +136,10 @@ export = function (RED: RedAPI): void {
     let downLogged = false;
     const samples: Array<[number, number]> = [];
 
+    let table = { idempotent: true, distinctRows: true, tableNotices: 0 };
     function stats(): SinkStats {
       const current: SinkCounters = scheduler.counters;
-      return { state, code, since, ...totals.add({ ...current }) };
+      return { state, code, since, ...table, ...totals.add({ ...current }) };
     }
     function saveTotals(): void {
       const s = totals.add({ ...scheduler.counters });
@@ -198,7 +199,10 @@ export = function (RED: RedAPI): void {
       .start(scheduler.signal)
       .then((result) => {
         for (const text of result.warnings) node.warn(db.redact(text));
-        if (!result.idempotent) warning = 'no key';
+        table = { idempotent: result.idempotent, distinctRows: result.idempotent && !result.mergesReadings, tableNotices: result.notices.length };
+        // The badge keeps saying what the table lacks: a refused policy, or a key that cannot keep rows apart.
+        if (result.notices.some((notice) => notice.code.endsWith('_REFUSED'))) warning = '!policy';
+        else if (!table.distinctRows) warning = '!key';
         status.refresh();
       })
       .catch(() => undefined); // aborted by close
