@@ -46,7 +46,7 @@ export class SequenceStamper {
     for (const [source, next] of Object.entries(state)) {
       if (!Number.isSafeInteger(next) || next < 1) continue;
       const entry = this.current.get(source) ?? this.previous.get(source);
-      if (entry === undefined) this.adopt(source, Math.max(next, this.floor)).saved = next;
+      if (entry === undefined) this.adopt(source, next).saved = next;
       else if (next > entry.next) entry.next = next;
     }
   }
