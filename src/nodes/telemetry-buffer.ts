@@ -4,10 +4,12 @@ import type { DiskCounters } from '../core/disk-tier';
 import { TieredStore } from '../core/tiered-store';
 import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
 import { DropLog } from '../core/drop-log';
+import { ResendGuard } from '../core/resend-guard';
 import { appendRecords, eventCount, hasSequence, RecordGroup, recordOf, shortLivedRecordOf, TelemetryRecord } from '../core/records';
 import { DROP_POLICIES, DropReason } from '../core/ring-buffer';
 import { SequenceStamper } from '../core/sequence';
 import { spoolFileFor, takeSpool, writeSpool } from '../core/spool';
+import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { installAdminEndpoints, publishStats } from './admin';
@@ -171,7 +173,18 @@ export = function (RED: RedAPI): void {
       const eta = drainSeconds(d);
       return { ...d, diskDrainSeconds: Number.isFinite(eta) ? Math.round(eta) : -1 };
     };
-    const telemetryStats = (): BufferStats & typeof spoolCounters & { sources: number } => ({ ...core.stats(), ...spoolCounters, ...diskStats(), sources: sequences.sources });
+    // What an MQTT broker sends again after a deploy (see ResendGuard), carried over a restart in a small file.
+    const resend = new ResendGuard();
+    const resendFile = `${spoolFile.replace(/\.jsonl$/, '')}.resend.json`;
+    let resentSkipped = 0;
+    try {
+      const saved = JSON.parse(fs.readFileSync(resendFile, 'utf8')) as { savedAt: number; lately: string[] };
+      fs.rmSync(resendFile, { force: true });
+      if (Date.now() - saved.savedAt < 60_000 && Array.isArray(saved.lately)) resend.arm(saved.lately.filter((f) => typeof f === 'string'), Date.now());
+    } catch {
+      /* no deploy just before this start */
+    }
+    const telemetryStats = (): BufferStats & typeof spoolCounters & { sources: number; resentSkipped: number } => ({ ...core.stats(), ...spoolCounters, ...diskStats(), sources: sequences.sources, resentSkipped });
     node.telemetryStats = telemetryStats;
     const unpublish = publishStats(node, telemetryStats);
 
@@ -213,15 +226,21 @@ export = function (RED: RedAPI): void {
       core.paused = false;
       if (!closing) schedulePump();
     };
+    let lateBeforeDeploy: string[] = [];
     const stopFollowingDeploys = followDeploys(RED, downstream, {
       pause: () => {
         core.paused = true;
+        lateBeforeDeploy = resend.lately(Date.now());
       },
       lost: () => {
         const events = core.resendInFlight();
         if (events > 0) node.log(`a deploy replaced the next node before it confirmed ${events} events: sending them again`);
       },
-      resume: resumeAfterDeploy,
+      resume: () => {
+        resend.arm(lateBeforeDeploy, Date.now());
+        lateBeforeDeploy = [];
+        resumeAfterDeploy();
+      },
     });
     // Fallback for a runtime that never announces flows:started to this node.
     const startTimer = setTimeout(resumeAfterDeploy, 2000);
@@ -327,6 +346,12 @@ export = function (RED: RedAPI): void {
         done();
         return;
       }
+      const fingerprint = ResendGuard.fingerprint(msg);
+      if (fingerprint !== undefined && resend.check(fingerprint, Date.now())) {
+        resentSkipped++;
+        done();
+        return;
+      }
       const weight = eventCount(msg);
       // On: every message is numbered here. Off: the producer's own msg.seq or payload.seq is kept,
       // and only a message without one is numbered, so no two readings become one row.
@@ -375,6 +400,15 @@ export = function (RED: RedAPI): void {
 
     node.on('close', (removed, closed) => whenQuiet(() => {
       closing = true;
+      const lately = resend.lately(Date.now());
+      if (!removed && lately.length > 0) {
+        try {
+          fs.mkdirSync(path.dirname(resendFile), { recursive: true });
+          fs.writeFileSync(resendFile, JSON.stringify({ savedAt: Date.now(), lately }));
+        } catch (err) {
+          node.warn(`could not save what an MQTT broker may send again to ${resendFile}: ${(err as Error).message}`);
+        }
+      }
       stopFollowingDeploys();
       clearTimeout(startTimer);
       stopWatching();
