@@ -210,6 +210,30 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     this.test!.title += ` [${t.rows} rows, ${b.dropped} dropped = ${t.gaps} gaps, ${k.retries} probes, 0 dead-lettered]`;
   });
 
+  it('a wrong password: misconfigured, nothing thrown away while it is wrong; fixed and deployed, every event written once', async function () {
+    const url = await database('fault_wrong_password');
+    const table = 'wrong_password';
+    const total = 20_000;
+    const wrong = new URL(url);
+    wrong.password = 'not-the-password';
+    red = await startNodeRed();
+    const proc = red;
+    await deploy(proc, pipelineFlow({ databaseUrl: wrong.toString(), table, rate: 2000, count: total }));
+    await waitUntil('the sink to name the misconfiguration', async () => String((await stats(proc))[IDS.sink]?.state) === 'misconfigured');
+    await delay(4000);
+    const during = await stats(proc);
+    assert.equal(String(during[IDS.sink].code), '28P01');
+    assert.equal(during[IDS.sink].deadLetteredEvents, 0);
+    assert.equal(during[IDS.buffer].failed + during[IDS.buffer].unacknowledged, 0, 'the buffer holds, nothing given up');
+    assert.ok(during[IDS.buffer].depth + during[IDS.buffer].inFlight > 0);
+    // The user fixes the password and deploys (modified nodes: the connection and the sink restart).
+    await deploy(proc, pipelineFlow({ databaseUrl: url, table, rate: 2000, count: total }), 'nodes');
+    const { t } = await finishCounted(proc, url, table, total);
+    assert.equal(t.rows, total);
+    assert.equal((proc.output().match(/refuses this configuration/g) ?? []).length, 1, 'one error for the change of state');
+    this.test!.title += ` [${t.rows} rows, 0 gaps]`;
+  });
+
   it('PostgreSQL frozen (SIGSTOP) for 20 s: statement and connect timeouts fire, nothing hangs', async function () {
     const url = await database('fault_pg_freeze');
     const table = 'pg_freeze';

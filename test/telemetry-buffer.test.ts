@@ -233,6 +233,32 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     assert.equal(helper.getNode('bat').telemetryStats().heldEvents, 2);
   });
 
+  it("when its own ack timeout gives a batch up, the buffer in front counts the events unacknowledged, never delivered", async function () {
+    await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 5, maxAge: 10, ackTimeout: 0.1 }, { ackTimeout: 60 }));
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 5; i++) buf.receive({ topic: 'm1', payload: i });
+    await waitFor(() => stats('buf').unacknowledged === 5, 'five unacknowledged', 5000);
+    const s: Stats = stats('buf');
+    assert.equal(s.delivered, 0);
+    assert.ok(countingRuleHolds(s));
+    assert.equal(helper.getNode('bat').telemetryStats().batchesUnacknowledged, 1);
+  });
+
+  it("an ack timeout spares what the batcher still holds: a buffer timeout far shorter than the wait counts nothing unacknowledged", async function () {
+    // The buffer gives up after 50 ms, the batcher after 60 s: the batch waits in the slow node for
+    // 600 ms, and the batcher answers for it all along.
+    await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 5, maxAge: 10, ackTimeout: 60 }, { ackTimeout: 0.05 }));
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 5; i++) buf.receive({ topic: 'm1', payload: i });
+    await waitFor(() => received.sink.length === 1, 'the batch');
+    await settle(600);
+    assert.equal(stats('buf').unacknowledged, 0);
+    assert.equal(stats('buf').inFlight, 5);
+    release('sink');
+    await waitFor(() => stats('buf').delivered === 5, 'delivered once confirmed');
+    assert.ok(countingRuleHolds(stats('buf')));
+  });
+
   it('flushes by age when the batch does not fill', async function () {
     await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 1000, maxAge: 30 }));
     const buf = helper.getNode('buf');

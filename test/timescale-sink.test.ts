@@ -313,6 +313,9 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     const statusSpy = (helper as AnyNode)._NodePrototype.status;
     const badges = statusSpy.getCalls().filter((call: AnyNode) => call.thisValue.id === 'sink').map((call: AnyNode) => call.args[0]);
     assert.deepEqual(badges[0], { fill: 'red', shape: 'ring', text: 'bad config' });
+    // A sink that never started publishes no counters.
+    const listed = await helper.request().get('/telemetry/stats');
+    assert.ok(!JSON.stringify(listed.body).includes('"id":"sink"'), JSON.stringify(listed.body));
     await helper.clearFlows();
   });
 
