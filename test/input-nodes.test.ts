@@ -75,8 +75,43 @@ async function listening(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
+/**
+ * node-red-contrib-opcua keeps its certificates under env-paths' config folder, which its utils.js
+ * reads once, when first required (the node files require it only when Node-RED registers them);
+ * node-opcua-pki points OPENSSL_CONF and RANDFILE of this process into that folder when it runs
+ * openssl. Both go to a folder of this run, and the environment is restored after it.
+ */
+const opcuaEnvironment = {
+  pkiDir: '',
+  saved: {} as Record<string, string | undefined>,
+  nodes: [] as ((RED: any) => void)[],
+  setUp(): void {
+    if (this.pkiDir !== '') return;
+    for (const name of ['OPENSSL_CONF', 'RANDFILE', 'XDG_CONFIG_HOME']) this.saved[name] = process.env[name];
+    this.pkiDir = fs.mkdtempSync(path.join(os.tmpdir(), 'telemetry-opcua-pki-'));
+    process.env.XDG_CONFIG_HOME = this.pkiDir;
+    require('node-red-contrib-opcua/opcua/utils.js');
+    this.restore('XDG_CONFIG_HOME');
+    this.nodes = ['104-opcuaserver', '105-opcuaendpoint', '102-opcuaclient'].map((n) => require(`node-red-contrib-opcua/opcua/${n}.js`));
+  },
+  restore(name: string): void {
+    if (this.saved[name] === undefined) delete process.env[name];
+    else process.env[name] = this.saved[name];
+  },
+  tearDown(): void {
+    if (this.pkiDir === '') return;
+    this.restore('OPENSSL_CONF');
+    this.restore('RANDFILE');
+    fs.rmSync(this.pkiDir, { recursive: true, force: true });
+  },
+};
+
 describe('input nodes: what the real packages send, read as readings', function () {
   this.timeout(60_000);
+
+  after(function () {
+    opcuaEnvironment.tearDown();
+  });
 
   describe('node-red-contrib-modbus 5.23.3: modbus-server -> modbus-read / modbus-flex-getter', function () {
     const TAB = 'mbtab00000000001';
@@ -179,7 +214,6 @@ describe('input nodes: what the real packages send, read as readings', function 
   describe('node-red-contrib-opcua 0.2.354: OpcUa-Server -> OpcUa-Client', function () {
     const TAB = 'uatab00000000001';
     const SERVER = 'uaserver00000001';
-    let pkiDir: string;
     let port: number;
 
     const client = (id: string, name: string, action: string, collector: string) => ({
@@ -212,19 +246,9 @@ describe('input nodes: what the real packages send, read as readings', function 
       await waitFor(arrived, `${name}: answer to ${JSON.stringify(msg.topic)}`, 10_000);
     }
 
-    const opensslEnv: Record<string, string | undefined> = {};
-
     before(async function () {
       for (const key of Object.keys(collected)) delete collected[key];
-      for (const name of ['OPENSSL_CONF', 'RANDFILE']) opensslEnv[name] = process.env[name];
-      // The package keeps its certificates under env-paths' config folder, read when it is loaded.
-      pkiDir = fs.mkdtempSync(path.join(os.tmpdir(), 'telemetry-opcua-pki-'));
-      const previous = process.env.XDG_CONFIG_HOME;
-      process.env.XDG_CONFIG_HOME = pkiDir;
-      const opcuaNodes = ['104-opcuaserver', '105-opcuaendpoint', '102-opcuaclient'].map((n) => require(`node-red-contrib-opcua/opcua/${n}.js`));
-      if (previous === undefined) delete process.env.XDG_CONFIG_HOME;
-      else process.env.XDG_CONFIG_HOME = previous;
-
+      opcuaEnvironment.setUp();
       port = await freePort();
       const server = { id: SERVER, type: 'OpcUa-Server', z: TAB, port: String(port), name: '', endpoint: '', usersFile: '', nodesetDir: '', autoAcceptUnknownCertificate: true, registerToDiscovery: false, constructDefaultAddressSpace: true, allowAnonymous: true, endpointNone: true, endpointSign: false, endpointSignEncrypt: false, endpointBasic128Rsa15: false, endpointBasic256: false, endpointBasic256Sha256: false, maxConnectionsPerEndpoint: 20, maxMessageSize: 4096, maxBufferSize: 4096, maxSessions: 20, wires: [[]] };
       const flow = [
@@ -243,7 +267,7 @@ describe('input nodes: what the real packages send, read as readings', function 
         ...collectors('uacgroup00000001', 'group'),
       ];
       // The server first, listening, so the clients connect at their first try.
-      await helper.load([...opcuaNodes, collectorNode], [flow[0], server]);
+      await helper.load([...opcuaEnvironment.nodes, collectorNode], [flow[0], server]);
       await listening(port, 30_000);
       await helper.setFlows(flow, 'full');
 
@@ -267,12 +291,6 @@ describe('input nodes: what the real packages send, read as readings', function 
 
     after(async function () {
       await helper.unload();
-      // node-opcua-pki points OPENSSL_CONF and RANDFILE of this process into its folder when it runs openssl.
-      for (const name of ['OPENSSL_CONF', 'RANDFILE']) {
-        if (opensslEnv[name] === undefined) delete process.env[name];
-        else process.env[name] = opensslEnv[name];
-      }
-      fs.rmSync(pkiDir, { recursive: true, force: true });
     });
 
     it('subscribe: the subscription id message is not a reading', function () {
@@ -364,6 +382,91 @@ describe('input nodes: what the real packages send, read as readings', function 
       assert.deepStrictEqual(fieldsOf(change.payload), fieldsOf(fixtures.opcuaGroupChange.payload));
       assert.deepStrictEqual(fieldsOf(collected.browse[0]), fieldsOf(fixtures.opcuaBrowse));
       assert.deepStrictEqual(fieldsOf(collected.browse[0].payload[0].item), fieldsOf(fixtures.opcuaBrowse.payload[0].item));
+    });
+  });
+  /**
+   * Examples 04 and 05 as a user imports them, with their stand-in PLC / OPC UA server enabled: the
+   * pipeline part (buffer onwards) is replaced by a collector in the buffer's place, so this checks
+   * what the input half sends the buffer. Ports are moved to free ones.
+   */
+  describe('examples 04 and 05: what their input nodes send the buffer, stand-ins enabled', function () {
+    const examples = path.join(__dirname, '..', 'examples');
+    const PIPELINE = new Set(['telemetry-buffer', 'telemetry-batcher', 'timescale-sink', 'timescale-connection', 'catch', 'debug', 'comment']);
+
+    function asInputHalf(file: string, replace: (node: Msg) => void): Msg[] {
+      const flow: Msg[] = JSON.parse(fs.readFileSync(path.join(examples, file), 'utf8'));
+      const tab = flow.find((n) => n.z !== undefined)?.z as string;
+      const out: Msg[] = [{ id: tab, type: 'tab', label: file }];
+      for (const node of flow) {
+        if (node.type === 'telemetry-buffer') out.push({ id: node.id, type: 'test-collect', z: tab, name: file });
+        if (PIPELINE.has(node.type)) continue;
+        const copy = { ...node };
+        delete copy.d;
+        replace(copy);
+        // Wires to the pipeline's side outputs (debug nodes) are gone with them.
+        if (Array.isArray(copy.wires)) copy.wires = copy.wires.map((port: string[]) => port.filter((id) => flow.some((n) => n.id === id && (!PIPELINE.has(n.type) || n.type === 'telemetry-buffer'))));
+        out.push(copy);
+      }
+      return out;
+    }
+
+    afterEach(async function () {
+      await helper.unload();
+    });
+
+    it('04 Modbus TCP: ten holding registers per poll, plc1/hr0 .. plc1/hr9, register 0 changing', async function () {
+      const file = '04 - Modbus TCP into TimescaleDB.json';
+      collected[file] = [];
+      const port = await freePort();
+      const flow = asInputHalf(file, (node) => {
+        if (node.type === 'modbus-server') node.serverPort = String(port);
+        if (node.type === 'modbus-client') node.tcpPort = String(port);
+      });
+      const modbusNodes = ['modbus-client', 'modbus-server', 'modbus-read'].map((n) => require(`node-red-contrib-modbus/modbus/${n}.js`));
+      await helper.load([...modbusNodes, require('@node-red/nodes/core/common/20-inject.js'), collectorNode], flow);
+      await waitFor(() => collected[file].some((m) => Array.isArray(m.payload) && m.payload[0] > 0), 'a poll that sees register 0 changed by the stand-in', 20_000);
+      for (const msg of collected[file]) {
+        const got = readings(shapeMessage(msg));
+        assert.deepStrictEqual(got.map((r) => r.topic), Array.from({ length: 10 }, (_, i) => `plc1/hr${i}`));
+        assert.deepStrictEqual(got.map((r) => r.payload), msg.payload);
+        assert.ok(got.slice(1).every((r) => r.payload === 0) && (got[0].payload as number) <= 1000);
+      }
+    });
+
+    it('05 OPC UA subscription: the subscription id is not a reading, then the two variables at their source times', async function () {
+      const file = '05 - OPC UA subscription into TimescaleDB.json';
+      collected[file] = [];
+      opcuaEnvironment.setUp();
+      const port = await freePort();
+      const flow = asInputHalf(file, (node) => {
+        if (node.type === 'OpcUa-Server') node.port = String(port);
+        if (node.type === 'OpcUa-Endpoint') node.endpoint = `opc.tcp://127.0.0.1:${port}`;
+      });
+      const server = flow.find((n) => n.type === 'OpcUa-Server') as Msg;
+      // The stand-in first, listening, as a server already running would be.
+      await helper.load([...opcuaEnvironment.nodes, require('@node-red/nodes/core/common/20-inject.js'), collectorNode], [flow[0], server]);
+      await listening(port, 30_000);
+      await helper.setFlows(flow, 'full');
+      const injects = flow.filter((n) => n.type === 'inject' && /^ns=/.test(n.topic));
+      const has = (topic: string) => collected[file].some((m) => m.topic === topic && m.statusCode !== undefined);
+      // What the repeating injects would do every 30 s, pressed now.
+      const start = Date.now();
+      while (!(has('ns=1;s=MyVariable2') && has('ns=1;s=Counter'))) {
+        for (const inject of injects) helper.getNode(inject.id).receive({});
+        await waitFor(() => has('ns=1;s=MyVariable2') && has('ns=1;s=Counter'), 'both variables', 5_000).catch(() => undefined);
+        if (Date.now() - start > 40_000) throw new Error('no values from the stand-in server');
+      }
+      helper.getNode(flow.find((n) => n.type === 'inject' && n.payloadType === 'jsonata')?.id).receive({});
+      await waitFor(() => collected[file].some((m) => m.topic === 'ns=1;s=MyVariable2' && m.payload !== 10), 'MyVariable2 changed by the stand-in inject');
+
+      const ids = collected[file].filter((m) => m.topic === 'subscriptionId');
+      assert.equal(ids.length, 1);
+      assert.equal(shapeMessage(ids[0]).outcome, 'not-a-reading');
+      for (const msg of collected[file].filter((m) => m.topic !== 'subscriptionId')) {
+        assert.deepStrictEqual(table(readings(shapeMessage(msg))), [[msg.topic, msg.sourceTimestamp.toISOString(), msg.payload, null]]);
+      }
+      const changed = collected[file].find((m) => m.topic === 'ns=1;s=MyVariable2' && m.payload !== 10) as Msg;
+      assert.ok(changed.payload >= 15 && changed.payload <= 25, String(changed.payload));
     });
   });
 });
