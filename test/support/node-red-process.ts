@@ -50,9 +50,19 @@ export function makeUserDir(prefix = 'telemetry-nr-'): string {
  * The input packages examples 04 and 05 are made with (devDependencies). Node-RED loads every node
  * module in the node_modules folders above its own installation, so this project's too: each
  * Node-RED started here would load them (2 s more per start, and node-opcua's memory in every
- * benchmark), unless excluded. Only the tests of the examples ask for them (`inputPackages`).
+ * benchmark), unless excluded. Only the tests of the examples ask for them (`inputPackages`); they
+ * are then linked into the user directory, for a Node-RED installed elsewhere (scripts/compat.sh).
  */
 export const EXAMPLE_INPUT_PACKAGES = ['node-red-contrib-modbus', 'node-red-contrib-opcua'];
+
+function linkInputPackages(userDir: string): void {
+  const modules = path.join(userDir, 'node_modules');
+  fs.mkdirSync(modules, { recursive: true });
+  for (const name of EXAMPLE_INPUT_PACKAGES) {
+    const link = path.join(modules, name);
+    if (!fs.existsSync(link)) fs.symlinkSync(path.dirname(require.resolve(`${name}/package.json`, { paths: [projectRoot] })), link, 'dir');
+  }
+}
 
 export interface StartOptions {
   userDir?: string;
@@ -70,6 +80,7 @@ export async function startNodeRed(options: StartOptions = {}): Promise<NodeRedP
   const userDir = options.userDir ?? makeUserDir();
   const port = await freePort();
   if (options.flows !== undefined) fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(options.flows));
+  if (options.inputPackages === true) linkInputPackages(userDir);
   fs.writeFileSync(
     path.join(userDir, 'settings.js'),
     `module.exports = {
