@@ -369,6 +369,8 @@ describe('input shapes', function () {
       const payload = Object.defineProperty({}, 'a', { enumerable: true, get: () => { throw new Error('boom'); } });
       const { refused } = readingsOf(shape({ topic: 't', payload }));
       assert.deepStrictEqual(refused, ['t: message could not be read: boom']);
+      const msg = Object.defineProperty({ topic: 'u' }, 'payload', { enumerable: true, get: () => { throw new Error('bang'); } });
+      assert.deepStrictEqual(readingsOf(shape(msg)).refused, ['u: message could not be read: bang'], 'a payload getter that throws');
     });
 
     it('never throws and always answers, for any JSON message', function () {

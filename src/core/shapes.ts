@@ -113,7 +113,15 @@ export function shapeMessage(msg: TelemetryMessageLike & Record<string, unknown>
     return shapeUnsafe(msg, options);
   } catch (err) {
     // Getters and proxies in a message can throw; the promise is an answer, never an exception.
-    return refuseWhole(msg, `message could not be read: ${err instanceof Error ? err.message : String(err)}`, 'single');
+    // The refused record takes nothing more from the message than its topic, read carefully.
+    let topic: string | undefined;
+    try {
+      topic = typeof msg.topic === 'string' ? msg.topic : undefined;
+    } catch {
+      topic = undefined;
+    }
+    const reason = `message could not be read: ${err instanceof Error ? err.message : String(err)}`;
+    return { outcome: 'readings', shape: 'single', readings: [], refused: [{ record: { topic, payload: undefined }, reason: topic === undefined ? reason : `${topic}: ${reason}` }] };
   }
 }
 
