@@ -1,8 +1,9 @@
 /**
  * The real input packages in a real Node-RED (in process): node-red-contrib-modbus's modbus-server
  * serves registers to its modbus-read and modbus-flex-getter, node-red-contrib-opcua's OpcUa-Server
- * serves variables to its OpcUa-Client (subscribe, read, readmultiple, browse). What they send is
- * collected and read by shapeMessage; each reading is mapped to its row. The unit tests
+ * serves variables to its OpcUa-Client (subscribe, read, readmultiple, browse), and the input halves
+ * of examples 04 and 05 run with their stand-ins. What they send is collected and read by
+ * shapeMessage; each reading is mapped to its row. The unit tests
  * (shapes.test.ts) use copies of these messages (test/fixtures/input-messages.ts); the last test of
  * each package checks that the copies still have the fields the real nodes send.
  */
