@@ -127,6 +127,9 @@ async function main() {
     httpNodeRoot: '/api',
     logging: { console: { level: process.env.DEMO_LOG_LEVEL || 'warn', metrics: false, audit: false } },
     externalModules: { autoInstall: false, palette: { allowInstall: false } },
+    // Node-RED loads the node modules beside its installation: not the input packages that are
+    // devDependencies here for the tests of examples 04 and 05.
+    nodesExcludes: ['node-red-contrib-modbus', 'node-red-contrib-opcua'],
     editorTheme: { tours: false, projects: { enabled: false } },
     telemetry: { enabled: false },
     diagnostics: { enabled: false },

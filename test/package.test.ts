@@ -62,7 +62,8 @@ describe('the npm package', function () {
     assert.ok(!fs.lstatSync(installed).isSymbolicLink(), 'a real copy, not a link to the worktree');
     assert.equal(JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8')).version, pkg.version);
 
-    red = await startNodeRed({ userDir, flows: [] });
+    // With the input packages examples 04 and 05 are made with (devDependencies here, installed by the user).
+    red = await startNodeRed({ userDir, flows: [], inputPackages: true });
     const sets: { module: string; types: string[]; enabled: boolean; err?: string }[] = JSON.parse(
       (await red.request('GET', '/nodes', undefined, { accept: 'application/json' })).body,
     );

@@ -10,7 +10,8 @@ describe('installed in a real Node-RED runtime (the version under test)', functi
   let red: NodeRedProcess;
 
   before(async function () {
-    red = await startNodeRed();
+    // With the input packages the examples are made with (node-red-contrib-modbus, -opcua).
+    red = await startNodeRed({ inputPackages: true });
   });
 
   after(async function () {

@@ -46,6 +46,24 @@ export function makeUserDir(prefix = 'telemetry-nr-'): string {
   return userDir;
 }
 
+/**
+ * The input packages examples 04 and 05 are made with (devDependencies). Node-RED loads every node
+ * module in the node_modules folders above its own installation, so this project's too: each
+ * Node-RED started here would load them (2 s more per start, and node-opcua's memory in every
+ * benchmark), unless excluded. Only the tests of the examples ask for them (`inputPackages`); they
+ * are then linked into the user directory, for a Node-RED installed elsewhere (scripts/compat.sh).
+ */
+export const EXAMPLE_INPUT_PACKAGES = ['node-red-contrib-modbus', 'node-red-contrib-opcua'];
+
+function linkInputPackages(userDir: string): void {
+  const modules = path.join(userDir, 'node_modules');
+  fs.mkdirSync(modules, { recursive: true });
+  for (const name of EXAMPLE_INPUT_PACKAGES) {
+    const link = path.join(modules, name);
+    if (!fs.existsSync(link)) fs.symlinkSync(path.dirname(require.resolve(`${name}/package.json`, { paths: [projectRoot] })), link, 'dir');
+  }
+}
+
 export interface StartOptions {
   userDir?: string;
   flows?: unknown[];
@@ -54,12 +72,15 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Options for node itself, before red.js (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
   nodeArgs?: string[];
+  /** Load EXAMPLE_INPUT_PACKAGES (their OPC UA certificates then go to the user directory). Default false. */
+  inputPackages?: boolean;
 }
 
 export async function startNodeRed(options: StartOptions = {}): Promise<NodeRedProcess> {
   const userDir = options.userDir ?? makeUserDir();
   const port = await freePort();
   if (options.flows !== undefined) fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(options.flows));
+  if (options.inputPackages === true) linkInputPackages(userDir);
   fs.writeFileSync(
     path.join(userDir, 'settings.js'),
     `module.exports = {
@@ -72,13 +93,14 @@ export async function startNodeRed(options: StartOptions = {}): Promise<NodeRedP
   diagnostics: { enabled: false },
   externalModules: { autoInstall: false, palette: { allowInstall: false } },
   editorTheme: { tours: false, projects: { enabled: false } },
+  ${options.inputPackages === true ? '' : `nodesExcludes: ${JSON.stringify(EXAMPLE_INPUT_PACKAGES)},`}
   ${options.settings ?? ''}
 };
 `,
   );
   const red = require.resolve('node-red/red.js');
   const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), red, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
-    env: { ...process.env, ...options.env, NODE_RED_ENABLE_TOURS: 'false' },
+    env: { ...process.env, ...(options.inputPackages === true ? { XDG_CONFIG_HOME: userDir } : {}), ...options.env, NODE_RED_ENABLE_TOURS: 'false' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
