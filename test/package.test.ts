@@ -4,7 +4,7 @@
  * the same) gives a runtime with every node and every example of the package.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -23,7 +23,7 @@ describe('the npm package', function () {
 
   before(function () {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'telemetry-pack-'));
-    // npm test has just built nodes/; `prepare` (the same build) runs on a plain `npm pack` or publish.
+    // npm test has just built nodes/; `prepack` (the same build) runs on a plain `npm pack` or publish.
     const out = execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: root, encoding: 'utf8' });
     const info = JSON.parse(out)[0] as { filename: string; files: { path: string }[]; size: number };
     tarball = path.join(work, info.filename);
@@ -33,6 +33,12 @@ describe('the npm package', function () {
   after(async function () {
     await red?.stop();
     if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it("carries no script that a user's install would run", function () {
+    const packed = JSON.parse(execFileSync('tar', ['-xOzf', tarball, 'package/package.json'], { encoding: 'utf8' })) as { scripts?: Record<string, string> };
+    const runOnInstall = ['preinstall', 'install', 'postinstall', 'prepare'].filter((name) => packed.scripts?.[name] !== undefined);
+    assert.deepEqual(runOnInstall, []);
   });
 
   it('contains only run-time files: nodes/, examples/, README, LICENSE, package.json', function () {
@@ -57,7 +63,10 @@ describe('the npm package', function () {
     const userDir = path.join(work, 'userdir');
     fs.mkdirSync(userDir);
     fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true }));
-    execFileSync(npm, ['install', '--no-audit', '--no-fund', '--omit=dev', '--loglevel=error', tarball], { cwd: userDir, stdio: 'inherit' });
+    // What a user sees: npm's warnings included (npm 11 warns about install scripts it was not allowed to run).
+    const install = spawnSync(npm, ['install', '--no-audit', '--no-fund', '--omit=dev', tarball], { cwd: userDir, encoding: 'utf8' });
+    assert.equal(install.status, 0, install.stderr);
+    assert.deepEqual(`${install.stdout}\n${install.stderr}`.split('\n').filter((line) => /warn/i.test(line) && line.includes(pkg.name)), [], 'npm warns about nothing of ours');
     const installed = path.join(userDir, 'node_modules', pkg.name);
     assert.ok(!fs.lstatSync(installed).isSymbolicLink(), 'a real copy, not a link to the worktree');
     assert.equal(JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8')).version, pkg.version);
