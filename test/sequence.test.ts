@@ -36,14 +36,18 @@ describe('SequenceStamper with bounded memory', function () {
     assert.equal(s.forgotten + s.sources, 1_000_000);
   });
 
-  it('changes() lists only the sources that moved since the last call, with their step', function () {
+  it('takeChanges() hands out only the sources that moved since, with their step, as many as asked', function () {
     const s = new SequenceStamper();
     s.reserve('a', 5);
     s.reserve('b', 1);
-    assert.deepEqual(s.changes().sources.sort(), [['a', 6, 5], ['b', 2, 1]]);
-    assert.deepEqual(s.changes().sources, []);
+    s.reserve('a', 1);
+    const line = (e: { source: string; next: number; step: number }) => [e.source, e.next, e.step];
+    assert.deepEqual(s.takeChanges(1).sources.map(line), [['a', 7, 6]]);
+    assert.equal(s.pending, 1);
+    assert.deepEqual(s.takeChanges(10).sources.map(line), [['b', 2, 1]]);
+    assert.deepEqual(s.takeChanges(10).sources, []);
     s.reserve('a', 2);
-    assert.deepEqual(s.changes().sources, [['a', 8, 2]]);
+    assert.deepEqual(s.takeChanges(10).sources.map(line), [['a', 9, 2]]);
   });
 });
 

@@ -89,7 +89,7 @@ export = function (RED: RedAPI): void {
     function saveState(): void {
       try {
         totals.save(totals.add(stats));
-        journal.save(sequences);
+        journal.save(sequences, (err) => node.warn(`could not save the sequence numbers to ${journal.file}: ${err.message}`));
       } catch (err) {
         node.warn(`could not save the totals and sequence numbers to ${fileBase}: ${(err as Error).message}`);
       }

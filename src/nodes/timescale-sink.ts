@@ -148,7 +148,7 @@ export = function (RED: RedAPI): void {
       s.closedEvents += s.inFlightEvents + s.queuedEvents;
       try {
         totals.save(s);
-        journal.save(sequences);
+        journal.save(sequences, (err) => node.warn(`could not save the sequence numbers to ${journal.file}: ${err.message}`));
       } catch (err) {
         node.warn(`could not save the totals and sequence numbers to ${fileBase}: ${(err as Error).message}`);
       }
