@@ -60,11 +60,13 @@ describe('SequenceJournal', function () {
     s1.reserve('a', 41);
     j1.save(s1);
     s1.reserve('b', 3);
+    s1.reserve('odd "topic"\\\n\u0001/ü', 5);
     j1.close(s1);
     const s2 = new SequenceStamper();
-    assert.deepEqual(new SequenceJournal(file).open(s2), { clean: true, sources: 2 });
+    assert.deepEqual(new SequenceJournal(file).open(s2), { clean: true, sources: 3 });
     assert.equal(s2.reserve('a', 1), 42);
     assert.equal(s2.reserve('b', 1), 4);
+    assert.equal(s2.reserve('odd "topic"\\\n\u0001/ü', 1), 6);
   });
 
   it('after a crash (no clean close, a torn last line) skips ahead by ten steps and 1000 per source', function () {
