@@ -543,3 +543,70 @@ describe('shutdown and redeploy lose nothing', function () {
   });
 });
 
+
+describe('telemetry-buffer: the disk tier failing', function () {
+  const fs = require('fs') as typeof import('fs');
+  const os = require('os') as typeof import('os');
+  const path = require('path') as typeof import('path');
+  let dir = '';
+
+  beforeEach(function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'telemetry-buffer-disk-'));
+  });
+
+  afterEach(async function () {
+    await helper.unload();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('counts every event while its directory is unusable, and logs the failure and the recovery once each', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 2, window: 50, diskSpill: true, diskMaxMB: 0.0625, fsyncInterval: 0, spoolDir: dir }));
+    const buf = helper.getNode('buf');
+    const errors: string[] = [];
+    const logs: string[] = [];
+    buf.on('call:error', (call: { args: unknown[] }) => errors.push(String(call.args[0])));
+    buf.on('call:log', (call: { args: unknown[] }) => logs.push(String(call.args[0])));
+    const diskDir = path.join(dir, 'buf.disk');
+    const send = async (from: number, n: number): Promise<void> => {
+      for (let i = from; i < from + n; i++) {
+        buf.receive({ topic: 'line', payload: { value: i, note: 'x'.repeat(40) } });
+        if (i % 50 === 49) await settle(1);
+      }
+      await settle(20);
+    };
+    await send(0, 500);
+    let s = stats('buf');
+    assert.ok(s.spilled > 0, 'the ring overflowed to disk');
+    assert.equal(s.droppedDiskError, 0);
+    assert.ok(countingRuleHolds(s));
+    // The directory is removed and a file takes its place: no segment can be opened there.
+    fs.rmSync(diskDir, { recursive: true, force: true });
+    fs.writeFileSync(diskDir, 'in the way');
+    await send(500, 1500);
+    s = stats('buf');
+    assert.equal(s.received, 2000);
+    assert.ok(s.droppedDiskError > 0, `refused events counted (${s.droppedDiskError})`);
+    assert.ok(s.diskErrors > 1, `several failed operations (${s.diskErrors})`);
+    assert.ok(countingRuleHolds(s), JSON.stringify(s));
+    assert.equal(errors.filter((e) => /disk spool .* fails/.test(e)).length, 1, `one error for the change of state: ${JSON.stringify(errors)}`);
+    fs.rmSync(diskDir, { force: true });
+    await send(2000, 1000);
+    s = stats('buf');
+    assert.ok(countingRuleHolds(s), JSON.stringify(s));
+    assert.equal(logs.filter((l) => /works again/.test(l)).length, 1, `one log for the recovery: ${JSON.stringify(logs)}`);
+    assert.equal(errors.filter((e) => /disk spool .* fails/.test(e)).length, 1);
+    // Everything that is still held comes out; what the removed directory held is counted as lost.
+    await waitFor(
+      () => {
+        release('down');
+        return stats('buf').depth === 0 && stats('buf').inFlight === 0;
+      },
+      'the backlog replayed',
+      60_000,
+    );
+    s = stats('buf');
+    assert.ok(countingRuleHolds(s), JSON.stringify(s));
+    assert.equal(s.received, 3000);
+    assert.equal(s.delivered + s.dropped, 3000);
+  });
+});

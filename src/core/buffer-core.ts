@@ -50,6 +50,8 @@ export interface BufferStats {
   unacknowledged: number;
   droppedOverflow: number;
   droppedOversize: number;
+  /** Events a disk tier could not store or read back (codec or file errors); 0 without one. */
+  droppedDiskError: number;
   dropped: number;
   drained: number;
   /** Of depth, the items and bytes kept as text off the heap (the compact part of the ring). */
@@ -257,7 +259,8 @@ export class BufferCore<T> {
       unacknowledged: this.unacknowledged,
       droppedOverflow: ring.droppedOverflow,
       droppedOversize: ring.droppedOversize,
-      dropped: ring.droppedOverflow + ring.droppedOversize,
+      droppedDiskError: ring.droppedDiskError ?? 0,
+      dropped: ring.droppedOverflow + ring.droppedOversize + (ring.droppedDiskError ?? 0),
       drained: ring.drained + this.inflightDrained,
       heldAsText: text.items,
       heldAsTextBytes: text.bytes,

@@ -73,8 +73,14 @@ export function messageCodec<H extends { msg: Record<string, unknown> }>(wrap: (
   };
 }
 
-export function openDiskTier<H extends { msg: Record<string, unknown> }>(dir: string, o: DiskSpillOptions, policy: DropPolicy, wrap: (msg: Record<string, unknown>) => H): DiskTier<H> {
-  return new DiskTier<H>({ dir, maxBytes: o.maxBytes, policy, codec: messageCodec(wrap) });
+export function openDiskTier<H extends { msg: Record<string, unknown> }>(
+  dir: string,
+  o: DiskSpillOptions,
+  policy: DropPolicy,
+  wrap: (msg: Record<string, unknown>) => H,
+  onStateChange?: (error: Error | undefined) => void,
+): DiskTier<H> {
+  return new DiskTier<H>({ dir, maxBytes: o.maxBytes, policy, codec: messageCodec(wrap), onStateChange });
 }
 
 /**

@@ -8,8 +8,8 @@ import { ByteLog } from './byte-log';
 export const DROP_POLICIES = ['drop-oldest', 'drop-newest'] as const;
 export type DropPolicy = (typeof DROP_POLICIES)[number];
 
-/** Why events left without being delivered. */
-export type DropReason = 'overflow' | 'oversize';
+/** Why events left without being delivered. 'disk-error': a disk tier could not store or read them back. */
+export type DropReason = 'overflow' | 'oversize' | 'disk-error';
 
 export interface RingCounters {
   /** Events offered with push(). */
@@ -20,6 +20,8 @@ export interface RingCounters {
   droppedOverflow: number;
   /** Events dropped because one item alone carried more events than the whole capacity. */
   droppedOversize: number;
+  /** Only with a disk tier: events it could not store (codec or file error) or lost after storing them. */
+  droppedDiskError?: number;
   /** Events held now. */
   depth: number;
   /** Highest depth seen. */

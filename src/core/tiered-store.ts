@@ -1,5 +1,5 @@
 import type { DiskCounters, DiskTier } from './disk-tier';
-import type { DropListener, EventStore, RingBuffer, RingCounters } from './ring-buffer';
+import type { DropListener, DropReason, EventStore, RingBuffer, RingCounters } from './ring-buffer';
 
 export interface TieredOptions<T> {
   /** Most events per second read back from disk (the database is not flooded when it returns). */
@@ -7,7 +7,7 @@ export interface TieredOptions<T> {
   now(): number;
   /** An item went to disk: the message in memory is no longer needed (its upstream can be completed). */
   onSpill?(item: T, weight: number): void;
-  /** An item offered to the disk was refused by the drop policy at the byte cap. */
+  /** An item offered to the disk was refused: by the drop policy at the byte cap ('overflow'), or because it could not be stored ('disk-error'). */
   onDrop?: DropListener<T>;
 }
 
@@ -28,6 +28,8 @@ export class TieredStore<T> implements EventStore<T> {
   forceSpill = false;
   private readonly options: TieredOptions<T>;
   private received: number;
+  /** Events the disk tier threw for instead of counting them itself (it should not): still counted. */
+  private unexpected = 0;
   private balance = 0;
   private tokens = 0;
   private lastRefill: number;
@@ -64,14 +66,16 @@ export class TieredStore<T> implements EventStore<T> {
       return ring.push(item, w); // the ring counts its own received; ours covers both tiers
     }
     this.received += w;
-    let stored: boolean;
+    let stored = false;
+    let reason: DropReason = 'disk-error';
     try {
       stored = this.disk.push(item, w);
+      if (this.disk.refusedFor === 'overflow') reason = 'overflow';
     } catch {
-      stored = false;
+      this.unexpected += w;
     }
     if (stored) this.options.onSpill?.(item, w);
-    else this.options.onDrop?.(item, w, 'overflow');
+    else this.options.onDrop?.(item, w, reason);
     return stored;
   }
 
@@ -115,8 +119,9 @@ export class TieredStore<T> implements EventStore<T> {
     return {
       received: this.received,
       released: r.released + d.replayed,
-      droppedOverflow: r.droppedOverflow + d.diskDroppedOverflow + d.diskLost,
+      droppedOverflow: r.droppedOverflow + d.diskDroppedOverflow,
       droppedOversize: r.droppedOversize,
+      droppedDiskError: d.diskDroppedError + d.diskLost + this.unexpected,
       depth: r.depth + d.diskDepth,
       highWater: r.highWater,
       drained: r.drained,

@@ -72,7 +72,7 @@ export = function (RED: RedAPI): void {
         // Store-and-forward: the ring overflows into a bounded segmented log on disk.
         disk.enabled
           ? (ring, onDrop) =>
-              (tiered = new TieredStore<Held>(ring, openDiskTier<Held>(diskDirFor(spoolDir, node.id), disk, policy, (msg) => ({ msg: withNewId(msg), done: noUpstream })), {
+              (tiered = new TieredStore<Held>(ring, openDiskTier<Held>(diskDirFor(spoolDir, node.id), disk, policy, (msg) => ({ msg: withNewId(msg), done: noUpstream }), diskStateChanged), {
                 replayRate: disk.replayRate,
                 now: Date.now,
                 onSpill: (held) => {
@@ -237,6 +237,12 @@ export = function (RED: RedAPI): void {
     }
     function diskFailed(err: unknown): void {
       node.error(`disk spool ${tiered?.disk.dir ?? ''}: ${(err as Error).message}`);
+    }
+    /** Once when the disk tier starts failing, once when it works again: never once per event. */
+    function diskStateChanged(err: Error | undefined): void {
+      const dir = diskDirFor(spoolDir, node.id);
+      if (err !== undefined) node.error(`disk spool ${dir} fails (${err.message}): events that cannot be stored or read back are dropped and counted (droppedDiskError)`);
+      else node.log(`disk spool ${dir} works again`);
     }
     let syncTimer: NodeJS.Timeout | undefined;
     let replayTimer: NodeJS.Timeout | undefined;
