@@ -29,9 +29,18 @@ try {
   process.exit(1);
 }
 
-// The codec the buffer uses for what a full ring takes in (the text mode): whatever disk-spill exports.
-const spill = require(path.join(path.dirname(modulePath), 'disk-spill.js'));
-const textCodec = spill.ringCodec !== undefined ? spill.ringCodec : { encode: spill.encodeMessage, decode: spill.decodeMessage };
+// The codec the buffer uses for what a full ring takes in: MessagePack (message-codec.js), or in
+// builds before it, JSON text (disk-spill.js), so a copy of an older build can be measured too.
+const textCodec = (() => {
+  const dir = path.dirname(modulePath);
+  try {
+    const { packMessage, unpackMessage } = require(path.join(dir, 'message-codec.js'));
+    return { encode: packMessage, decode: (bytes) => unpackMessage(bytes, true) };
+  } catch {
+    const spill = require(path.join(dir, 'disk-spill.js'));
+    return { encode: spill.encodeMessage, decode: spill.decodeMessage };
+  }
+})();
 
 const CAPACITY = 65536;
 const ITERATIONS = Math.max(1000, Number(process.argv[2]) || 20_000_000);

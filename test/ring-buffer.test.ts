@@ -106,7 +106,7 @@ const NOTES = ['', 'x', 'Grüße 温度 🌡', 'a'.repeat(300), '"quoted" \\ bac
 function runAgainstModel(capacity: number, policy: DropPolicy, ops: Op[], compactWhenFull = false): void {
   const drops: DropRecord[] = [];
   const encoded: Item[] = [];
-  const compact = compactWhenFull ? { codec: { encode: (item: Item) => JSON.stringify(item), decode: (text: string) => JSON.parse(text) as Item }, onEncoded: (item: Item) => encoded.push(item) } : undefined;
+  const compact = compactWhenFull ? { codec: { encode: (item: Item) => JSON.stringify(item), decode: (data: Buffer) => JSON.parse(data.toString('utf8')) as Item }, onEncoded: (item: Item) => encoded.push(item) } : undefined;
   compared = compact === undefined ? 'identity' : 'value';
   const ring = new RingBuffer<Item>(capacity, policy, (item, weight, reason) => drops.push({ item, weight, reason }), compact);
   const model = new ModelRing(capacity, policy);
@@ -247,7 +247,7 @@ describe('RingBuffer', function () {
       const dropped: number[] = [];
       const encoded: number[] = [];
       let decoded = 0;
-      const codec = { encode: (item: number) => String(item), decode: (text: string) => (decoded++, Number(text)) };
+      const codec = { encode: (item: number) => String(item), decode: (data: Buffer) => (decoded++, Number(data.toString('utf8'))) };
       const ring = new RingBuffer<number>(3, 'drop-oldest', (item) => dropped.push(item), { codec, onEncoded: (item) => encoded.push(item) });
       for (let i = 1; i <= 10; i++) assert.strictEqual(ring.push(i, 1), true);
       // 4..10 each pushed one out and became text; 1..3 left as objects, 4..7 as text.
@@ -355,12 +355,12 @@ describe('ByteLog', function () {
             queue.push({ text: op.append, start, length: log.lastLength });
           } else if (queue.length > 0) {
             const oldest = queue.shift() as { text: string; start: number; length: number };
-            assert.strictEqual(log.read(oldest.start, oldest.length), oldest.text);
+            assert.strictEqual(log.readText(oldest.start, oldest.length), oldest.text);
             log.release(oldest.start, oldest.length);
           }
           assert.strictEqual(log.bytes, queue.reduce((sum, q) => sum + q.length, 0));
           assert.ok(log.allocated >= log.bytes);
-          for (const q of queue) assert.strictEqual(log.read(q.start, q.length), q.text, 'every held text still reads back');
+          for (const q of queue) assert.strictEqual(log.readText(q.start, q.length), q.text, 'every held text still reads back');
         }
       }),
       { numRuns: 300 }

@@ -610,3 +610,67 @@ describe('telemetry-buffer: the disk tier failing', function () {
     assert.equal(s.delivered + s.dropped, 3000);
   });
 });
+
+describe('telemetry-buffer: a message comes back as it was sent, from memory, disk and spool', function () {
+  const fs = require('fs') as typeof import('fs');
+  const os = require('os') as typeof import('os');
+  const path = require('path') as typeof import('path');
+  let dir = '';
+  beforeEach(function () {
+    clearSpools();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'telemetry-buffer-types-'));
+  });
+  afterEach(async function () {
+    await helper.unload();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const frame = (i: number): Buffer => Buffer.from([i, 0, 255, 128, i]);
+  const when = (i: number): Date => new Date(Date.UTC(2025, 5, 1, 0, 0, i));
+  const sent = (i: number) => ({ topic: 'camera', payload: frame(i), shotAt: when(i), meta: { nested: [{ at: when(i) }] } });
+
+  /** The ring and the disk replay interleaved: order holds within each, `inAnyOrder` across them. */
+  function checkReceived(indexes: number[], inAnyOrder = false): void {
+    const got = received.down.slice();
+    if (inAnyOrder) got.sort((a, b) => (a.payload as Buffer)[0] - (b.payload as Buffer)[0]);
+    assert.deepEqual(got.map((m) => (m.payload as Buffer)[0]), indexes);
+    for (const [k, m] of got.entries()) {
+      const i = indexes[k];
+      assert.ok(Buffer.isBuffer(m.payload), `message ${i}: payload is a Buffer, not ${JSON.stringify(m.payload)}`);
+      assert.deepStrictEqual(m.payload, frame(i));
+      assert.ok(m.shotAt instanceof Date, `message ${i}: a Date stays a Date`);
+      assert.deepStrictEqual(m.shotAt, when(i));
+      assert.deepStrictEqual(m.meta, { nested: [{ at: when(i) }] });
+    }
+  }
+
+  it('held as bytes by a full ring (overload, drop-oldest)', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 2, window: 1, spoolDir: dir }));
+    const buf = helper.getNode('buf');
+    for (let i = 1; i <= 6; i++) buf.receive(sent(i));
+    await waitFor(() => received.down.length === 1, 'the first in flight');
+    assert.ok(stats('buf').heldAsText > 0, 'the ring holds messages encoded');
+    await waitFor(() => (release('down'), received.down.length === 3 && stats('buf').depth === 0), 'the rest');
+    checkReceived([1, 5, 6]);
+  });
+
+  it('spilled to disk and replayed', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 1, window: 1, diskSpill: true, spoolDir: dir }));
+    const buf = helper.getNode('buf');
+    for (let i = 1; i <= 6; i++) buf.receive(sent(i));
+    await waitFor(() => stats('buf').spilled === 4, 'four spilled');
+    await waitFor(() => (release('down'), received.down.length === 6 && stats('buf').depth === 0), 'all six');
+    checkReceived([1, 2, 3, 4, 5, 6], true);
+  });
+
+  it('spooled at close and restored at start', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 10, window: 2, spoolDir: dir }));
+    const buf = helper.getNode('buf');
+    for (let i = 1; i <= 4; i++) buf.receive(sent(i));
+    await waitFor(() => received.down.length === 2, 'two in flight');
+    await helper.unload();
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 10, window: 10, spoolDir: dir }, 'fast'));
+    await waitFor(() => received.down.length === 4, 'the four spooled');
+    checkReceived([1, 2, 3, 4]);
+  });
+});

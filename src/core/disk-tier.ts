@@ -45,9 +45,12 @@ export const crc32: (data: Uint8Array) => number =
       };
 
 export interface DiskCodec<T> {
-  /** A string is written as UTF-8 straight into the write buffer (no Buffer per record). */
+  /** A string is written as UTF-8 straight into the write buffer (no Buffer per record); bytes are copied at once. */
   encode(item: T): string | Buffer;
-  decode(payload: Buffer, weight: number): T;
+  /** `screened`: screen() passed the chunk this payload was read in. */
+  decode(payload: Buffer, weight: number, screened: boolean): T;
+  /** Optional: true when nothing in this chunk of records needs decode's careful path (checked once per read, not per record). */
+  screen?(chunk: Buffer): boolean;
 }
 
 export interface DiskTierOptions<T> {
@@ -119,6 +122,7 @@ interface Segment {
 interface Ahead {
   payload: Buffer;
   weight: number;
+  screened: boolean;
   /** File offset just after this record. */
   end: number;
 }
@@ -279,7 +283,7 @@ export class DiskTier<T> {
       const a = this.take();
       if (a === undefined) return undefined;
       try {
-        return { item: this.codec.decode(a.payload, a.weight), weight: a.weight };
+        return { item: this.codec.decode(a.payload, a.weight, a.screened), weight: a.weight };
       } catch {
         // Checksum right but not a message (written by something else?): counted, never fatal.
         this.c.diskLost += a.weight;
@@ -472,6 +476,7 @@ export class DiskTier<T> {
         this.loseHead(head);
         continue;
       }
+      const screened = this.codec.screen?.(buf.subarray(0, got)) === true;
       let off = 0;
       while (off + RECORD_HEADER <= got) {
         const len = buf.readUInt32LE(off);
@@ -482,7 +487,7 @@ export class DiskTier<T> {
           break;
         }
         off += RECORD_HEADER + len;
-        this.ahead.push({ payload: buf.subarray(off - len, off), weight: buf.readUInt32LE(off - len - 4), end: this.readPos + off });
+        this.ahead.push({ payload: buf.subarray(off - len, off), weight: buf.readUInt32LE(off - len - 4), screened, end: this.readPos + off });
       }
       this.readPos += off;
       if (this.ahead.length > 0) return;

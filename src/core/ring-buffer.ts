@@ -55,11 +55,12 @@ export interface EventStore<T> {
  */
 export type DropListener<T> = (item: T, weight: number, reason: DropReason) => void;
 
-/** Turns an item into text and back (JSON), for the compact part of the ring. */
+/** Turns an item into bytes (or a string, stored as UTF-8) and back, for the compact part of the ring. */
 export interface ItemCodec<T> {
-  /** The item as text, or undefined to keep it as it is (it cannot be written as text). */
-  encode(item: T): string | undefined;
-  decode(text: string): T;
+  /** The item encoded, or undefined to keep it as it is (it cannot be encoded). Copied at once. */
+  encode(item: T): Uint8Array | string | undefined;
+  /** `data` is a view into the ring's block: read it, do not keep it. */
+  decode(data: Buffer): T;
 }
 
 export interface CompactOptions<T> {
@@ -216,11 +217,11 @@ export class RingBuffer<T> implements EventStore<T> {
   }
 
   private toLog(item: T, slot: number): T | typeof IN_LOG {
-    let text: string | undefined;
+    let text: Uint8Array | string | undefined;
     try {
       text = (this.compact as CompactOptions<T>).codec.encode(item);
     } catch {
-      text = undefined; // circular, BigInt...: kept as it is
+      text = undefined; // nested too deep, a throwing getter...: kept as it is
     }
     if (text === undefined) return item;
     (this.compact as CompactOptions<T>).onEncoded?.(item);

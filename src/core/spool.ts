@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { parseMessageLine, toMessageLine } from './message-codec';
 
 /**
  * The shutdown spool: what a buffer held when it closed (its ring and the messages it had released
@@ -21,22 +22,6 @@ export interface SpoolContents<M> {
   badLines: number;
 }
 
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-
-/** JSON that survives what Node-RED messages may carry: circular references, functions, bigints, sockets. */
-export function toSpoolLine(msg: Record<string, unknown>): string {
-  const seen = new WeakSet<object>();
-  return JSON.stringify(msg, (key, value: unknown) => {
-    if (key === 'req' || key === 'res' || key === '_msgid') return undefined;
-    if (typeof value === 'bigint') return value.toString();
-    if (typeof value === 'function' || typeof value === 'symbol') return undefined;
-    if (typeof value === 'object' && value !== null) {
-      if (seen.has(value)) return undefined;
-      seen.add(value);
-    }
-    return value;
-  });
-}
 
 /**
  * writeSync may write less than asked (a disk that fills up mid-chunk) and says so only in its
@@ -64,7 +49,7 @@ export function writeSpool(file: string, sequences: Record<string, number>, mess
       for (const msg of messages) {
         let line: string;
         try {
-          line = toSpoolLine(msg);
+          line = toMessageLine(msg);
         } catch {
           skipped++;
           continue;
@@ -89,13 +74,6 @@ export function writeSpool(file: string, sequences: Record<string, number>, mess
   return { skipped };
 }
 
-/** JSON.parse reviver that strips keys which could pollute prototypes (a spool file is input). */
-export function reviveSafely(_key: string, value: unknown): unknown {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    for (const k of Object.keys(value)) if (FORBIDDEN_KEYS.has(k)) delete (value as Record<string, unknown>)[k];
-  }
-  return value;
-}
 
 /** Reads a spool and removes it (the caller now holds the messages). Missing file: empty contents. */
 export function takeSpool<M>(file: string): SpoolContents<M> {
@@ -114,7 +92,7 @@ export function takeSpool<M>(file: string): SpoolContents<M> {
     const line = lines[i];
     if (line === '') continue;
     try {
-      const value = JSON.parse(line, reviveSafely) as unknown;
+      const value = parseMessageLine(line) as unknown;
       if (i === 0 && typeof value === 'object' && value !== null && (value as SpoolHeader).format === 'telemetry-spool') {
         header = value as SpoolHeader;
       } else if (typeof value === 'object' && value !== null) {

@@ -1,5 +1,6 @@
 import { BufferCore, BufferStats, Outcome } from '../core/buffer-core';
-import { decodeMessage, diskBadgeText, diskDirFor, encodeMessage, DiskSpillOptions, formatBytes, openDiskTier, readDiskSpillOptions, sequencesAfter } from '../core/disk-spill';
+import { diskBadgeText, diskDirFor, DiskSpillOptions, formatBytes, openDiskTier, readDiskSpillOptions, sequencesAfter } from '../core/disk-spill';
+import { packMessage, unpackMessage } from '../core/message-codec';
 import type { DiskCounters } from '../core/disk-tier';
 import { TieredStore } from '../core/tiered-store';
 import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
@@ -82,12 +83,13 @@ export = function (RED: RedAPI): void {
                 onDrop,
               }))
           : undefined,
-        // Under overload (a full ring dropping its oldest) the backlog waits as JSON text outside the
-        // heap (see RingBuffer). The message object is then no longer needed upstream.
+        // Under overload (a full ring dropping its oldest) the backlog waits encoded outside the heap
+        // (see RingBuffer). The message object is then no longer needed upstream. Its bytes never
+        // leave this process, so they need no screening for risky keys.
         {
           codec: {
-            encode: (held) => encodeMessage(held.msg as Record<string, unknown>),
-            decode: (text) => ({ msg: withNewId(decodeMessage(text)), done: noUpstream }),
+            encode: (held) => packMessage(held.msg as Record<string, unknown>),
+            decode: (bytes) => ({ msg: withNewId(unpackMessage(bytes, true)), done: noUpstream }),
           },
           onEncoded: (held) => held.done(),
         },

@@ -1,0 +1,157 @@
+/**
+ * How a Node-RED message is kept outside the JavaScript heap, so that it comes back as Node-RED
+ * would have delivered it: a Buffer as a Buffer, a Date as a Date, nested objects and arrays as
+ * they were. (JSON turns a Buffer into {type, data} and a Date into a string.)
+ *
+ * - Binary (MessagePack, msgpackr): the ring's off-heap part and the disk tier. Chosen by
+ *   measurement (`npm run bench:spool`, bench/ring.js): faster to encode than JSON.stringify,
+ *   about as fast to decode as JSON.parse, a sixth smaller, and it keeps Buffer, Date and
+ *   undefined values. v8.serialize keeps the types too but is three times slower than JSON for
+ *   messages this small.
+ * - Text (JSON lines with tagged values): the shutdown spool, a file a person can read.
+ *
+ * Both decoders strip the keys `__proto__`, `constructor` and `prototype` (a file is input), and
+ * only pay for that when the bytes name one of them.
+ */
+import { Packr } from 'msgpackr';
+
+const packr = new Packr({
+  // Every record stands alone: no shared structure table that a restart would have to rebuild.
+  useRecords: false,
+  // A decoded Buffer must not be a view into the ring's block or a disk read buffer that is reused.
+  copyBuffers: true,
+  largeBigIntToString: true,
+});
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** The shallow copy of a message without what must not be stored: its id and HTTP in's req/res. */
+function withoutTransport(msg: Record<string, unknown>): Record<string, unknown> {
+  const copy: Record<string, unknown> = {};
+  for (const key in msg) {
+    if (key !== '_msgid' && key !== 'req' && key !== 'res' && Object.prototype.hasOwnProperty.call(msg, key)) copy[key] = msg[key];
+  }
+  return copy;
+}
+
+/**
+ * A copy that MessagePack can take: circular references, functions and symbols left out, bigints
+ * too large for 64 bits as strings (msgpackr does that itself). Only for messages the fast path
+ * refused.
+ */
+function storable(value: unknown, seen: WeakSet<object>): unknown {
+  if (typeof value === 'function' || typeof value === 'symbol') return undefined;
+  if (typeof value !== 'object' || value === null) return value;
+  if (Buffer.isBuffer(value) || value instanceof Date || ArrayBuffer.isView(value)) return value;
+  if (seen.has(value)) return undefined;
+  seen.add(value);
+  if (Array.isArray(value)) return value.map((item) => storable(item, seen) ?? null);
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    const copy = storable((value as Record<string, unknown>)[key], seen);
+    if (copy !== undefined) out[key] = copy;
+  }
+  return out;
+}
+
+/**
+ * A message (or a telemetry record) as MessagePack. The bytes are msgpackr's own buffer, valid
+ * until the next call: copy them at once. Throws when the message cannot be stored at all (nested
+ * deeper than the stack allows, a throwing getter): the caller counts it.
+ */
+export function packMessage(msg: Record<string, unknown>): Buffer {
+  if (msg.req === undefined && msg.res === undefined) {
+    // Hiding the id this way avoids copying the message (decoders give every message a new id).
+    const id = msg._msgid;
+    if (id !== undefined) msg._msgid = undefined;
+    try {
+      return packr.pack(msg);
+    } catch {
+      return packr.pack(storable(withoutTransport(msg), new WeakSet([msg])));
+    } finally {
+      if (id !== undefined) msg._msgid = id;
+    }
+  }
+  return packr.pack(storable(withoutTransport(msg), new WeakSet([msg])));
+}
+
+const PROTO = Buffer.from('proto'); // in __proto__ and prototype
+const CONSTRUCTOR = Buffer.from('constructor');
+
+/** Whether these bytes may name a key that stripRiskyKeys would remove (false: certainly not). */
+export function mayNameRiskyKeys(bytes: Uint8Array): boolean {
+  const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return b.indexOf(PROTO) !== -1 || b.indexOf(CONSTRUCTOR) !== -1;
+}
+
+/** msgpackr reads a key `__proto__` as `__proto_` (so it cannot reach the prototype); both go. */
+function stripRiskyKeys(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Buffer.isBuffer(value) || value instanceof Date) return;
+  if (Array.isArray(value)) {
+    for (const item of value) stripRiskyKeys(item);
+    return;
+  }
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (FORBIDDEN_KEYS.has(key) || key === '__proto_') delete record[key];
+    else stripRiskyKeys(record[key]);
+  }
+}
+
+/**
+ * The message back from packMessage's bytes. `screened`: the caller knows no risky key is named in
+ * them (its own bytes from memory, or a chunk it checked with mayNameRiskyKeys). A record written
+ * as JSON by an earlier version (it starts with `{`, which no MessagePack map does) is read as JSON.
+ */
+export function unpackMessage(bytes: Buffer, screened = false): Record<string, unknown> {
+  if (bytes[0] === 0x7b) return parseMessageLine(bytes.toString('utf8'));
+  const value = packr.unpack(bytes) as unknown;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a message');
+  if (!screened && mayNameRiskyKeys(bytes)) stripRiskyKeys(value);
+  return value as Record<string, unknown>;
+}
+
+// --- JSON lines (the shutdown spool) ---
+
+/** The key that marks a value JSON cannot carry as itself; a NUL character never starts a real key. */
+const TYPE_TAG = '\u0000type';
+const NEEDS_REVIVER = /"(?:__proto__|constructor|prototype|\\u0000type)"/;
+
+/**
+ * One message as a line of JSON that keeps its types: a Buffer becomes {"\u0000type": "Buffer",
+ * "base64": ...}, a Date {"\u0000type": "Date", "iso": ...}. Survives what Node-RED messages may
+ * carry: circular references and functions are left out, bigints become strings, req/res and the
+ * message id are not written. Throws when JSON.stringify cannot (nested too deep, a throwing getter).
+ */
+export function toMessageLine(msg: Record<string, unknown>): string {
+  const seen = new WeakSet<object>();
+  return JSON.stringify(msg, function (this: Record<string, unknown>, key, value: unknown) {
+    if (key === 'req' || key === 'res' || key === '_msgid') return undefined;
+    // JSON.stringify has already called toJSON: the holder still has the value itself.
+    const original = this[key];
+    if (typeof original === 'object' && original !== null) {
+      if (Buffer.isBuffer(original)) return { [TYPE_TAG]: 'Buffer', base64: original.toString('base64') };
+      if (original instanceof Date) return { [TYPE_TAG]: 'Date', iso: Number.isNaN(original.getTime()) ? null : original.toISOString() };
+      if (seen.has(original)) return undefined;
+      seen.add(original);
+    }
+    if (typeof value === 'bigint') return value.toString();
+    if (typeof value === 'function' || typeof value === 'symbol') return undefined;
+    return value;
+  });
+}
+
+function revive(_key: string, value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const record = value as Record<string, unknown>;
+  const tag = record[TYPE_TAG];
+  if (tag === 'Buffer' && typeof record.base64 === 'string') return Buffer.from(record.base64, 'base64');
+  if (tag === 'Date' && (typeof record.iso === 'string' || record.iso === null)) return new Date(record.iso === null ? NaN : record.iso);
+  for (const key of Object.keys(record)) if (FORBIDDEN_KEYS.has(key)) delete record[key];
+  return value;
+}
+
+/** A line of toMessageLine back to the message; only a line that names a tag or a risky key pays for the reviver. */
+export function parseMessageLine(line: string): Record<string, unknown> {
+  return JSON.parse(line, NEEDS_REVIVER.test(line) ? revive : undefined) as Record<string, unknown>;
+}
