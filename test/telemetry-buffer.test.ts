@@ -674,3 +674,80 @@ describe('telemetry-buffer: a message comes back as it was sent, from memory, di
     checkReceived([1, 2, 3, 4]);
   });
 });
+
+describe('telemetry-buffer: the shutdown spool counts what it wrote and keeps what it cannot restore', function () {
+  const fs = require('fs') as typeof import('fs');
+  const os = require('os') as typeof import('os');
+  const path = require('path') as typeof import('path');
+  let dir = '';
+  beforeEach(function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'telemetry-buffer-spool-'));
+  });
+  afterEach(async function () {
+    await helper.unload();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Node-RED's own log, as a user sees it: the messages matching `pattern`, until stop(). */
+  function captureLog(pattern: RegExp): { lines: string[]; stop(): void } {
+    const log = (require('@node-red/util') as { log: { addHandler(h: unknown): void; removeHandler(h: unknown): void } }).log;
+    const handler = new (require('events') as typeof import('events')).EventEmitter();
+    const lines: string[] = [];
+    handler.on('log', (evt: { msg?: unknown }) => {
+      if (typeof evt.msg === 'string' && pattern.test(evt.msg)) lines.push(evt.msg);
+    });
+    log.addHandler(handler);
+    return { lines, stop: () => log.removeHandler(handler) };
+  }
+
+  it('spooled counts only what was written; what could not be written is spoolLost (drained = spooled + spoolLost)', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 10, window: 1, spoolDir: dir }));
+    const buf = helper.getNode('buf');
+    let deep: unknown = 1;
+    for (let i = 0; i < 200_000; i++) deep = { a: deep };
+    buf.receive({ topic: 't', payload: 1 });
+    buf.receive({ topic: 't', payload: [deep, 2, 3] });
+    buf.receive({ topic: 't', payload: 4 });
+    await waitFor(() => stats('buf').received === 5, 'five events');
+    const errors = captureLog(/could not spool/);
+    try {
+      await helper.unload();
+    } finally {
+      errors.stop();
+    }
+    const s = buf.telemetryStats();
+    assert.equal(s.drained, 5);
+    assert.equal(s.spooled, 2, 'the two one-event messages');
+    assert.equal(s.spoolLost, 3, 'the message of three events JSON cannot write');
+    assert.ok(countingRuleHolds(s));
+    assert.deepEqual(errors.lines, ['could not spool 1 unconfirmed messages (3 events) that cannot be written as JSON (nested too deep?)']);
+  });
+
+  it('a spool with unreadable lines: the rest restored, the lines counted, the file kept aside and logged by name', async function () {
+    const file = path.join(dir, 'buf.jsonl');
+    const header = JSON.stringify({ format: 'telemetry-spool', version: 1, savedAt: 0, sequences: { t: 3 } });
+    fs.writeFileSync(file, [header, '{"topic":"t","payload":1,"seq":1}', '{"topic":"t","pay', '{"topic":"t","payload":2,"seq":2}', ''].join('\n'));
+    const capture = captureLog(/could not restore/);
+    const logged = capture.lines;
+    try {
+      await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 10, window: 10, spoolDir: dir }, 'fast'));
+      await waitFor(() => received.down.length === 2, 'the two good messages');
+      assert.deepEqual(received.down.map((m) => m.payload), [1, 2]);
+      const s = stats('buf');
+      assert.equal(s.restored, 2);
+      assert.equal(s.spoolBadLines, 1);
+      assert.equal(s.spoolBadBytes, '{"topic":"t","pay'.length);
+      assert.equal(s.spoolErrors, 1);
+      const kept = fs.readdirSync(dir).filter((f) => f.startsWith('buf.jsonl.unrestored-'));
+      assert.equal(kept.length, 1, `kept aside: ${fs.readdirSync(dir).join(', ')}`);
+      assert.equal(fs.existsSync(file), false);
+      await waitFor(() => logged.length === 1, 'the error logged');
+      assert.ok(logged[0].includes(file) && logged[0].includes(kept[0]), logged[0]);
+      helper.getNode('buf').receive({ topic: 't', payload: 3 });
+      await waitFor(() => received.down.length === 3, 'a new message');
+      assert.equal(received.down[2].seq, 3, 'numbering continues from the header');
+    } finally {
+      capture.stop();
+    }
+  });
+});

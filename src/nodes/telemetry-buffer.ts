@@ -7,7 +7,7 @@ import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
 import { appendRecords, eventCount, RecordGroup, recordOf, shortLivedRecordOf, TelemetryRecord } from '../core/records';
 import { DROP_POLICIES, DropReason } from '../core/ring-buffer';
 import { SequenceStamper } from '../core/sequence';
-import { spoolFileFor, takeSpool, writeSpool } from '../core/spool';
+import { restoreSpool, spoolFileFor, writeSpool } from '../core/spool';
 import * as os from 'os';
 import * as path from 'path';
 import { installAdminEndpoints, publishStats } from './admin';
@@ -161,7 +161,13 @@ export = function (RED: RedAPI): void {
     expiryTimer.unref();
 
     const spoolFile = spoolFileFor(spoolDir, node.id);
-    const spoolCounters = { restored: 0, spooled: 0, spoolErrors: 0, spoolBadLines: 0 };
+    /**
+     * restored: events read back from the spool at start (counted as received again). spooled:
+     * events written to it at close; spoolLost: events drained at close that could not be written
+     * (drained = spooled + spoolLost). spoolBadLines/Bytes: what a restore could not read back (the
+     * file is then kept aside). spoolErrors: restores and spools that failed in part or whole.
+     */
+    const spoolCounters = { restored: 0, spooled: 0, spoolLost: 0, spoolErrors: 0, spoolBadLines: 0, spoolBadBytes: 0 };
     const replayMeter = { at: Date.now(), replayed: tiered?.diskCounters().replayed ?? 0, rate: 0 };
     /** Seconds to replay the disk backlog at the rate seen lately (bounded by the configured rate). */
     const drainSeconds = (d: DiskCounters): number => (d.diskDepth === 0 ? 0 : replayMeter.rate > 0 ? d.diskDepth / replayMeter.rate : Infinity);
@@ -300,22 +306,24 @@ export = function (RED: RedAPI): void {
 
     // What the previous instance spooled on close goes first, and its sequence numbers continue
     // before the first new message is stamped.
-    try {
-      const spooled = takeSpool<NodeMessage>(spoolFile);
-      if (spooled.header !== undefined) sequences.restore(spooled.header.sequences);
-      spoolCounters.spoolBadLines += spooled.badLines;
-      for (const msg of spooled.messages) {
+    // Read line by line: a spool may be larger than one string can hold.
+    const restore = restoreSpool<NodeMessage>(spoolFile, {
+      onHeader: (header) => sequences.restore(header.sequences),
+      onMessage: (msg) => {
         msg._msgid = RED.util.generateId();
         const weight = eventCount(msg);
         spoolCounters.restored += weight;
         core.offer({ msg, done: noUpstream }, weight);
-      }
-      if (spooled.messages.length > 0 || spooled.badLines > 0) {
-        node.log(`restored ${spooled.messages.length} messages (${spoolCounters.restored} events) spooled at the last shutdown${spooled.badLines > 0 ? `, ${spooled.badLines} unreadable lines skipped` : ''}`);
-      }
-    } catch (err) {
+      },
+    });
+    spoolCounters.spoolBadLines += restore.badLines;
+    spoolCounters.spoolBadBytes += restore.badBytes;
+    if (restore.restored > 0) node.log(`restored ${restore.restored} messages (${spoolCounters.restored} events) spooled at the last shutdown`);
+    if (restore.error !== undefined || restore.badLines > 0) {
       spoolCounters.spoolErrors++;
-      node.error(`could not restore the spool ${spoolFile}: ${(err as Error).message}`);
+      const why = restore.error !== undefined ? restore.error.message : `${restore.badLines} unreadable lines`;
+      const kept = restore.keptAs !== undefined ? `kept as ${restore.keptAs}` : 'left in place';
+      node.error(`could not restore all of the spool ${spoolFile} (${why}; ${restore.badBytes} bytes not restored): ${kept}, it is not read again`);
     }
 
     node.on('input', (msg, _send, done) => {
@@ -366,18 +374,24 @@ export = function (RED: RedAPI): void {
       // Released-but-unconfirmed first: they are older than what still waits in the ring.
       const { queued, inFlight } = core.drain();
       const all = inFlight.concat(queued);
+      let events = 0;
+      for (const held of all) events += eventCount(held.msg);
       try {
-        const { skipped } = writeSpool(spoolFile, sequences.snapshot(), all.map((held) => held.msg));
-        for (const held of all) spoolCounters.spooled += eventCount(held.msg);
+        const { skipped, skippedAt } = writeSpool(spoolFile, sequences.snapshot(), all.map((held) => held.msg));
+        let lost = 0;
+        for (const i of skippedAt) lost += eventCount(all[i].msg);
+        spoolCounters.spooled += events - lost;
+        spoolCounters.spoolLost += lost;
         if (all.length > 0) {
           node.log(`spooled ${all.length - skipped} unconfirmed messages to ${spoolFile}${removed ? ' (this node was deleted: import the file or restore the node to replay them)' : ''}`);
         }
         if (skipped > 0) {
           spoolCounters.spoolErrors++;
-          node.error(`could not spool ${skipped} unconfirmed messages that cannot be written as JSON (nested too deep?)`);
+          node.error(`could not spool ${skipped} unconfirmed messages (${lost} events) that cannot be written as JSON (nested too deep?)`);
         }
       } catch (err) {
         spoolCounters.spoolErrors++;
+        spoolCounters.spoolLost += events;
         node.error(`could not spool ${all.length} unconfirmed messages to ${spoolFile}: ${(err as Error).message}`);
       }
       for (const held of all) held.done();
