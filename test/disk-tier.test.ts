@@ -5,6 +5,7 @@ import * as path from 'path';
 import { DiskCodec, DiskTier, RECORD_HEADER, crc32 } from '../src/core/disk-tier';
 import { RingBuffer } from '../src/core/ring-buffer';
 import { TieredStore } from '../src/core/tiered-store';
+import { assertCountsAddUp, Counts } from './support/counting';
 
 interface Item {
   src: string;
@@ -260,11 +261,7 @@ describe('disk tier: a record that checks out but does not decode', function () 
   });
 });
 
-/** The store's half of the counting identity: every event offered is held, handed out, dropped or drained. */
-function storeAddsUp(c: { received: number; depth: number; released: number; droppedOverflow: number; droppedOversize: number; droppedDiskError?: number; drained: number }): void {
-  const parts = c.depth + c.released + c.droppedOverflow + c.droppedOversize + (c.droppedDiskError ?? 0) + c.drained;
-  assert.equal(c.received, parts, `received ${c.received} = depth + released + dropped + drained = ${parts}: ${JSON.stringify(c)}`);
-}
+const storeAddsUp = (c: Counts): void => assertCountsAddUp(c);
 
 describe('disk tier: every event counted when the disk or the codec fails', function () {
   const dirs: string[] = [];
