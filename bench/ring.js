@@ -35,7 +35,7 @@ const textCodec = (() => {
   const dir = path.dirname(modulePath);
   try {
     const { packMessage, unpackMessage } = require(path.join(dir, 'message-codec.js'));
-    return { encode: packMessage, decode: (bytes) => unpackMessage(bytes, true) };
+    return { encode: packMessage, decode: (bytes) => unpackMessage(bytes, true), decodeRange: (block, start, end) => unpackMessage(block, true, start, end) };
   } catch {
     const spill = require(path.join(dir, 'disk-spill.js'));
     return { encode: spill.encodeMessage, decode: spill.decodeMessage };

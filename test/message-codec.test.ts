@@ -42,7 +42,7 @@ describe('messages keep their types through every store (Buffer, Date, nesting, 
     type Held = { msg: Record<string, unknown> };
     const encoded: Held[] = [];
     const ring = new RingBuffer<Held>(1, 'drop-oldest', undefined, {
-      codec: { encode: (held) => packMessage(held.msg), decode: (bytes) => ({ msg: unpackMessage(bytes, true) }) },
+      codec: { encode: (held) => packMessage(held.msg), decode: (bytes) => ({ msg: unpackMessage(bytes, true) }), decodeRange: (block, start, end) => ({ msg: unpackMessage(block, true, start, end) }) },
       onEncoded: (held) => encoded.push(held),
     });
     ring.push({ msg: { topic: 'first', payload: 0 } }, 1);

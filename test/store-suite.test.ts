@@ -31,6 +31,7 @@ interface Item {
 const codec: ItemCodec<Item> = {
   encode: (item) => packMessage(item as unknown as Record<string, unknown>),
   decode: (bytes) => unpackMessage(bytes, true) as unknown as Item,
+  decodeRange: (block, start, end) => unpackMessage(block, true, start, end) as unknown as Item,
 };
 
 interface State {

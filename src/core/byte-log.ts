@@ -64,6 +64,17 @@ export class ByteLog {
     return Buffer.concat([this.block.subarray(at), this.block.subarray(0, length - (size - at))]);
   }
 
+  /** Where in `block` the entry at `start` lies, or -1 when it wraps around the end (then use read). */
+  contiguousAt(start: number, length: number): number {
+    const at = start % this.block.length;
+    return at + length <= this.block.length ? at : -1;
+  }
+
+  /** The block itself, for contiguousAt. */
+  get buffer(): Buffer {
+    return this.block;
+  }
+
   /** The text stored at `start` (appended as a string). */
   readText(start: number, length: number): string {
     return this.read(start, length).toString('utf8');

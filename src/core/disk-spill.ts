@@ -39,6 +39,7 @@ export function messageCodec<H extends { msg: Record<string, unknown> }>(wrap: (
   return {
     encode: (held) => packMessage(held.msg),
     decode: (payload, _weight, screened) => wrap(unpackMessage(payload, screened)),
+    decodeRange: (chunk, start, end, _weight, screened) => wrap(unpackMessage(chunk, screened, start, end)),
     screen: (chunk) => !mayNameRiskyKeys(chunk),
   };
 }

@@ -49,6 +49,8 @@ export interface DiskCodec<T> {
   encode(item: T): string | Buffer;
   /** `screened`: screen() passed the chunk this payload was read in. */
   decode(payload: Buffer, weight: number, screened: boolean): T;
+  /** Optional, preferred when present: decode the payload at chunk[start..end) without a subarray per record. */
+  decodeRange?(chunk: Buffer, start: number, end: number, weight: number, screened: boolean): T;
   /** Optional: true when nothing in this chunk of records needs decode's careful path (checked once per read, not per record). */
   screen?(chunk: Buffer): boolean;
 }
@@ -120,7 +122,10 @@ interface Segment {
 }
 
 interface Ahead {
-  payload: Buffer;
+  /** The read buffer the payload is in, from `at`, `length` bytes. */
+  chunk: Buffer;
+  at: number;
+  length: number;
   weight: number;
   screened: boolean;
   /** File offset just after this record. */
@@ -283,7 +288,10 @@ export class DiskTier<T> {
       const a = this.take();
       if (a === undefined) return undefined;
       try {
-        return { item: this.codec.decode(a.payload, a.weight, a.screened), weight: a.weight };
+        const codec = this.codec;
+        const item =
+          codec.decodeRange !== undefined ? codec.decodeRange(a.chunk, a.at, a.at + a.length, a.weight, a.screened) : codec.decode(a.chunk.subarray(a.at, a.at + a.length), a.weight, a.screened);
+        return { item, weight: a.weight };
       } catch {
         // Checksum right but not a message (written by something else?): counted, never fatal.
         this.c.diskLost += a.weight;
@@ -487,7 +495,7 @@ export class DiskTier<T> {
           break;
         }
         off += RECORD_HEADER + len;
-        this.ahead.push({ payload: buf.subarray(off - len, off), weight: buf.readUInt32LE(off - len - 4), screened, end: this.readPos + off });
+        this.ahead.push({ chunk: buf, at: off - len, length: len, weight: buf.readUInt32LE(off - len - 4), screened, end: this.readPos + off });
       }
       this.readPos += off;
       if (this.ahead.length > 0) return;

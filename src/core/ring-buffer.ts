@@ -61,6 +61,8 @@ export interface ItemCodec<T> {
   encode(item: T): Uint8Array | string | undefined;
   /** `data` is a view into the ring's block: read it, do not keep it. */
   decode(data: Buffer): T;
+  /** Optional, preferred when present: decode block[start..end) (no view per item; see unpackMessage). */
+  decodeRange?(block: Buffer, start: number, end: number): T;
 }
 
 export interface CompactOptions<T> {
@@ -240,9 +242,14 @@ export class RingBuffer<T> implements EventStore<T> {
     const h = this.head;
     let item = this.slots[h] as T;
     if ((item as unknown) === IN_LOG) {
-      const text = (this.log as ByteLog).read((this.logStarts as Float64Array)[h], (this.logLengths as Uint32Array)[h]);
+      const log = this.log as ByteLog;
+      const start = (this.logStarts as Float64Array)[h];
+      const length = (this.logLengths as Uint32Array)[h];
+      const codec = (this.compact as CompactOptions<T>).codec;
+      const at = log.contiguousAt(start, length);
+      // Decoded before it is released: releasing the last entry may give the block back.
+      item = at >= 0 && codec.decodeRange !== undefined ? codec.decodeRange(log.buffer, at, at + length) : codec.decode(log.read(start, length));
       this.releaseText(h);
-      item = (this.compact as CompactOptions<T>).codec.decode(text);
     }
     this.advanceHead(h);
     return item;

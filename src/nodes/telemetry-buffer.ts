@@ -90,6 +90,7 @@ export = function (RED: RedAPI): void {
           codec: {
             encode: (held) => packMessage(held.msg as Record<string, unknown>),
             decode: (bytes) => ({ msg: withNewId(unpackMessage(bytes, true)), done: noUpstream }),
+            decodeRange: (block, start, end) => ({ msg: withNewId(unpackMessage(block, true, start, end)), done: noUpstream }),
           },
           onEncoded: (held) => held.done(),
         },
