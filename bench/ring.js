@@ -15,6 +15,8 @@
 //               (nodes/lib/core/disk-spill.js); every push encodes a batcher record and discards the
 //               oldest unread.
 //   text-pop    the same ring, push + shift: encode and decode every record.
+//   records     push + shift of batcher records (simulator-like payloads), half full.
+//   bytes       the same with a memory limit: the ring estimates every record's size (approximateSize).
 // Target: >= 20 million push+pop operations per second in `steady`.
 const path = require('path');
 
@@ -103,7 +105,7 @@ function batch(iterations) {
 }
 
 // Records as the buffer keeps them into batchers, with simulator-like payloads.
-const records = Array.from({ length: POOL_SIZE }, (_, i) => ({
+const recordsPool = Array.from({ length: POOL_SIZE }, (_, i) => ({
   topic: 'sim/line1/source' + (i % 16),
   payload: { value: 20 + (i % 100) / 10, kind: 'sample', time: 1_700_000_000_000 + i, seq: i + 1, unit: 'degC' },
   timestamp: 1_700_000_000_000 + i,
@@ -114,9 +116,9 @@ const records = Array.from({ length: POOL_SIZE }, (_, i) => ({
 function textEvict(iterations) {
   let evicted = 0;
   const ring = new RingBuffer(CAPACITY, 'drop-oldest', () => evicted++, { codec: textCodec });
-  for (let i = 0; i < CAPACITY; i++) ring.push(records[i & (POOL_SIZE - 1)], 1);
+  for (let i = 0; i < CAPACITY; i++) ring.push(recordsPool[i & (POOL_SIZE - 1)], 1);
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < iterations; i++) ring.push(records[i & (POOL_SIZE - 1)], 1);
+  for (let i = 0; i < iterations; i++) ring.push(recordsPool[i & (POOL_SIZE - 1)], 1);
   const ns = Number(process.hrtime.bigint() - t0);
   if (ring.counters().droppedOverflow !== iterations) throw new Error('text-evict: wrong drop count');
   return { ns, ops: 2 * iterations, pairs: iterations, check: evicted };
@@ -124,23 +126,43 @@ function textEvict(iterations) {
 
 function textPop(iterations) {
   const ring = new RingBuffer(CAPACITY, 'drop-oldest', undefined, { codec: textCodec });
-  for (let i = 0; i < CAPACITY; i++) ring.push(records[i & (POOL_SIZE - 1)], 1);
+  for (let i = 0; i < CAPACITY; i++) ring.push(recordsPool[i & (POOL_SIZE - 1)], 1);
   let check = 0;
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < iterations; i++) {
     // Full: the push evicts the oldest and is kept as text; the shift decodes one held as text.
-    ring.push(records[i & (POOL_SIZE - 1)], 1);
+    ring.push(recordsPool[i & (POOL_SIZE - 1)], 1);
     check += ring.shift().seq;
-    ring.push(records[(i + 1) & (POOL_SIZE - 1)], 1);
+    ring.push(recordsPool[(i + 1) & (POOL_SIZE - 1)], 1);
   }
   const ns = Number(process.hrtime.bigint() - t0);
   return { ns, ops: 3 * iterations, pairs: iterations, check };
+}
+
+// With a memory limit the ring estimates each item's size (approximateSize) on every push.
+const { approximateSize } = require(modulePath);
+
+function records(iterations, bound) {
+  const ring = new RingBuffer(CAPACITY, 'drop-oldest', undefined, undefined, bound);
+  for (let i = 0; i < CAPACITY / 2; i++) ring.push(recordsPool[i & (POOL_SIZE - 1)], 1);
+  let check = 0;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) {
+    ring.push(recordsPool[i & (POOL_SIZE - 1)], 1);
+    check += ring.shift().seq;
+  }
+  const ns = Number(process.hrtime.bigint() - t0);
+  return { ns, ops: 2 * iterations, pairs: iterations, check };
 }
 
 const scenarios = [
   { name: 'steady', what: 'push + shift, half full', fn: steady },
   { name: 'evict', what: 'drop-oldest full, push evicts', fn: evict },
   { name: 'batch', what: '64 x push + popBatch(64)', fn: batch },
+  { name: 'records', what: 'push + shift of records, half full', fn: (n) => records(n), iterations: 5_000_000 },
+  ...(approximateSize === undefined
+    ? []
+    : [{ name: 'bytes', what: 'the same with a memory limit', fn: (n) => records(n, { maxBytes: 1 << 30, sizeOf: approximateSize }), iterations: 5_000_000 }]),
   { name: 'text-evict', what: 'full, push encodes a record', fn: textEvict, iterations: 1_000_000 },
   { name: 'text-pop', what: 'full, push encodes, shift decodes', fn: textPop, iterations: 500_000 },
 ];

@@ -14,7 +14,7 @@ import sinon from 'sinon';
 import { BufferCore, BufferHooks, BufferOptions, Outcome } from '../src/core/buffer-core';
 import { DiskTier } from '../src/core/disk-tier';
 import { packMessage, unpackMessage } from '../src/core/message-codec';
-import { CompactOptions, DropReason, ItemCodec } from '../src/core/ring-buffer';
+import { approximateSize, ByteBound, CompactOptions, DropReason, ItemCodec } from '../src/core/ring-buffer';
 import { TieredStore } from '../src/core/tiered-store';
 import { assertCountsAddUp } from './support/counting';
 
@@ -61,13 +61,16 @@ interface StoreKind {
   build(options: BufferOptions, hooks: BufferHooks<Item>, state: State): Built;
 }
 
-function tieredBuild(options: BufferOptions, hooks: BufferHooks<Item>, state: State): Built {
+/** A memory limit the items' pads (up to 15 kB) reach often. */
+const LIMIT: ByteBound<Item> = { maxBytes: 20_000, sizeOf: (item) => approximateSize(item) };
+
+function tieredBuild(options: BufferOptions, hooks: BufferHooks<Item>, state: State, bound?: ByteBound<Item>): Built {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-suite-'));
   let disk: DiskTier<Item> | undefined;
   const core = new BufferCore<Item>(options, hooks, (ring, onDrop) => {
     disk = new DiskTier<Item>({ dir, maxBytes: 64 * 1024, segmentBytes: 16384, policy: options.policy, codec: { encode: (item) => codec.encode(item) as Buffer, decode: (b) => codec.decode(b) } });
     return new TieredStore<Item>(ring, disk, { replayRate: 2000, now: () => state.now, onSpill: (item) => state.custody.push(item), onDrop });
-  });
+  }, undefined, bound);
   return {
     core,
     disk,
@@ -90,9 +93,18 @@ const KINDS: StoreKind[] = [
       return { core: new BufferCore<Item>(o, h, undefined, compact), cleanup: () => undefined };
     },
   },
-  { name: 'ring + disk tier', reportsEveryDrop: false, faults: 'none', runs: 40, build: tieredBuild },
-  { name: 'ring + disk tier, file operations failing (stubbed)', reportsEveryDrop: false, faults: 'stubbed', runs: 40, build: tieredBuild },
-  { name: 'ring + disk tier, directory removed or replaced by a file (real)', reportsEveryDrop: false, faults: 'real', runs: 30, build: tieredBuild },
+  { name: 'ring with a memory limit', reportsEveryDrop: true, faults: 'none', runs: 200, build: (o, h) => ({ core: new BufferCore<Item>(o, h, undefined, undefined, LIMIT), cleanup: () => undefined }) },
+  {
+    name: 'ring with a memory limit keeping what a full ring takes in as bytes',
+    reportsEveryDrop: false,
+    faults: 'none',
+    runs: 200,
+    build: (o, h, state) => ({ core: new BufferCore<Item>(o, h, undefined, { codec, onEncoded: (item) => state.custody.push(item) }, LIMIT), cleanup: () => undefined }),
+  },
+  { name: 'ring + disk tier', reportsEveryDrop: false, faults: 'none', runs: 40, build: (o, h, state) => tieredBuild(o, h, state) },
+  { name: 'ring with a memory limit + disk tier', reportsEveryDrop: false, faults: 'none', runs: 30, build: (o, h, state) => tieredBuild(o, h, state, LIMIT) },
+  { name: 'ring + disk tier, file operations failing (stubbed)', reportsEveryDrop: false, faults: 'stubbed', runs: 40, build: (o, h, state) => tieredBuild(o, h, state) },
+  { name: 'ring + disk tier, directory removed or replaced by a file (real)', reportsEveryDrop: false, faults: 'real', runs: 30, build: (o, h, state) => tieredBuild(o, h, state) },
 ];
 
 const FAILING = ['openSync', 'writeSync', 'fsyncSync', 'renameSync', 'readSync', 'closeSync'] as const;
@@ -171,6 +183,7 @@ function run(kind: StoreKind, capacity: number, window: number, policy: 'drop-ol
     assert.equal(s.inFlight, weightOf(outstandingItems()), `${at}: inFlight`);
     assert.equal(core.inflight.length, outstanding.length, `${at}: messages in flight`);
     if (disk === undefined) assert.ok(s.depth <= capacity + window + 6, `${at}: depth bounded`);
+    if (s.maxBytes > 0) assert.ok(s.ringBytes <= s.maxBytes, `${at}: the memory limit holds (${s.ringBytes} > ${s.maxBytes})`);
     assert.ok(s.inFlight <= window || outstandingItems().length === 1, `${at}: window respected`);
     const sumOf = (outcome: string): number => state.settled.filter((x) => x.outcome === outcome).reduce((sum, x) => sum + x.item.w, 0);
     assert.equal(s.delivered, sumOf('delivered'), `${at}: delivered`);

@@ -752,3 +752,45 @@ describe('telemetry-buffer: the shutdown spool counts what it wrote and keeps wh
     }
   });
 });
+
+describe('telemetry-buffer: memory limit', function () {
+  beforeEach(function () {
+    clearSpools();
+  });
+  afterEach(async function () {
+    await helper.unload();
+  });
+
+  it('defaults to 128 MB; large payloads are dropped by the policy at the limit, counted like the capacity', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({}));
+    assert.equal(stats('buf').maxBytes, 128 * 1024 * 1024);
+    await helper.unload();
+    clearSpools();
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 1000, window: 1, memoryLimit: 0.05 }));
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 20; i++) buf.receive({ topic: 'camera', payload: `${i}:`.padEnd(10_000, 'x') });
+    await waitFor(() => stats('buf').received === 20, 'twenty received');
+    let s = stats('buf');
+    assert.equal(s.maxBytes, 0.05 * 1024 * 1024);
+    assert.ok(s.ringBytes <= s.maxBytes && s.ringBytes > s.maxBytes - 11_000, `ring bytes ${s.ringBytes}`);
+    assert.equal(s.depth, 5, 'five messages of about 10 kB fit 52 kB; the capacity of 1000 would have taken all');
+    assert.equal(s.droppedOverflow, 14);
+    assert.ok(countingRuleHolds(s));
+    await waitFor(() => (release('down'), stats('buf').depth === 0 && stats('buf').inFlight === 0), 'the rest');
+    assert.deepEqual(received.down.map((m) => Number(String(m.payload).split(':')[0])), [0, 15, 16, 17, 18, 19], 'drop-oldest kept the newest');
+    s = stats('buf');
+    assert.equal(s.ringBytes, 0);
+    assert.ok(countingRuleHolds(s));
+  });
+
+  it('refuses a memory limit that is not a number of MB', async function () {
+    await helper.load(bufferNode, [{ id: 'buf', type: 'telemetry-buffer', memoryLimit: '-1', wires: [[], []] }]);
+    const err = await new Promise<Error>((resolve) => {
+      helper.getNode('buf').on('call:error', (call: { args: unknown[] }) => {
+        if (call.args[1] !== undefined) resolve(call.args[0] as Error);
+      });
+      helper.getNode('buf').receive({ payload: 1 });
+    });
+    assert.match(String(err), /Memory limit must be a number from 0 to 1048576/);
+  });
+});

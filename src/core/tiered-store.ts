@@ -61,9 +61,11 @@ export class TieredStore<T> implements EventStore<T> {
     const w = weight >= 1 ? Math.floor(weight) : 1;
     this.choice = undefined;
     const ring = this.ring;
-    if (w > ring.capacity || (!this.forceSpill && ring.depth + w <= ring.capacity)) {
+    const size = ring.sizeOf(item);
+    // What fits neither the ring's capacity nor its memory limit goes to disk (too many events for the ring alone: dropped there).
+    if (w > ring.capacity || (!this.forceSpill && ring.hasRoom(w, size))) {
       this.received += w;
-      return ring.push(item, w); // the ring counts its own received; ours covers both tiers
+      return ring.push(item, w, size); // the ring counts its own received; ours covers both tiers
     }
     this.received += w;
     let stored = false;
@@ -125,6 +127,7 @@ export class TieredStore<T> implements EventStore<T> {
       depth: r.depth + d.diskDepth,
       highWater: r.highWater,
       drained: r.drained,
+      ...(r.bytes === undefined ? {} : { bytes: r.bytes }),
     };
   }
 

@@ -5,7 +5,7 @@ import type { DiskCounters } from '../core/disk-tier';
 import { TieredStore } from '../core/tiered-store';
 import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
 import { appendRecords, eventCount, RecordGroup, recordOf, shortLivedRecordOf, TelemetryRecord } from '../core/records';
-import { DROP_POLICIES, DropReason } from '../core/ring-buffer';
+import { approximateSize, DROP_POLICIES, DropReason } from '../core/ring-buffer';
 import { SequenceStamper } from '../core/sequence';
 import { restoreSpool, spoolFileFor, writeSpool } from '../core/spool';
 import * as os from 'os';
@@ -50,6 +50,9 @@ export = function (RED: RedAPI): void {
       disk = readDiskSpillOptions(def);
       const policy = oneOf(def.dropPolicy, 'Drop policy', DROP_POLICIES, 'drop-oldest');
       const capacity = wholeNumber(def.capacity, 'Capacity', 100_000, 1, 50_000_000);
+      // 128 MB: about six times what the default capacity needs for telemetry events (about 0.2 kB
+      // each), so it acts only on large payloads, well before a small gateway's heap limit.
+      const memoryLimitMB = positiveNumber(def.memoryLimit, 'Memory limit', 128, 0, 1_048_576);
       ackTimeoutMs = positiveNumber(def.ackTimeout, 'Ack timeout', 60, 0.001, 86_400) * 1000;
       core = new BufferCore<Held>(
         {
@@ -94,6 +97,7 @@ export = function (RED: RedAPI): void {
           },
           onEncoded: (held) => held.done(),
         },
+        memoryLimitMB > 0 ? { maxBytes: memoryLimitMB * 1024 * 1024, sizeOf: (held) => approximateSize(held.msg) } : undefined,
       );
       statsIntervalMs = positiveNumber(def.statsInterval, 'Stats interval', 10, 0, 86_400) * 1000;
       stampSequence = flag(def.stampSequence, true);
