@@ -327,8 +327,8 @@ export = function (RED: RedAPI): void {
     if (restore.error !== undefined || restore.badLines > 0) {
       spoolCounters.spoolErrors++;
       const why = restore.error !== undefined ? restore.error.message : `${restore.badLines} unreadable lines`;
-      const kept = restore.keptAs !== undefined ? `kept as ${restore.keptAs}` : 'left in place';
-      node.error(`could not restore all of the spool ${spoolFile} (${why}; ${restore.badBytes} bytes not restored): ${kept}, it is not read again`);
+      const kept = restore.keptAs !== undefined ? `kept as ${restore.keptAs}, never read again` : 'it stays where it is (the next spool keeps it aside)';
+      node.error(`could not restore the spool ${spoolFile}: ${why}; ${restore.badBytes} bytes not restored, ${kept}`);
     }
 
     node.on('input', (msg, _send, done) => {
