@@ -38,7 +38,14 @@ describe('messages keep their types through every store (Buffer, Date, nesting, 
     }
   });
 
-  it('the ring kept as bytes off the heap (what a full ring takes in)', function () {
+  it('an invalid Date stays an invalid Date, a string that looks like a date stays a string', function () {
+    for (const back of [parseMessageLine(toMessageLine({ d: new Date(NaN), s: '2025-01-02T03:04:05.678Z' })), unpackMessage(Buffer.from(packMessage({ d: new Date(NaN), s: '2025-01-02T03:04:05.678Z' })))]) {
+      assert.ok(back.d instanceof Date && Number.isNaN(back.d.getTime()));
+      assert.equal(back.s, '2025-01-02T03:04:05.678Z');
+    }
+  });
+
+    it('the ring kept as bytes off the heap (what a full ring takes in)', function () {
     type Held = { msg: Record<string, unknown> };
     const encoded: Held[] = [];
     const ring = new RingBuffer<Held>(1, 'drop-oldest', undefined, {

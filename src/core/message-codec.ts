@@ -132,17 +132,37 @@ export function toMessageLine(msg: Record<string, unknown>): string {
   const seen = new WeakSet<object>();
   return JSON.stringify(msg, function (this: Record<string, unknown>, key, value: unknown) {
     if (key === 'req' || key === 'res' || key === '_msgid') return undefined;
-    // JSON.stringify has already called toJSON: the holder still has the value itself.
-    const original = this[key];
-    if (typeof original === 'object' && original !== null) {
-      if (Buffer.isBuffer(original)) return { [TYPE_TAG]: 'Buffer', base64: original.toString('base64') };
-      if (original instanceof Date) return { [TYPE_TAG]: 'Date', iso: Number.isNaN(original.getTime()) ? null : original.toISOString() };
-      if (seen.has(original)) return undefined;
-      seen.add(original);
+    // JSON.stringify has already called toJSON: a Buffer arrives as {type: 'Buffer', data}, a Date
+    // as its ISO string (null when invalid); only then is the holder asked for the value itself.
+    switch (typeof value) {
+      case 'object': {
+        if (value === null) {
+          const original = this[key];
+          return original instanceof Date ? { [TYPE_TAG]: 'Date', iso: null } : null;
+        }
+        if ((value as { type?: unknown }).type === 'Buffer') {
+          const original = this[key];
+          if (Buffer.isBuffer(original)) return { [TYPE_TAG]: 'Buffer', base64: original.toString('base64') };
+        }
+        if (seen.has(value)) return undefined;
+        seen.add(value);
+        return value;
+      }
+      case 'string':
+        // toISOString ends in Z and is at least 24 characters long.
+        if (value.length >= 24 && value.charCodeAt(value.length - 1) === 90) {
+          const original = this[key];
+          if (original instanceof Date) return { [TYPE_TAG]: 'Date', iso: value };
+        }
+        return value;
+      case 'bigint':
+        return value.toString();
+      case 'function':
+      case 'symbol':
+        return undefined;
+      default:
+        return value;
     }
-    if (typeof value === 'bigint') return value.toString();
-    if (typeof value === 'function' || typeof value === 'symbol') return undefined;
-    return value;
   });
 }
 
