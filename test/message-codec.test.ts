@@ -90,7 +90,23 @@ describe('messages keep their types through every store (Buffer, Date, nesting, 
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });
 
-  it('leaves out the message id and HTTP in req/res, survives circular references and functions', function () {
+  it('arrays of events (written as records, one shape per message) interleaved with single events, from one buffer by range', function () {
+    const many = { topic: 'line', payload: Array.from({ length: 100 }, (_, k) => ({ value: k + 0.5, kind: 'sample', time: 1_700_000_000_000 + k, seq: k + 64, unit: 'degC' })), seq: 64 };
+    const mixed = { topic: 'mixed', payload: [{ a: 1, at: new Date(5) }, { b: Buffer.from([64, 127]) }, { a: 2, at: new Date(6) }, 70, 'x'] };
+    const one = { topic: 'one', payload: { value: 127, seq: 100 } };
+    const parts = [many, one, mixed, one, many].map((m) => Buffer.from(packMessage(m)));
+    const all = Buffer.concat(parts);
+    let at = 0;
+    for (const [i, m] of [many, one, mixed, one, many].entries()) {
+      assert.deepStrictEqual(unpackMessage(all, false, at, at + parts[i].length), m, `message ${i}`);
+      at += parts[i].length;
+    }
+    assert.ok(parts[0].length < JSON.stringify(many).length / 2, `100 events in ${parts[0].length} bytes, JSON ${JSON.stringify(many).length}`);
+    const hostile = JSON.parse('{"payload":[{"__proto__":{"x":1},"constructor":2,"ok":1},{"__proto__":{"x":1},"constructor":2,"ok":2}]}') as Record<string, unknown>;
+    assert.deepStrictEqual(unpackMessage(Buffer.from(packMessage(hostile))), { payload: [{ ok: 1 }, { ok: 2 }] });
+  });
+
+    it('leaves out the message id and HTTP in req/res, survives circular references and functions', function () {
     const msg: Record<string, unknown> = { _msgid: 'x1', topic: 't', payload: [1, 2], seq: 5 };
     const back = unpackMessage(Buffer.from(packMessage(msg)));
     assert.equal(back._msgid, undefined);
