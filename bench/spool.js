@@ -12,6 +12,8 @@
 //              node's default fsync interval)
 //   replay     shift() of everything spilled: read, checksum, JSON decode
 //   spill x100 / replay x100   the same with 100 events per message (an array payload)
+//   shutdown spool   writeSpool() of the messages a closing buffer holds, then the restore of that
+//              file at the next start (src/core/spool.ts), one-event messages
 // Targets: spill >= 100k events/s (the pipeline's one-event-per-message rate), replay >= 2x that.
 // On a shared machine compare the ratios printed at the end, not the absolute figures; the
 // "reference" line is JSON.stringify + JSON.parse of the same messages in the same run, a floor
@@ -20,11 +22,13 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const lib = path.join(__dirname, '..', 'nodes', 'lib', 'core');
-let DiskTier, messageCodec;
+// BENCH_LIB=/path/to/lib/core measures another build (e.g. a copy of nodes/lib from before a change).
+const lib = process.env.BENCH_LIB ? path.resolve(process.env.BENCH_LIB) : path.join(__dirname, '..', 'nodes', 'lib', 'core');
+let DiskTier, messageCodec, spool;
 try {
   ({ DiskTier } = require(path.join(lib, 'disk-tier.js')));
   ({ messageCodec } = require(path.join(lib, 'disk-spill.js')));
+  spool = require(path.join(lib, 'spool.js'));
 } catch (err) {
   console.error(`cannot load ${lib} (run \`npm run build\` first): ${err.message}`);
   process.exit(1);
@@ -105,7 +109,32 @@ function best(messages, events) {
   return b;
 }
 
+/** The shutdown spool: write the messages at close, read them back at start (messages/s each). */
+async function shutdownSpool(messages) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-shutdown-spool-'));
+  try {
+    const file = path.join(dir, 'buffer.jsonl');
+    const all = Array.from({ length: messages }, (_, i) => message(i, 1));
+    let t0 = process.hrtime.bigint();
+    spool.writeSpool(file, { 'sim/line1/source0': messages }, all);
+    const write = (messages * 1e9) / Number(process.hrtime.bigint() - t0);
+    t0 = process.hrtime.bigint();
+    let n = 0;
+    if (typeof spool.restoreSpool === 'function') {
+      await spool.restoreSpool(file, { onMessage: () => n++ });
+    } else {
+      n = spool.takeSpool(file).messages.length;
+    }
+    const restore = (messages * 1e9) / Number(process.hrtime.bigint() - t0);
+    if (n !== messages) throw new Error(`restored ${n} of ${messages}`);
+    return { write, restore };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const fmt = (n) => `${(n / 1000).toFixed(0)}k`;
+async function main() {
 console.log(`disk tier (store-and-forward), ${MESSAGES} messages per run, best of ${RUNS}`);
 {
   const msgs = Array.from({ length: 10_000 }, (_, i) => message(i, 1));
@@ -124,6 +153,18 @@ const hundred = best(Math.max(100, Math.floor(MESSAGES / 50)), 100);
 console.log(`  spill    100 events/msg  ${fmt(hundred.spill).padStart(7)} events/s   (${hundred.bytesPerEvent.toFixed(0)} bytes/event on disk)`);
 console.log(`  replay   100 events/msg  ${fmt(hundred.replay).padStart(7)} events/s`);
 console.log(`  ratios: spill / ${fmt(TARGET_SPILL)} target = ${(one.spill / TARGET_SPILL).toFixed(2)} (>= 1)   replay / spill target = ${(one.replay / TARGET_SPILL).toFixed(2)} (>= 2)   replay / spill = ${(one.replay / one.spill).toFixed(2)}`);
+let sp = { write: 0, restore: 0 };
+await shutdownSpool(20_000);
+for (let r = 0; r < RUNS; r++) {
+  const x = await shutdownSpool(MESSAGES);
+  sp = { write: Math.max(sp.write, x.write), restore: Math.max(sp.restore, x.restore) };
+}
+console.log(`  shutdown spool, 1 event/msg: write ${fmt(sp.write).padStart(7)} messages/s   restore ${fmt(sp.restore).padStart(7)} messages/s`);
 const ok = one.spill >= TARGET_SPILL && one.replay >= 2 * TARGET_SPILL;
 console.log(ok ? 'targets met' : 'TARGETS NOT MET');
 process.exitCode = ok ? 0 : 1;
+}
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

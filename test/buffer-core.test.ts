@@ -1,11 +1,11 @@
 import assert from 'assert';
-import fc from 'fast-check';
 import { BatchAssembler, Batch } from '../src/core/batch-assembler';
 import { BufferCore, BufferOptions, BufferStats, Outcome } from '../src/core/buffer-core';
 import { InflightTracker } from '../src/core/inflight';
 import { DropReason } from '../src/core/ring-buffer';
 import { SequenceStamper } from '../src/core/sequence';
 import { TelemetryMessageLike } from '../src/core/records';
+import { countsAddUp } from './support/counting';
 
 interface Item {
   key: string;
@@ -42,9 +42,7 @@ function harness(options: Partial<BufferOptions> = {}) {
   return { core, state, items, released };
 }
 
-function identityHolds(s: BufferStats): boolean {
-  return s.received === s.depth + s.inFlight + s.delivered + s.failed + s.unacknowledged + s.dropped + s.drained;
-}
+const identityHolds = (s: BufferStats): boolean => countsAddUp(s);
 
 describe('BufferCore', function () {
   it('rejects an invalid window or ack timeout', function () {
@@ -380,126 +378,7 @@ describe('BufferCore', function () {
     assert.ok(identityHolds(core.stats()));
   });
 
-  describe('counting identity (property-based)', function () {
-    type Op =
-      | { kind: 'offer'; weight: number; dupOf: number | null; pumpNow: boolean }
-      | { kind: 'complete'; pick: number; completion: 'ok' | 'failed' | 'returned' }
-      | { kind: 'unknown' }
-      | { kind: 'tick'; ms: number }
-      | { kind: 'expire' }
-      | { kind: 'pump' }
-      | { kind: 'drain' };
-
-    const opArb: fc.Arbitrary<Op> = fc.oneof(
-      { arbitrary: fc.record({ kind: fc.constant('offer' as const), weight: fc.integer({ min: 1, max: 6 }), dupOf: fc.option(fc.nat(20), { freq: 8 }), pumpNow: fc.boolean() }), weight: 8 },
-      { arbitrary: fc.record({ kind: fc.constant('complete' as const), pick: fc.nat(), completion: fc.constantFrom<'ok' | 'failed' | 'returned'>('ok', 'ok', 'failed', 'returned') }), weight: 6 },
-      { arbitrary: fc.constant({ kind: 'unknown' as const }), weight: 1 },
-      { arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 600 }) }), weight: 3 },
-      { arbitrary: fc.constant({ kind: 'expire' as const }), weight: 2 },
-      { arbitrary: fc.constant({ kind: 'pump' as const }), weight: 3 },
-      { arbitrary: fc.constant({ kind: 'drain' as const }), weight: 1 }
-    );
-
-    it('received == depth + inFlight + delivered + failed + unacknowledged + dropped + drained after every step, with and without groups', function () {
-      fc.assert(
-        fc.property(
-          fc.integer({ min: 1, max: 30 }),
-          fc.integer({ min: 1, max: 10 }),
-          fc.constantFrom<'drop-oldest' | 'drop-newest'>('drop-oldest', 'drop-newest'),
-          fc.integer({ min: 1, max: 3 }),
-          fc.constantFrom(1, 1, 2, 5, 12),
-          fc.array(opArb, { maxLength: 200 }),
-          (capacity, window, policy, expected, groupLimit, ops) => {
-            const { core, state } = harness({ capacity, window, policy, ackTimeoutMs: 1_000 });
-            state.expected = expected;
-            state.groupLimit = groupLimit;
-            const offered: Item[] = [];
-            /** Messages released and not settled, returned or drained: what we believe is in flight. */
-            let outstanding: { key: string; items: Item[] }[] = [];
-            const weightOf = (items: Item[]) => items.reduce((sum, x) => sum + x.w, 0);
-            const outstandingItems = () => outstanding.flatMap((g) => g.items);
-            let seenGroups = 0;
-            let drainedWeight = 0;
-            ops.forEach((op, step) => {
-              const at = `step ${step} ${JSON.stringify(op)}`;
-              switch (op.kind) {
-                case 'offer': {
-                  const key = op.dupOf !== null && op.dupOf < offered.length ? offered[op.dupOf].key : `k${offered.length}`;
-                  const item = { key, w: op.weight };
-                  offered.push(item);
-                  core.offer(item, op.weight, op.pumpNow);
-                  break;
-                }
-                case 'complete': {
-                  if (outstanding.length === 0) break;
-                  const key = outstanding[op.pick % outstanding.length].key;
-                  const settledBefore = state.settled.length;
-                  const before = core.stats();
-                  for (let i = 0; i < expected; i++) core.completed(key, op.completion);
-                  // Exactly the oldest outstanding message with that key left the window, with every item it carried.
-                  const gone = outstanding.find((x) => x.key === key) as { key: string; items: Item[] };
-                  outstanding = outstanding.filter((x) => x !== gone);
-                  assert.strictEqual(core.stats().inFlight, before.inFlight - weightOf(gone.items), `${at}: credit returned`);
-                  if (op.completion === 'returned') assert.strictEqual(state.settled.length, settledBefore, `${at}: returned is not settled`);
-                  else assert.deepStrictEqual(state.settled.slice(settledBefore), gone.items.map((item) => ({ item, outcome: op.completion === 'ok' ? 'delivered' : 'failed' })), `${at}: settled`);
-                  break;
-                }
-                case 'unknown':
-                  assert.strictEqual(core.completed('no-such-key', 'ok'), false);
-                  break;
-                case 'tick':
-                  state.now += op.ms;
-                  break;
-                case 'expire': {
-                  const settledBefore = state.settled.length;
-                  const n = core.expire();
-                  const expired = state.settled.slice(settledBefore);
-                  for (const e of expired) assert.strictEqual(e.outcome, 'unacknowledged');
-                  const expiredItems = new Set(expired.map((e) => e.item));
-                  const gone = outstanding.filter((g) => g.items.every((item) => expiredItems.has(item)));
-                  assert.strictEqual(gone.length, n, `${at}: expire() counts messages`);
-                  assert.strictEqual(weightOf(gone.flatMap((g) => g.items)), weightOf(expired.map((e) => e.item)), `${at}: whole messages expired`);
-                  outstanding = outstanding.filter((g) => !gone.includes(g));
-                  break;
-                }
-                case 'pump':
-                  core.pump();
-                  break;
-                case 'drain': {
-                  const { queued, inFlight } = core.drain();
-                  assert.deepStrictEqual(new Set(inFlight), new Set(outstandingItems()), `${at}: drained in-flight items`);
-                  drainedWeight += [...queued, ...inFlight].reduce((sum, x) => sum + x.w, 0);
-                  outstanding = [];
-                  break;
-                }
-              }
-              for (; seenGroups < state.groups.length; seenGroups++) {
-                const items = state.groups[seenGroups];
-                assert.ok(items.length > 0, `${at}: no empty message`);
-                assert.ok(items.length === 1 || weightOf(items) <= groupLimit, `${at}: a message of several items carries at most groupLimit events`);
-                outstanding.push({ key: items.map((item) => item.key).join('+'), items });
-              }
-              const s = core.stats();
-              assert.ok(identityHolds(s), `${at}: identity ${JSON.stringify(s)}`);
-              assert.strictEqual(s.inFlight, weightOf(outstandingItems()), `${at}: inFlight`);
-              assert.strictEqual(core.inflight.length, outstanding.length, `${at}: messages in flight`);
-              assert.ok(s.inFlight <= window || outstandingItems().length === 1, `${at}: window respected`);
-              assert.ok(s.depth <= capacity + window + 6, `${at}: depth bounded`);
-              const sumOf = (outcome: string) => state.settled.filter((x) => x.outcome === outcome).reduce((sum, x) => sum + x.item.w, 0);
-              assert.strictEqual(s.delivered, sumOf('delivered'), `${at}: delivered`);
-              assert.strictEqual(s.failed, sumOf('failed'), `${at}: failed`);
-              assert.strictEqual(s.unacknowledged, sumOf('unacknowledged'), `${at}: unacknowledged`);
-              assert.strictEqual(s.droppedOverflow, sumOf('overflow'), `${at}: overflow`);
-              assert.strictEqual(s.droppedOversize, sumOf('oversize'), `${at}: oversize`);
-              assert.strictEqual(s.drained, drainedWeight, `${at}: drained`);
-              assert.strictEqual(s.received, offered.reduce((sum, x) => sum + x.w, 0), `${at}: received`);
-            });
-          }
-        ),
-        { numRuns: 300 }
-      );
-    });
-  });
+  // The counting identity after every step, with and without groups, for every store: test/store-suite.test.ts.
 
   describe('regressions: reused message ids and partial completions', function () {
     it('expires an item behind a reused id that was completed once', function () {

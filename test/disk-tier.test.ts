@@ -5,6 +5,7 @@ import * as path from 'path';
 import { DiskCodec, DiskTier, RECORD_HEADER, crc32 } from '../src/core/disk-tier';
 import { RingBuffer } from '../src/core/ring-buffer';
 import { TieredStore } from '../src/core/tiered-store';
+import { assertCountsAddUp, Counts } from './support/counting';
 
 interface Item {
   src: string;
@@ -260,17 +261,83 @@ describe('disk tier: a record that checks out but does not decode', function () 
   });
 });
 
-describe('disk tier: message codec', function () {
-  it('leaves out the transport fields, survives circular references and strips risky keys on the way back', function () {
-    const { encodeMessage, decodeMessage } = require('../src/core/disk-spill') as typeof import('../src/core/disk-spill');
-    const msg: Record<string, unknown> = { _msgid: 'x1', topic: 't', payload: [1, 2], seq: 5 };
-    assert.deepEqual(JSON.parse(encodeMessage(msg)), { topic: 't', payload: [1, 2], seq: 5 });
-    assert.equal(msg._msgid, 'x1', 'the message keeps its id');
-    const circular: Record<string, unknown> = { _msgid: 'x2', topic: 't', payload: 1, req: { socket: {} } };
-    circular.self = circular;
-    assert.deepEqual(JSON.parse(encodeMessage(circular)), { topic: 't', payload: 1 });
-    const back = decodeMessage('{"topic":"t","payload":{"__proto__":{"polluted":1},"v":1}}');
-    assert.deepEqual(back, { topic: 't', payload: { v: 1 } });
-    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+const storeAddsUp = (c: Counts): void => assertCountsAddUp(c);
+
+describe('disk tier: every event counted when the disk or the codec fails', function () {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+  const dir = (): string => {
+    const d = tmpDir();
+    dirs.push(d);
+    return d;
+  };
+
+  it('a message the codec cannot encode (nested too deep, a throwing getter) is dropped as a disk error and counted', function () {
+    const { messageCodec } = require('../src/core/disk-spill') as typeof import('../src/core/disk-spill');
+    type Held = { msg: Record<string, unknown> };
+    const drops: [unknown, number, string][] = [];
+    const ring = new RingBuffer<Held>(2, 'drop-newest');
+    const disk = new DiskTier<Held>({ dir: dir(), maxBytes: 1 << 20, policy: 'drop-newest', codec: messageCodec((msg) => ({ msg })) });
+    const store = new TieredStore<Held>(ring, disk, { replayRate: 1000, now: () => 0, onDrop: (item, weight, reason) => drops.push([item.msg.topic, weight, reason]) });
+    let deep: unknown = 1;
+    for (let i = 0; i < 200_000; i++) deep = { a: deep };
+    const getter = { topic: 'getter', payload: 1 };
+    Object.defineProperty(getter, 'boom', { enumerable: true, get: () => { throw new Error('getter throws'); } });
+    store.push({ msg: { topic: 'ring1', payload: 1 } }, 1);
+    store.push({ msg: { topic: 'ring2', payload: 2 } }, 1);
+    assert.equal(store.push({ msg: { topic: 'deep', payload: deep } }, 1), false);
+    assert.equal(store.push({ msg: getter }, 2), false);
+    assert.equal(store.push({ msg: { topic: 'disk', payload: 5 } }, 1), true);
+    const c = store.counters();
+    assert.equal(c.received, 6);
+    assert.equal(c.depth, 3);
+    assert.equal(c.droppedDiskError, 3);
+    assert.equal(c.droppedOverflow, 0);
+    storeAddsUp(c);
+    assert.deepEqual(drops, [['deep', 1, 'disk-error'], ['getter', 2, 'disk-error']]);
+    assert.equal(disk.counters().diskEncodeErrors, 2);
+  });
+
+  it('the segment directory removed and replaced by a file: every event counted, the failure and the recovery reported once each', function () {
+    const at = dir();
+    const states: string[] = [];
+    const ring = new RingBuffer<Item>(1, 'drop-newest');
+    const disk = new DiskTier<Item>({ dir: at, maxBytes: 1 << 20, segmentBytes: 4096, policy: 'drop-newest', codec, onStateChange: (err) => states.push(err === undefined ? 'working' : `failing: ${(err as NodeJS.ErrnoException).code ?? err.message}`) });
+    let clock = 0;
+    const store = new TieredStore<Item>(ring, disk, { replayRate: 1e6, now: () => (clock += 10) });
+    let n = 0;
+    for (; n < 200; n++) store.push({ src: 'a', n }, 1);
+    disk.flush();
+    assert.ok(disk.counters().segments > 1, 'several segments written');
+    storeAddsUp(store.counters());
+    // The directory goes away and a file takes its place: nothing can be opened or recreated there.
+    fs.rmSync(at, { recursive: true, force: true });
+    fs.writeFileSync(at, 'not a directory');
+    const errorsBefore = disk.counters().diskErrors;
+    for (; n < 400; n++) store.push({ src: 'a', n }, 1);
+    disk.flush();
+    disk.sync();
+    let c = store.counters();
+    storeAddsUp(c);
+    assert.ok((c.droppedDiskError ?? 0) > 0, `events refused while the disk fails are counted (${c.droppedDiskError})`);
+    assert.ok(disk.counters().diskErrors > errorsBefore, 'diskErrors counts the failed operations');
+    assert.deepEqual(states.map((s) => s.split(':')[0]), ['failing'], 'one report however many events failed');
+    // The file goes, the directory can be made again: the tier works again and says so once.
+    fs.rmSync(at, { force: true });
+    for (; n < 600; n++) store.push({ src: 'a', n }, 1);
+    disk.sync();
+    assert.deepEqual(states.map((s) => s.split(':')[0]), ['failing', 'working']);
+    // Replay everything: what was in the removed directory is lost, counted when replay reaches it.
+    const got: number[] = [];
+    for (let i = store.shift(); i !== undefined; i = store.shift()) got.push(i.n);
+    c = store.counters();
+    storeAddsUp(c);
+    assert.equal(c.depth, 0);
+    assert.equal(c.released, got.length);
+    assert.equal(c.received, 600);
+    assert.ok(got.includes(599), 'what was written after the recovery is replayed');
+    assert.equal(got.length, 600 - (c.droppedDiskError ?? 0) - c.droppedOverflow);
   });
 });

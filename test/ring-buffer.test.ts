@@ -1,7 +1,7 @@
 import assert from 'assert';
 import fc from 'fast-check';
 import { ByteLog } from '../src/core/byte-log';
-import { DropPolicy, DropReason, RingBuffer, RingCounters } from '../src/core/ring-buffer';
+import { approximateSize, DropPolicy, DropReason, RingBuffer, RingCounters } from '../src/core/ring-buffer';
 
 interface Item {
   id: number;
@@ -23,28 +23,41 @@ class ModelRing {
 
   constructor(
     readonly capacity: number,
-    readonly policy: DropPolicy
-  ) {}
+    readonly policy: DropPolicy,
+    /** A memory limit, items sized by sizeOfItem (undefined: none). */
+    readonly maxBytes?: number
+  ) {
+    if (maxBytes !== undefined) this.c.bytes = 0;
+  }
 
   private sum(): number {
     return this.entries.reduce((s, e) => s + e.weight, 0);
   }
 
+  private bytes(): number {
+    return this.entries.reduce((s, e) => s + sizeOfItem(e.item), 0);
+  }
+
+  private fits(w: number, size: number): boolean {
+    return this.sum() + w <= this.capacity && (this.maxBytes === undefined || this.bytes() + size <= this.maxBytes);
+  }
+
   push(item: Item, weight: number): boolean {
     const w = weight < 1 ? 1 : weight;
     this.c.received += w;
-    if (w > this.capacity) {
+    const size = sizeOfItem(item);
+    if (w > this.capacity || (this.maxBytes !== undefined && size > this.maxBytes)) {
       this.c.droppedOversize += w;
       this.drops.push({ item, weight: w, reason: 'oversize' });
       return false;
     }
-    if (this.sum() + w > this.capacity) {
+    if (!this.fits(w, size)) {
       if (this.policy === 'drop-newest') {
         this.c.droppedOverflow += w;
         this.drops.push({ item, weight: w, reason: 'overflow' });
         return false;
       }
-      while (this.sum() + w > this.capacity) {
+      while (!this.fits(w, size)) {
         const old = this.entries.shift() as { item: Item; weight: number };
         this.c.droppedOverflow += old.weight;
         this.drops.push({ item: old.item, weight: old.weight, reason: 'overflow' });
@@ -52,6 +65,7 @@ class ModelRing {
     }
     this.entries.push({ item, weight: w });
     this.c.depth = this.sum();
+    if (this.maxBytes !== undefined) this.c.bytes = this.bytes();
     this.c.highWater = Math.max(this.c.highWater, this.c.depth);
     return true;
   }
@@ -61,6 +75,7 @@ class ModelRing {
     if (e === undefined) return undefined;
     this.c.released += e.weight;
     this.c.depth = this.sum();
+    if (this.maxBytes !== undefined) this.c.bytes = this.bytes();
     return e.item;
   }
 
@@ -74,6 +89,7 @@ class ModelRing {
     const all = this.entries.splice(0);
     for (const e of all) this.c.drained += e.weight;
     this.c.depth = 0;
+    if (this.maxBytes !== undefined) this.c.bytes = 0;
     return all.map((e) => e.item);
   }
 }
@@ -103,13 +119,17 @@ function assertSameItems(actual: readonly (Item | undefined)[], expected: readon
 
 const NOTES = ['', 'x', 'Grüße 温度 🌡', 'a'.repeat(300), '"quoted" \\ back'];
 
-function runAgainstModel(capacity: number, policy: DropPolicy, ops: Op[], compactWhenFull = false): void {
+/** What the memory limit counts for an item in the model tests. */
+const sizeOfItem = (item: Item): number => 10 + (item.note?.length ?? 0);
+
+function runAgainstModel(capacity: number, policy: DropPolicy, ops: Op[], compactWhenFull = false, maxBytes?: number): void {
   const drops: DropRecord[] = [];
   const encoded: Item[] = [];
-  const compact = compactWhenFull ? { codec: { encode: (item: Item) => JSON.stringify(item), decode: (text: string) => JSON.parse(text) as Item }, onEncoded: (item: Item) => encoded.push(item) } : undefined;
+  const compact = compactWhenFull ? { codec: { encode: (item: Item) => JSON.stringify(item), decode: (data: Buffer) => JSON.parse(data.toString('utf8')) as Item }, onEncoded: (item: Item) => encoded.push(item) } : undefined;
   compared = compact === undefined ? 'identity' : 'value';
-  const ring = new RingBuffer<Item>(capacity, policy, (item, weight, reason) => drops.push({ item, weight, reason }), compact);
-  const model = new ModelRing(capacity, policy);
+  const bound = maxBytes === undefined ? undefined : { maxBytes, sizeOf: sizeOfItem };
+  const ring = new RingBuffer<Item>(capacity, policy, (item, weight, reason) => drops.push({ item, weight, reason }), compact, bound);
+  const model = new ModelRing(capacity, policy, maxBytes);
   let nextId = 1;
   ops.forEach((op, step) => {
     const at = `step ${step} ${JSON.stringify(op)}`;
@@ -119,7 +139,7 @@ function runAgainstModel(capacity: number, policy: DropPolicy, ops: Op[], compac
         const item = { id, note: NOTES[id % NOTES.length] };
         const encodedBefore = encoded.length;
         const dropsBefore = model.drops.length;
-        const keptAsObject = ring.keepsAsObject(op.weight);
+        const keptAsObject = ring.keepsAsObject(op.weight, sizeOfItem(item));
         assert.strictEqual(ring.push(item, op.weight), model.push(item, op.weight), `${at}: push result`);
         const stored = model.entries.length > 0 && model.entries[model.entries.length - 1].item === item;
         if (compactWhenFull) {
@@ -179,6 +199,15 @@ describe('RingBuffer', function () {
       });
     }
 
+    for (const policy of ['drop-oldest', 'drop-newest'] as const) {
+      it(`${policy} with a memory limit: the same items, drops and counters (bytes too) as the model`, function () {
+        fc.assert(
+          fc.property(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 10, max: 1500 }), fc.array(opArb, { maxLength: 300 }), (capacity, maxBytes, ops) => runAgainstModel(capacity, policy, ops, false, maxBytes)),
+          { numRuns: 300 }
+        );
+      });
+    }
+
     it('matches the model with only unit weights on a tiny ring (wrap-around heavy)', function () {
       const unitOps: fc.Arbitrary<Op> = fc.oneof(
         { arbitrary: fc.constant({ kind: 'push' as const, weight: 1 }), weight: 3 },
@@ -194,7 +223,72 @@ describe('RingBuffer', function () {
     });
   });
 
-  describe('constructor validation', function () {
+  describe('memory limit (a bound in bytes besides the capacity in events)', function () {
+    const sized = (maxBytes: number) => ({ maxBytes, sizeOf: (item: { size: number }) => item.size });
+
+    it('drop-oldest: the oldest go until the new one fits in bytes, counted as overflow like the capacity', function () {
+      const dropped: number[] = [];
+      const ring = new RingBuffer<{ id: number; size: number }>(100, 'drop-oldest', (item) => dropped.push(item.id), undefined, sized(1000));
+      for (let id = 1; id <= 4; id++) ring.push({ id, size: 300 }, 1);
+      assert.deepStrictEqual(dropped, [1], 'the fourth 300-byte item pushed the first out');
+      assert.strictEqual(ring.counters().bytes, 900);
+      ring.push({ id: 5, size: 700 }, 1);
+      assert.deepStrictEqual(dropped, [1, 2, 3]);
+      assert.deepStrictEqual(ring.counters(), { received: 5, released: 0, droppedOverflow: 3, droppedOversize: 0, depth: 2, highWater: 3, drained: 0, bytes: 1000 });
+      assert.deepStrictEqual(ring.drain().map((x) => x.id), [4, 5]);
+      assert.strictEqual(ring.counters().bytes, 0);
+    });
+
+    it('drop-newest refuses what does not fit in bytes; one item larger than the limit is oversize', function () {
+      const dropped: [number, string][] = [];
+      const ring = new RingBuffer<{ id: number; size: number }>(100, 'drop-newest', (item, _w, reason) => dropped.push([item.id, reason]), undefined, sized(1000));
+      assert.strictEqual(ring.push({ id: 1, size: 600 }, 1), true);
+      assert.strictEqual(ring.push({ id: 2, size: 600 }, 1), false);
+      assert.strictEqual(ring.push({ id: 3, size: 400 }, 1), true);
+      assert.strictEqual(ring.push({ id: 4, size: 1001 }, 1), false);
+      assert.deepStrictEqual(dropped, [[2, 'overflow'], [4, 'oversize']]);
+      const c = ring.counters();
+      assert.strictEqual(c.droppedOverflow + c.droppedOversize, 2);
+      assert.strictEqual(c.bytes, 1000);
+      assert.strictEqual(ring.shift()?.id, 1);
+      assert.strictEqual(ring.counters().bytes, 400);
+    });
+
+    it('what a full ring keeps encoded counts its exact bytes, and the limit holds with them', function () {
+      const encoded: number[] = [];
+      const codec = { encode: (item: { id: number; size: number }) => Buffer.alloc(item.size, 1), decode: (b: Buffer) => ({ id: -1, size: b.length }) };
+      const ring = new RingBuffer<{ id: number; size: number }>(100, 'drop-oldest', undefined, { codec, onEncoded: (item) => encoded.push(item.id) }, { maxBytes: 1000, sizeOf: () => 100 });
+      for (let id = 1; id <= 10; id++) ring.push({ id, size: 100 }, 1);
+      assert.strictEqual(ring.counters().bytes, 1000);
+      // Estimated at 100, encoded at 450: the bytes held decide, and older items go.
+      ring.push({ id: 11, size: 450 }, 1);
+      assert.deepStrictEqual(encoded, [11]);
+      assert.ok((ring.counters().bytes as number) <= 1000, `bytes ${ring.counters().bytes}`);
+      assert.strictEqual(ring.counters().bytes, 100 * (ring.length - 1) + 450);
+      const c = ring.counters();
+      assert.strictEqual(c.received, c.depth + c.released + c.droppedOverflow + c.droppedOversize + c.drained);
+    });
+
+    it('approximateSize: about the encoded size, bounded work for long arrays, deep nesting and cycles', function () {
+      const record = { topic: 'sim/line1/source1', payload: { value: 21.5, kind: 'sample', time: 1_700_000_000_000, seq: 4, unit: 'degC' }, timestamp: 1_700_000_000_000, seq: 4 };
+      const json = JSON.stringify(record).length;
+      const estimate = approximateSize(record);
+      assert.ok(estimate > json * 0.6 && estimate < json * 1.6, `estimate ${estimate} for ${json} bytes of JSON`);
+      assert.strictEqual(approximateSize({ payload: Buffer.alloc(10_000) }), 16 + 'payload'.length + 2 + 10_000);
+      assert.ok(Math.abs(approximateSize('x'.repeat(10_000)) - 10_000) < 10);
+      const long = Array.from({ length: 100_000 }, (_, i) => ({ v: i }));
+      const big = approximateSize(long);
+      assert.ok(big > 100_000 * 10 && big < 100_000 * 40, `a long array by sampling: ${big}`);
+      const circular: Record<string, unknown> = { a: 1, b: 2, c: 3 };
+      circular.self = circular;
+      circular.again = circular;
+      assert.ok(Number.isFinite(approximateSize(circular)));
+      const msg = { topic: 't', payload: 1, req: { socket: { huge: 'x'.repeat(1_000_000) } }, res: {} };
+      assert.ok(approximateSize(msg) < 100, 'HTTP in req/res are not counted');
+    });
+  });
+
+    describe('constructor validation', function () {
     for (const bad of [0, -1, 1.5, NaN, '10', 60_000_000] as unknown[]) {
       it(`rejects capacity ${typeof bad === 'string' ? JSON.stringify(bad) : String(bad)} with a RangeError`, function () {
         assert.throws(
@@ -247,7 +341,7 @@ describe('RingBuffer', function () {
       const dropped: number[] = [];
       const encoded: number[] = [];
       let decoded = 0;
-      const codec = { encode: (item: number) => String(item), decode: (text: string) => (decoded++, Number(text)) };
+      const codec = { encode: (item: number) => String(item), decode: (data: Buffer) => (decoded++, Number(data.toString('utf8'))) };
       const ring = new RingBuffer<number>(3, 'drop-oldest', (item) => dropped.push(item), { codec, onEncoded: (item) => encoded.push(item) });
       for (let i = 1; i <= 10; i++) assert.strictEqual(ring.push(i, 1), true);
       // 4..10 each pushed one out and became text; 1..3 left as objects, 4..7 as text.
@@ -355,12 +449,12 @@ describe('ByteLog', function () {
             queue.push({ text: op.append, start, length: log.lastLength });
           } else if (queue.length > 0) {
             const oldest = queue.shift() as { text: string; start: number; length: number };
-            assert.strictEqual(log.read(oldest.start, oldest.length), oldest.text);
+            assert.strictEqual(log.readText(oldest.start, oldest.length), oldest.text);
             log.release(oldest.start, oldest.length);
           }
           assert.strictEqual(log.bytes, queue.reduce((sum, q) => sum + q.length, 0));
           assert.ok(log.allocated >= log.bytes);
-          for (const q of queue) assert.strictEqual(log.read(q.start, q.length), q.text, 'every held text still reads back');
+          for (const q of queue) assert.strictEqual(log.readText(q.start, q.length), q.text, 'every held text still reads back');
         }
       }),
       { numRuns: 300 }

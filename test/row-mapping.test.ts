@@ -51,6 +51,17 @@ describe('row mapping', function () {
       assert.match(reason({ topic: 't', payload: {} }), /no value/);
       assert.match(reason({ topic: 't', payload: { source: 'a', time: RECEIVED_AT, value: null } }), /no value/);
     });
+
+    it('rejects a reading with nothing to store: no value, no kind, and Extra off (its other fields would be thrown away)', function () {
+      const why = reason({ topic: 't', payload: { foo: 1 } });
+      assert.match(why, /payload has no value and nothing else to store/);
+      assert.match(why, /Extra/, 'the reason names the option that would keep the other fields');
+      assert.match(reason({ topic: 't', payload: { foo: 1, bar: 'x', source: 's', seq: 3 } }), /nothing else to store/);
+      // With Extra on the same reading is stored, its fields in extra.
+      assert.deepStrictEqual(row({ topic: 't', payload: { foo: 1 } }, withExtra), { time: new Date(RECEIVED_AT), source: 't', kind: null, value: null, seq: 0, extra: { foo: 1 } });
+      // A kind alone is something to store, with or without Extra.
+      assert.strictEqual(row({ topic: 't', payload: { kind: 'heartbeat', foo: 1 } }).kind, 'heartbeat');
+    });
   });
 
   describe('source', function () {

@@ -47,7 +47,7 @@ describe('spool with a message JSON cannot write', function () {
       for (let i = 0; i < 200_000; i++) deep = { a: deep };
       const file = path.join(dir, 'b.jsonl');
       const result = writeSpool(file, { s: 4 }, [{ topic: 's', payload: 1 }, { topic: 's', payload: deep }, { topic: 's', payload: 3 }]);
-      assert.deepEqual(result, { skipped: 1 });
+      assert.deepEqual(result, { skipped: 1, skippedAt: [1] });
       const back = takeSpool<{ payload: number }>(file);
       assert.deepEqual(back.messages.map((m) => m.payload), [1, 3]);
     } finally {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { countsAddUp } from './support/counting';
 import { clearSpools, CompletionCounter, helper, received, release, settle, testNodes, waitFor, withHooks } from './support/node-red';
 
 const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
@@ -13,6 +14,8 @@ interface Stats {
   unacknowledged: number;
   dropped: number;
   droppedOverflow: number;
+  droppedOversize: number;
+  droppedDiskError?: number;
   drained: number;
   highWater: number;
 }
@@ -32,9 +35,7 @@ function seqs(nodeId: string): number[] {
   return received[nodeId].map((m) => m.seq as number);
 }
 
-function countingRuleHolds(s: Stats): boolean {
-  return s.received === s.depth + s.inFlight + s.delivered + s.failed + s.unacknowledged + s.dropped + s.drained;
-}
+const countingRuleHolds = (s: Stats): boolean => countsAddUp(s);
 
 /** Completes everything the slow node holds until nothing more arrives. */
 async function drainSlowly(holdId: string, expected: number): Promise<void> {
@@ -569,3 +570,253 @@ describe('shutdown and redeploy lose nothing', function () {
   });
 });
 
+
+describe('telemetry-buffer: the disk tier failing', function () {
+  const fs = require('fs') as typeof import('fs');
+  const os = require('os') as typeof import('os');
+  const path = require('path') as typeof import('path');
+  let dir = '';
+
+  beforeEach(function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'telemetry-buffer-disk-'));
+  });
+
+  afterEach(async function () {
+    await helper.unload();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('counts every event while its directory is unusable, and logs the failure and the recovery once each', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 2, window: 50, diskSpill: true, diskMaxMB: 0.0625, fsyncInterval: 0, spoolDir: dir }));
+    const buf = helper.getNode('buf');
+    const errors: string[] = [];
+    const logs: string[] = [];
+    buf.on('call:error', (call: { args: unknown[] }) => errors.push(String(call.args[0])));
+    buf.on('call:log', (call: { args: unknown[] }) => logs.push(String(call.args[0])));
+    const diskDir = path.join(dir, 'buf.disk');
+    const send = async (from: number, n: number): Promise<void> => {
+      for (let i = from; i < from + n; i++) {
+        buf.receive({ topic: 'line', payload: { value: i, note: 'x'.repeat(40) } });
+        if (i % 50 === 49) await settle(1);
+      }
+      await settle(20);
+    };
+    await send(0, 500);
+    let s = stats('buf');
+    assert.ok(s.spilled > 0, 'the ring overflowed to disk');
+    assert.equal(s.droppedDiskError, 0);
+    assert.ok(countingRuleHolds(s));
+    // The directory is removed and a file takes its place: no segment can be opened there.
+    fs.rmSync(diskDir, { recursive: true, force: true });
+    fs.writeFileSync(diskDir, 'in the way');
+    await send(500, 1500);
+    s = stats('buf');
+    assert.equal(s.received, 2000);
+    assert.ok(s.droppedDiskError > 0, `refused events counted (${s.droppedDiskError})`);
+    assert.ok(s.diskErrors > 1, `several failed operations (${s.diskErrors})`);
+    assert.ok(countingRuleHolds(s), JSON.stringify(s));
+    assert.equal(errors.filter((e) => /disk spool .* fails/.test(e)).length, 1, `one error for the change of state: ${JSON.stringify(errors)}`);
+    fs.rmSync(diskDir, { force: true });
+    await send(2000, 1000);
+    s = stats('buf');
+    assert.ok(countingRuleHolds(s), JSON.stringify(s));
+    assert.equal(logs.filter((l) => /works again/.test(l)).length, 1, `one log for the recovery: ${JSON.stringify(logs)}`);
+    assert.equal(errors.filter((e) => /disk spool .* fails/.test(e)).length, 1);
+    // Everything that is still held comes out; what the removed directory held is counted as lost.
+    await waitFor(
+      () => {
+        release('down');
+        return stats('buf').depth === 0 && stats('buf').inFlight === 0;
+      },
+      'the backlog replayed',
+      60_000,
+    );
+    s = stats('buf');
+    assert.ok(countingRuleHolds(s), JSON.stringify(s));
+    assert.equal(s.received, 3000);
+    assert.equal(s.delivered + s.dropped, 3000);
+  });
+});
+
+describe('telemetry-buffer: a message comes back as it was sent, from memory, disk and spool', function () {
+  const fs = require('fs') as typeof import('fs');
+  const os = require('os') as typeof import('os');
+  const path = require('path') as typeof import('path');
+  let dir = '';
+  beforeEach(function () {
+    clearSpools();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'telemetry-buffer-types-'));
+  });
+  afterEach(async function () {
+    await helper.unload();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const frame = (i: number): Buffer => Buffer.from([i, 0, 255, 128, i]);
+  const when = (i: number): Date => new Date(Date.UTC(2025, 5, 1, 0, 0, i));
+  const sent = (i: number) => ({ topic: 'camera', payload: frame(i), shotAt: when(i), meta: { nested: [{ at: when(i) }] } });
+
+  /** The ring and the disk replay interleaved: order holds within each, `inAnyOrder` across them. */
+  function checkReceived(indexes: number[], inAnyOrder = false): void {
+    const got = received.down.slice();
+    if (inAnyOrder) got.sort((a, b) => (a.payload as Buffer)[0] - (b.payload as Buffer)[0]);
+    assert.deepEqual(got.map((m) => (m.payload as Buffer)[0]), indexes);
+    for (const [k, m] of got.entries()) {
+      const i = indexes[k];
+      assert.ok(Buffer.isBuffer(m.payload), `message ${i}: payload is a Buffer, not ${JSON.stringify(m.payload)}`);
+      assert.deepStrictEqual(m.payload, frame(i));
+      assert.ok(m.shotAt instanceof Date, `message ${i}: a Date stays a Date`);
+      assert.deepStrictEqual(m.shotAt, when(i));
+      assert.deepStrictEqual(m.meta, { nested: [{ at: when(i) }] });
+    }
+  }
+
+  it('held as bytes by a full ring (overload, drop-oldest)', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 2, window: 1, spoolDir: dir }));
+    const buf = helper.getNode('buf');
+    for (let i = 1; i <= 6; i++) buf.receive(sent(i));
+    await waitFor(() => received.down.length === 1, 'the first in flight');
+    assert.ok(stats('buf').heldAsText > 0, 'the ring holds messages encoded');
+    await waitFor(() => (release('down'), received.down.length === 3 && stats('buf').depth === 0), 'the rest');
+    checkReceived([1, 5, 6]);
+  });
+
+  it('spilled to disk and replayed', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 1, window: 1, diskSpill: true, spoolDir: dir }));
+    const buf = helper.getNode('buf');
+    for (let i = 1; i <= 6; i++) buf.receive(sent(i));
+    await waitFor(() => stats('buf').spilled === 4, 'four spilled');
+    await waitFor(() => (release('down'), received.down.length === 6 && stats('buf').depth === 0), 'all six');
+    checkReceived([1, 2, 3, 4, 5, 6], true);
+  });
+
+  it('spooled at close and restored at start', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 10, window: 2, spoolDir: dir }));
+    const buf = helper.getNode('buf');
+    for (let i = 1; i <= 4; i++) buf.receive(sent(i));
+    await waitFor(() => received.down.length === 2, 'two in flight');
+    await helper.unload();
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 10, window: 10, spoolDir: dir }, 'fast'));
+    await waitFor(() => received.down.length === 4, 'the four spooled');
+    checkReceived([1, 2, 3, 4]);
+  });
+});
+
+describe('telemetry-buffer: the shutdown spool counts what it wrote and keeps what it cannot restore', function () {
+  const fs = require('fs') as typeof import('fs');
+  const os = require('os') as typeof import('os');
+  const path = require('path') as typeof import('path');
+  let dir = '';
+  beforeEach(function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'telemetry-buffer-spool-'));
+  });
+  afterEach(async function () {
+    await helper.unload();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Node-RED's own log, as a user sees it: the messages matching `pattern`, until stop(). */
+  function captureLog(pattern: RegExp): { lines: string[]; stop(): void } {
+    const log = (require('@node-red/util') as { log: { addHandler(h: unknown): void; removeHandler(h: unknown): void } }).log;
+    const handler = new (require('events') as typeof import('events')).EventEmitter();
+    const lines: string[] = [];
+    handler.on('log', (evt: { msg?: unknown }) => {
+      if (typeof evt.msg === 'string' && pattern.test(evt.msg)) lines.push(evt.msg);
+    });
+    log.addHandler(handler);
+    return { lines, stop: () => log.removeHandler(handler) };
+  }
+
+  it('spooled counts only what was written; what could not be written is spoolLost (drained = spooled + spoolLost)', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 10, window: 1, spoolDir: dir }));
+    const buf = helper.getNode('buf');
+    let deep: unknown = 1;
+    for (let i = 0; i < 200_000; i++) deep = { a: deep };
+    buf.receive({ topic: 't', payload: 1 });
+    buf.receive({ topic: 't', payload: [deep, 2, 3] });
+    buf.receive({ topic: 't', payload: 4 });
+    await waitFor(() => stats('buf').received === 5, 'five events');
+    const errors = captureLog(/could not spool/);
+    try {
+      await helper.unload();
+    } finally {
+      errors.stop();
+    }
+    const s = buf.telemetryStats();
+    assert.equal(s.drained, 5);
+    assert.equal(s.spooled, 2, 'the two one-event messages');
+    assert.equal(s.spoolLost, 3, 'the message of three events JSON cannot write');
+    assert.ok(countingRuleHolds(s));
+    assert.deepEqual(errors.lines, ['could not spool 1 unconfirmed messages (3 events) that cannot be written as JSON (nested too deep?)']);
+  });
+
+  it('a spool with unreadable lines: the rest restored, the lines counted, the file kept aside and logged by name', async function () {
+    const file = path.join(dir, 'buf.jsonl');
+    const header = JSON.stringify({ format: 'telemetry-spool', version: 1, savedAt: 0, sequences: { t: 3 } });
+    fs.writeFileSync(file, [header, '{"topic":"t","payload":1,"seq":1}', '{"topic":"t","pay', '{"topic":"t","payload":2,"seq":2}', ''].join('\n'));
+    const capture = captureLog(/could not restore/);
+    const logged = capture.lines;
+    try {
+      await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 10, window: 10, spoolDir: dir }, 'fast'));
+      await waitFor(() => received.down.length === 2, 'the two good messages');
+      assert.deepEqual(received.down.map((m) => m.payload), [1, 2]);
+      const s = stats('buf');
+      assert.equal(s.restored, 2);
+      assert.equal(s.spoolBadLines, 1);
+      assert.equal(s.spoolBadBytes, '{"topic":"t","pay'.length);
+      assert.equal(s.spoolErrors, 1);
+      const kept = fs.readdirSync(dir).filter((f) => f.startsWith('buf.jsonl.unrestored-'));
+      assert.equal(kept.length, 1, `kept aside: ${fs.readdirSync(dir).join(', ')}`);
+      assert.equal(fs.existsSync(file), false);
+      await waitFor(() => logged.length === 1, 'the error logged');
+      assert.ok(logged[0].includes(file) && logged[0].includes(kept[0]), logged[0]);
+      helper.getNode('buf').receive({ topic: 't', payload: 3 });
+      await waitFor(() => received.down.length === 3, 'a new message');
+      assert.equal(received.down[2].seq, 3, 'numbering continues from the header');
+    } finally {
+      capture.stop();
+    }
+  });
+});
+
+describe('telemetry-buffer: memory limit', function () {
+  beforeEach(function () {
+    clearSpools();
+  });
+  afterEach(async function () {
+    await helper.unload();
+  });
+
+  it('defaults to 128 MB; large payloads are dropped by the policy at the limit, counted like the capacity', async function () {
+    await helper.load([bufferNode, testNodes], bufferFlow({}));
+    assert.equal(stats('buf').maxBytes, 128 * 1024 * 1024);
+    await helper.unload();
+    clearSpools();
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 1000, window: 1, memoryLimit: 0.05 }));
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 20; i++) buf.receive({ topic: 'camera', payload: `${i}:`.padEnd(10_000, 'x') });
+    await waitFor(() => stats('buf').received === 20, 'twenty received');
+    let s = stats('buf');
+    assert.equal(s.maxBytes, 0.05 * 1024 * 1024);
+    assert.ok(s.ringBytes <= s.maxBytes && s.ringBytes > s.maxBytes - 11_000, `ring bytes ${s.ringBytes}`);
+    assert.equal(s.depth, 5, 'five messages of about 10 kB fit 52 kB; the capacity of 1000 would have taken all');
+    assert.equal(s.droppedOverflow, 14);
+    assert.ok(countingRuleHolds(s));
+    await waitFor(() => (release('down'), stats('buf').depth === 0 && stats('buf').inFlight === 0), 'the rest');
+    assert.deepEqual(received.down.map((m) => Number(String(m.payload).split(':')[0])), [0, 15, 16, 17, 18, 19], 'drop-oldest kept the newest');
+    s = stats('buf');
+    assert.equal(s.ringBytes, 0);
+    assert.ok(countingRuleHolds(s));
+  });
+
+  it('refuses a memory limit that is not a number of MB', async function () {
+    await helper.load(bufferNode, [{ id: 'buf', type: 'telemetry-buffer', memoryLimit: '-1', wires: [[], []] }]);
+    const err = await new Promise<Error>((resolve) => {
+      helper.getNode('buf').on('call:error', (call: { args: unknown[] }) => {
+        if (call.args[1] !== undefined) resolve(call.args[0] as Error);
+      });
+      helper.getNode('buf').receive({ payload: 1 });
+    });
+    assert.match(String(err), /Memory limit must be a number from 0 to 1048576/);
+  });
+});

@@ -1,5 +1,5 @@
 import { InflightTracker } from './inflight';
-import { CompactOptions, DropListener, DropPolicy, DropReason, EventStore, RingBuffer } from './ring-buffer';
+import { ByteBound, CompactOptions, DropListener, DropPolicy, DropReason, EventStore, RingBuffer } from './ring-buffer';
 
 export interface BufferOptions {
   /** Events the ring holds. */
@@ -50,11 +50,16 @@ export interface BufferStats {
   unacknowledged: number;
   droppedOverflow: number;
   droppedOversize: number;
+  /** Events a disk tier could not store or read back (codec or file errors); 0 without one. */
+  droppedDiskError: number;
   dropped: number;
   drained: number;
   /** Of depth, the items and bytes kept as text off the heap (the compact part of the ring). */
   heldAsText: number;
   heldAsTextBytes: number;
+  /** With a memory limit: the approximate bytes the ring holds, and the limit (0: no limit). */
+  ringBytes: number;
+  maxBytes: number;
 }
 
 /**
@@ -70,6 +75,7 @@ export class BufferCore<T> {
   readonly inflight = new InflightTracker<Group<T>>();
   private readonly options: BufferOptions;
   private readonly hooks: BufferHooks<T>;
+  private readonly maxBytes: number;
   private delivered = 0;
   private failed = 0;
   private unacknowledged = 0;
@@ -89,9 +95,16 @@ export class BufferCore<T> {
   /**
    * `makeStore` builds another EventStore around the ring (the disk tier); it gets the ring and the
    * listener that settles what a drop policy removes.
-   * `compact` keeps what the ring holds beyond a threshold as text (see RingBuffer).
+   * `compact` keeps what a full ring takes in encoded (see RingBuffer); `bound` limits the bytes the
+   * ring holds besides its events.
    */
-  constructor(options: BufferOptions, hooks: BufferHooks<T>, makeStore?: (ring: RingBuffer<T>, onDrop: DropListener<T>) => EventStore<T>, compact?: CompactOptions<T>) {
+  constructor(
+    options: BufferOptions,
+    hooks: BufferHooks<T>,
+    makeStore?: (ring: RingBuffer<T>, onDrop: DropListener<T>) => EventStore<T>,
+    compact?: CompactOptions<T>,
+    bound?: ByteBound<T>,
+  ) {
     if (!Number.isSafeInteger(options.window) || options.window < 1) {
       throw new RangeError(`window must be a whole number of events >= 1, got ${String(options.window)}`);
     }
@@ -102,7 +115,8 @@ export class BufferCore<T> {
     this.effectiveWindow = options.window;
     this.hooks = hooks;
     const onDrop: DropListener<T> = (item, _weight, reason) => hooks.settled(item, reason);
-    const ring = new RingBuffer<T>(options.capacity, options.policy, onDrop, compact);
+    const ring = new RingBuffer<T>(options.capacity, options.policy, onDrop, compact, bound);
+    this.maxBytes = bound?.maxBytes ?? 0;
     this.memory = ring;
     this.ring = makeStore === undefined ? ring : makeStore(ring, onDrop);
   }
@@ -269,10 +283,13 @@ export class BufferCore<T> {
       unacknowledged: this.unacknowledged,
       droppedOverflow: ring.droppedOverflow,
       droppedOversize: ring.droppedOversize,
-      dropped: ring.droppedOverflow + ring.droppedOversize,
+      droppedDiskError: ring.droppedDiskError ?? 0,
+      dropped: ring.droppedOverflow + ring.droppedOversize + (ring.droppedDiskError ?? 0),
       drained: ring.drained + this.inflightDrained,
       heldAsText: text.items,
       heldAsTextBytes: text.bytes,
+      ringBytes: this.memory.counters().bytes ?? 0,
+      maxBytes: this.maxBytes,
     };
   }
 }

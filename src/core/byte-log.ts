@@ -1,7 +1,7 @@
 /**
- * A first-in, first-out log of UTF-8 texts in one block of memory outside the JavaScript heap.
- * Positions are virtual (they only grow), so the block can wrap around and be enlarged without
- * renumbering what it holds. Texts leave in the order they came.
+ * A first-in, first-out log of byte strings (encoded messages, or UTF-8 texts) in one block of
+ * memory outside the JavaScript heap. Positions are virtual (they only grow), so the block can wrap
+ * around and be enlarged without renumbering what it holds. Entries leave in the order they came.
  */
 export class ByteLog {
   private block: Buffer;
@@ -26,36 +26,58 @@ export class ByteLog {
     return this.block.length;
   }
 
-  /** Stores `text`; returns its position (its length is in lastLength). */
-  append(text: string): number {
+  /** Stores `data` (a string as UTF-8); returns its position (its length in bytes is in lastLength). */
+  append(data: string | Uint8Array): number {
     const start = this.tail;
     let size = this.block.length;
     let at = start % size;
-    // Three bytes per UTF-16 unit is the most UTF-8 can need: then it is written in place.
-    if (at + text.length * 3 <= size && this.bytes + text.length * 3 <= size) {
-      this.lastLength = this.block.write(text, at, 'utf8');
+    if (typeof data !== 'string' && at + data.length <= size && this.bytes + data.length <= size) {
+      this.block.set(data, at);
+      this.lastLength = data.length;
+    } else if (typeof data === 'string' && at + data.length * 3 <= size && this.bytes + data.length * 3 <= size) {
+      // Three bytes per UTF-16 unit is the most UTF-8 can need: then it is written in place.
+      this.lastLength = this.block.write(data, at, 'utf8');
     } else {
-      const bytes = Buffer.from(text, 'utf8');
+      const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
       if (this.bytes + bytes.length > size) {
         this.grow(this.bytes + bytes.length);
         size = this.block.length;
         at = start % size;
       }
       const first = Math.min(bytes.length, size - at);
-      bytes.copy(this.block, at, 0, first);
-      if (first < bytes.length) bytes.copy(this.block, 0, first);
+      this.block.set(bytes.subarray(0, first), at);
+      if (first < bytes.length) this.block.set(bytes.subarray(first), 0);
       this.lastLength = bytes.length;
     }
     this.tail = start + this.lastLength;
     return start;
   }
 
-  /** The text stored at `start`. */
-  read(start: number, length: number): string {
+  /**
+   * The bytes stored at `start`: a view into the block while they are contiguous, so read them
+   * (decode, copy) before the next append.
+   */
+  read(start: number, length: number): Buffer {
     const size = this.block.length;
     const at = start % size;
-    if (at + length <= size) return this.block.toString('utf8', at, at + length);
-    return Buffer.concat([this.block.subarray(at), this.block.subarray(0, length - (size - at))]).toString('utf8');
+    if (at + length <= size) return this.block.subarray(at, at + length);
+    return Buffer.concat([this.block.subarray(at), this.block.subarray(0, length - (size - at))]);
+  }
+
+  /** Where in `block` the entry at `start` lies, or -1 when it wraps around the end (then use read). */
+  contiguousAt(start: number, length: number): number {
+    const at = start % this.block.length;
+    return at + length <= this.block.length ? at : -1;
+  }
+
+  /** The block itself, for contiguousAt. */
+  get buffer(): Buffer {
+    return this.block;
+  }
+
+  /** The text stored at `start` (appended as a string). */
+  readText(start: number, length: number): string {
+    return this.read(start, length).toString('utf8');
   }
 
   /** Frees the oldest text, which must be the one at `start`. */

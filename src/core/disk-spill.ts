@@ -2,7 +2,7 @@ import * as path from 'path';
 import { DiskCodec, DiskTier, DiskState } from './disk-tier';
 import { flag, positiveNumber } from './options';
 import type { DropPolicy } from './ring-buffer';
-import { reviveSafely, toSpoolLine } from './spool';
+import { mayNameRiskyKeys, packMessage, unpackMessage } from './message-codec';
 
 /** The telemetry-buffer options of the disk tier, read from the editor's strings. */
 export interface DiskSpillOptions {
@@ -30,51 +30,28 @@ export function diskDirFor(spoolDir: string, nodeId: string): string {
   return path.join(spoolDir, `${nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}.disk`);
 }
 
-const RISKY_KEY = /"(?:__proto__|constructor|prototype)"/;
-
 /**
- * Node-RED messages as records: the same JSON the shutdown spool writes. The fast path is a plain
- * JSON.stringify of a shallow copy without the transport fields; a message it cannot take (a
- * circular reference, a bigint) goes through the careful replacer of the shutdown spool.
+ * Node-RED messages as disk records (MessagePack, see message-codec.ts). Each chunk read back is
+ * screened once for the keys a decoder must strip, so a record pays for that only when its chunk
+ * names one.
  */
-export function encodeMessage(msg: Record<string, unknown>): string {
-  if (msg.req === undefined && msg.res === undefined) {
-    // JSON leaves out undefined values: hiding the id this way avoids copying the message.
-    const id = msg._msgid;
-    msg._msgid = undefined;
-    try {
-      return JSON.stringify(msg);
-    } catch {
-      return toSpoolLine(msg);
-    } finally {
-      msg._msgid = id;
-    }
-  }
-  const copy: Record<string, unknown> = {};
-  for (const key in msg) {
-    if (key !== '_msgid' && key !== 'req' && key !== 'res' && Object.prototype.hasOwnProperty.call(msg, key)) copy[key] = msg[key];
-  }
-  try {
-    return JSON.stringify(copy);
-  } catch {
-    return toSpoolLine(msg);
-  }
-}
-
-/** Parses a record; only text that names a risky key pays for the reviver that strips it. */
-export function decodeMessage(text: string): Record<string, unknown> {
-  return JSON.parse(text, RISKY_KEY.test(text) ? reviveSafely : undefined) as Record<string, unknown>;
-}
-
 export function messageCodec<H extends { msg: Record<string, unknown> }>(wrap: (msg: Record<string, unknown>) => H): DiskCodec<H> {
   return {
-    encode: (held) => encodeMessage(held.msg),
-    decode: (payload) => wrap(decodeMessage(payload.toString('utf8'))),
+    encode: (held) => packMessage(held.msg),
+    decode: (payload, _weight, screened) => wrap(unpackMessage(payload, screened)),
+    decodeRange: (chunk, start, end, _weight, screened) => wrap(unpackMessage(chunk, screened, start, end)),
+    screen: (chunk) => !mayNameRiskyKeys(chunk),
   };
 }
 
-export function openDiskTier<H extends { msg: Record<string, unknown> }>(dir: string, o: DiskSpillOptions, policy: DropPolicy, wrap: (msg: Record<string, unknown>) => H): DiskTier<H> {
-  return new DiskTier<H>({ dir, maxBytes: o.maxBytes, policy, codec: messageCodec(wrap) });
+export function openDiskTier<H extends { msg: Record<string, unknown> }>(
+  dir: string,
+  o: DiskSpillOptions,
+  policy: DropPolicy,
+  wrap: (msg: Record<string, unknown>) => H,
+  onStateChange?: (error: Error | undefined) => void,
+): DiskTier<H> {
+  return new DiskTier<H>({ dir, maxBytes: o.maxBytes, policy, codec: messageCodec(wrap), onStateChange });
 }
 
 /**

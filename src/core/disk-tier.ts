@@ -45,9 +45,14 @@ export const crc32: (data: Uint8Array) => number =
       };
 
 export interface DiskCodec<T> {
-  /** A string is written as UTF-8 straight into the write buffer (no Buffer per record). */
+  /** A string is written as UTF-8 straight into the write buffer (no Buffer per record); bytes are copied at once. */
   encode(item: T): string | Buffer;
-  decode(payload: Buffer, weight: number): T;
+  /** `screened`: screen() passed the chunk this payload was read in. */
+  decode(payload: Buffer, weight: number, screened: boolean): T;
+  /** Optional, preferred when present: decode the payload at chunk[start..end) without a subarray per record. */
+  decodeRange?(chunk: Buffer, start: number, end: number, weight: number, screened: boolean): T;
+  /** Optional: true when nothing in this chunk of records needs decode's careful path (checked once per read, not per record). */
+  screen?(chunk: Buffer): boolean;
 }
 
 export interface DiskTierOptions<T> {
@@ -58,6 +63,12 @@ export interface DiskTierOptions<T> {
   segmentBytes?: number;
   policy: DropPolicy;
   codec: DiskCodec<T>;
+  /**
+   * The tier started failing (a file operation threw: the error) or works again (undefined: a
+   * sync went through without an error). Called once per change, however many events fail
+   * meanwhile, so a caller can log changes only.
+   */
+  onStateChange?(error: Error | undefined): void;
 }
 
 export interface DiskCounters {
@@ -85,9 +96,16 @@ export interface DiskCounters {
   /** Torn or corrupt records cut off (at start or while reading), and their bytes. */
   tornTailRecords: number;
   tornTailBytes: number;
-  /** Events lost to a corrupt record found while replaying, or to a failed write. */
+  /** Events lost after they were stored: a corrupt record found while replaying, a failed write, a segment that cannot be read. */
   diskLost: number;
+  /** Events refused because they could not be stored: the codec could not encode them, or a segment could not be opened. */
+  diskDroppedError: number;
+  /** Messages the codec could not encode (nested too deep, a throwing getter); their events are in diskDroppedError. */
+  diskEncodeErrors: number;
+  /** Failed file operations (open, write, fsync, rename, read, remove). */
   diskErrors: number;
+  /** Whether the last file operation failed (see onStateChange). */
+  diskFailing: boolean;
   /** Number of fsync calls. */
   syncs: number;
 }
@@ -104,8 +122,12 @@ interface Segment {
 }
 
 interface Ahead {
-  payload: Buffer;
+  /** The read buffer the payload is in, from `at`, `length` bytes. */
+  chunk: Buffer;
+  at: number;
+  length: number;
   weight: number;
+  screened: boolean;
   /** File offset just after this record. */
   end: number;
 }
@@ -145,7 +167,11 @@ export class DiskTier<T> {
   private nextId = 1;
   private depthEvents = 0;
   private backlogBytes = 0;
-  private readonly c = { spilled: 0, replayed: 0, diskDroppedOverflow: 0, diskRecovered: 0, tornTailRecords: 0, tornTailBytes: 0, diskLost: 0, diskErrors: 0, syncs: 0 };
+  private readonly c = { spilled: 0, replayed: 0, diskDroppedOverflow: 0, diskRecovered: 0, tornTailRecords: 0, tornTailBytes: 0, diskLost: 0, diskDroppedError: 0, diskEncodeErrors: 0, diskErrors: 0, syncs: 0 };
+  private failing: Error | undefined;
+  private readonly onStateChange: ((error: Error | undefined) => void) | undefined;
+  /** Why the last push() returned false: the byte cap ('overflow') or a failure ('error'). */
+  refusedFor: 'overflow' | 'error' | undefined;
   /** The state file found at start (sequence snapshot of the previous run), if any. */
   readonly recoveredState: DiskState | undefined;
 
@@ -157,6 +183,7 @@ export class DiskTier<T> {
     if (this.segmentBytes > this.maxBytes / 2) this.segmentBytes = Math.floor(this.maxBytes / 2);
     this.policy = options.policy;
     this.codec = options.codec;
+    this.onStateChange = options.onStateChange;
     fs.mkdirSync(this.dir, { recursive: true });
     this.recoveredState = this.readState();
     this.recover(this.recoveredState);
@@ -171,26 +198,37 @@ export class DiskTier<T> {
     return this.totalBytes;
   }
 
-  /** Appends an item; applies the drop policy at the byte cap. Returns whether it was stored. */
+  /**
+   * Appends an item; applies the drop policy at the byte cap. Returns whether it was stored; when
+   * not, `refusedFor` says why, and the events are counted (diskDroppedOverflow or diskDroppedError).
+   * Never throws: a codec or file error is counted and reported through onStateChange.
+   */
   push(item: T, weight: number): boolean {
-    const payload = this.codec.encode(item);
+    this.refusedFor = undefined;
+    let payload: string | Buffer;
+    try {
+      payload = this.codec.encode(item);
+    } catch {
+      this.c.diskEncodeErrors++;
+      return this.refuse(weight, 'error');
+    }
     const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
     const size = RECORD_HEADER + length;
-    if (size > this.segmentBytes || length > MAX_RECORD) {
-      this.c.diskDroppedOverflow += weight;
-      return false;
-    }
-    // Drop-oldest frees whole segments (the oldest first), never the one being written.
-    while (this.totalBytes + size > this.maxBytes) {
-      if (this.policy === 'drop-newest' || this.segments.length < 2) {
-        this.c.diskDroppedOverflow += weight;
-        return false;
+    if (size > this.segmentBytes || length > MAX_RECORD) return this.refuse(weight, 'overflow');
+    let seg: Segment;
+    try {
+      // Drop-oldest frees whole segments (the oldest first), never the one being written.
+      while (this.totalBytes + size > this.maxBytes) {
+        if (this.policy === 'drop-newest' || this.segments.length < 2) return this.refuse(weight, 'overflow');
+        this.dropHeadSegment();
       }
-      this.dropHeadSegment();
+      seg = this.segments[this.segments.length - 1];
+      // Segments left by the previous run are never appended to (fd undefined): their bytes are final.
+      if (seg === undefined || this.fd === undefined || seg.bytes + size > this.segmentBytes) seg = this.rotate();
+    } catch (err) {
+      this.failed(err);
+      return this.refuse(weight, 'error');
     }
-    let seg = this.segments[this.segments.length - 1];
-    // Segments left by the previous run are never appended to (fd undefined): their bytes are final.
-    if (seg === undefined || this.fd === undefined || seg.bytes + size > this.segmentBytes) seg = this.rotate();
     if (this.pendingBytes + size > this.pending.length) {
       const grown = Buffer.allocUnsafe(Math.max(this.pending.length * 2, this.pendingBytes + size));
       this.pending.copy(grown, 0, 0, this.pendingBytes);
@@ -212,8 +250,30 @@ export class DiskTier<T> {
     this.depthEvents += weight;
     this.backlogBytes += size;
     this.c.spilled += weight;
+    // A failed write counts what it lost (this item included) as diskLost.
     if (this.pendingBytes >= 4 << 20) this.flush();
     return true;
+  }
+
+  private refuse(weight: number, why: 'overflow' | 'error'): false {
+    if (why === 'overflow') this.c.diskDroppedOverflow += weight;
+    else this.c.diskDroppedError += weight;
+    this.refusedFor = why;
+    return false;
+  }
+
+  /** A file operation threw: counted, and reported if the tier was working until now. */
+  private failed(err: unknown): void {
+    this.c.diskErrors++;
+    if (this.failing !== undefined) return;
+    this.failing = err instanceof Error ? err : new Error(String(err));
+    this.onStateChange?.(this.failing);
+  }
+
+  private worked(): void {
+    if (this.failing === undefined) return;
+    this.failing = undefined;
+    this.onStateChange?.(undefined);
   }
 
   /** Weight of the next item (0 when empty). Reads ahead from disk as needed. */
@@ -228,7 +288,10 @@ export class DiskTier<T> {
       const a = this.take();
       if (a === undefined) return undefined;
       try {
-        return { item: this.codec.decode(a.payload, a.weight), weight: a.weight };
+        const codec = this.codec;
+        const item =
+          codec.decodeRange !== undefined ? codec.decodeRange(a.chunk, a.at, a.at + a.length, a.weight, a.screened) : codec.decode(a.chunk.subarray(a.at, a.at + a.length), a.weight, a.screened);
+        return { item, weight: a.weight };
       } catch {
         // Checksum right but not a message (written by something else?): counted, never fatal.
         this.c.diskLost += a.weight;
@@ -253,7 +316,10 @@ export class DiskTier<T> {
     return a;
   }
 
-  /** Writes what push() queued to the active segment (the OS has it: a killed process loses nothing of it). */
+  /**
+   * Writes what push() queued to the active segment (the OS has it: a killed process loses nothing
+   * of it). Never throws: a failed write loses the queued records, counted as diskLost.
+   */
   flush(): void {
     if (this.pendingBytes === 0) return;
     const bytes = this.pendingBytes;
@@ -267,7 +333,6 @@ export class DiskTier<T> {
       this.dirty = true;
     } catch (err) {
       // The queued records are gone: count their events as lost, and shrink the books to match the file.
-      this.c.diskErrors++;
       const seg = this.segments[this.segments.length - 1];
       seg.bytes -= bytes;
       seg.events -= events;
@@ -276,33 +341,54 @@ export class DiskTier<T> {
       this.depthEvents -= events;
       this.backlogBytes -= bytes;
       this.c.diskLost += events;
-      throw err;
+      // Part of it may have reached the file: the next record goes to a new segment, never after torn bytes.
+      this.closeActive();
+      this.failed(err);
     }
   }
 
-  /** Flush, fsync the active segment and save the replay cursor (and `extra`, e.g. sequence numbers). */
+  /**
+   * Flush, fsync the active segment and save the replay cursor (and `extra`, e.g. sequence numbers).
+   * Never throws: a failure is counted in diskErrors and reported through onStateChange.
+   */
   sync(extra: Omit<DiskState, 'segment' | 'offset'> = {}): void {
+    const errorsBefore = this.c.diskErrors;
     this.flush();
-    if (this.fd !== undefined && this.dirty) {
-      fs.fsyncSync(this.fd);
-      this.c.syncs++;
+    try {
+      if (this.fd !== undefined && this.dirty) {
+        fs.fsyncSync(this.fd);
+        this.c.syncs++;
+      }
+      this.writeState(extra);
+      this.dirty = false;
+      // Working again only once a whole sync went through: a write into an open file proves little.
+      if (this.c.diskErrors === errorsBefore) this.worked();
+    } catch (err) {
+      this.failed(err);
     }
-    this.writeState(extra);
-    this.dirty = false;
   }
 
   close(extra: Omit<DiskState, 'segment' | 'offset'> = {}): void {
+    this.sync({ ...extra, clean: true });
+    this.closeActive();
+  }
+
+  /** Stops appending to the active segment (its bytes are final); the next push begins a new one. */
+  private closeActive(): void {
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd === undefined) return;
     try {
-      this.sync({ ...extra, clean: true });
-    } finally {
-      if (this.fd !== undefined) fs.closeSync(this.fd);
-      this.fd = undefined;
+      fs.closeSync(fd);
+    } catch (err) {
+      this.failed(err);
     }
   }
 
   counters(): DiskCounters {
     return {
       ...this.c,
+      diskFailing: this.failing !== undefined,
       spillPending: this.pendingEvents,
       diskDepth: this.depthEvents,
       diskBacklogBytes: this.backlogBytes,
@@ -312,14 +398,22 @@ export class DiskTier<T> {
     };
   }
 
+  /** Begins a new segment. Throws when it cannot be opened; the caller counts the item it was for. */
   private rotate(): Segment {
     this.flush();
     if (this.fd !== undefined) {
       // A closed segment is final: make it durable before the next one begins.
-      fs.fsyncSync(this.fd);
-      fs.closeSync(this.fd);
-      this.c.syncs++;
+      const fd = this.fd;
+      this.fd = undefined;
+      try {
+        fs.fsyncSync(fd);
+        this.c.syncs++;
+      } finally {
+        fs.closeSync(fd);
+      }
     }
+    // The directory may have been removed under us: make it again (what it held is counted when replay reaches it).
+    fs.mkdirSync(this.dir, { recursive: true });
     const id = this.nextId++;
     const file = path.join(this.dir, segName(id));
     this.fd = fs.openSync(file, 'w');
@@ -335,7 +429,7 @@ export class DiskTier<T> {
     this.depthEvents -= head.events;
     this.backlogBytes -= head.backlogBytes;
     this.totalBytes -= head.bytes;
-    fs.rmSync(head.file, { force: true });
+    this.remove(head.file);
     this.ahead = [];
     this.aheadIndex = 0;
     this.cursor = this.readPos = 0;
@@ -349,8 +443,11 @@ export class DiskTier<T> {
     for (;;) {
       const head = this.segments[0];
       if (head === undefined) return;
-      const active = this.fd !== undefined && head === this.segments[this.segments.length - 1];
-      if (active) this.flush();
+      let active = this.fd !== undefined && head === this.segments[this.segments.length - 1];
+      if (active) {
+        this.flush();
+        active = this.fd !== undefined; // a failed write closes it
+      }
       const fileBytes = head.bytes;
       if (this.readPos >= fileBytes || head.events === 0) {
         if (active) return;
@@ -358,28 +455,36 @@ export class DiskTier<T> {
         this.totalBytes -= head.bytes;
         this.depthEvents -= head.events; // 0 unless a corrupt record cut the rest off
         this.backlogBytes -= head.backlogBytes;
-        fs.rmSync(head.file, { force: true });
+        this.remove(head.file);
         this.cursor = this.readPos = 0;
         this.dirty = true;
         continue;
       }
       const want = Math.min(fileBytes - this.readPos, 1 << 20);
       let buf = Buffer.allocUnsafe(want);
-      const fd = fs.openSync(head.file, 'r');
       let got: number;
       try {
-        got = fs.readSync(fd, buf, 0, want, this.readPos);
-        // One record larger than the chunk: read exactly that record.
-        if (got >= RECORD_HEADER) {
-          const len = buf.readUInt32LE(0) + RECORD_HEADER;
-          if (len > got && len <= fileBytes - this.readPos) {
-            buf = Buffer.allocUnsafe(len);
-            got = fs.readSync(fd, buf, 0, len, this.readPos);
+        const fd = fs.openSync(head.file, 'r');
+        try {
+          got = fs.readSync(fd, buf, 0, want, this.readPos);
+          // One record larger than the chunk: read exactly that record.
+          if (got >= RECORD_HEADER) {
+            const len = buf.readUInt32LE(0) + RECORD_HEADER;
+            if (len > got && len <= fileBytes - this.readPos) {
+              buf = Buffer.allocUnsafe(len);
+              got = fs.readSync(fd, buf, 0, len, this.readPos);
+            }
           }
+        } finally {
+          fs.closeSync(fd);
         }
-      } finally {
-        fs.closeSync(fd);
+      } catch (err) {
+        // The segment cannot be read (removed, a bad sector): what it still held is lost, and counted.
+        this.failed(err);
+        this.loseHead(head);
+        continue;
       }
+      const screened = this.codec.screen?.(buf.subarray(0, got)) === true;
       let off = 0;
       while (off + RECORD_HEADER <= got) {
         const len = buf.readUInt32LE(off);
@@ -390,13 +495,34 @@ export class DiskTier<T> {
           break;
         }
         off += RECORD_HEADER + len;
-        this.ahead.push({ payload: buf.subarray(off - len, off), weight: buf.readUInt32LE(off - len - 4), end: this.readPos + off });
+        this.ahead.push({ chunk: buf, at: off - len, length: len, weight: buf.readUInt32LE(off - len - 4), screened, end: this.readPos + off });
       }
       this.readPos += off;
       if (this.ahead.length > 0) return;
       if (off === 0 && this.readPos < head.bytes && head.events > 0 && got < RECORD_HEADER) {
         this.cutCorrupt(head, this.readPos);
       }
+    }
+  }
+
+  /** The head segment cannot be read: its events not yet handed out are lost; appending never resumes in it. */
+  private loseHead(head: Segment): void {
+    if (head === this.segments[this.segments.length - 1]) this.closeActive();
+    this.segments.shift();
+    this.c.diskLost += head.events;
+    this.depthEvents -= head.events;
+    this.backlogBytes -= head.backlogBytes;
+    this.totalBytes -= head.bytes;
+    this.remove(head.file);
+    this.cursor = this.readPos = 0;
+    this.dirty = true;
+  }
+
+  private remove(file: string): void {
+    try {
+      fs.rmSync(file, { force: true });
+    } catch (err) {
+      this.failed(err);
     }
   }
 

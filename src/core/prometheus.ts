@@ -14,7 +14,7 @@ export interface PipelineNodeStats {
 const GAUGES = new Set([
   'depth', 'capacity', 'highWater', 'inFlight', 'inFlightEvents', 'window', 'heldEvents', 'openBatches', 'waitingBatches',
   'queued', 'queuedEvents', 'sources', 'rate', 'running', 'up', 'since', 'idempotent', 'distinctRows', 'tableNotices',
-  'heldAsText', 'heldAsTextBytes', 'spillPending', 'diskDepth', 'diskBacklogBytes', 'diskBytes', 'diskMaxBytes', 'segments', 'diskDrainSeconds',
+  'heldAsText', 'heldAsTextBytes', 'ringBytes', 'maxBytes', 'spillPending', 'diskDepth', 'diskBacklogBytes', 'diskBytes', 'diskMaxBytes', 'segments', 'diskDrainSeconds',
 ]);
 
 function snake(name: string): string {

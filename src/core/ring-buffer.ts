@@ -8,8 +8,8 @@ import { ByteLog } from './byte-log';
 export const DROP_POLICIES = ['drop-oldest', 'drop-newest'] as const;
 export type DropPolicy = (typeof DROP_POLICIES)[number];
 
-/** Why events left without being delivered. */
-export type DropReason = 'overflow' | 'oversize';
+/** Why events left without being delivered. 'disk-error': a disk tier could not store or read them back. */
+export type DropReason = 'overflow' | 'oversize' | 'disk-error';
 
 export interface RingCounters {
   /** Events offered with push(). */
@@ -20,12 +20,16 @@ export interface RingCounters {
   droppedOverflow: number;
   /** Events dropped because one item alone carried more events than the whole capacity. */
   droppedOversize: number;
+  /** Only with a disk tier: events it could not store (codec or file error) or lost after storing them. */
+  droppedDiskError?: number;
   /** Events held now. */
   depth: number;
   /** Highest depth seen. */
   highWater: number;
   /** Events removed by drain() (handed to a spool on shutdown). */
   drained: number;
+  /** Only with a byte bound: the approximate bytes held now (see approximateSize). */
+  bytes?: number;
 }
 
 /**
@@ -53,17 +57,80 @@ export interface EventStore<T> {
  */
 export type DropListener<T> = (item: T, weight: number, reason: DropReason) => void;
 
-/** Turns an item into text and back (JSON), for the compact part of the ring. */
+/** Turns an item into bytes (or a string, stored as UTF-8) and back, for the compact part of the ring. */
 export interface ItemCodec<T> {
-  /** The item as text, or undefined to keep it as it is (it cannot be written as text). */
-  encode(item: T): string | undefined;
-  decode(text: string): T;
+  /** The item encoded, or undefined to keep it as it is (it cannot be encoded). Copied at once. */
+  encode(item: T): Uint8Array | string | undefined;
+  /** `data` is a view into the ring's block: read it, do not keep it. */
+  decode(data: Buffer): T;
+  /** Optional, preferred when present: decode block[start..end) (no view per item; see unpackMessage). */
+  decodeRange?(block: Buffer, start: number, end: number): T;
 }
 
 export interface CompactOptions<T> {
   codec: ItemCodec<T>;
   /** An item was turned into text: the object is no longer needed (its upstream can be completed). */
   onEncoded?(item: T): void;
+}
+
+/** A bound on the bytes the ring holds, besides its capacity in events. */
+export interface ByteBound<T> {
+  /** Most bytes held (approximately: as sizeOf estimates objects, exactly for what is held encoded). */
+  maxBytes: number;
+  /** The approximate size of an item held as an object (e.g. approximateSize of its message). */
+  sizeOf(item: T): number;
+}
+
+/**
+ * A cheap estimate of what a value takes, about its encoded size (MessagePack or JSON): numbers 8
+ * bytes, strings their length, Buffers and typed arrays their bytes, objects their keys and values
+ * plus 16. An array longer than 8 is estimated from its first and last 4 elements, nesting deeper
+ * than 8 counts 64, and at most 4096 values are looked at (a circular message stays cheap), so the
+ * cost stays bounded whatever the message (bench/ring.js "bytes").
+ */
+export function approximateSize(value: unknown): number {
+  budget = 4096;
+  return sizeOf(value, 0);
+}
+
+let budget = 0;
+
+function sizeOf(value: unknown, depth: number): number {
+  switch (typeof value) {
+    case 'number':
+    case 'bigint':
+      return 8;
+    case 'string':
+      return value.length + 2;
+    case 'boolean':
+      return 4;
+    case 'object':
+      break;
+    default:
+      return 4;
+  }
+  if (value === null) return 4;
+  if (depth > 8 || --budget < 0) return 64;
+  if (ArrayBuffer.isView(value)) return value.byteLength;
+  if (value instanceof Date) return 8;
+  if (Array.isArray(value)) {
+    const n = value.length;
+    if (n <= 8) {
+      let sum = 16;
+      for (let i = 0; i < n; i++) sum += sizeOf(value[i], depth + 1);
+      return sum;
+    }
+    let sample = 0;
+    for (let i = 0; i < 4; i++) sample += sizeOf(value[i], depth + 1) + sizeOf(value[n - 1 - i], depth + 1);
+    return 16 + Math.round((sample / 8) * n);
+  }
+  let sum = 16;
+  for (const key in value) {
+    // A message's HTTP request and response are not kept (nor stored): their sockets would dominate.
+    if (depth === 0 && (key === 'req' || key === 'res')) continue;
+    sum += key.length + 2 + sizeOf((value as Record<string, unknown>)[key], depth + 1);
+  }
+  return sum;
 }
 
 /** Marks a slot whose item is in the byte log. */
@@ -84,6 +151,10 @@ export class RingBuffer<T> implements EventStore<T> {
   private readonly weights: Uint32Array;
   private readonly onDrop: DropListener<T> | undefined;
   private readonly compact: CompactOptions<T> | undefined;
+  private readonly bound: ByteBound<T> | undefined;
+  /** With a byte bound: the size counted for each slot. */
+  private readonly sizes: Float64Array | undefined;
+  private bytes = 0;
   private log: ByteLog | undefined;
   private logStarts: Float64Array | undefined;
   private logLengths: Uint32Array | undefined;
@@ -98,17 +169,21 @@ export class RingBuffer<T> implements EventStore<T> {
   private highWater = 0;
   private drained = 0;
 
-  constructor(capacity: number, policy: DropPolicy = 'drop-oldest', onDrop?: DropListener<T>, compact?: CompactOptions<T>) {
+  constructor(capacity: number, policy: DropPolicy = 'drop-oldest', onDrop?: DropListener<T>, compact?: CompactOptions<T>, bound?: ByteBound<T>) {
     if (!Number.isSafeInteger(capacity) || capacity < 1 || capacity > 50_000_000) {
       throw new RangeError(`ring capacity must be a whole number of events from 1 to 50000000, got ${String(capacity)}`);
     }
     if (!DROP_POLICIES.includes(policy)) {
       throw new RangeError(`drop policy must be one of ${DROP_POLICIES.join(', ')}, got ${String(policy)}`);
     }
+    if (bound !== undefined && !(bound.maxBytes > 0)) throw new RangeError(`memory limit must be a positive number of bytes, got ${String(bound.maxBytes)}`);
     this.capacity = capacity;
     this.policy = policy;
     this.onDrop = onDrop;
     this.compact = compact;
+    this.bound = bound;
+    this.sizes = bound === undefined ? undefined : new Float64Array(capacity);
+    if (bound !== undefined) this.push = this.pushBounded;
     // Every item weighs at least one event, so `capacity` slots always suffice.
     this.slots = new Array<T | undefined>(capacity).fill(undefined);
     this.weights = new Uint32Array(capacity);
@@ -122,8 +197,23 @@ export class RingBuffer<T> implements EventStore<T> {
     return this.count;
   }
 
-  /** Stores the item unless the policy drops it; returns whether it was stored. */
-  push(item: T, weight = 1): boolean {
+  /** The size the byte bound counts for this item (0 without a bound). */
+  sizeOf(item: T): number {
+    return this.bound === undefined ? 0 : this.bound.sizeOf(item);
+  }
+
+  /** Whether an item of this weight and size (sizeOf) fits now without dropping anything. */
+  hasRoom(weight: number, size: number): boolean {
+    return this.events + weight <= this.capacity && (this.bound === undefined || this.bytes + size <= this.bound.maxBytes);
+  }
+
+  /**
+   * Stores the item unless the policy drops it; returns whether it was stored. `size`: the item's
+   * sizeOf when the caller has it already (with a memory limit).
+   */
+  push(item: T, weight = 1, _size?: number): boolean {
+    // Without a memory limit. A ring with one has pushBounded as its push (see the constructor): a
+    // branch here made push too large for V8 to inline, +3 ns per push (bench/ring.js).
     const w = weight >= 1 ? Math.floor(weight) : 1;
     this.received += w;
     if (w > this.capacity) {
@@ -142,8 +232,8 @@ export class RingBuffer<T> implements EventStore<T> {
         const oldWeight = this.weights[this.head];
         this.droppedOverflow += oldWeight;
         if (this.slots[this.head] === IN_LOG) {
-          // Under sustained overload nearly every drop is one of these: parsing it only to throw it away
-          // cost the overloaded process a JSON.parse (and a new message id) per dropped message.
+          // Under sustained overload nearly every drop is one of these: decoding it only to throw it
+          // away cost the overloaded process a decode (and a new message id) per dropped message.
           this.discardHead();
         } else {
           // Removed before the call: `onDrop?.(this.removeHead(), ...)` skips its arguments without a listener.
@@ -162,12 +252,64 @@ export class RingBuffer<T> implements EventStore<T> {
     return true;
   }
 
-  /** Whether an item of this weight pushed now would be kept as the object (not as text, not dropped). */
-  keepsAsObject(weight: number): boolean {
+  /** push() with a memory limit: the same policy at whichever bound, events or bytes, is reached first. */
+  private pushBounded(item: T, weight = 1, size?: number): boolean {
     const w = weight >= 1 ? Math.floor(weight) : 1;
-    if (w > this.capacity) return false;
-    const full = this.events + w > this.capacity;
-    return !full || (this.policy === 'drop-oldest' && this.compact === undefined);
+    this.received += w;
+    const bound = this.bound as ByteBound<T>;
+    const s = size ?? bound.sizeOf(item);
+    if (w > this.capacity || s > bound.maxBytes) {
+      this.droppedOversize += w;
+      this.onDrop?.(item, w, 'oversize');
+      return false;
+    }
+    const full = !this.hasRoom(w, s);
+    if (full) {
+      if (this.policy === 'drop-newest') {
+        this.droppedOverflow += w;
+        this.onDrop?.(item, w, 'overflow');
+        return false;
+      }
+      while (!this.hasRoom(w, s)) this.dropHead();
+    }
+    let tail = this.head + this.count;
+    if (tail >= this.capacity) tail -= this.capacity;
+    this.slots[tail] = full && this.compact !== undefined ? this.toLog(item, tail) : item;
+    this.weights[tail] = w;
+    this.count++;
+    this.events += w;
+    // Held encoded, it takes exactly its bytes; the estimate was only for choosing what to drop.
+    const held = this.slots[tail] === IN_LOG ? (this.logLengths as Uint32Array)[tail] : s;
+    (this.sizes as Float64Array)[tail] = held;
+    this.bytes += held;
+    while (this.bytes > bound.maxBytes && this.count > 1) this.dropHead();
+    if (this.events > this.highWater) this.highWater = this.events;
+    return true;
+  }
+
+  /** Drop-oldest: the oldest item goes, counted, and reported unless it was settled when it was encoded. */
+  private dropHead(): void {
+    const oldWeight = this.weights[this.head];
+    this.droppedOverflow += oldWeight;
+    if (this.slots[this.head] === IN_LOG) {
+      // Under sustained overload nearly every drop is one of these: decoding it only to throw it away
+      // cost the overloaded process a decode (and a new message id) per dropped message.
+      this.discardHead();
+    } else {
+      // Removed before the call: `onDrop?.(this.removeHead(), ...)` skips its arguments without a listener.
+      const old = this.removeHead();
+      this.onDrop?.(old, oldWeight, 'overflow');
+    }
+  }
+
+  /**
+   * Whether an item of this weight pushed now would be kept as the object (not as text, not
+   * dropped). `size`: its sizeOf, when a byte bound is set (without it, the answer is as if it fit).
+   */
+  keepsAsObject(weight: number, size = 0): boolean {
+    const w = weight >= 1 ? Math.floor(weight) : 1;
+    if (w > this.capacity || (this.bound !== undefined && size > this.bound.maxBytes)) return false;
+    return this.hasRoom(w, size) || (this.policy === 'drop-oldest' && this.compact === undefined);
   }
 
   shift(): T | undefined {
@@ -205,6 +347,7 @@ export class RingBuffer<T> implements EventStore<T> {
       depth: this.events,
       highWater: this.highWater,
       drained: this.drained,
+      ...(this.bound === undefined ? {} : { bytes: this.bytes }),
     };
   }
 
@@ -214,11 +357,11 @@ export class RingBuffer<T> implements EventStore<T> {
   }
 
   private toLog(item: T, slot: number): T | typeof IN_LOG {
-    let text: string | undefined;
+    let text: Uint8Array | string | undefined;
     try {
       text = (this.compact as CompactOptions<T>).codec.encode(item);
     } catch {
-      text = undefined; // circular, BigInt...: kept as it is
+      text = undefined; // nested too deep, a throwing getter...: kept as it is
     }
     if (text === undefined) return item;
     (this.compact as CompactOptions<T>).onEncoded?.(item);
@@ -236,12 +379,21 @@ export class RingBuffer<T> implements EventStore<T> {
   private removeHead(): T {
     const h = this.head;
     let item = this.slots[h] as T;
-    if ((item as unknown) === IN_LOG) {
-      const text = (this.log as ByteLog).read((this.logStarts as Float64Array)[h], (this.logLengths as Uint32Array)[h]);
-      this.releaseText(h);
-      item = (this.compact as CompactOptions<T>).codec.decode(text);
-    }
+    if ((item as unknown) === IN_LOG) item = this.decodeHeld(h);
     this.advanceHead(h);
+    return item;
+  }
+
+  /** The item held encoded in slot h, decoded, and its bytes released (kept out of removeHead, which V8 inlines). */
+  private decodeHeld(h: number): T {
+    const log = this.log as ByteLog;
+    const start = (this.logStarts as Float64Array)[h];
+    const length = (this.logLengths as Uint32Array)[h];
+    const codec = (this.compact as CompactOptions<T>).codec;
+    const at = log.contiguousAt(start, length);
+    // Decoded before it is released: releasing the last entry may give the block back.
+    const item = at >= 0 && codec.decodeRange !== undefined ? codec.decodeRange(log.buffer, at, at + length) : codec.decode(log.read(start, length));
+    this.releaseText(h);
     return item;
   }
 
@@ -260,6 +412,7 @@ export class RingBuffer<T> implements EventStore<T> {
   private advanceHead(h: number): void {
     this.slots[h] = undefined; // let the message be collected
     this.events -= this.weights[h];
+    if (this.sizes !== undefined) this.bytes -= this.sizes[h];
     this.head = h + 1 === this.capacity ? 0 : h + 1;
     this.count--;
   }

@@ -17,8 +17,8 @@
  *   useless partitions.
  * - value: the payload itself when it is a number or boolean, else payload."value" (number or
  *   boolean). NaN and +-Infinity are rejected. A missing (or null) value is allowed only when the
- *   object carries something else worth storing (any field besides source, time and seq), such as
- *   a kind or extra fields; the row then has value NULL.
+ *   row stores something else: a kind, or (with extra on) other fields; the row then has value
+ *   NULL. With extra off, other fields would be thrown away, so such a reading is rejected.
  * - seq: record.seq (stamped by telemetry-buffer) else payload."seq" else 0; a safe integer.
  *   (source, time, seq) is the row's identity: a retried or replayed batch maps to the same rows.
  * - kind: payload."kind" else msg.kind; a string of at most 256 characters, or NULL.
@@ -356,18 +356,18 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
     hasContent = true;
   }
 
-  // extra: only looked for when it is stored, or when nothing else makes the row worth storing
+  // extra: stored only when on; with it off, the other fields are not something the row stores
   let extra: Record<string, unknown> | null = null;
-  if (fields && (options.extra || !hasContent)) {
+  if (fields && options.extra) {
     const rest: Record<string, unknown> = {};
     let restCount = 0;
     for (const key in fields) {
       if (!Object.prototype.hasOwnProperty.call(fields, key) || options.reservedKeys.has(key) || FORBIDDEN_KEYS.has(key)) continue;
-      if (options.extra) rest[key] = fields[key];
+      rest[key] = fields[key];
       restCount++;
     }
     if (restCount > 0) hasContent = true;
-    if (options.extra && restCount > 0) {
+    if (restCount > 0) {
       const state: ExtraState = { failure: null };
       const copy = sanitizeExtra(rest, 0, state) as Record<string, unknown> | undefined;
       if (state.failure) return reject(state.failure);
@@ -376,7 +376,7 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
       if (copy && Object.keys(copy).length > 0) extra = copy;
     }
   }
-  if (!hasContent) return reject(`payload has no ${options.valueProperty} and nothing else to store`);
+  if (!hasContent) return reject(`payload has no ${options.valueProperty} and nothing else to store${options.extra ? '' : ' (its other fields are kept only with Extra on)'}`);
 
   return { ok: true, row: { time: new Date(timeMs), source, kind, value, seq, extra } };
 }

@@ -1,5 +1,5 @@
 import type { DiskCounters, DiskTier } from './disk-tier';
-import type { DropListener, EventStore, RingBuffer, RingCounters } from './ring-buffer';
+import type { DropListener, DropReason, EventStore, RingBuffer, RingCounters } from './ring-buffer';
 
 export interface TieredOptions<T> {
   /** Most events per second read back from disk (the database is not flooded when it returns). */
@@ -7,7 +7,7 @@ export interface TieredOptions<T> {
   now(): number;
   /** An item went to disk: the message in memory is no longer needed (its upstream can be completed). */
   onSpill?(item: T, weight: number): void;
-  /** An item offered to the disk was refused by the drop policy at the byte cap. */
+  /** An item offered to the disk was refused: by the drop policy at the byte cap ('overflow'), or because it could not be stored ('disk-error'). */
   onDrop?: DropListener<T>;
 }
 
@@ -28,6 +28,8 @@ export class TieredStore<T> implements EventStore<T> {
   forceSpill = false;
   private readonly options: TieredOptions<T>;
   private received: number;
+  /** Events the disk tier threw for instead of counting them itself (it should not): still counted. */
+  private unexpected = 0;
   private balance = 0;
   private tokens = 0;
   private lastRefill: number;
@@ -59,19 +61,23 @@ export class TieredStore<T> implements EventStore<T> {
     const w = weight >= 1 ? Math.floor(weight) : 1;
     this.choice = undefined;
     const ring = this.ring;
-    if (w > ring.capacity || (!this.forceSpill && ring.depth + w <= ring.capacity)) {
+    const size = ring.sizeOf(item);
+    // What fits neither the ring's capacity nor its memory limit goes to disk (too many events for the ring alone: dropped there).
+    if (w > ring.capacity || (!this.forceSpill && ring.hasRoom(w, size))) {
       this.received += w;
-      return ring.push(item, w); // the ring counts its own received; ours covers both tiers
+      return ring.push(item, w, size); // the ring counts its own received; ours covers both tiers
     }
     this.received += w;
-    let stored: boolean;
+    let stored = false;
+    let reason: DropReason = 'disk-error';
     try {
       stored = this.disk.push(item, w);
+      if (this.disk.refusedFor === 'overflow') reason = 'overflow';
     } catch {
-      stored = false;
+      this.unexpected += w;
     }
     if (stored) this.options.onSpill?.(item, w);
-    else this.options.onDrop?.(item, w, 'overflow');
+    else this.options.onDrop?.(item, w, reason);
     return stored;
   }
 
@@ -115,11 +121,13 @@ export class TieredStore<T> implements EventStore<T> {
     return {
       received: this.received,
       released: r.released + d.replayed,
-      droppedOverflow: r.droppedOverflow + d.diskDroppedOverflow + d.diskLost,
+      droppedOverflow: r.droppedOverflow + d.diskDroppedOverflow,
       droppedOversize: r.droppedOversize,
+      droppedDiskError: d.diskDroppedError + d.diskLost + this.unexpected,
       depth: r.depth + d.diskDepth,
       highWater: r.highWater,
       drained: r.drained,
+      ...(r.bytes === undefined ? {} : { bytes: r.bytes }),
     };
   }
 

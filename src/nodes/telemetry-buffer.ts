@@ -1,14 +1,15 @@
 import { BufferCore, BufferStats, Outcome } from '../core/buffer-core';
-import { decodeMessage, diskBadgeText, diskDirFor, encodeMessage, DiskSpillOptions, formatBytes, openDiskTier, readDiskSpillOptions, sequencesAfter } from '../core/disk-spill';
+import { diskBadgeText, diskDirFor, DiskSpillOptions, formatBytes, openDiskTier, readDiskSpillOptions, sequencesAfter } from '../core/disk-spill';
+import { packMessage, unpackMessage } from '../core/message-codec';
 import type { DiskCounters } from '../core/disk-tier';
 import { TieredStore } from '../core/tiered-store';
 import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
 import { DropLog } from '../core/drop-log';
 import { ResendGuard } from '../core/resend-guard';
 import { appendRecords, eventCount, hasSequence, RecordGroup, recordOf, shortLivedRecordOf, TelemetryRecord } from '../core/records';
-import { DROP_POLICIES, DropReason } from '../core/ring-buffer';
+import { approximateSize, DROP_POLICIES, DropReason } from '../core/ring-buffer';
 import { SequenceStamper } from '../core/sequence';
-import { spoolFileFor, takeSpool, writeSpool } from '../core/spool';
+import { restoreSpool, spoolFileFor, writeSpool } from '../core/spool';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -52,6 +53,9 @@ export = function (RED: RedAPI): void {
       disk = readDiskSpillOptions(def);
       const policy = oneOf(def.dropPolicy, 'Drop policy', DROP_POLICIES, 'drop-oldest');
       const capacity = wholeNumber(def.capacity, 'Capacity', 100_000, 1, 50_000_000);
+      // 128 MB: about six times what the default capacity needs for telemetry events (about 0.2 kB
+      // each), so it acts only on large payloads, well before a small gateway's heap limit.
+      const memoryLimitMB = positiveNumber(def.memoryLimit, 'Memory limit', 128, 0, 1_048_576);
       ackTimeoutMs = positiveNumber(def.ackTimeout, 'Ack timeout', 60, 0.001, 86_400) * 1000;
       core = new BufferCore<Held>(
         {
@@ -75,7 +79,7 @@ export = function (RED: RedAPI): void {
         // Store-and-forward: the ring overflows into a bounded segmented log on disk.
         disk.enabled
           ? (ring, onDrop) =>
-              (tiered = new TieredStore<Held>(ring, openDiskTier<Held>(diskDirFor(spoolDir, node.id), disk, policy, (msg) => ({ msg: withNewId(msg), done: noUpstream })), {
+              (tiered = new TieredStore<Held>(ring, openDiskTier<Held>(diskDirFor(spoolDir, node.id), disk, policy, (msg) => ({ msg: withNewId(msg), done: noUpstream }), diskStateChanged), {
                 replayRate: disk.replayRate,
                 now: Date.now,
                 onSpill: (held) => {
@@ -85,15 +89,18 @@ export = function (RED: RedAPI): void {
                 onDrop,
               }))
           : undefined,
-        // Under overload (a full ring dropping its oldest) the backlog waits as JSON text outside the
-        // heap (see RingBuffer). The message object is then no longer needed upstream.
+        // Under overload (a full ring dropping its oldest) the backlog waits encoded outside the heap
+        // (see RingBuffer). The message object is then no longer needed upstream. Its bytes never
+        // leave this process, so they need no screening for risky keys.
         {
           codec: {
-            encode: (held) => encodeMessage(held.msg as Record<string, unknown>),
-            decode: (text) => ({ msg: withNewId(decodeMessage(text)), done: noUpstream }),
+            encode: (held) => packMessage(held.msg as Record<string, unknown>),
+            decode: (bytes) => ({ msg: withNewId(unpackMessage(bytes, true)), done: noUpstream }),
+            decodeRange: (block, start, end) => ({ msg: withNewId(unpackMessage(block, true, start, end)), done: noUpstream }),
           },
           onEncoded: (held) => held.done(),
         },
+        memoryLimitMB > 0 ? { maxBytes: memoryLimitMB * 1024 * 1024, sizeOf: (held) => approximateSize(held.msg) } : undefined,
       );
       statsIntervalMs = positiveNumber(def.statsInterval, 'Stats interval', 10, 0, 86_400) * 1000;
       stampSequence = flag(def.stampSequence, true);
@@ -163,7 +170,13 @@ export = function (RED: RedAPI): void {
     expiryTimer.unref();
 
     const spoolFile = spoolFileFor(spoolDir, node.id);
-    const spoolCounters = { restored: 0, spooled: 0, spoolErrors: 0, spoolBadLines: 0 };
+    /**
+     * restored: events read back from the spool at start (counted as received again). spooled:
+     * events written to it at close; spoolLost: events drained at close that could not be written
+     * (drained = spooled + spoolLost). spoolBadLines/Bytes: what a restore could not read back (the
+     * file is then kept aside). spoolErrors: restores and spools that failed in part or whole.
+     */
+    const spoolCounters = { restored: 0, spooled: 0, spoolLost: 0, spoolErrors: 0, spoolBadLines: 0, spoolBadBytes: 0 };
     const replayMeter = { at: Date.now(), replayed: tiered?.diskCounters().replayed ?? 0, rate: 0 };
     /** Seconds to replay the disk backlog at the rate seen lately (bounded by the configured rate). */
     const drainSeconds = (d: DiskCounters): number => (d.diskDepth === 0 ? 0 : replayMeter.rate > 0 ? d.diskDepth / replayMeter.rate : Infinity);
@@ -262,6 +275,12 @@ export = function (RED: RedAPI): void {
     function diskFailed(err: unknown): void {
       node.error(`disk spool ${tiered?.disk.dir ?? ''}: ${(err as Error).message}`);
     }
+    /** Once when the disk tier starts failing, once when it works again: never once per event. */
+    function diskStateChanged(err: Error | undefined): void {
+      const dir = diskDirFor(spoolDir, node.id);
+      if (err !== undefined) node.error(`disk spool ${dir} fails (${err.message}): events that cannot be stored or read back are dropped and counted (droppedDiskError)`);
+      else node.log(`disk spool ${dir} works again`);
+    }
     let syncTimer: NodeJS.Timeout | undefined;
     let replayTimer: NodeJS.Timeout | undefined;
     if (tiered !== undefined) {
@@ -316,22 +335,24 @@ export = function (RED: RedAPI): void {
 
     // What the previous instance spooled on close goes first, and its sequence numbers continue
     // before the first new message is stamped.
-    try {
-      const spooled = takeSpool<NodeMessage>(spoolFile);
-      if (spooled.header !== undefined) sequences.restore(spooled.header.sequences);
-      spoolCounters.spoolBadLines += spooled.badLines;
-      for (const msg of spooled.messages) {
+    // Read line by line: a spool may be larger than one string can hold.
+    const restore = restoreSpool<NodeMessage>(spoolFile, {
+      onHeader: (header) => sequences.restore(header.sequences),
+      onMessage: (msg) => {
         msg._msgid = RED.util.generateId();
         const weight = eventCount(msg);
         spoolCounters.restored += weight;
         core.offer({ msg, done: noUpstream }, weight);
-      }
-      if (spooled.messages.length > 0 || spooled.badLines > 0) {
-        node.log(`restored ${spooled.messages.length} messages (${spoolCounters.restored} events) spooled at the last shutdown${spooled.badLines > 0 ? `, ${spooled.badLines} unreadable lines skipped` : ''}`);
-      }
-    } catch (err) {
+      },
+    });
+    spoolCounters.spoolBadLines += restore.badLines;
+    spoolCounters.spoolBadBytes += restore.badBytes;
+    if (restore.restored > 0) node.log(`restored ${restore.restored} messages (${spoolCounters.restored} events) spooled at the last shutdown`);
+    if (restore.error !== undefined || restore.badLines > 0) {
       spoolCounters.spoolErrors++;
-      node.error(`could not restore the spool ${spoolFile}: ${(err as Error).message}`);
+      const why = restore.error !== undefined ? restore.error.message : `${restore.badLines} unreadable lines`;
+      const kept = restore.keptAs !== undefined ? `kept as ${restore.keptAs}, never read again` : 'it stays where it is (the next spool keeps it aside)';
+      node.error(`could not restore the spool ${spoolFile}: ${why}; ${restore.badBytes} bytes not restored, ${kept}`);
     }
 
     node.on('input', (msg, _send, done) => {
@@ -421,18 +442,24 @@ export = function (RED: RedAPI): void {
       // Released-but-unconfirmed first: they are older than what still waits in the ring.
       const { queued, inFlight } = core.drain();
       const all = inFlight.concat(queued);
+      let events = 0;
+      for (const held of all) events += eventCount(held.msg);
       try {
-        const { skipped } = writeSpool(spoolFile, sequences.snapshot(), all.map((held) => held.msg));
-        for (const held of all) spoolCounters.spooled += eventCount(held.msg);
+        const { skipped, skippedAt } = writeSpool(spoolFile, sequences.snapshot(), all.map((held) => held.msg));
+        let lost = 0;
+        for (const i of skippedAt) lost += eventCount(all[i].msg);
+        spoolCounters.spooled += events - lost;
+        spoolCounters.spoolLost += lost;
         if (all.length > 0) {
           node.log(`spooled ${all.length - skipped} unconfirmed messages to ${spoolFile}${removed ? ' (this node was deleted: import the file or restore the node to replay them)' : ''}`);
         }
         if (skipped > 0) {
           spoolCounters.spoolErrors++;
-          node.error(`could not spool ${skipped} unconfirmed messages that cannot be written as JSON (nested too deep?)`);
+          node.error(`could not spool ${skipped} unconfirmed messages (${lost} events) that cannot be written as JSON (nested too deep?)`);
         }
       } catch (err) {
         spoolCounters.spoolErrors++;
+        spoolCounters.spoolLost += events;
         node.error(`could not spool ${all.length} unconfirmed messages to ${spoolFile}: ${(err as Error).message}`);
       }
       for (const held of all) held.done();
