@@ -13,7 +13,8 @@ const path = require('path');
 const crypto = require('crypto');
 const { spawn, spawnSync, execFileSync } = require('child_process');
 
-const READY_LINE = 'database system is ready to accept connections';
+// A standby says "ready to accept read-only connections".
+const READY_LINE = /database system is ready to accept (read-only )?connections/;
 const LOG_LINES_KEPT = 200;
 
 function findNativeDir() {
@@ -122,10 +123,64 @@ function delay(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Copies a running cluster's files, skipping what a base backup leaves out and files that vanish meanwhile. */
+function copyDataDir(from, to) {
+  fs.mkdirSync(to, { recursive: true, mode: 0o700 });
+  for (const entry of fs.readdirSync(from, { withFileTypes: true })) {
+    const source = path.join(from, entry.name);
+    const target = path.join(to, entry.name);
+    if (entry.isDirectory()) {
+      // WAL, replication slots and temporary state are not part of a base backup (the directories are).
+      if (['pg_wal', 'pg_replslot', 'pg_stat_tmp', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_subtrans'].includes(entry.name)) {
+        fs.mkdirSync(target, { mode: 0o700 });
+        if (entry.name === 'pg_wal') for (const sub of ['archive_status', 'summaries']) fs.mkdirSync(path.join(target, sub), { mode: 0o700 });
+        continue;
+      }
+      copyDataDir(source, target);
+    } else if (!['postmaster.pid', 'postmaster.opts', 'standby.signal', 'backup_label'].includes(entry.name)) {
+      try {
+        fs.copyFileSync(source, target);
+      } catch (err) {
+        if (err.code !== 'ENOENT') throw err;
+      }
+    }
+  }
+}
+
+/**
+ * A streaming replica's data directory made from a running primary with the low-level backup API
+ * (the shipped binaries have no pg_basebackup): pg_backup_start, a file copy, pg_backup_stop and the
+ * backup_label it returns, a replication slot that keeps the WAL the replica needs, standby.signal
+ * and primary_conninfo.
+ */
+async function cloneForStandby(primary, dataDir, slot) {
+  const { Client } = require('pg');
+  const client = new Client({ connectionString: primary.url() });
+  await client.connect();
+  try {
+    await client.query('SELECT pg_create_physical_replication_slot($1, true)', [slot]);
+    await client.query("SELECT pg_backup_start('telemetry-replica', true)");
+    copyDataDir(primary.dataDir, dataDir);
+    const stop = await client.query('SELECT labelfile, spcmapfile FROM pg_backup_stop(false)');
+    fs.writeFileSync(path.join(dataDir, 'backup_label'), stop.rows[0].labelfile);
+    if (stop.rows[0].spcmapfile) fs.writeFileSync(path.join(dataDir, 'tablespace_map'), stop.rows[0].spcmapfile);
+  } finally {
+    await client.end();
+  }
+  fs.writeFileSync(path.join(dataDir, 'standby.signal'), '');
+  fs.appendFileSync(
+    path.join(dataDir, 'postgresql.auto.conf'),
+    `primary_conninfo = 'host=${primary.host} port=${primary.port} user=${primary.user} password=${primary.password} application_name=${slot}'\nprimary_slot_name = '${slot}'\n`
+  );
+}
+
 /**
  * Initialises a fresh cluster in a unique temp directory and starts it on a free local port.
  * Options: { port, log(line), baseDir } all optional; `settings` adds `-c name=value` server settings.
  * With `baseDir` the cluster lives there and survives: the next start reuses its data and password.
+ * With `replicaOf` (a running handle) the cluster is instead a streaming replica of that server,
+ * named by `replicaName` (its replication slot and application_name, default `replica`); it shares
+ * the primary's user and password, and `SELECT pg_promote()` makes it a primary.
  * Returns a handle: { host, port, user, password, url(db), pid(), start(), stop(), kill(signal), freeze(), thaw(), destroy() }.
  */
 async function startEmbeddedPostgres(options = {}) {
@@ -146,6 +201,15 @@ async function startEmbeddedPostgres(options = {}) {
   const savedPassword = path.join(baseDir, 'password');
   if (persistent && fs.existsSync(path.join(dataDir, 'PG_VERSION')) && fs.existsSync(savedPassword)) {
     password = fs.readFileSync(savedPassword, 'utf8').trim();
+  } else if (options.replicaOf) {
+    password = options.replicaOf.password;
+    try {
+      await cloneForStandby(options.replicaOf, dataDir, options.replicaName || 'replica');
+      chownTree(baseDir, account);
+    } catch (err) {
+      if (!persistent) fs.rmSync(baseDir, { recursive: true, force: true });
+      throw err;
+    }
   } else {
     fs.mkdirSync(baseDir, { recursive: true, mode: 0o700 });
     if (persistent) fs.rmSync(dataDir, { recursive: true, force: true });
@@ -191,7 +255,7 @@ async function startEmbeddedPostgres(options = {}) {
           recentLog.push(line);
           if (recentLog.length > LOG_LINES_KEPT) recentLog.shift();
           log(line);
-          if (!settled && line.includes(READY_LINE)) {
+          if (!settled && READY_LINE.test(line)) {
             settled = true;
             resolve();
           }

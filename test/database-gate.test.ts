@@ -98,6 +98,15 @@ describe('the sink badge', function () {
     }
   });
 
+  it('names the host for 10 s after the writes moved to another host of the list, then the rate again', function () {
+    const moved = { host: 'db2.plant.example:5432', hostChangedAt: 195_000 };
+    assert.deepEqual(sinkBadge(facts(moved)), { fill: 'green', shape: 'dot', text: 'on db2.plant.exampl' });
+    assert.deepEqual(sinkBadge(facts({ host: 'db2:5432', hostChangedAt: 195_000 })), { fill: 'green', shape: 'dot', text: 'on db2:5432' });
+    assert.deepEqual(sinkBadge(facts({ ...moved, now: 205_000 })), { fill: 'green', shape: 'dot', text: '1.2k rows/s' });
+    assert.deepEqual(sinkBadge(facts({ ...moved, state: 'down', code: '25006' })).text, 'read-only 3m12s', 'a state other than up is shown first');
+    assert.deepEqual(sinkBadge(facts({ host: 'db1:5432', hostChangedAt: 0 })).text, '1.2k rows/s', 'never moved');
+  });
+
   it('says how long in the units a person reads', function () {
     assert.deepEqual([42, 192, 3600, 7500, 100_000].map((s) => shortDuration(s * 1000)), ['42s', '3m12s', '1h', '2h5m', '1d3h']);
   });

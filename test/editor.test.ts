@@ -158,6 +158,11 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.equal(valid(connection, 'ca', '', { tls: 'verify-ca' }), false, 'verify-ca needs a CA file');
     assert.equal(valid(connection, 'ca', '', { tls: 'verify-full' }), true, 'verify-full may use the system CAs');
     assert.equal(valid(connection, 'host', ''), false);
+    for (const host of ['db1', 'db1:5432,db2:5433', ' db1 , db2:6000 ', '[fd00::1]:5432,::1', '/var/run/postgresql', '${PGHOST}']) assert.equal(valid(connection, 'host', host), true, host);
+    for (const host of ['db1,,db2', 'db1:70000', 'db1:x', ':5432', '[fd00::1', 'db1,']) assert.equal(valid(connection, 'host', host), false, host);
+    const label = (over: Record<string, unknown>): unknown => (connection.label as (this: unknown) => unknown).call({ ...nodeWithDefaults(connection), ...over });
+    assert.equal(label({ host: 'db1:5433,db2,::1', port: '6000', database: 'plant' }), 'db1:5433,db2:6000,[::1]:6000/plant', 'each host with its port');
+    assert.equal(label({}), 'localhost:5432/postgres');
 
     const sink = definition('timescale-sink');
     assert.equal(valid(sink, 'table', 'bad-name'), false);

@@ -334,6 +334,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
       state: 'up',
       code: '',
       since: 0,
+      host: `${target.host}:${target.port}`,
       idempotent: true,
       distinctRows: true,
       tableNotices: 0,

@@ -78,7 +78,13 @@ export interface SinkBadgeFacts {
   maxAttempts: number;
   /** The table was set up with something refused or missing (a policy, the key): shown while up. */
   warning: string;
+  /** The host written to, and when the writes moved to it from another host (0: never). */
+  host?: string;
+  hostChangedAt?: number;
 }
+
+/** How long the badge names the new host after the writes moved (a failover), instead of the rate. */
+export const HOST_CHANGE_SHOWN_MS = 10_000;
 
 export function sinkBadge(f: SinkBadgeFacts): Badge {
   const fit = (text: string): string => (text.length < 20 ? text : text.slice(0, 19));
@@ -94,6 +100,7 @@ export function sinkBadge(f: SinkBadgeFacts): Badge {
     case 'misconfigured':
       return { fill: 'red', shape: 'ring', text: fit(`${misconfiguredWord(f.code)} ${f.code}`) };
     default:
+      if (f.host && f.hostChangedAt && f.now - f.hostChangedAt < HOST_CHANGE_SHOWN_MS) return { fill: 'green', shape: 'dot', text: fit(`on ${f.host}`) };
       return f.warning ? { fill: 'yellow', shape: 'dot', text: fit(`${shortRate(f.rate)} rows/s ${f.warning}`) } : { fill: 'green', shape: 'dot', text: `${shortRate(f.rate)} rows/s` };
   }
 }

@@ -41,6 +41,8 @@ export interface SinkStats extends SinkCounters {
   /** While down or misconfigured: the SQLSTATE or error code, and since when (epoch ms). */
   code: string;
   since: number;
+  /** The host written to (`db2:5433`): with a host list, the one that accepts writes; '' before the first connection. */
+  host: string;
   /** The table has a unique key on written columns only: a re-sent row is skipped, never stored twice. */
   idempotent: boolean;
   /** The key holds source, time and seq: two readings that share a source and a time stay two rows. */

@@ -1,14 +1,18 @@
 /**
- * timescale-connection: the config node that owns one pg.Pool for a PostgreSQL/TimescaleDB server.
+ * timescale-connection: the config node that owns the pool for a PostgreSQL/TimescaleDB server: a
+ * pg.Pool for one host, a FailoverPool for a host list (it writes to the host that accepts writes).
  * Sinks acquire() it when they start and release() it when their close has finished; the pool is
  * ended only after the last release (bounded by Node-RED's close timeout), so a redeploy never
  * cuts off a sink that is still finishing a write.
  */
+import type { EventEmitter } from 'events';
 import { Pool } from 'pg';
 import { CONNECTION_DEFAULTS, passwordRedactor, poolConfig, TLS_MODES, type ConnectionSettings } from '../core/connection-settings';
+import { FailoverPool, type HostSwitch } from '../core/failover-pool';
+import { hostLabel, parseHostList, type HostAddress } from '../core/host-list';
 import { oneOf, positiveNumber, wholeNumber } from '../core/options';
 import type { Node, NodeDef, RedAPI } from './red';
-import { nodeCloseTimeout, type TimescaleConnectionApi } from './timescale-red';
+import { nodeCloseTimeout, type DatabasePool, type TimescaleConnectionApi } from './timescale-red';
 
 interface ConnectionNode extends Node, TimescaleConnectionApi {}
 
@@ -20,11 +24,13 @@ export = function (RED: RedAPI): void {
     const password = creds.password || undefined;
     const text = (value: unknown, fallback: string): string => (typeof value === 'string' && value.trim() !== '' ? value.trim() : fallback);
     let settings: ConnectionSettings | undefined;
+    let hosts: HostAddress[] = [];
     let configError: string | undefined;
     try {
+      hosts = parseHostList(text(def.host, CONNECTION_DEFAULTS.host), wholeNumber(def.port, 'Port', CONNECTION_DEFAULTS.port, 1, 65535));
       settings = {
-        host: text(def.host, CONNECTION_DEFAULTS.host),
-        port: wholeNumber(def.port, 'Port', CONNECTION_DEFAULTS.port, 1, 65535),
+        host: hosts[0].host,
+        port: hosts[0].port,
         database: text(def.database, CONNECTION_DEFAULTS.database),
         user: creds.user ? creds.user.trim() : undefined,
         password,
@@ -38,28 +44,37 @@ export = function (RED: RedAPI): void {
     } catch (err) {
       configError = (err as Error).message;
     }
-    const label = settings ? `${settings.host}:${settings.port}/${settings.database}` : `${text(def.host, CONNECTION_DEFAULTS.host)}/${text(def.database, CONNECTION_DEFAULTS.database)}`;
+    const label = settings ? `${hosts.map(hostLabel).join(',')}/${settings.database}` : `${text(def.host, CONNECTION_DEFAULTS.host)}/${text(def.database, CONNECTION_DEFAULTS.database)}`;
     const redact = passwordRedactor(password);
 
-    let pool: Pool | undefined;
+    let pool: Pool | FailoverPool | undefined;
     try {
-      if (settings) pool = new Pool(poolConfig(settings));
+      if (settings) pool = hosts.length === 1 ? new Pool(poolConfig(settings)) : new FailoverPool(hosts, poolConfig(settings));
     } catch (err) {
       configError = redact((err as Error).message);
     }
     if (configError) node.error(`timescale-connection ${label}: ${configError}`);
+    // One line per switch, however many sinks share the connection.
+    if (pool instanceof FailoverPool) {
+      pool.on('switch', (change: HostSwitch) => {
+        const why = [...change.skipped];
+        if (change.from !== undefined && !why.some((reason) => reason.startsWith(`${change.from} `) || reason.startsWith(`${change.from}:`))) why.push(`was ${change.from}`);
+        node.log(redact(`writing to ${change.to}${why.length > 0 ? ` (${why.join('; ')})` : ''}`));
+      });
+    }
 
     // An idle connection that dies (server restart, network cut) is reported here; without a
     // listener the pool's 'error' event would crash Node-RED. Logged once until a connection
     // succeeds again: the sinks report their own state changes.
     let idleErrorLogged = false;
     if (pool) {
-      pool.on('error', (err: Error & { code?: string }) => {
+      const events: EventEmitter = pool;
+      events.on('error', (err: Error & { code?: string }) => {
         if (idleErrorLogged) return;
         idleErrorLogged = true;
         node.warn(`idle connection to ${label} lost: ${redact(err.message)}${err.code ? ` (${err.code})` : ''}`);
       });
-      pool.on('connect', () => {
+      events.on('connect', () => {
         idleErrorLogged = false;
       });
     }
@@ -70,8 +85,10 @@ export = function (RED: RedAPI): void {
 
     Object.defineProperty(node, 'poolSize', { value: settings?.poolSize ?? CONNECTION_DEFAULTS.poolSize, enumerable: true });
     Object.defineProperty(node, 'label', { value: label, enumerable: true });
+    const singleHost = hosts.length === 1 ? hostLabel(hosts[0]) : undefined;
+    Object.defineProperty(node, 'host', { get: () => singleHost ?? (pool instanceof FailoverPool ? (pool.host ?? '') : ''), enumerable: true });
     node.redact = redact;
-    node.acquire = (userId: string): Pool => {
+    node.acquire = (userId: string): DatabasePool => {
       if (configError || !pool) throw new Error(`connection ${label} is not usable: ${configError ?? 'no pool'}`);
       if (closing) throw new Error(`connection ${label} is closing`);
       users.add(userId);

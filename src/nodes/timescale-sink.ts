@@ -139,7 +139,7 @@ export = function (RED: RedAPI): void {
     let table = { idempotent: true, distinctRows: true, tableNotices: 0 };
     function stats(): SinkStats {
       const current: SinkCounters = scheduler.counters;
-      return { state, code, since, ...table, ...totals.add({ ...current }) };
+      return { state, code, since, host: db.host, ...table, ...totals.add({ ...current }) };
     }
     function saveTotals(): void {
       const s = totals.add({ ...scheduler.counters });
@@ -157,13 +157,20 @@ export = function (RED: RedAPI): void {
     const unpublish = publishStats(node, stats);
     const withdrawCustody = declareCustody(node.id, () => scheduler.held());
 
+    // With a host list the badge names the host for a while after the writes moved to it.
+    let host = db.host;
+    let hostChangedAt = 0;
     const status = new ThrottledStatus(node, () => {
       const now = Date.now();
+      if (db.host !== host) {
+        if (host !== '') hostChangedAt = now;
+        host = db.host;
+      }
       samples.push([now, scheduler.counters.written]);
       while (samples.length > 2 && now - samples[0][0] > 5000) samples.shift();
       const [t0, w0] = samples[0];
       const rate = now > t0 ? ((scheduler.counters.written - w0) * 1000) / (now - t0) : 0;
-      return sinkBadge({ state, now, rate, code, since, attempt: retry.attempt, maxAttempts: retry.maxAttempts, warning });
+      return sinkBadge({ state, now, rate, code, since, attempt: retry.attempt, maxAttempts: retry.maxAttempts, warning, host, hostChangedAt });
     });
     status.refresh();
 
