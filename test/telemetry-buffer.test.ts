@@ -465,8 +465,20 @@ describe('shutdown and redeploy lose nothing', function () {
     assert.equal(received.down[10].seq, 11, 'sequence numbers continue across the restart');
     const s = stats('buf');
     assert.equal(s.restored, 10);
-    assert.equal(s.received, 11);
+    assert.equal(s.received, 11, 'the counters are totals: the 10 taken back are not counted twice');
     assert.equal(s.delivered, 11);
+    assert.equal(s.drained, 0, 'nothing handed over is left out');
+    assert.ok(countingRuleHolds(s));
+
+    // A third instance: the totals go on from where the second left off.
+    await helper.unload();
+    await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 100, window: 100 }, 'fast'));
+    for (let i = 11; i < 15; i++) helper.getNode('buf').receive({ topic: 'oven', payload: i });
+    await waitFor(() => received.down.length === 4, 'four more');
+    const t = stats('buf');
+    assert.deepEqual([t.received, t.delivered, t.restored, t.drained], [15, 15, 10, 0]);
+    assert.deepEqual(seqs('down'), [12, 13, 14, 15]);
+    assert.ok(countingRuleHolds(t));
   });
 
   it('redelivers what the batcher hands back when only the batcher is redeployed', async function () {

@@ -1,4 +1,4 @@
-import { BufferCore, BufferStats, Outcome } from '../core/buffer-core';
+import { BufferCore, Outcome } from '../core/buffer-core';
 import { diskBadgeText, diskDirFor, DiskSpillOptions, formatBytes, openDiskTier, readDiskSpillOptions, sequencesAfter } from '../core/disk-spill';
 import { packMessage, unpackMessage } from '../core/message-codec';
 import type { DiskCounters } from '../core/disk-tier';
@@ -8,7 +8,8 @@ import { DropLog } from '../core/drop-log';
 import { ResendGuard } from '../core/resend-guard';
 import { appendRecords, eventCount, hasSequence, RecordGroup, recordOf, shortLivedRecordOf, TelemetryRecord } from '../core/records';
 import { approximateSize, DROP_POLICIES, DropReason } from '../core/ring-buffer';
-import { SequenceStamper } from '../core/sequence';
+import { SequenceJournal, SequenceStamper } from '../core/sequence';
+import { Totals } from '../core/totals';
 import { restoreSpool, spoolFileFor, writeSpool } from '../core/spool';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -27,6 +28,12 @@ interface Held {
 }
 
 const noUpstream = (): void => undefined;
+
+/** Counters that add up across instances (see Totals); `dropped` and `drained` are sums of others but add up the same way. */
+const CUMULATIVE = [
+  'received', 'delivered', 'failed', 'unacknowledged', 'droppedOverflow', 'droppedOversize', 'droppedDiskError', 'dropped', 'drained',
+  'restored', 'spooled', 'spoolLost', 'spoolErrors', 'spoolBadLines', 'spoolBadBytes', 'resentSkipped',
+] as const;
 
 export = function (RED: RedAPI): void {
   installAdminEndpoints(RED);
@@ -114,7 +121,15 @@ export = function (RED: RedAPI): void {
     const downstream = (def.wires?.[0] ?? []).slice();
     /** Events per record group the nodes downstream take (1: they get the messages as they came). */
     let groupLimit = 1;
+    // Sequence numbers continue across redeploys and restarts through the journal beside the spool.
     const sequences = new SequenceStamper();
+    const journal = new SequenceJournal(`${spoolFileFor(spoolDir, node.id).replace(/\.jsonl$/, '')}.sequences`);
+    try {
+      const opened = journal.open(sequences);
+      if (!opened.clean) node.warn(`the previous run did not close cleanly: what it held in memory is lost (gaps in seq); sequence numbers skip ahead`);
+    } catch (err) {
+      node.warn(`sequence numbers of ${journal.file} could not be read (${(err as Error).message}): numbering starts again`);
+    }
     let pumpScheduled = false;
     let closing = false;
     let lastDropped = 0;
@@ -197,7 +212,35 @@ export = function (RED: RedAPI): void {
     } catch {
       /* no deploy just before this start */
     }
-    const telemetryStats = (): BufferStats & typeof spoolCounters & { sources: number; resentSkipped: number } => ({ ...core.stats(), ...spoolCounters, ...diskStats(), sources: sequences.sources, resentSkipped });
+    // Totals continue across redeploys and restarts. What this instance took back from the last one
+    // (restored from the spool, found on disk) was counted then as received and as handed over
+    // (drained): counted once, it is no longer handed over.
+    const totals = new Totals<(typeof CUMULATIVE)[number]>(`${spoolFile.replace(/\.jsonl$/, '')}.totals.json`, CUMULATIVE);
+    const instanceStats = () => ({ ...core.stats(), ...spoolCounters, ...diskStats(), resentSkipped });
+    const telemetryStats = (): ReturnType<typeof instanceStats> & { sources: number; sourcesForgotten: number } => {
+      const current = instanceStats();
+      const carriedIn = current.restored + ((current as { diskRecovered?: number }).diskRecovered ?? 0);
+      const all = totals.add(current as ReturnType<typeof instanceStats> & Record<(typeof CUMULATIVE)[number], number>);
+      all.received -= carriedIn;
+      all.drained -= carriedIn;
+      return { ...all, sources: sequences.sources, sourcesForgotten: sequences.forgotten };
+    };
+    function saveState(closingNow: boolean): void {
+      try {
+        const s = telemetryStats() as unknown as Record<(typeof CUMULATIVE)[number], number> & { depth: number; inFlight: number };
+        // Whatever is held now counts as handed over: after a crash the next start finds what it can.
+        if (!closingNow) s.drained += s.depth + s.inFlight;
+        else s.drained += s.depth; // at close only the disk still holds events
+        totals.save(s);
+      } catch (err) {
+        node.warn(`could not save the totals to ${totals.file}: ${(err as Error).message}`);
+      }
+    }
+    const saveTimer = setInterval(() => {
+      saveState(false);
+      journal.save(sequences, (err) => node.warn(`could not save the sequence numbers to ${journal.file}: ${err.message}`));
+    }, 1000);
+    saveTimer.unref();
     node.telemetryStats = telemetryStats;
     const unpublish = publishStats(node, telemetryStats);
 
@@ -260,17 +303,12 @@ export = function (RED: RedAPI): void {
 
     // The disk tier: records go to the OS once per event-loop turn (a killed process loses none of
     // them), to the platter every fsync interval (a power cut loses at most that much), with the
-    // replay cursor and the sequence numbers. A timer keeps replay going while the token bucket refills.
+    // replay cursor. A timer keeps replay going while the token bucket refills.
     let flushScheduled = false;
-    let lastSequences: Record<string, number> = {};
     function syncDisk(clean = false): void {
       if (tiered === undefined) return;
-      const now = sequences.snapshot();
-      const step: Record<string, number> = {};
-      for (const [source, next] of Object.entries(now)) step[source] = next - (lastSequences[source] ?? next);
-      lastSequences = now;
-      if (clean) tiered.disk.close({ sequences: now, sequenceStep: step });
-      else tiered.disk.sync({ sequences: now, sequenceStep: step });
+      if (clean) tiered.disk.close();
+      else tiered.disk.sync();
     }
     function diskFailed(err: unknown): void {
       node.error(`disk spool ${tiered?.disk.dir ?? ''}: ${(err as Error).message}`);
@@ -328,9 +366,8 @@ export = function (RED: RedAPI): void {
       if (d.diskRecovered > 0 || d.tornTailRecords > 0) {
         node.log(`disk spool: ${d.diskRecovered} events (${formatBytes(d.diskBacklogBytes)}) left by the previous run will be replayed${d.tornTailRecords > 0 ? `; a torn tail of ${d.tornTailBytes} bytes was cut off` : ''}`);
       }
-      const state = t.disk.recoveredState;
-      sequences.restore(sequencesAfter(state));
-      if (state !== undefined && state.clean !== true) node.warn('disk spool: the previous run did not close cleanly; what it held in memory is lost (gaps in seq), sequence numbers skip ahead');
+      // A disk tier of an earlier version kept the sequence numbers in its state file.
+      sequences.restore(sequencesAfter(t.disk.recoveredState));
     }
 
     // What the previous instance spooled on close goes first, and its sequence numbers continue
@@ -445,7 +482,7 @@ export = function (RED: RedAPI): void {
       let events = 0;
       for (const held of all) events += eventCount(held.msg);
       try {
-        const { skipped, skippedAt } = writeSpool(spoolFile, sequences.snapshot(), all.map((held) => held.msg));
+        const { skipped, skippedAt } = writeSpool(spoolFile, {}, all.map((held) => held.msg));
         let lost = 0;
         for (const i of skippedAt) lost += eventCount(all[i].msg);
         spoolCounters.spooled += events - lost;
@@ -463,11 +500,23 @@ export = function (RED: RedAPI): void {
         node.error(`could not spool ${all.length} unconfirmed messages to ${spoolFile}: ${(err as Error).message}`);
       }
       for (const held of all) held.done();
-      // The disk keeps its records for the next run; the cursor and sequence numbers are saved with them.
+      // The disk keeps its records for the next run, with its cursor.
       try {
         syncDisk(true);
       } catch (err) {
         diskFailed(err);
+      }
+      clearInterval(saveTimer);
+      try {
+        if (removed) {
+          totals.remove();
+          journal.remove();
+        } else {
+          saveState(true);
+          journal.close(sequences);
+        }
+      } catch (err) {
+        node.warn(`could not save the sequence numbers to ${journal.file}: ${(err as Error).message}`);
       }
       closed();
     }));
