@@ -8,6 +8,30 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vm from 'vm';
 import { resolveTimescaleOptions } from '../src/core/table-setup';
+import { readOption, type Option, type OptionTable } from '../src/core/shared/option-table';
+
+/** The option table of a node type (src/options/<type>.ts), or undefined while it has none. */
+function tableOf(type: string): OptionTable | undefined {
+  const file = path.join(root, 'src', 'options', `${type}.ts`);
+  return fs.existsSync(file) ? (require(file) as { OPTIONS: OptionTable }).OPTIONS : undefined;
+}
+
+/** Values around each edge of an option's range, and the kinds of mistakes users make. */
+function probes(option: Option): unknown[] {
+  switch (option.kind) {
+    case 'integer':
+    case 'number': {
+      const step = option.kind === 'integer' ? 1 : Math.min(0.001, option.min || 0.001);
+      return [option.min, option.max, option.min - step, option.max + step, String(option.min), ` ${option.max} `, (option.min + option.max) / 2 + 0.5, '1e3', '12abc', 'soon', '-0', option.default];
+    }
+    case 'choice':
+      return [...option.choices, 'other', option.choices[0].toUpperCase()];
+    case 'text':
+      return ['1 day', '30', 'day', 'a_table', 'bad-name', 'x'.repeat(64), '__proto__', 'time, ts', 'a,b', 'db1:5432,db2', 'db1:70000', ':1', 'sim/line2', option.default];
+    default:
+      return [true, false];
+  }
+}
 
 const root = path.join(__dirname, '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -26,8 +50,9 @@ interface Definition {
   _: (key: string) => string;
 }
 
+/** The editor file as Node-RED gets it: built (its option defaults and validators generated). */
 function editorFile(type: string): string {
-  return fs.readFileSync(path.join(root, 'src', 'nodes', `${type}.html`), 'utf8');
+  return fs.readFileSync(path.join(root, 'nodes', `${type}.html`), 'utf8');
 }
 
 /** Runs the registerType script of an editor file with a stand-in RED and an empty jQuery. */
@@ -41,7 +66,7 @@ function definition(type: string): Definition {
     nodes: { registerType: (name: string, def: Definition) => { if (name === type) registered = { ...def, _: translate }; } },
     _: translate,
   };
-  const jquery = (): { length: number } => ({ length: 0 });
+  const jquery = Object.assign((): { length: number } => ({ length: 0 }), { extend: Object.assign });
   vm.runInNewContext(script[1], { RED, $: jquery });
   assert.ok(registered, `${type} registers itself`);
   return registered;
@@ -122,6 +147,37 @@ describe('editor: help, labels, defaults and validation of every node', function
       });
     });
   }
+
+  it('offers in the editor exactly what the runtime accepts, for every option of every table', function () {
+    let compared = 0;
+    for (const type of types) {
+      const table = tableOf(type);
+      if (table === undefined) continue;
+      const def = definition(type);
+      for (const [key, option] of Object.entries(table)) {
+        assert.ok(def.defaults[key], `${type}.${key} is among the editor's defaults`);
+        assert.deepEqual(def.defaults[key].value, option.default, `${type}.${key}: the editor's default is the runtime's`);
+        for (const value of probes(option)) {
+          let accepted = true;
+          try {
+            readOption(option, value);
+          } catch {
+            accepted = false;
+          }
+          // The editor keeps a flow's value as text; a flag has no validator.
+          const editorSays = option.kind === 'flag' ? true : valid(def, key, value);
+          assert.equal(editorSays, accepted, `${type}.${key} = ${JSON.stringify(value)}: the runtime ${accepted ? 'accepts' : 'refuses'} it`);
+          compared++;
+        }
+      }
+    }
+    assert.ok(compared > 0);
+  });
+
+  it('docs/options.md is what the option tables say (npm run docs writes it)', function () {
+    const { optionsMarkdown } = require('../scripts/options.js') as { optionsMarkdown(types: string[]): string };
+    assert.equal(fs.readFileSync(path.join(root, 'docs', 'options.md'), 'utf8'), optionsMarkdown(types), 'docs/options.md is stale: run npm run docs');
+  });
 
   it('gives every node a different icon', function () {
     const icons = types.map((t) => fs.readFileSync(path.join(root, 'icons', `${t}.svg`), 'utf8'));

@@ -1,4 +1,5 @@
-import { flag, positiveNumber, wholeNumber } from '../core/options';
+import { readOptions } from '../core/shared/option-table';
+import { OPTIONS } from '../options/telemetry-simulator';
 import { KindMix, Pacer, SimMessage, TelemetryGenerator } from '../core/simulator';
 import type { Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { installAdminEndpoints, publishStats } from './admin';
@@ -57,22 +58,18 @@ export = function (RED: RedAPI): void {
     let count: number;
     let autoStart: boolean;
     try {
-      rate = positiveNumber(def.rate, 'Rate', 100, 0.001, 10_000_000);
-      count = wholeNumber(def.count, 'Count', 0, 0);
-      autoStart = flag(def.autoStart, true);
+      const o = readOptions(OPTIONS, def);
+      rate = o.rate;
+      count = o.count;
+      autoStart = o.autoStart;
       generator = new TelemetryGenerator({
-        sources: wholeNumber(def.sources, 'Sources', 10, 1, 1_000_000),
-        eventsPerMessage: wholeNumber(def.eventsPerMessage, 'Events per message', 1, 1, 100_000),
-        topicPrefix: typeof def.topicPrefix === 'string' ? def.topicPrefix.trim() : 'sim/line1',
-        seed: wholeNumber(def.seed, 'Seed', 1, 0, 0xffffffff),
-        mix: {
-          sample: positiveNumber(def.mixSample, 'Sample weight', 80, 0),
-          detection: positiveNumber(def.mixDetection, 'Detection weight', 10, 0),
-          counter: positiveNumber(def.mixCounter, 'Counter weight', 10, 0),
-        },
+        sources: o.sources,
+        eventsPerMessage: o.eventsPerMessage,
+        topicPrefix: o.topicPrefix,
+        seed: o.seed,
+        mix: { sample: o.mixSample, detection: o.mixDetection, counter: o.mixCounter },
       });
-      const burstEvery = positiveNumber(def.burstEvery, 'Burst every', 0, 0, 86_400);
-      pacer = new Pacer({ rate, burstEveryMs: burstEvery * 1000, burstSize: wholeNumber(def.burstSize, 'Burst size', 0, 0, 10_000_000) });
+      pacer = new Pacer({ rate, burstEveryMs: o.burstEvery * 1000, burstSize: o.burstSize });
     } catch (err) {
       node.error(`telemetry-simulator not started: ${(err as Error).message}`);
       node.status({ fill: 'red', shape: 'ring', text: 'bad config' });

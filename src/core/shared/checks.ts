@@ -1,0 +1,117 @@
+/**
+ * Checks of text options that the runtime and the editor must agree on. Each is self-contained
+ * (no imports, no module-level helpers): the build copies its source into the editor's page
+ * (scripts/build.js), so there is one implementation of each rule. Each answers true, or the reason
+ * in a sentence a user can act on.
+ */
+
+/**
+ * A PostgreSQL interval with its unit ("1 day", "12 hours", "1 day 06:00"), in seconds; throws
+ * with the reason. A bare number is refused: PostgreSQL reads "30" as 30 seconds, which nobody
+ * means in a chunk interval or a retention.
+ */
+export function intervalSeconds(text: string): number {
+  const units: Record<string, number> = {};
+  const table: Array<[number, string]> = [
+    [1e-6, 'us usec usecs microsecond microseconds'],
+    [1e-3, 'ms msec msecs millisecond milliseconds'],
+    [1, 's sec secs second seconds'],
+    [60, 'm min mins minute minutes'],
+    [3600, 'h hr hrs hour hours'],
+    [86400, 'd day days'],
+    [604800, 'w week weeks'],
+    [2592000, 'mon mons month months'],
+    [31557600, 'y yr yrs year years']
+  ];
+  for (const [seconds, names] of table) for (const name of names.split(' ')) units[name] = seconds;
+  const input = String(text).trim().toLowerCase();
+  if (input === '') throw new Error('is empty');
+  // A time of day (hh:mm[:ss]) or a number with its unit, each with the spaces around it.
+  const part = /\s*(?:(\d+):(\d\d)(?::(\d\d(?:\.\d+)?))?(?![\d:])|(\d+(?:\.\d+)?)\s*([a-z]*))\s*/y;
+  let total = 0;
+  let clock = false;
+  for (part.lastIndex = 0; part.lastIndex < input.length; ) {
+    const at = part.lastIndex;
+    const match = part.exec(input);
+    if (!match || part.lastIndex === at) throw new Error(`cannot be read at "${input.slice(at)}": write a number and a unit, e.g. "1 day" or "12 hours"`);
+    if (match[1] !== undefined) {
+      if (clock) throw new Error('has two times of day');
+      clock = true;
+      total += Number(match[1]) * 3600 + Number(match[2]) * 60 + Number(match[3] ?? 0);
+      continue;
+    }
+    const amount = match[4];
+    const unitName = match[5];
+    if (unitName === '') throw new Error(`has no unit: PostgreSQL would read ${amount} as ${amount} seconds; write the unit, e.g. "${amount} days", "${amount} hours" or "${amount} minutes"`);
+    if (!Object.prototype.hasOwnProperty.call(units, unitName)) throw new Error(`has an unknown unit "${unitName}": use seconds, minutes, hours, days, weeks, months or years`);
+    total += Number(amount) * units[unitName];
+  }
+  if (!(total > 0)) throw new Error('is zero');
+  if (total > 100 * 31557600) throw new Error('is longer than 100 years');
+  return total;
+}
+
+/** An interval option (empty = off): true, or why not. */
+export function interval(value: unknown): true | string {
+  const text = value === undefined || value === null ? '' : String(value).trim();
+  if (text === '') return true;
+  try {
+    intervalSeconds(text);
+    return true;
+  } catch (err) {
+    return `"${text}" ${(err as Error).message}`;
+  }
+}
+
+/** A table or schema name: letters, digits and _, starting with a letter or _, at most 63 characters (always quoted). */
+export function identifier(value: unknown): true | string {
+  const text = value === undefined || value === null ? '' : String(value).trim();
+  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(text) && text.length <= 63) return true;
+  return `"${text}": use letters, digits and _, starting with a letter or _, at most 63 characters`;
+}
+
+/** One payload property name (not a prototype key, no comma). */
+export function property(value: unknown): true | string {
+  const text = value === undefined || value === null ? '' : String(value).trim();
+  if (text === '__proto__' || text === 'constructor' || text === 'prototype') return `"${text}" cannot be a property name`;
+  if (text.includes(',')) return 'one property name, without a comma';
+  return true;
+}
+
+/** A comma-separated list of payload property names. */
+export function properties(value: unknown): true | string {
+  const names = (value === undefined || value === null ? '' : String(value)).split(',').map((name) => name.trim()).filter((name) => name !== '');
+  const bad = names.find((name) => name === '__proto__' || name === 'constructor' || name === 'prototype');
+  return bad === undefined ? true : `"${bad}" cannot be a property name`;
+}
+
+/**
+ * The Host field of a connection: one host or a comma-separated list as libpq takes it
+ * (`db1:5432,db2:5433`), an IPv6 address in brackets when it carries a port, a Unix socket
+ * directory, or a ${VARIABLE}.
+ */
+export function hostList(value: unknown): true | string {
+  const text = value === undefined || value === null ? '' : String(value).trim();
+  if (/^\$\{[^}]+\}$/.test(text)) return true;
+  if (text === '') return 'a host is needed';
+  for (const entry of text.split(',').map((e) => e.trim())) {
+    if (entry === '') return `an empty entry in "${text}"`;
+    if (entry.startsWith('/')) continue;
+    let port: string | undefined;
+    if (entry.startsWith('[')) {
+      const match = /^\[([^\]]+)\](?::(.*))?$/.exec(entry);
+      if (!match) return `"${entry}" is not an address in brackets ([fd00::1]:5432)`;
+      port = match[2];
+    } else {
+      const colon = entry.indexOf(':');
+      if (colon === 0) return `"${entry}" has a port but no host`;
+      if (colon > 0 && entry.indexOf(':', colon + 1) < 0) port = entry.slice(colon + 1);
+    }
+    if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) return `the port of "${entry}" must be a whole number from 1 to 65535`;
+  }
+  return true;
+}
+
+/** Every check by name, for the option tables and the build. */
+export const CHECKS = { interval, identifier, property, properties, hostList } as const;
+export type CheckName = keyof typeof CHECKS;

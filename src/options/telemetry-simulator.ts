@@ -1,0 +1,17 @@
+/** telemetry-simulator's options: the one place their defaults and ranges are written (see option-table.ts). */
+import type { OptionTable } from '../core/shared/option-table';
+
+export const OPTIONS = {
+  sources: { kind: 'integer', name: 'Sources', default: 10, min: 1, max: 1_000_000, unit: 'sources' },
+  rate: { kind: 'number', name: 'Rate', default: 100, min: 0.001, max: 10_000_000, unit: 'events/s' },
+  mixSample: { kind: 'number', name: 'Sample weight', default: 80, min: 0, max: 1_000_000, unit: '' },
+  mixDetection: { kind: 'number', name: 'Detection weight', default: 10, min: 0, max: 1_000_000, unit: '' },
+  mixCounter: { kind: 'number', name: 'Counter weight', default: 10, min: 0, max: 1_000_000, unit: '' },
+  eventsPerMessage: { kind: 'integer', name: 'Events per message', default: 1, min: 1, max: 100_000, unit: 'events' },
+  burstEvery: { kind: 'number', name: 'Burst every', default: 0, min: 0, max: 86_400, unit: 's', zero: 'no bursts' },
+  burstSize: { kind: 'integer', name: 'Burst size', default: 0, min: 0, max: 10_000_000, unit: 'events' },
+  count: { kind: 'integer', name: 'Count', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, unit: 'messages', zero: 'never stop' },
+  topicPrefix: { kind: 'text', name: 'Topic prefix', default: 'sim/line1', optional: true },
+  seed: { kind: 'integer', name: 'Seed', default: 1, min: 0, max: 0xffffffff, unit: '' },
+  autoStart: { kind: 'flag', name: 'Start on deploy', default: true },
+} as const satisfies OptionTable;
