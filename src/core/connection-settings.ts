@@ -5,9 +5,10 @@
 import fs from 'fs';
 import type { PoolConfig } from 'pg';
 import type { ConnectionOptions } from 'tls';
+import { OPTIONS, TLS_MODES } from '../options/timescale-connection';
 import { redactSecrets } from './retry';
 
-export const TLS_MODES = ['off', 'require', 'verify-ca', 'verify-full'] as const;
+export { TLS_MODES };
 export type TlsMode = (typeof TLS_MODES)[number];
 
 export interface ConnectionSettings {
@@ -25,15 +26,16 @@ export interface ConnectionSettings {
   statementTimeout: number;
 }
 
+/** The settings of a connection left at its defaults (the option table's), for programs and tests. */
 export const CONNECTION_DEFAULTS = {
-  host: 'localhost',
-  port: 5432,
-  database: 'postgres',
-  tls: 'off' as TlsMode,
-  poolSize: 4,
-  applicationName: 'node-red-telemetry',
-  connectTimeout: 10000,
-  statementTimeout: 30000
+  host: OPTIONS.host.default,
+  port: OPTIONS.port.default,
+  database: OPTIONS.database.default,
+  tls: OPTIONS.tls.default as TlsMode,
+  poolSize: OPTIONS.poolSize.default,
+  applicationName: OPTIONS.applicationName.default,
+  connectTimeout: OPTIONS.connectTimeout.default,
+  statementTimeout: OPTIONS.statementTimeout.default
 };
 
 /** Builds the pg.Pool configuration. Throws (with no secret in the message) when it is unusable. */

@@ -7,10 +7,11 @@
  */
 import type { EventEmitter } from 'events';
 import { Pool } from 'pg';
-import { CONNECTION_DEFAULTS, passwordRedactor, poolConfig, TLS_MODES, type ConnectionSettings } from '../core/connection-settings';
+import { passwordRedactor, poolConfig, type ConnectionSettings } from '../core/connection-settings';
 import { FailoverPool, type HostSwitch } from '../core/failover-pool';
 import { hostLabel, parseHostList, type HostAddress } from '../core/host-list';
-import { oneOf, positiveNumber, wholeNumber } from '../core/options';
+import { readOptions } from '../core/shared/option-table';
+import { OPTIONS } from '../options/timescale-connection';
 import type { Node, NodeDef, RedAPI } from './red';
 import { nodeCloseTimeout, type DatabasePool, type TimescaleConnectionApi } from './timescale-red';
 
@@ -22,29 +23,30 @@ export = function (RED: RedAPI): void {
     const node = this;
     const creds = node.credentials ?? {};
     const password = creds.password || undefined;
-    const text = (value: unknown, fallback: string): string => (typeof value === 'string' && value.trim() !== '' ? value.trim() : fallback);
     let settings: ConnectionSettings | undefined;
     let hosts: HostAddress[] = [];
     let configError: string | undefined;
     try {
-      hosts = parseHostList(text(def.host, CONNECTION_DEFAULTS.host), wholeNumber(def.port, 'Port', CONNECTION_DEFAULTS.port, 1, 65535));
+      const o = readOptions(OPTIONS, def);
+      hosts = parseHostList(o.host, o.port);
       settings = {
         host: hosts[0].host,
         port: hosts[0].port,
-        database: text(def.database, CONNECTION_DEFAULTS.database),
+        database: o.database,
         user: creds.user ? creds.user.trim() : undefined,
         password,
-        tls: oneOf(def.tls, 'TLS', TLS_MODES, CONNECTION_DEFAULTS.tls),
-        caFile: text(def.ca, ''),
-        poolSize: wholeNumber(def.poolSize, 'Pool size', CONNECTION_DEFAULTS.poolSize, 1, 1000),
-        applicationName: text(def.applicationName, CONNECTION_DEFAULTS.applicationName),
-        connectTimeout: positiveNumber(def.connectTimeout, 'Connect timeout', CONNECTION_DEFAULTS.connectTimeout, 0, 3_600_000),
-        statementTimeout: positiveNumber(def.statementTimeout, 'Statement timeout', CONNECTION_DEFAULTS.statementTimeout, 0, 86_400_000)
+        tls: o.tls,
+        caFile: o.ca,
+        poolSize: o.poolSize,
+        applicationName: o.applicationName,
+        connectTimeout: o.connectTimeout,
+        statementTimeout: o.statementTimeout
       };
     } catch (err) {
       configError = (err as Error).message;
     }
-    const label = settings ? `${hosts.map(hostLabel).join(',')}/${settings.database}` : `${text(def.host, CONNECTION_DEFAULTS.host)}/${text(def.database, CONNECTION_DEFAULTS.database)}`;
+    const shownAs = (value: unknown, fallback: string): string => (typeof value === 'string' && value.trim() !== '' ? value.trim() : fallback);
+    const label = settings ? `${hosts.map(hostLabel).join(',')}/${settings.database}` : `${shownAs(def.host, OPTIONS.host.default)}/${shownAs(def.database, OPTIONS.database.default)}`;
     const redact = passwordRedactor(password);
 
     let pool: Pool | FailoverPool | undefined;
@@ -83,7 +85,7 @@ export = function (RED: RedAPI): void {
     let closing = false;
     let releasedAll: (() => void) | undefined;
 
-    Object.defineProperty(node, 'poolSize', { value: settings?.poolSize ?? CONNECTION_DEFAULTS.poolSize, enumerable: true });
+    Object.defineProperty(node, 'poolSize', { value: settings?.poolSize ?? OPTIONS.poolSize.default, enumerable: true });
     Object.defineProperty(node, 'label', { value: label, enumerable: true });
     const singleHost = hosts.length === 1 ? hostLabel(hosts[0]) : undefined;
     Object.defineProperty(node, 'host', { get: () => singleHost ?? (pool instanceof FailoverPool ? (pool.host ?? '') : ''), enumerable: true });

@@ -10,7 +10,7 @@ export const OPTIONS = {
   eventsPerMessage: { kind: 'integer', name: 'Events per message', default: 1, min: 1, max: 100_000, unit: 'events' },
   burstEvery: { kind: 'number', name: 'Burst every', default: 0, min: 0, max: 86_400, unit: 's', zero: 'no bursts' },
   burstSize: { kind: 'integer', name: 'Burst size', default: 0, min: 0, max: 10_000_000, unit: 'events' },
-  count: { kind: 'integer', name: 'Count', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, unit: 'messages', zero: 'never stop' },
+  count: { kind: 'integer', name: 'Stop after', default: 0, min: 0, max: 1_000_000_000_000, unit: 'messages', zero: 'never stop' },
   topicPrefix: { kind: 'text', name: 'Topic prefix', default: 'sim/line1', optional: true },
   seed: { kind: 'integer', name: 'Seed', default: 1, min: 0, max: 0xffffffff, unit: '' },
   autoStart: { kind: 'flag', name: 'Start on deploy', default: true },

@@ -86,30 +86,53 @@ export function properties(value: unknown): true | string {
 }
 
 /**
- * The Host field of a connection: one host or a comma-separated list as libpq takes it
- * (`db1:5432,db2:5433`), an IPv6 address in brackets when it carries a port, a Unix socket
- * directory, or a ${VARIABLE}.
+ * The Host field of a connection, as libpq takes it: one host or a comma-separated list
+ * (`db1:5432,db2:5433`). Each entry is a host name, an IPv4 address, an IPv6 address (in brackets
+ * when it carries a port: `[fd00::1]:5433`) or a Unix socket directory (`/var/run/postgresql`),
+ * with an optional `:port`; an entry without a port uses `defaultPort`. Throws with the reason.
  */
+export function parseHostList(text: string, defaultPort: number): Array<{ host: string; port: number }> {
+  const portOf = (value: string, entry: string): number => {
+    const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+    if (!(port >= 1 && port <= 65535)) throw new Error(`the port of "${entry}" must be a whole number from 1 to 65535`);
+    return port;
+  };
+  return String(text)
+    .split(',')
+    .map((entry) => entry.trim())
+    .map((entry) => {
+      if (entry === '') throw new Error(`an empty entry in "${text}"`);
+      if (entry.startsWith('/')) return { host: entry, port: defaultPort };
+      if (entry.startsWith('[')) {
+        const match = /^\[([^\]]+)\](?::(.*))?$/.exec(entry);
+        if (!match) throw new Error(`"${entry}" is not an address in brackets ([fd00::1]:5432)`);
+        return { host: match[1], port: match[2] === undefined ? defaultPort : portOf(match[2], entry) };
+      }
+      const colon = entry.indexOf(':');
+      // More than one colon without brackets: an IPv6 address, which then takes the default port.
+      if (colon < 0 || entry.indexOf(':', colon + 1) >= 0) return { host: entry, port: defaultPort };
+      if (colon === 0) throw new Error(`"${entry}" has a port but no host`);
+      return { host: entry.slice(0, colon), port: portOf(entry.slice(colon + 1), entry) };
+    });
+}
+
+/** `db1:5432`, `[fd00::1]:5432`, `/var/run/postgresql:5432` (the socket file's number). */
+export function hostLabel(address: { host: string; port: number }): string {
+  const host = address.host.includes(':') && !address.host.startsWith('/') ? `[${address.host}]` : address.host;
+  return `${host}:${address.port}`;
+}
+
+/** The Host field (a host, a list as parseHostList reads it, or a ${VARIABLE}): true, or why not. */
 export function hostList(value: unknown): true | string {
   const text = value === undefined || value === null ? '' : String(value).trim();
   if (/^\$\{[^}]+\}$/.test(text)) return true;
   if (text === '') return 'a host is needed';
-  for (const entry of text.split(',').map((e) => e.trim())) {
-    if (entry === '') return `an empty entry in "${text}"`;
-    if (entry.startsWith('/')) continue;
-    let port: string | undefined;
-    if (entry.startsWith('[')) {
-      const match = /^\[([^\]]+)\](?::(.*))?$/.exec(entry);
-      if (!match) return `"${entry}" is not an address in brackets ([fd00::1]:5432)`;
-      port = match[2];
-    } else {
-      const colon = entry.indexOf(':');
-      if (colon === 0) return `"${entry}" has a port but no host`;
-      if (colon > 0 && entry.indexOf(':', colon + 1) < 0) port = entry.slice(colon + 1);
-    }
-    if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) return `the port of "${entry}" must be a whole number from 1 to 65535`;
+  try {
+    parseHostList(text, 5432);
+    return true;
+  } catch (err) {
+    return (err as Error).message;
   }
-  return true;
 }
 
 /** Every check by name, for the option tables and the build. */

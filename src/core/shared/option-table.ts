@@ -43,6 +43,8 @@ export interface TextOption extends Common {
   required?: boolean;
   /** Empty means off (the default is then ''). */
   optional?: boolean;
+  /** Needed (not empty) while another option has one of these values (e.g. a CA file for verify-ca), and why. */
+  requiredWhen?: { option: string; is: readonly (string | boolean)[]; reason: string };
   check?: CheckName;
 }
 
@@ -111,9 +113,16 @@ export function readOption(option: Option, value: unknown): number | boolean | s
  */
 export function readOptions<T extends OptionTable>(table: T, def: Record<string, unknown>): OptionValues<T> {
   const out: Record<string, unknown> = {};
+  const holds = (condition: { option: string; is: readonly (string | boolean)[] }): boolean => condition.is.includes(readOption(table[condition.option], def[condition.option]) as string | boolean);
   for (const [key, option] of Object.entries(table)) {
-    const active = option.when === undefined || option.when.is.includes(readOption(table[option.when.option], def[option.when.option]) as string | boolean);
-    out[key] = active ? readOption(option, def[key]) : option.default;
+    if (option.when !== undefined && !holds(option.when)) {
+      out[key] = option.default;
+      continue;
+    }
+    out[key] = readOption(option, def[key]);
+    if (option.kind === 'text' && option.requiredWhen !== undefined && out[key] === '' && holds(option.requiredWhen)) {
+      throw new RangeError(option.requiredWhen.reason);
+    }
   }
   return out as OptionValues<T>;
 }
