@@ -33,6 +33,7 @@ const INSERT = (t) =>
 const PLAIN = {
   'pg: unique (source, time, seq)': ['CREATE UNIQUE INDEX ON %t (source, time, seq)'],
   'pg: + (time DESC)': ['CREATE UNIQUE INDEX ON %t (source, time, seq)', 'CREATE INDEX ON %t (time DESC)'],
+  'pg: unique (time, source, seq)': ['CREATE UNIQUE INDEX ON %t (time, source, seq)'],
 };
 const HYPER = {
   'ts: default (time DESC) + unique (source, time, seq)': { defaults: true, indexes: ['CREATE UNIQUE INDEX ON %t (source, time, seq)'] },
