@@ -116,7 +116,7 @@ describe('table setup: intervals, names and statements (no database)', function 
   });
 
   it('names the unique index so that two long table names never share it', function () {
-    assert.equal(uniqueIndexName('telemetry'), 'telemetry_source_time_seq_key');
+    assert.equal(uniqueIndexName('telemetry'), 'telemetry_time_source_seq_key');
     const shared = 'plant_north_line_04_press_station_telemetry'; // 43 characters
     const one = uniqueIndexName(`${shared}_raw_a`);
     const two = uniqueIndexName(`${shared}_raw_b`);
@@ -132,11 +132,11 @@ describe('table setup: intervals, names and statements (no database)', function 
       values: []
     });
     assert.deepEqual(current.compressionPolicy, { text: 'CALL add_columnstore_policy($1::regclass, after => $2::interval, if_not_exists => TRUE)', values: ['"public"."telemetry"', '7 days'] });
-    assert.deepEqual(current.hypertableDefaultInterval, { text: 'SELECT create_hypertable($1::regclass, by_range($2::name), if_not_exists => TRUE, migrate_data => TRUE)', values: ['"public"."telemetry"', 'time'] });
+    assert.deepEqual(current.hypertableDefaultInterval, { text: 'SELECT create_hypertable($1::regclass, by_range($2::name), if_not_exists => TRUE, migrate_data => TRUE, create_default_indexes => FALSE)', values: ['"public"."telemetry"', 'time'] });
     const before = timescaleStatements('public', 'telemetry', '2.17.2', options);
     assert.equal(before.enableCompression?.text, `ALTER TABLE "public"."telemetry" SET (timescaledb.compress, timescaledb.compress_segmentby = 'source', timescaledb.compress_orderby = 'time DESC, seq DESC')`);
     assert.equal(before.compressionPolicy?.text, 'SELECT add_compression_policy($1::regclass, compress_after => $2::interval, if_not_exists => TRUE)');
-    assert.equal(timescaleStatements('public', 'telemetry', '2.11.0', options).hypertableDefaultInterval.text, 'SELECT create_hypertable($1::regclass, $2::name, if_not_exists => TRUE, migrate_data => TRUE)');
+    assert.equal(timescaleStatements('public', 'telemetry', '2.11.0', options).hypertableDefaultInterval.text, 'SELECT create_hypertable($1::regclass, $2::name, if_not_exists => TRUE, migrate_data => TRUE, create_default_indexes => FALSE)');
   });
 });
 
@@ -241,15 +241,15 @@ describe('table setup against PostgreSQL', function () {
       const writer = new TimescaleWriter(pool, { table });
       const result = await writer.prepare();
       assert.equal(result.idempotent, true, table);
-      assert.deepEqual(result.keys, [{ name: uniqueIndexName(table), columns: ['source', 'time', 'seq'] }]);
+      assert.deepEqual(result.keys, [{ name: uniqueIndexName(table), columns: ['time', 'source', 'seq'] }]);
       await writer.write(records(10));
       assert.equal((await writer.write(records(10))).duplicates, 10, `${table}: a replay is skipped`);
     }
   });
 
   it('says so when another relation has the name its unique index needs, instead of writing without a key', async function () {
-    await admin.query('CREATE TABLE clash_source_time_seq_key (id int)');
-    await assert.rejects(new TimescaleWriter(pool, { table: 'clash' }).prepare(), (err: WriterConfigError) => err.code === 'INDEX_NAME' && /clash_source_time_seq_key/.test(err.message));
+    await admin.query('CREATE TABLE clash_time_source_seq_key (id int)');
+    await assert.rejects(new TimescaleWriter(pool, { table: 'clash' }).prepare(), (err: WriterConfigError) => err.code === 'INDEX_NAME' && /clash_time_source_seq_key/.test(err.message));
   });
 
   it('reports a key that leaves out seq: different readings with one source and time are merged', async function () {

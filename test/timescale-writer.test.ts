@@ -61,7 +61,7 @@ describe('TimescaleWriter statements (no database)', function () {
   it('builds the documented TimescaleDB 2.13+ calls, all values as parameters', function () {
     const statements = timescaleStatements('public', 'telemetry', '2.17.2', { chunkInterval: '1 day', compressAfter: '7 days', retention: '90 days' });
     assert.deepStrictEqual(statements.hypertable, {
-      text: 'SELECT create_hypertable($1::regclass, by_range($2::name, $3::interval), if_not_exists => TRUE, migrate_data => TRUE)',
+      text: 'SELECT create_hypertable($1::regclass, by_range($2::name, $3::interval), if_not_exists => TRUE, migrate_data => TRUE, create_default_indexes => FALSE)',
       values: ['"public"."telemetry"', 'time', '1 day']
     });
     assert.deepStrictEqual(statements.enableCompression, {
@@ -80,7 +80,7 @@ describe('TimescaleWriter statements (no database)', function () {
 
   it('falls back to the pre-2.13 create_hypertable form and leaves policies off unless asked', function () {
     const statements = timescaleStatements('public', 'telemetry', '2.11.0', { chunkInterval: '6 hours', compressAfter: null, retention: null });
-    assert.strictEqual(statements.hypertable.text, 'SELECT create_hypertable($1::regclass, $2::name, chunk_time_interval => $3::interval, if_not_exists => TRUE, migrate_data => TRUE)');
+    assert.strictEqual(statements.hypertable.text, 'SELECT create_hypertable($1::regclass, $2::name, chunk_time_interval => $3::interval, if_not_exists => TRUE, migrate_data => TRUE, create_default_indexes => FALSE)');
     assert.deepStrictEqual(statements.hypertable.values, ['"public"."telemetry"', 'time', '6 hours']);
     assert.strictEqual(statements.enableCompression, null);
     assert.strictEqual(statements.compressionPolicy, null);
@@ -123,7 +123,7 @@ describe('TimescaleWriter against PostgreSQL', function () {
       hypertable: false,
       idempotent: true,
       mergesReadings: false,
-      keys: [{ name: 'prepared_source_time_seq_key', columns: ['source', 'time', 'seq'] }],
+      keys: [{ name: 'prepared_time_source_seq_key', columns: ['time', 'source', 'seq'] }],
       policies: {
         chunkInterval: { configured: '1 day', actual: null, status: 'unavailable' },
         compressAfter: { configured: null, actual: null, status: 'off' },
