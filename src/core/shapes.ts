@@ -160,7 +160,13 @@ export function isPlainReading(msg: TelemetryMessageLike & Record<string, unknow
     const shape = options.shape;
     if (shape !== 'auto' && shape !== 'single') return false;
     const payload = msg.payload;
-    if (Array.isArray(payload) || isRecordGroup(msg) || notAReading(msg) !== undefined) return false;
+    if (Array.isArray(payload)) return false;
+    // The common case first, without walking the payload: an object with a value field is never
+    // empty, never named values, never "not a reading"; only an OPC UA value can still be one.
+    if (typeof payload === 'object' && payload !== null && Object.prototype.hasOwnProperty.call(payload, options.valueProperty)) {
+      return shape === 'single' || (!isOpcuaValue(msg, false) && dataValueOf(payload) === undefined && registerValuesOf(msg) === undefined);
+    }
+    if (isRecordGroup(msg) || notAReading(msg) !== undefined) return false;
     if (shape === 'single') return true;
     return !isOpcuaValue(msg, false) && dataValueOf(payload) === undefined && registerValuesOf(msg) === undefined && !(isPlainObject(payload) && looksLikeNamedValues(payload, options));
   } catch {
