@@ -92,7 +92,7 @@ if (process.argv[2] !== undefined) {
   const results = {};
   // Interleaved: the host's speed drifts, each case's figure is the median of its processes.
   for (let r = 0; r < REPEATS; r++) {
-    for (const name of Object.keys(CASES)) (results[name] ??= []).push(Number(execFileSync(process.execPath, [__filename, name], { encoding: 'utf8' })));
+    for (const name of Object.keys(CASES)) (results[name] ??= []).push(Number(execFileSync(process.execPath, [process.argv[1], name], { encoding: 'utf8' })));
   }
   const median = (list) => list.slice().sort((a, b) => a - b)[Math.floor(list.length / 2)];
   console.log(`shapes at ingest, ns per message (median of ${REPEATS} processes x ${ROUNDS} rounds), Node.js ${process.version}`);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import { createTestDatabase } from './support/postgres';
 import { clearSpools, held, helper, producerNodes, producerQueue, received, testNodes, waitFor, withHooks } from './support/node-red';
-import { countsAddUp } from './support/counting';
+import { countsAddUp, type Counts } from './support/counting';
 import * as real from './fixtures/input-messages';
 
 const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
@@ -150,7 +150,7 @@ describe('input shapes through the pipeline: no function node in between', funct
     const b = r.buffer as Record<string, any>;
     assert.deepEqual([b.received, b.delivered, b.dropped, b.ignored], [input.readings, input.readings, 0, input.ignored], 'the buffer counts readings, and the messages that are none apart');
     assert.equal(b.ignoredReason, 'status message (session active)');
-    assert.ok(countsAddUp(b));
+    assert.ok(countsAddUp(b as unknown as Counts));
     assert.deepEqual([r.batcher?.receivedEvents, r.batcher?.ignored], [input.readings, 0], 'the batcher gets readings only');
     assert.deepEqual([r.sink.receivedEvents, r.sink.written, r.sink.rejected, r.sink.ignored], [input.readings, input.readings - input.refused, input.refused, 0]);
     assert.deepEqual(r.dead.flatMap((m) => m.payload.map((l: Msg) => l.reason)), REFUSED);
@@ -200,7 +200,7 @@ describe('input shapes through the pipeline: no function node in between', funct
       assert.ok(b.dropped > 0, 'the burst overflowed the ring');
       assert.equal(b.droppedOversize, 0, 'a poll is never too large for the ring');
       assert.equal(r.rows.length, 120 - b.dropped);
-      assert.ok(countsAddUp(b));
+      assert.ok(countsAddUp(b as unknown as Counts));
       const gaps = await db.query(`SELECT coalesce(sum(m - n), 0)::int AS gaps, count(*)::int AS sources FROM (SELECT max(seq) AS m, count(DISTINCT seq) AS n FROM public."${r.table}" GROUP BY source) s`);
       if (dropPolicy === 'drop-newest') {
         // The oldest are kept: each register's gap is after its last row, where a query cannot see it.
@@ -227,7 +227,7 @@ describe('input shapes through the pipeline: no function node in between', funct
       ['subscriptionId', 3234512922, 1],
       ['plc1', [100, 101, 102, 103], 5],
     ]);
-    assert.equal(received.down[0].input.payload.address, '10', 'the rest of the message as it came');
+    assert.equal((received.down[0] as Msg).input.payload.address, '10', 'the rest of the message as it came');
     const s = buf.telemetryStats();
     assert.deepEqual([s.received, s.delivered, s.ignored], [9, 9, 0]);
   });
@@ -269,7 +269,7 @@ describe('input shapes through the pipeline: no function node in between', funct
     await waitFor(() => received.down.length === 2, 'both changes downstream');
     const [first, second] = received.down;
     const hold = held.down;
-    hold.splice(hold.findIndex((h) => h.msg === second), 1)[0].done();
+    hold.splice(hold.findIndex((h) => h.msg === (second as unknown)), 1)[0].done();
     await waitFor(() => buf.telemetryStats().delivered === 1, 'the second change confirmed');
     assert.equal(first.payload, 1);
     await helper.unload(); // the first change was never confirmed: it is what the spool must hold
