@@ -164,7 +164,9 @@ export function isPlainReading(msg: TelemetryMessageLike & Record<string, unknow
     // The common case first, without walking the payload: an object with a value field is never
     // empty, never named values, never "not a reading"; only an OPC UA value can still be one.
     if (typeof payload === 'object' && payload !== null && Object.prototype.hasOwnProperty.call(payload, options.valueProperty)) {
-      return shape === 'single' || (!isOpcuaValue(msg, false) && dataValueOf(payload) === undefined && registerValuesOf(msg) === undefined);
+      if (shape === 'single') return true;
+      // Property loads first: this runs for every such message, and almost none has these fields.
+      return (msg.statusCode === undefined || !isOpcuaValue(msg, false)) && ((payload as { statusCode?: unknown }).statusCode === undefined || dataValueOf(payload) === undefined) && (msg.values === undefined || registerValuesOf(msg) === undefined);
     }
     if (isRecordGroup(msg) || notAReading(msg) !== undefined) return false;
     if (shape === 'single') return true;
