@@ -230,6 +230,14 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.equal(valid(sink, 'chunkInterval', 'day'), false);
     assert.equal(valid(sink, 'retention', '90 days'), true);
     assert.equal(valid(sink, 'maxAttempts', '0'), false);
+
+    // The input shape and OPC UA quality, the same on the three nodes that read messages (src/core/shapes.ts).
+    for (const def of [buffer, batcher, sink]) {
+      assert.equal(valid(def, 'shape', 'csv'), false);
+      assert.equal(valid(def, 'quality', 'all'), false);
+      for (const shape of ['auto', 'single', 'named-values', 'registers', 'opcua', '']) assert.equal(valid(def, 'shape', shape), true, shape);
+      for (const quality of ['good-only', 'keep-uncertain', 'keep-all', undefined]) assert.equal(valid(def, 'quality', quality), true, String(quality));
+    }
   });
 
   it('checks the sink\'s intervals as the runtime does: a number needs its unit ("30" is 30 seconds to PostgreSQL)', function () {

@@ -1,5 +1,5 @@
 import assert from 'assert';
-import { recordOf, shortLivedRecordOf, TelemetryMessageLike } from '../src/core/records';
+import { recordOf, shortLivedRecordOf, stampMissing, stampRecords, TelemetryMessageLike, TelemetryRecord } from '../src/core/records';
 
 describe('records', function () {
   const messages: TelemetryMessageLike[] = [
@@ -23,5 +23,38 @@ describe('records', function () {
       assert.deepStrictEqual(Object.keys(b), Object.keys(a), 'same fields in the same order, so the same JSON text');
       assert.strictEqual(JSON.stringify(b), JSON.stringify(a));
     }
+  });
+
+  /** A stamper that remembers each reservation. */
+  function stamper(): { reserve(source: string, count: number): number; calls: [string, number][] } {
+    const next = new Map<string, number>();
+    const calls: [string, number][] = [];
+    return {
+      calls,
+      reserve(source, count) {
+        calls.push([source, count]);
+        const first = next.get(source) ?? 1;
+        next.set(source, first + count);
+        return first;
+      },
+    };
+  }
+
+  it('stampRecords numbers each record in its own topic; consecutive records of one topic take one range', function () {
+    const records: TelemetryRecord[] = ['plc1/hr10', 'plc1/hr11', 'a', 'a', 'a', 'plc1/hr10'].map((topic) => ({ topic, payload: 1 }));
+    const s = stamper();
+    assert.equal(stampRecords(records, s, true), 6);
+    assert.deepStrictEqual(records.map((r) => [r.topic, r.seq]), [['plc1/hr10', 1], ['plc1/hr11', 1], ['a', 1], ['a', 2], ['a', 3], ['plc1/hr10', 2]]);
+    assert.deepStrictEqual(s.calls, [['plc1/hr10', 1], ['plc1/hr11', 1], ['a', 3], ['plc1/hr10', 1]]);
+  });
+
+  it('stampRecords: every one (buffer numbering on), or only those without a number of their own (stampMissing)', function () {
+    const make = (): TelemetryRecord[] => [{ topic: 'a', payload: 1, seq: 50 }, { topic: 'a', payload: { value: 2, seq: 60 } }, { topic: 'a', payload: 3 }, { topic: undefined, payload: 4 }];
+    const all = make();
+    stampRecords(all, stamper(), true);
+    assert.deepStrictEqual(all.map((r) => r.seq), [1, 2, 3, 1]);
+    const missing = make();
+    assert.equal(stampMissing(missing, stamper()), 2);
+    assert.deepStrictEqual(missing.map((r) => r.seq), [50, undefined, 1, 1]);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'assert';
 import fc from 'fast-check';
-import { readingCount, resolveShapeOptions, shapeMessage, type ShapeOptions, type ShapeResult } from '../src/core/shapes';
-import { appendRecords, type TelemetryRecord } from '../src/core/records';
+import { isPlainReading, readingCount, readShapeOptions, recordsOf, resolveShapeOptions, shapeMessage, type ShapeOptions, type ShapeResult } from '../src/core/shapes';
+import { appendRecords, recordOf, type TelemetryRecord } from '../src/core/records';
 import { mapRecord, resolveMappingOptions } from '../src/core/row-mapping';
 import { TelemetryGenerator } from '../src/core/simulator';
 import * as real from './fixtures/input-messages';
@@ -373,6 +373,14 @@ describe('input shapes', function () {
       assert.deepStrictEqual(readingsOf(shape(msg)).refused, ['u: message could not be read: bang'], 'a payload getter that throws');
     });
 
+    it('the nodes read shape and quality as the editor saves them, and refuse what they do not know at deploy', function () {
+      assert.deepStrictEqual([readShapeOptions({}).shape, readShapeOptions({}).quality], ['auto', 'good-only']);
+      assert.deepStrictEqual([readShapeOptions({ shape: '', quality: '' }).shape, readShapeOptions({ shape: 'registers', quality: 'keep-all' }).quality], ['auto', 'keep-all']);
+      assert.throws(() => readShapeOptions({ shape: 'csv' }), /Input shape must be one of auto, single, named-values, registers, opcua, got "csv"/);
+      assert.throws(() => readShapeOptions({ quality: 'all' }), /OPC UA quality must be one of good-only, keep-uncertain, keep-all/);
+      assert.ok(readShapeOptions({}, { valueProperty: 'v' }).readingKeys.has('v'), "a sink's property names");
+    });
+
     it('never throws and always answers, for any JSON message', function () {
       fc.assert(
         fc.property(fc.record({ topic: fc.oneof(fc.string(), fc.constant(undefined)), payload: fc.jsonValue(), seq: fc.option(fc.integer(), { nil: undefined }) }), (msg) => {
@@ -382,6 +390,64 @@ describe('input shapes', function () {
           }
         }),
       );
+    });
+  });
+  describe('what the nodes use', function () {
+    const inputs: Msg[] = [
+      real.modbusReadHolding, real.modbusReadHoldingOutput2, real.modbusReadCoils, real.modbusReadFailed, real.modbusFlexGetter,
+      real.opcuaSubscriptionId, real.opcuaStatus, real.opcuaStatusError, real.opcuaSubscribeGood, real.opcuaSubscribeUncertain, real.opcuaSubscribeBad,
+      real.opcuaReadCounter, real.opcuaGroupChange, real.opcuaReadMultipleAll, real.opcuaReadMultipleOutput3, real.opcuaBrowse,
+      { topic: 'zigbee/kitchen', payload: { temperature: 21.5, humidity: 40 } }, { topic: 's7', payload: { temp: 21.3, running: true, ts: 1 } },
+      { topic: 'x', payload: {} }, { topic: 'x', payload: [] }, { topic: 'x', payload: [1, 2] },
+    ];
+
+    /** isPlainReading is a shortcut: wherever it says yes, shapeMessage reads exactly recordOf(msg). */
+    function agrees(msg: Msg, options?: ShapeOptions): void {
+      const resolved = resolveShapeOptions(options);
+      if (!isPlainReading(msg, resolved)) return;
+      assert.deepStrictEqual(shapeMessage(msg, resolved), { outcome: 'readings', shape: 'single', readings: [recordOf(msg)], refused: [] }, JSON.stringify(msg));
+    }
+
+    it("isPlainReading: yes for the simulator's and MQTT's one-reading messages, no for every input node's message", function () {
+      const generator = new TelemetryGenerator({ sources: 10, eventsPerMessage: 1, seed: 3 });
+      for (const msg of generator.generate(200, RECEIVED_AT) as unknown as Msg[]) {
+        assert.equal(isPlainReading(msg), true);
+        agrees(msg);
+      }
+      for (const msg of [{ topic: 't', payload: 21.5 }, { topic: 't', payload: true }, { topic: 't', payload: { value: 1, ts: 5 } }, { topic: 't', payload: 'text' }, { topic: 't' }]) assert.equal(isPlainReading(msg), true, JSON.stringify(msg));
+      for (const msg of inputs) {
+        assert.equal(isPlainReading(msg), false, JSON.stringify(msg.topic));
+        for (const option of ['auto', 'single', 'named-values', 'registers', 'opcua'] as const) agrees(msg, { shape: option });
+      }
+      // An explicit shape other than single always takes the full reading.
+      assert.equal(isPlainReading({ topic: 't', payload: 1 }, resolveShapeOptions({ shape: 'opcua' })), false);
+      assert.equal(isPlainReading({ topic: 't', payload: 1 }, resolveShapeOptions({ shape: 'single' })), true);
+    });
+
+    it('isPlainReading agrees with shapeMessage for any JSON message, in every shape', function () {
+      fc.assert(
+        fc.property(
+          fc.record({ topic: fc.oneof(fc.string(), fc.constant('subscriptionId'), fc.constant(undefined)), payload: fc.oneof(fc.jsonValue(), fc.dictionary(fc.constantFrom('value', 'a', 'time', 'statusCode'), fc.jsonValue())), statusCode: fc.option(fc.constant({ value: 0 }), { nil: undefined }), sourceTimestamp: fc.option(fc.constant(1), { nil: undefined }), error: fc.option(fc.string(), { nil: undefined }) }, { requiredKeys: ['payload'] }),
+          (msg) => {
+            for (const option of ['auto', 'single', 'named-values', 'registers', 'opcua'] as const) agrees(msg as Msg, { shape: option });
+          },
+        ),
+        { numRuns: 500 },
+      );
+    });
+
+    it('recordsOf: the readings to store, then the refused ones carrying their reason, which the sink rejects with', function () {
+      const result = shape(real.opcuaReadMultipleAll);
+      const records = recordsOf(result);
+      assert.deepStrictEqual(records.map((r) => [r.topic, r.payload, r.refused]), [
+        ['ns=1;s=Counter', 1, undefined],
+        ['ns=1;s=MyVariable2', 23.5, 'ns=1;s=MyVariable2: OPC UA status BadSensorFailure (0x808C0000) is bad; quality good-only stores only Good values'],
+      ]);
+      assert.deepStrictEqual(mapRecord(records[1], RECEIVED_AT, mapping), { ok: false, reason: records[1].refused });
+      assert.equal(mapRecord(records[0], RECEIVED_AT, mapping).ok, true);
+      assert.deepStrictEqual(recordsOf(shape(real.opcuaSubscriptionId)), []);
+      const plain = shape({ topic: 't', payload: 1 });
+      assert.strictEqual(recordsOf(plain), (plain as { readings: TelemetryRecord[] }).readings, 'nothing copied when nothing is refused');
     });
   });
 });

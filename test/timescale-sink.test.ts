@@ -338,6 +338,8 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
       idempotent: true,
       distinctRows: true,
       tableNotices: 0,
+      ignored: 0,
+      ignoredReason: '',
       receivedMessages: 3,
       receivedEvents: 21,
       written: 11,

@@ -35,9 +35,9 @@ export function diskDirFor(spoolDir: string, nodeId: string): string {
  * screened once for the keys a decoder must strip, so a record pays for that only when its chunk
  * names one.
  */
-export function messageCodec<H extends { msg: Record<string, unknown> }>(wrap: (msg: Record<string, unknown>) => H): DiskCodec<H> {
+export function messageCodec<H extends { msg: Record<string, unknown> }>(wrap: (msg: Record<string, unknown>) => H, messageOf: (held: H) => Record<string, unknown> = (held) => held.msg): DiskCodec<H> {
   return {
-    encode: (held) => packMessage(held.msg),
+    encode: (held) => packMessage(messageOf(held)),
     decode: (payload, _weight, screened) => wrap(unpackMessage(payload, screened)),
     decodeRange: (chunk, start, end, _weight, screened) => wrap(unpackMessage(chunk, screened, start, end)),
     screen: (chunk) => !mayNameRiskyKeys(chunk),
@@ -50,8 +50,9 @@ export function openDiskTier<H extends { msg: Record<string, unknown> }>(
   policy: DropPolicy,
   wrap: (msg: Record<string, unknown>) => H,
   onStateChange?: (error: Error | undefined) => void,
+  messageOf?: (held: H) => Record<string, unknown>,
 ): DiskTier<H> {
-  return new DiskTier<H>({ dir, maxBytes: o.maxBytes, policy, codec: messageCodec(wrap), onStateChange });
+  return new DiskTier<H>({ dir, maxBytes: o.maxBytes, policy, codec: messageCodec(wrap, messageOf), onStateChange });
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * The unit that travels from telemetry-batcher to timescale-sink: one event, with the parts of the
- * message it came in that the sink needs to build a row. The buffer stamps `seq` and `timestamp`
- * at ingest, so a batch that is retried, spooled or replayed maps to exactly the same rows.
+ * The unit that travels from telemetry-batcher to timescale-sink: one reading, with the parts of the
+ * message it came in that the sink needs to build a row (shapes.ts reads a message as its readings).
+ * The first of our nodes that takes it in stamps `seq` and, when it has none, `timestamp`, so a
+ * batch that is retried, spooled or replayed maps to exactly the same rows.
  */
 export interface TelemetryRecord {
   /** msg.topic of the message the event arrived in (the default source). */
@@ -14,6 +15,11 @@ export interface TelemetryRecord {
   seq?: number;
   /** msg.kind, when the producer sets one. */
   kind?: unknown;
+  /**
+   * Why this reading must not be stored (an OPC UA status that is not Good, a value that is not a
+   * number): it travels and counts like any reading, and the sink rejects it with this reason.
+   */
+  refused?: string;
 }
 
 /** The fields of a Node-RED message that records are built from. */
@@ -111,11 +117,31 @@ export function hasSequence(record: TelemetryRecord, seqProperty = 'seq'): boole
  * share a source and a time never become one row. Returns how many were numbered.
  */
 export function stampMissing(records: readonly TelemetryRecord[], stamper: { reserve(source: string, count: number): number }, seqProperty = 'seq'): number {
+  return stampRecords(records, stamper, false, seqProperty);
+}
+
+/**
+ * Numbers records per their own topic: all of them (`every`), or only those without a sequence
+ * number of their own. Consecutive records of one topic take one range. Returns how many were numbered.
+ */
+export function stampRecords(records: readonly TelemetryRecord[], stamper: { reserve(source: string, count: number): number }, every: boolean, seqProperty = 'seq'): number {
   let stamped = 0;
-  for (const record of records) {
-    if (hasSequence(record, seqProperty)) continue;
-    record.seq = stamper.reserve(typeof record.topic === 'string' ? record.topic : '', 1);
-    stamped++;
+  const n = records.length;
+  for (let i = 0; i < n; ) {
+    if (!every && hasSequence(records[i], seqProperty)) {
+      i++;
+      continue;
+    }
+    const topic = topicOf(records[i]);
+    let end = i + 1;
+    while (end < n && topicOf(records[end]) === topic && (every || !hasSequence(records[end], seqProperty))) end++;
+    stamped += end - i;
+    let seq = stamper.reserve(topic, end - i);
+    for (; i < end; i++) records[i].seq = seq++;
   }
   return stamped;
+}
+
+function topicOf(record: TelemetryRecord): string {
+  return typeof record.topic === 'string' ? record.topic : '';
 }

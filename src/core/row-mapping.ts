@@ -4,6 +4,7 @@
  * one odd event can never stop the events around it.
  *
  * Rules (property names in quotes are the defaults; each is configurable):
+ * - a record with `refused` set (a reading its shape refused, see shapes.ts) is rejected with that reason.
  * - payload: a number (the value), a boolean (value 1 or 0), or a plain object carrying the
  *   fields below. Strings, arrays, Buffers, null and undefined are rejected.
  * - source: payload."source" when it is present, else msg.topic. It must be a non-empty string
@@ -246,6 +247,8 @@ export function mapRecord(record: TelemetryRecord, receivedAt: number, options: 
 
 function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: ResolvedMappingOptions): MappingResult {
   if (record === null || typeof record !== 'object') return reject(`record is ${describe(record)}`);
+  // A reading the node that shaped it refused (shapes.ts): rejected with that node's reason.
+  if (typeof record.refused === 'string') return reject(record.refused);
   const payload = record.payload;
   let fields: Record<string, unknown> | null = null;
   let value: number | null = null;

@@ -21,6 +21,7 @@
  *   <topic>/<name>, or <name> when the topic is empty.
  * - single: anything else is one reading, exactly as before (row-mapping decides).
  */
+import { oneOf } from './options';
 import { appendRecords, isRecordGroup, type TelemetryMessageLike, type TelemetryRecord } from './records';
 
 export const INPUT_SHAPES = ['auto', 'single', 'named-values', 'registers', 'opcua'] as const;
@@ -78,6 +79,19 @@ export function readingCount(result: ShapeResult): number {
   return result.outcome === 'readings' ? result.readings.length + result.refused.length : 0;
 }
 
+/**
+ * Every reading of a shaped message as the records the pipeline carries: those to store, then the
+ * refused ones, each with its reason in `refused` (the sink rejects it with that reason, so it is
+ * counted, and reaches the dead-letter output, like any row that cannot be stored).
+ */
+export function recordsOf(result: ShapeResult): TelemetryRecord[] {
+  if (result.outcome !== 'readings') return [];
+  if (result.refused.length === 0) return result.readings;
+  const out = result.readings.slice();
+  for (const refused of result.refused) out.push(refused.record);
+  return out;
+}
+
 function propertyName(name: unknown, option: string): string {
   if (typeof name !== 'string' || name.length === 0 || name === '__proto__' || name === 'constructor' || name === 'prototype') {
     throw new Error(`shape option ${option} must be a non-empty property name, got ${JSON.stringify(name)}`);
@@ -107,6 +121,14 @@ export function resolveShapeOptions(options: ShapeOptions = {}): ResolvedShapeOp
 
 const DEFAULT_OPTIONS = resolveShapeOptions();
 
+/**
+ * The `shape` and `quality` options of a node as the editor saves them (strings, or missing in a
+ * flow written by hand), resolved; `mapping` passes a sink's property names so both read a payload alike.
+ */
+export function readShapeOptions(def: Record<string, unknown>, mapping: Omit<ShapeOptions, 'shape' | 'quality'> = {}): ResolvedShapeOptions {
+  return resolveShapeOptions({ ...mapping, shape: oneOf(def.shape, 'Input shape', INPUT_SHAPES, 'auto'), quality: oneOf(def.quality, 'OPC UA quality', QUALITY_POLICIES, 'good-only') });
+}
+
 /** Reads one message. Pass options resolved once (resolveShapeOptions); the default is auto. */
 export function shapeMessage(msg: TelemetryMessageLike & Record<string, unknown>, options: ResolvedShapeOptions = DEFAULT_OPTIONS): ShapeResult {
   try {
@@ -120,12 +142,39 @@ export function shapeMessage(msg: TelemetryMessageLike & Record<string, unknown>
     } catch {
       topic = undefined;
     }
-    const reason = `message could not be read: ${err instanceof Error ? err.message : String(err)}`;
-    return { outcome: 'readings', shape: 'single', readings: [], refused: [{ record: { topic, payload: undefined }, reason: topic === undefined ? reason : `${topic}: ${reason}` }] };
+    const problem = `message could not be read: ${err instanceof Error ? err.message : String(err)}`;
+    const reason = topic === undefined ? problem : `${topic}: ${problem}`;
+    return { outcome: 'readings', shape: 'single', readings: [], refused: [{ record: { topic, payload: undefined, refused: reason }, reason }] };
   }
 }
 
 type Message = TelemetryMessageLike & Record<string, unknown>;
+
+/**
+ * Whether shapeMessage would read `msg` as exactly one reading, recordOf(msg), nothing refused: the
+ * message of a simulator, of MQTT, of most flows. Allocates nothing, so the nodes can take such a
+ * message in as they always did (their hot path) and shape only the others.
+ */
+export function isPlainReading(msg: TelemetryMessageLike & Record<string, unknown>, options: ResolvedShapeOptions = DEFAULT_OPTIONS): boolean {
+  try {
+    const shape = options.shape;
+    if (shape !== 'auto' && shape !== 'single') return false;
+    const payload = msg.payload;
+    if (Array.isArray(payload)) return false;
+    // The common case first, without walking the payload: an object with a value field is never
+    // empty, never named values, never "not a reading"; only an OPC UA value can still be one.
+    if (typeof payload === 'object' && payload !== null && Object.prototype.hasOwnProperty.call(payload, options.valueProperty)) {
+      if (shape === 'single') return true;
+      // Property loads first: this runs for every such message, and almost none has these fields.
+      return (msg.statusCode === undefined || !isOpcuaValue(msg, false)) && ((payload as { statusCode?: unknown }).statusCode === undefined || dataValueOf(payload) === undefined) && (msg.values === undefined || registerValuesOf(msg) === undefined);
+    }
+    if (isRecordGroup(msg) || notAReading(msg) !== undefined) return false;
+    if (shape === 'single') return true;
+    return !isOpcuaValue(msg, false) && dataValueOf(payload) === undefined && registerValuesOf(msg) === undefined && !(isPlainObject(payload) && looksLikeNamedValues(payload, options));
+  } catch {
+    return false;
+  }
+}
 
 function shapeUnsafe(msg: Message, options: ResolvedShapeOptions): ShapeResult {
   if (isRecordGroup(msg)) {
@@ -176,7 +225,7 @@ function notAReading(msg: Message): string | undefined {
   if (Array.isArray(payload)) {
     if (payload.length === 0) return 'empty poll: payload is an empty array';
     if (payload.every(isBrowseReference)) return `OPC UA browse result (${payload.length} references)`;
-  } else if (isPlainObject(payload) && Object.keys(payload).length === 0) {
+  } else if (isPlainObject(payload) && !hasOwnKeys(payload)) {
     return 'empty poll: payload is an empty object';
   }
   return undefined;
@@ -215,9 +264,12 @@ function single(msg: Message): ShapeResult & { outcome: 'readings' } {
 
 function looksLikeNamedValues(payload: Record<string, unknown>, options: ResolvedShapeOptions): boolean {
   let values = 0;
-  for (const [key, value] of Object.entries(payload)) {
+  // for-in, not Object.entries: this runs for every plain object payload and must allocate nothing.
+  for (const key in payload) {
+    if (!Object.prototype.hasOwnProperty.call(payload, key)) continue;
     if (options.readingKeys.has(key)) return false;
     if (options.timeProperties.includes(key)) continue;
+    const value = payload[key];
     if (typeof value !== 'number' && typeof value !== 'boolean') return false;
     values++;
   }
@@ -259,25 +311,31 @@ interface ModbusRead {
 
 /** The request a node-red-contrib-modbus read answered: modbus-read keeps it in msg.input, modbus-flex-getter in msg.modbusRequest. */
 function modbusReadOf(msg: Message): ModbusRead | undefined {
-  const candidates = [msg.modbusRequest, isObject(msg.input) ? (msg.input as Record<string, unknown>).payload : undefined];
-  for (const request of candidates) {
-    if (!isObject(request)) continue;
-    const r = request as Record<string, unknown>;
-    const fc = wholeNumber(r.fc);
-    const address = wholeNumber(r.address);
-    if (fc === undefined || address === undefined || REGISTER_PREFIX[fc] === undefined) continue;
-    const quantity = wholeNumber(r.quantity);
-    return { fc, address, quantity: quantity !== undefined && quantity > 0 ? quantity : undefined };
-  }
-  return undefined;
+  return modbusRequestOf(msg.modbusRequest) ?? (isObject(msg.input) ? modbusRequestOf((msg.input as Record<string, unknown>).payload) : undefined);
+}
+
+function modbusRequestOf(request: unknown): ModbusRead | undefined {
+  if (!isObject(request)) return undefined;
+  const r = request as Record<string, unknown>;
+  const fc = wholeNumber(r.fc);
+  const address = wholeNumber(r.address);
+  if (fc === undefined || address === undefined || REGISTER_PREFIX[fc] === undefined) return undefined;
+  const quantity = wholeNumber(r.quantity);
+  return { fc, address, quantity: quantity !== undefined && quantity > 0 ? quantity : undefined };
+}
+
+/** The register values of a Modbus read with its request: output 1 carries them as the payload, output 2 (the raw response) in msg.values. */
+function registerValuesOf(msg: Message): { read: ModbusRead; values: unknown[] } | undefined {
+  const values = Array.isArray(msg.payload) ? msg.payload : Array.isArray(msg.values) && isObject(msg.payload) ? (msg.values as unknown[]) : undefined;
+  if (values === undefined) return undefined;
+  const read = modbusReadOf(msg);
+  return read === undefined ? undefined : { read, values };
 }
 
 function registers(msg: Message, options: ResolvedShapeOptions): ShapeResult | undefined {
-  const read = modbusReadOf(msg);
-  if (read === undefined) return undefined;
-  // Output 1 carries the values as the payload; output 2 the raw response, with the values in msg.values.
-  const values = Array.isArray(msg.payload) ? msg.payload : Array.isArray(msg.values) && isObject(msg.payload) ? msg.values : undefined;
-  if (values === undefined) return undefined;
+  const found = registerValuesOf(msg);
+  if (found === undefined) return undefined;
+  const { read, values } = found;
   // Coils and discrete inputs come padded to whole bytes (3 coils read give 8 booleans).
   const count = read.quantity === undefined ? values.length : Math.min(read.quantity, values.length);
   const topic = typeof msg.topic === 'string' ? msg.topic : '';
@@ -351,9 +409,13 @@ function nodeIdText(nodeId: unknown): string | undefined {
 }
 
 /** `explicit`: shape 'opcua' was chosen, so msg.statusCode alone marks an OPC UA value; auto also wants a timestamp beside it (an HTTP response has a msg.statusCode too). */
+function isOpcuaValue(msg: Message, explicit: boolean): boolean {
+  return statusCodeOf(msg.statusCode) !== undefined && (explicit || msg.sourceTimestamp !== undefined || msg.serverTimestamp !== undefined);
+}
+
 function opcua(msg: Message, options: ResolvedShapeOptions, explicit: boolean): ShapeResult | undefined {
   // One value on the message: client read, subscribe, readmultiple (one message per item).
-  if (statusCodeOf(msg.statusCode) !== undefined && (explicit || msg.sourceTimestamp !== undefined || msg.serverTimestamp !== undefined)) {
+  if (isOpcuaValue(msg, explicit)) {
     const out = new Collector(msg);
     addOpcuaValue(out, options, msg, typeof msg.topic === 'string' ? msg.topic : undefined, { value: msg.payload, status: msg.statusCode, sourceTimestamp: msg.sourceTimestamp, serverTimestamp: msg.serverTimestamp });
     return out.result('opcua');
@@ -433,8 +495,12 @@ class Collector {
 
   add(record: TelemetryRecord, problem: string | undefined): void {
     record.seq = this.seq === undefined ? undefined : this.seq + this.count;
-    if (problem === undefined) this.readings.push(record);
-    else this.refused.push({ record, reason: record.topic === undefined ? problem : `${record.topic}: ${problem}` });
+    if (problem === undefined) {
+      this.readings.push(record);
+      return;
+    }
+    record.refused = record.topic === undefined ? problem : `${record.topic}: ${problem}`;
+    this.refused.push({ record, reason: record.refused });
   }
 
   result(shape: ReadShape): ShapeResult {
@@ -468,6 +534,11 @@ function wholeNumber(value: unknown): number | undefined {
 
 function isObject(value: unknown): boolean {
   return typeof value === 'object' && value !== null;
+}
+
+function hasOwnKeys(object: object): boolean {
+  for (const key in object) if (Object.prototype.hasOwnProperty.call(object, key)) return true;
+  return false;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

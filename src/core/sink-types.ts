@@ -49,6 +49,10 @@ export interface SinkStats extends SinkCounters {
   distinctRows: boolean;
   /** What setting up the table refused or found amiss (policies, key, column types), each logged once. */
   tableNotices: number;
+  /** Plain messages that are not readings (a subscription id, a status, an empty poll): completed, never stored; outside receivedEvents. */
+  ignored: number;
+  /** Why the last of them is not a reading. */
+  ignoredReason: string;
 }
 
 export interface DeadLetterEntry {

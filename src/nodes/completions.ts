@@ -29,13 +29,16 @@ export function acceptRecordGroups(nodeId: string, maxEvents: number): () => voi
   };
 }
 
-/** Events one message to all of `nodeIds` may carry as a record group: 1 unless every one takes groups. */
+/**
+ * Events one record group to all of `nodeIds` may carry (at least 1), or 0 unless every one of them
+ * takes record groups: they then get the messages as they came.
+ */
 export function recordGroupLimit(nodeIds: readonly string[]): number {
-  if (nodeIds.length === 0) return 1;
+  if (nodeIds.length === 0) return 0;
   let limit = Infinity;
   for (const id of nodeIds) {
     const offer = recordGroupLimits.get(id);
-    if (offer === undefined) return 1;
+    if (offer === undefined) return 0;
     if (offer.maxEvents < limit) limit = offer.maxEvents;
   }
   return limit;

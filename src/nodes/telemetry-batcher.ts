@@ -3,7 +3,8 @@ import * as path from 'path';
 import { Batch, BatchAssembler, FlushReason } from '../core/batch-assembler';
 import { InflightTracker } from '../core/inflight';
 import { positiveNumber, wholeNumber } from '../core/options';
-import { appendRecords, stampMissing, type TelemetryRecord } from '../core/records';
+import { appendRecords, isRecordGroup, recordOf, stampMissing, type TelemetryRecord } from '../core/records';
+import { isPlainReading, readShapeOptions, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../core/shapes';
 import { SequenceJournal, SequenceStamper } from '../core/sequence';
 import { Totals } from '../core/totals';
 import { installAdminEndpoints, publishStats } from './admin';
@@ -35,10 +36,14 @@ interface BatcherStats {
   flushedBySize: number;
   flushedByAge: number;
   flushedByRequest: number;
+  /** Messages that are not readings (a subscription id, a status, an empty poll): completed, not kept. */
+  ignored: number;
+  /** Why the last of them is not a reading. */
+  ignoredReason: string;
 }
 
 /** Counters that add up across instances (see Totals). */
-const CUMULATIVE = ['receivedMessages', 'receivedEvents', 'batchesSent', 'batchesCompleted', 'batchesFailed', 'batchesReturned', 'batchesResent', 'batchesUnacknowledged', 'refusedMessages', 'refusedEvents', 'flushedBySize', 'flushedByAge', 'flushedByRequest'] as const;
+const CUMULATIVE = ['receivedMessages', 'receivedEvents', 'batchesSent', 'batchesCompleted', 'batchesFailed', 'batchesReturned', 'batchesResent', 'batchesUnacknowledged', 'refusedMessages', 'refusedEvents', 'flushedBySize', 'flushedByAge', 'flushedByRequest', 'ignored'] as const;
 
 export = function (RED: RedAPI): void {
   installAdminEndpoints(RED);
@@ -48,6 +53,7 @@ export = function (RED: RedAPI): void {
     const node = this;
     let assembler: BatchAssembler<Input>;
     let ackTimeoutMs: number;
+    let shapeOptions: ResolvedShapeOptions;
     try {
       const maxOpenBatches = wholeNumber(def.maxOpenBatches, 'Open batches', 4, 1, 1000);
       assembler = new BatchAssembler<Input>({
@@ -57,6 +63,7 @@ export = function (RED: RedAPI): void {
         maxHeldEvents: wholeNumber(def.maxHeld, 'Max held', 50_000, 1, 50_000_000),
       });
       ackTimeoutMs = positiveNumber(def.ackTimeout, 'Ack timeout', 120, 0.001, 86_400) * 1000;
+      shapeOptions = readShapeOptions(def);
     } catch (err) {
       const message = `telemetry-batcher not started: ${(err as Error).message}`;
       node.error(message);
@@ -73,7 +80,7 @@ export = function (RED: RedAPI): void {
     const stats: BatcherStats = {
       receivedMessages: 0, receivedEvents: 0, batchesSent: 0, batchesCompleted: 0, batchesFailed: 0,
       batchesReturned: 0, batchesResent: 0, batchesUnacknowledged: 0, refusedMessages: 0, refusedEvents: 0, heldEvents: 0, openBatches: 0,
-      waitingBatches: 0, flushedBySize: 0, flushedByAge: 0, flushedByRequest: 0,
+      waitingBatches: 0, flushedBySize: 0, flushedByAge: 0, flushedByRequest: 0, ignored: 0, ignoredReason: '',
     };
     // Totals and sequence numbers outlive this instance (a redeploy, a restart).
     const stateDir = typeof def.spoolDir === 'string' && def.spoolDir !== '' ? def.spoolDir : path.join(RED.settings.userDir ?? os.tmpdir(), 'telemetry-spool');
@@ -244,8 +251,23 @@ export = function (RED: RedAPI): void {
         done();
         return;
       }
-      const records: TelemetryRecord[] = [];
-      appendRecords(msg, records);
+      let records: TelemetryRecord[];
+      if (isRecordGroup(msg)) {
+        // Readings a buffer in front took in: never read as a message again.
+        records = [];
+        appendRecords(msg, records);
+      } else if (isPlainReading(msg, shapeOptions)) {
+        records = [recordOf(msg)];
+      } else {
+        const shaped = shapeMessage(msg, shapeOptions);
+        if (shaped.outcome === 'not-a-reading') {
+          stats.ignored++;
+          stats.ignoredReason = shaped.reason;
+          done();
+          return;
+        }
+        records = recordsOf(shaped);
+      }
       // Readings that no node before numbered are numbered here (before the decision to take them,
       // so a refusal shows as a gap), and none merges with another that shares its source and time.
       stampMissing(records, sequences);

@@ -6,7 +6,8 @@ import { TieredStore } from '../core/tiered-store';
 import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
 import { DropLog } from '../core/drop-log';
 import { ResendGuard } from '../core/resend-guard';
-import { appendRecords, eventCount, hasSequence, RecordGroup, recordOf, shortLivedRecordOf, TelemetryRecord } from '../core/records';
+import { hasSequence, isRecordGroup, RecordGroup, recordOf, shortLivedRecordOf, stampRecords, TelemetryRecord } from '../core/records';
+import { isPlainReading, readingCount, readShapeOptions, recordsOf, ResolvedShapeOptions, shapeMessage } from '../core/shapes';
 import { approximateSize, DROP_POLICIES, DropReason } from '../core/ring-buffer';
 import { SequenceJournal, SequenceStamper } from '../core/sequence';
 import { Totals } from '../core/totals';
@@ -23,8 +24,12 @@ import { ThrottledStatus } from './status';
 interface Held {
   msg: NodeMessage;
   done: DoneFn;
-  /** msg is the event's TelemetryRecord, taken at ingest; its upstream was completed then. */
+  /** msg is one reading's TelemetryRecord, taken at ingest; its upstream was completed then. */
   record?: true;
+  /** A message held as it came: the readings it counts for (at least 1), when known at ingest. */
+  weight?: number;
+  /** One reading of several of a message: its share of the message's approximate size (see sizeOf below). */
+  size?: number;
 }
 
 const noUpstream = (): void => undefined;
@@ -32,7 +37,7 @@ const noUpstream = (): void => undefined;
 /** Counters that add up across instances (see Totals); `dropped` and `drained` are sums of others but add up the same way. */
 const CUMULATIVE = [
   'received', 'delivered', 'failed', 'unacknowledged', 'droppedOverflow', 'droppedOversize', 'droppedDiskError', 'dropped', 'drained',
-  'restored', 'spooled', 'spoolLost', 'spoolErrors', 'spoolBadLines', 'spoolBadBytes', 'resentSkipped',
+  'restored', 'spooled', 'spoolLost', 'spoolErrors', 'spoolBadLines', 'spoolBadBytes', 'resentSkipped', 'ignored',
 ] as const;
 
 export = function (RED: RedAPI): void {
@@ -43,6 +48,24 @@ export = function (RED: RedAPI): void {
     return msg as NodeMessage;
   }
 
+  /**
+   * What the buffer writes of an item (to its encoded part, the disk, the spool): a message as it
+   * is, a reading's record as a record group of one, so that it comes back as a record and is never
+   * read as a message again (shaped a second time, a record could change: a refused one would lose
+   * its reason, an explicit shape would refuse it).
+   */
+  function persisted(held: Held): Record<string, unknown> {
+    return held.record === true ? { telemetryRecords: true, payload: [held.msg] } : (held.msg as Record<string, unknown>);
+  }
+
+  /** An item read back (see persisted); its upstream was completed when it was written. */
+  function readBack(msg: Record<string, unknown>): Held {
+    if (isRecordGroup(msg) && msg.payload.length === 1 && typeof msg.payload[0] === 'object' && msg.payload[0] !== null) {
+      return { msg: msg.payload[0] as unknown as NodeMessage, done: noUpstream, record: true };
+    }
+    return { msg: withNewId(msg), done: noUpstream };
+  }
+
   function TelemetryBuffer(this: Node, def: NodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -50,6 +73,8 @@ export = function (RED: RedAPI): void {
     let ackTimeoutMs: number;
     let statsIntervalMs: number;
     let stampSequence: boolean;
+    let shapeOptions: ResolvedShapeOptions;
+    let memoryBound = false;
     let disk: DiskSpillOptions;
     let tiered: TieredStore<Held> | undefined;
     // Set below once the disk tier is open: flush once per event-loop turn after spilling.
@@ -58,11 +83,13 @@ export = function (RED: RedAPI): void {
     const spoolDir = typeof def.spoolDir === 'string' && def.spoolDir !== '' ? def.spoolDir : path.join(RED.settings.userDir ?? os.tmpdir(), 'telemetry-spool');
     try {
       disk = readDiskSpillOptions(def);
+      shapeOptions = readShapeOptions(def);
       const policy = oneOf(def.dropPolicy, 'Drop policy', DROP_POLICIES, 'drop-oldest');
       const capacity = wholeNumber(def.capacity, 'Capacity', 100_000, 1, 50_000_000);
       // 128 MB: about six times what the default capacity needs for telemetry events (about 0.2 kB
       // each), so it acts only on large payloads, well before a small gateway's heap limit.
       const memoryLimitMB = positiveNumber(def.memoryLimit, 'Memory limit', 128, 0, 1_048_576);
+      memoryBound = memoryLimitMB > 0;
       ackTimeoutMs = positiveNumber(def.ackTimeout, 'Ack timeout', 60, 0.001, 86_400) * 1000;
       core = new BufferCore<Held>(
         {
@@ -72,12 +99,11 @@ export = function (RED: RedAPI): void {
           ackTimeoutMs,
         },
         {
-          // A record taken at ingest gets a message id only if it ever leaves alone.
-          keyOf: (items) => (items.length === 1 ? ((items[0].msg._msgid as string | undefined) ?? (items[0].msg._msgid = RED.util.generateId())) : RED.util.generateId()),
+          keyOf,
           release,
           groupLimit: () => {
             groupLimit = recordGroupLimit(downstream);
-            return groupLimit;
+            return Math.max(1, groupLimit);
           },
           settled,
           expectedCompletions: () => downstream.length,
@@ -86,7 +112,7 @@ export = function (RED: RedAPI): void {
         // Store-and-forward: the ring overflows into a bounded segmented log on disk.
         disk.enabled
           ? (ring, onDrop) =>
-              (tiered = new TieredStore<Held>(ring, openDiskTier<Held>(diskDirFor(spoolDir, node.id), disk, policy, (msg) => ({ msg: withNewId(msg), done: noUpstream }), diskStateChanged), {
+              (tiered = new TieredStore<Held>(ring, openDiskTier<Held>(diskDirFor(spoolDir, node.id), disk, policy, readBack, diskStateChanged, persisted), {
                 replayRate: disk.replayRate,
                 now: Date.now,
                 onSpill: (held) => {
@@ -101,13 +127,13 @@ export = function (RED: RedAPI): void {
         // leave this process, so they need no screening for risky keys.
         {
           codec: {
-            encode: (held) => packMessage(held.msg as Record<string, unknown>),
-            decode: (bytes) => ({ msg: withNewId(unpackMessage(bytes, true)), done: noUpstream }),
-            decodeRange: (block, start, end) => ({ msg: withNewId(unpackMessage(block, true, start, end)), done: noUpstream }),
+            encode: (held) => packMessage(persisted(held)),
+            decode: (bytes) => readBack(unpackMessage(bytes, true)),
+            decodeRange: (block, start, end) => readBack(unpackMessage(block, true, start, end)),
           },
           onEncoded: (held) => held.done(),
         },
-        memoryLimitMB > 0 ? { maxBytes: memoryLimitMB * 1024 * 1024, sizeOf: (held) => approximateSize(held.msg) } : undefined,
+        memoryLimitMB > 0 ? { maxBytes: memoryLimitMB * 1024 * 1024, sizeOf: (held) => held.size ?? approximateSize(held.msg) } : undefined,
       );
       statsIntervalMs = positiveNumber(def.statsInterval, 'Stats interval', 10, 0, 86_400) * 1000;
       stampSequence = flag(def.stampSequence, true);
@@ -119,8 +145,8 @@ export = function (RED: RedAPI): void {
     }
 
     const downstream = (def.wires?.[0] ?? []).slice();
-    /** Events per record group the nodes downstream take (1: they get the messages as they came). */
-    let groupLimit = 1;
+    /** Readings per record group the nodes downstream take (0: they are not all telemetry-batchers, and get the messages as they came). */
+    let groupLimit = 0;
     // Sequence numbers continue across redeploys and restarts through the journal beside the spool.
     const sequences = new SequenceStamper();
     const journal = new SequenceJournal(`${spoolFileFor(spoolDir, node.id).replace(/\.jsonl$/, '')}.sequences`);
@@ -132,21 +158,39 @@ export = function (RED: RedAPI): void {
     }
     let pumpScheduled = false;
     let closing = false;
+    /** Messages that are not readings (a subscription id, a status, an empty poll), taken in into batchers and not kept; the last one's reason. */
+    let ignored = 0;
+    let ignoredReason = '';
     let lastDropped = 0;
     let dropping = false;
+
+    /**
+     * The id a released group travels under. A message keeps its own, unless a message with the same
+     * id is still in flight: node-red-contrib-opcua sends every change of a monitored item under the
+     * id of the message that asked for it, and a completion must find the message it is for.
+     */
+    function keyOf(items: readonly Held[]): string {
+      if (items.length === 1 && items[0].record !== true) {
+        const msg = items[0].msg;
+        if (typeof msg._msgid !== 'string' || core.inflight.has(msg._msgid)) msg._msgid = RED.util.generateId();
+        return msg._msgid as string;
+      }
+      return RED.util.generateId();
+    }
 
     function release(groups: Held[][], keys: string[]): void {
       // One send per message: Node-RED deep-copies every message after the first in a single send().
       for (let i = 0; i < groups.length; i++) {
         const group = groups[i];
         let msg: NodeMessage;
-        if (group.length === 1) {
+        if (group.length === 1 && (group[0].record !== true || groupLimit === 0)) {
           msg = group[0].msg;
         } else {
+          // Into batchers a reading always travels as a record, so nobody reads it as a message again.
           const records: TelemetryRecord[] = [];
           for (const held of group) {
             if (held.record === true) records.push(held.msg as TelemetryRecord);
-            else appendRecords(held.msg, records);
+            else for (const record of recordsOf(shapeMessage(held.msg, shapeOptions))) records.push(record);
           }
           const recordGroup: RecordGroup & { _msgid: string } = { _msgid: keys[i], payload: records, telemetryRecords: true };
           msg = recordGroup as unknown as NodeMessage;
@@ -160,6 +204,15 @@ export = function (RED: RedAPI): void {
 
     function settled(held: Held, _outcome: Outcome | DropReason): void {
       held.done();
+    }
+
+    /** The readings a message held as it came counts for: readingCount with this buffer's shape options, at least 1. */
+    function messageWeight(msg: NodeMessage): number {
+      return isPlainReading(msg, shapeOptions) ? 1 : Math.max(1, readingCount(shapeMessage(msg, shapeOptions)));
+    }
+
+    function weightOf(held: Held): number {
+      return held.record === true ? 1 : (held.weight ?? messageWeight(held.msg));
     }
 
     function schedulePump(): void {
@@ -216,7 +269,7 @@ export = function (RED: RedAPI): void {
     // (restored from the spool, found on disk) was counted then as received and as handed over
     // (drained): counted once, it is no longer handed over.
     const totals = new Totals<(typeof CUMULATIVE)[number]>(`${spoolFile.replace(/\.jsonl$/, '')}.totals.json`, CUMULATIVE);
-    const instanceStats = () => ({ ...core.stats(), ...spoolCounters, ...diskStats(), resentSkipped });
+    const instanceStats = () => ({ ...core.stats(), ...spoolCounters, ...diskStats(), resentSkipped, ignored, ignoredReason });
     const telemetryStats = (): ReturnType<typeof instanceStats> & { sources: number; sourcesForgotten: number } => {
       const current = instanceStats();
       const carriedIn = current.restored + ((current as { diskRecovered?: number }).diskRecovered ?? 0);
@@ -376,10 +429,18 @@ export = function (RED: RedAPI): void {
     const restore = restoreSpool<NodeMessage>(spoolFile, {
       onHeader: (header) => sequences.restore(header.sequences),
       onMessage: (msg) => {
+        if (isRecordGroup(msg)) {
+          // Readings kept as records (see persisted): each is one reading again.
+          for (const record of msg.payload) {
+            spoolCounters.restored++;
+            core.offer({ msg: (typeof record === 'object' && record !== null ? record : { payload: record }) as NodeMessage, done: noUpstream, record: true }, 1);
+          }
+          return;
+        }
         msg._msgid = RED.util.generateId();
-        const weight = eventCount(msg);
+        const weight = messageWeight(msg);
         spoolCounters.restored += weight;
-        core.offer({ msg, done: noUpstream }, weight);
+        core.offer({ msg, done: noUpstream, weight }, weight);
       },
     });
     spoolCounters.spoolBadLines += restore.badLines;
@@ -410,34 +471,69 @@ export = function (RED: RedAPI): void {
         done();
         return;
       }
-      const weight = eventCount(msg);
-      // On: every message is numbered here. Off: the producer's own msg.seq or payload.seq is kept,
-      // and only a message without one is numbered, so no two readings become one row.
-      if (stampSequence || !hasSequence(msg as TelemetryRecord)) {
-        msg.seq = sequences.reserve(typeof msg.topic === 'string' ? msg.topic : '', weight);
-      }
-      // Fixing the time at ingest makes a retried or replayed event map to the same row.
-      if (msg.timestamp === undefined) msg.timestamp = Date.now();
-      if (typeof msg._msgid !== 'string') msg._msgid = RED.util.generateId();
-      // Into telemetry-batchers, what arrives in one event-loop turn leaves as one record group.
+      // Into telemetry-batchers, a message is taken in as its readings, and what arrives in one
+      // event-loop turn leaves as one record group.
       groupLimit = recordGroupLimit(downstream);
-      const grouping = groupLimit > 1;
-      if (grouping && weight === 1 && !Array.isArray(msg.payload)) {
-        // A batcher reads only the record, so the buffer keeps only the record and completes the
-        // message now: the message and Node-RED's done() closure die young instead of being
-        // promoted by V8 while the event waits for its commit (npm run bench, item c).
-        // Two literals on purpose (see shortLivedRecordOf): what a full ring turns into text at once
-        // must not share the allocation site of what waits as an object for its commit.
-        const held: Held = core.keepsAsObject(1)
-          ? { msg: recordOf(msg) as NodeMessage, done: noUpstream, record: true }
-          : { msg: shortLivedRecordOf(msg) as NodeMessage, done: noUpstream, record: true };
-        core.offer(held, 1, false);
+      const grouping = groupLimit > 0;
+      if (isPlainReading(msg, shapeOptions)) {
+        // One reading, exactly as the message has it (a simulator's, MQTT's, most flows'): the hot path.
+        // On: every reading is numbered here. Off: the producer's own msg.seq or payload.seq is kept,
+        // and only a reading without one is numbered, so no two readings become one row.
+        if (stampSequence || !hasSequence(msg as TelemetryRecord)) msg.seq = sequences.reserve(typeof msg.topic === 'string' ? msg.topic : '', 1);
+        // Fixing the time at ingest makes a retried or replayed reading map to the same row.
+        if (msg.timestamp === undefined) msg.timestamp = Date.now();
+        if (grouping) {
+          // A batcher reads only the record, so the buffer keeps only the record and completes the
+          // message now: the message and Node-RED's done() closure die young instead of being
+          // promoted by V8 while the reading waits for its commit (npm run bench, item c).
+          // Two literals on purpose (see shortLivedRecordOf): what a full ring turns into text at once
+          // must not share the allocation site of what waits as an object for its commit.
+          const held: Held = core.keepsAsObject(1)
+            ? { msg: recordOf(msg) as NodeMessage, done: noUpstream, record: true }
+            : { msg: shortLivedRecordOf(msg) as NodeMessage, done: noUpstream, record: true };
+          core.offer(held, 1, false);
+          done();
+          schedulePump();
+          return;
+        }
+        core.offer({ msg, done, weight: 1 }, 1);
+        return;
+      }
+      const shaped = shapeMessage(msg, shapeOptions);
+      if (grouping) {
+        // Into batchers a message becomes its readings here: each is one entry of the ring, numbered
+        // in its own source before the drop decision (a dropped reading is a gap in its source), and
+        // the message is completed now, as a one-reading message is.
+        if (shaped.outcome === 'not-a-reading') {
+          ignored++;
+          ignoredReason = shaped.reason;
+          done();
+          return;
+        }
+        const records = recordsOf(shaped);
+        stampRecords(records, sequences, stampSequence);
+        // The input's own time wins (an OPC UA source timestamp, a payload's ts); the buffer's clock
+        // fills in only where there is none.
+        const now = Date.now();
+        for (const record of records) if (record.timestamp === undefined || record.timestamp === null) record.timestamp = now;
+        if (records.length === 1) {
+          core.offer({ msg: records[0] as NodeMessage, done: noUpstream, record: true }, 1, false);
+        } else {
+          // Each reading's share of the message's size: the size of 100 readings one by one cost more
+          // than everything else the buffer does with them (npm run bench, item d).
+          const size = memoryBound ? Math.ceil(approximateSize(msg) / records.length) + 64 : 0;
+          for (const record of records) core.offer({ msg: record as NodeMessage, done: noUpstream, record: true, size }, 1, false);
+        }
         done();
         schedulePump();
         return;
       }
-      core.offer({ msg, done }, weight, !grouping);
-      if (grouping) schedulePump();
+      // In front of any other node (MQTT out, HTTP request) a message goes on as it came, counting
+      // for its readings; msg.seq is then the first of that many numbers of msg.topic.
+      const weight = Math.max(1, readingCount(shaped));
+      if (stampSequence || !hasSequence(msg as TelemetryRecord)) msg.seq = sequences.reserve(typeof msg.topic === 'string' ? msg.topic : '', weight);
+      if (msg.timestamp === undefined) msg.timestamp = Date.now();
+      core.offer({ msg, done, weight }, weight);
     });
 
     // Messages a producer sent just before the deploy stopped this node are still being delivered:
@@ -480,11 +576,11 @@ export = function (RED: RedAPI): void {
       const { queued, inFlight } = core.drain();
       const all = inFlight.concat(queued);
       let events = 0;
-      for (const held of all) events += eventCount(held.msg);
+      for (const held of all) events += weightOf(held);
       try {
-        const { skipped, skippedAt } = writeSpool(spoolFile, {}, all.map((held) => held.msg));
+        const { skipped, skippedAt } = writeSpool(spoolFile, {}, all.map(persisted));
         let lost = 0;
-        for (const i of skippedAt) lost += eventCount(all[i].msg);
+        for (const i of skippedAt) lost += weightOf(all[i]);
         spoolCounters.spooled += events - lost;
         spoolCounters.spoolLost += lost;
         if (all.length > 0) {

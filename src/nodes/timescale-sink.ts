@@ -7,7 +7,8 @@
 import * as os from 'os';
 import * as path from 'path';
 import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
-import { appendRecords, stampMissing, type TelemetryRecord } from '../core/records';
+import { stampMissing, type TelemetryRecord } from '../core/records';
+import { readShapeOptions, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../core/shapes';
 import { resolveBackoffOptions } from '../core/retry';
 import { SequenceJournal, SequenceStamper } from '../core/sequence';
 import { misconfiguredFix, shortDuration, sinkBadge } from '../core/sink-status';
@@ -28,7 +29,7 @@ interface Owner {
 }
 
 /** Counters that add up across instances (the gauges inFlight and queued are folded into closed on save). */
-const CUMULATIVE = ['receivedMessages', 'receivedEvents', 'written', 'duplicates', 'rejected', 'deadLetteredBatches', 'deadLetteredEvents', 'refusedMessages', 'refusedEvents', 'closedMessages', 'closedEvents', 'retries', 'writes'] as const;
+const CUMULATIVE = ['receivedMessages', 'receivedEvents', 'written', 'duplicates', 'rejected', 'deadLetteredBatches', 'deadLetteredEvents', 'refusedMessages', 'refusedEvents', 'closedMessages', 'closedEvents', 'retries', 'writes', 'ignored'] as const;
 
 export = function (RED: RedAPI): void {
   installAdminEndpoints(RED);
@@ -44,6 +45,7 @@ export = function (RED: RedAPI): void {
     let statsIntervalMs: number;
     let drainTimeoutMs: number;
     let seqProperty: string;
+    let shapeOptions: ResolvedShapeOptions;
     try {
       const conn = RED.nodes.getNode(String(def.connection ?? '')) as TimescaleConnectionApi | null;
       if (!conn || typeof conn.acquire !== 'function') throw new Error('no connection configured');
@@ -69,6 +71,7 @@ export = function (RED: RedAPI): void {
         };
       }
       seqProperty = text(def.seqProperty, 'seq');
+      const timeProperties = text(def.timeProperty, 'time,ts').split(',').map((name) => name.trim()).filter((name) => name !== '');
       const options: TimescaleWriterOptions = {
         schema: text(def.schema, 'public'),
         table: text(def.table, 'telemetry'),
@@ -82,13 +85,23 @@ export = function (RED: RedAPI): void {
         },
         retry: backoff,
         mapping: {
-          timeProperty: text(def.timeProperty, 'time,ts').split(',').map((name) => name.trim()).filter((name) => name !== ''),
+          timeProperty: timeProperties,
           sourceProperty: text(def.sourceProperty, 'source'),
           valueProperty: text(def.valueProperty, 'value'),
           kindProperty: text(def.kindProperty, 'kind'),
           seqProperty
         }
       };
+      // A plain message is read with the mapping's own property names, so both agree on what is a reading;
+      // `timestamp` stays a time field of named values, as it is by default.
+      const mapping = options.mapping ?? {};
+      shapeOptions = readShapeOptions(def, {
+        valueProperty: mapping.valueProperty,
+        sourceProperty: mapping.sourceProperty,
+        kindProperty: mapping.kindProperty,
+        seqProperty: mapping.seqProperty,
+        timeProperty: [...new Set([...timeProperties, 'timestamp'])],
+      });
       const concurrency = wholeNumber(def.maxConcurrent, 'Max concurrent', 0, 0, 1000);
       const schedulerOptions = {
         maxConcurrent: concurrency > 0 ? concurrency : conn.poolSize,
@@ -137,12 +150,15 @@ export = function (RED: RedAPI): void {
     const samples: Array<[number, number]> = [];
 
     let table = { idempotent: true, distinctRows: true, tableNotices: 0 };
+    /** Plain messages that are not readings (a subscription id, a status, an empty poll): completed, never stored. */
+    let ignored = 0;
+    let ignoredReason = '';
     function stats(): SinkStats {
       const current: SinkCounters = scheduler.counters;
-      return { state, code, since, host: db.host, ...table, ...totals.add({ ...current }) };
+      return { state, code, since, host: db.host, ...table, ignoredReason, ...totals.add({ ...current, ignored }) };
     }
     function saveTotals(): void {
-      const s = totals.add({ ...scheduler.counters });
+      const s = totals.add({ ...scheduler.counters, ignored });
       // What is held now counts as handed back, so the saved totals add up without the gauges.
       s.closedMessages += s.inFlight + s.queued;
       s.closedEvents += s.inFlightEvents + s.queuedEvents;
@@ -269,8 +285,14 @@ export = function (RED: RedAPI): void {
       if (!mergeable) {
         records = msg.payload as TelemetryRecord[];
       } else {
-        records = [];
-        appendRecords(msg, records);
+        const shaped = shapeMessage(msg, shapeOptions);
+        if (shaped.outcome === 'not-a-reading') {
+          ignored++;
+          ignoredReason = shaped.reason;
+          done();
+          return;
+        }
+        records = recordsOf(shaped);
         // The time of receipt is the last choice of the row mapping (after payload.time/ts and
         // msg.timestamp): stamping it here keeps it exact when several messages share one write.
         for (const record of records) if (record.timestamp === undefined || record.timestamp === null) record.timestamp = receivedAt;
