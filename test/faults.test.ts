@@ -376,19 +376,25 @@ describe('faults on real processes: nothing lost without a count, nothing writte
       [{ batchSize: 300, maxAge: 50, poolSize: 2 }, 'nodes'],
       [{ batchSize: 300, maxAge: 50, poolSize: 3 }, 'full'],
     ];
-    const received = async (): Promise<number> => (await stats(proc))[IDS.buffer]?.received ?? 0;
+    const received = async (): Promise<number | undefined> => (await stats(proc))[IDS.buffer]?.received;
+    // Just after a deploy the new buffer may not be in the stats yet: wait for it, or "5,000 more"
+    // would count from zero and pass at once.
+    const start = async (): Promise<number> => {
+      let n: number | undefined;
+      await waitUntil('the buffer in the stats', async () => (n = await received()) !== undefined);
+      return n!;
+    };
     for (const [change, type] of variants) {
-      // A full deploy starts a new buffer with new counters; a modified-nodes deploy keeps it.
-      const from = await received();
-      await waitUntil('5,000 more events in', async () => (await received()) >= from + 5000);
+      const from = await start();
+      await waitUntil('5,000 more events in', async () => ((await received()) ?? 0) >= from + 5000);
       const s = await stats(proc);
       assertCountingRule(s[IDS.buffer], false);
       dropped += s[IDS.buffer].dropped;
       spoolErrors += s[IDS.buffer].spoolErrors;
       await deploy(proc, pipelineFlow({ ...base, ...change }), type);
     }
-    const from = await received();
-    await waitUntil('5,000 more events in', async () => (await received()) >= from + 5000);
+    const from = await start();
+    await waitUntil('5,000 more events in', async () => ((await received()) ?? 0) >= from + 5000);
     const last = await stats(proc);
     dropped += last[IDS.buffer].dropped;
     spoolErrors += last[IDS.buffer].spoolErrors;
