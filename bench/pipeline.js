@@ -37,8 +37,8 @@ const { execSync } = require('child_process');
 const { Pool } = require('pg');
 const { startEmbeddedPostgres } = require('../scripts/embedded-pg.js');
 const { startNodeRed, makeUserDir } = require('../test/support/node-red-process.ts');
-const { TelemetryGenerator } = require('../nodes/lib/core/simulator.js');
-const { TimescaleWriter } = require('../nodes/lib/core/timescale-writer.js');
+const { TelemetryGenerator } = require('../nodes/lib/core/simulator/simulator.js');
+const { TimescaleWriter } = require('../nodes/lib/core/sink/timescale-writer.js');
 
 // 300,000: at 100,000 the start-up and the last partial batch's maxAge were 10 % of item c's time.
 const N = Number(process.env.BENCH_EVENTS || 300000);

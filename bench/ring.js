@@ -12,7 +12,7 @@
 //   evict       drop-oldest at full capacity with a drop listener; every push evicts the oldest item.
 //   batch       capacity 65536 pre-filled halfway; loop 64 x push(obj, 1) + popBatch(64, reusedArray).
 //   text-evict  the buffer's overload path: drop-oldest at full capacity with the node's text codec
-//               (nodes/lib/core/disk-spill.js); every push encodes a batcher record and discards the
+//               (nodes/lib/core/buffer/disk-spill.js); every push encodes a batcher record and discards the
 //               oldest unread.
 //   text-pop    the same ring, push + shift: encode and decode every record.
 //   records     push + shift of batcher records (simulator-like payloads), half full.

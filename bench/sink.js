@@ -15,7 +15,7 @@
 //   TELEMETRY_PG_BENCH_URL=postgres://... npm run bench:sink   against an existing server
 const { Pool } = require('pg');
 const { startEmbeddedPostgres } = require('../scripts/embedded-pg.js');
-const { TimescaleWriter } = require('../nodes/lib/core/timescale-writer.js');
+const { TimescaleWriter } = require('../nodes/lib/core/sink/timescale-writer.js');
 
 const ROWS = Number(process.env.BENCH_ROWS || 500000);
 const BATCH = Number(process.env.BENCH_BATCH || 5000);

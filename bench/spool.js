@@ -13,7 +13,7 @@
 //   replay     shift() of everything spilled: read, checksum, JSON decode
 //   spill x100 / replay x100   the same with 100 events per message (an array payload)
 //   shutdown spool   writeSpool() of the messages a closing buffer holds, then the restore of that
-//              file at the next start (src/core/spool.ts), one-event messages
+//              file at the next start (src/core/buffer/spool.ts), one-event messages
 // Targets: spill >= 100k events/s (the pipeline's one-event-per-message rate), replay >= 2x that.
 // On a shared machine compare the ratios printed at the end, not the absolute figures; the
 // "reference" line is JSON.stringify + JSON.parse of the same messages in the same run, a floor

@@ -1,10 +1,10 @@
 import assert from 'assert';
-import { BatchAssembler, Batch } from '../src/core/batch-assembler';
-import { BufferCore, BufferOptions, BufferStats, Outcome } from '../src/core/buffer-core';
-import { InflightTracker } from '../src/core/inflight';
-import { DropReason } from '../src/core/ring-buffer';
-import { SequenceStamper } from '../src/core/sequence';
-import { TelemetryMessageLike } from '../src/core/records';
+import { BatchAssembler, Batch } from '../src/core/batching/batch-assembler';
+import { BufferCore, BufferOptions, BufferStats, Outcome } from '../src/core/buffer/buffer-core';
+import { InflightTracker } from '../src/core/buffer/inflight';
+import { DropReason } from '../src/core/buffer/ring-buffer';
+import { SequenceStamper } from '../src/core/readings/sequence';
+import { TelemetryMessageLike } from '../src/core/readings/records';
 import { countsAddUp } from './support/counting';
 
 interface Item {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
-import { CONNECTION_DEFAULTS, poolConfig, type ConnectionSettings } from '../src/core/connection-settings';
+import { CONNECTION_DEFAULTS, poolConfig, type ConnectionSettings } from '../src/core/connection/connection-settings';
 
 function settings(overrides: Partial<ConnectionSettings> = {}): ConnectionSettings {
   return { ...CONNECTION_DEFAULTS, caFile: '', user: 'ingest', password: 'S3cret-pw', ...overrides };

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { DatabaseGate } from '../src/core/database-gate';
-import { DropLog } from '../src/core/drop-log';
-import { InflightTracker } from '../src/core/inflight';
-import { AbortedError } from '../src/core/retry';
-import { shortDuration, sinkBadge, type SinkBadgeFacts } from '../src/core/sink-status';
+import { DatabaseGate } from '../src/core/sink/database-gate';
+import { DropLog } from '../src/core/shared/drop-log';
+import { InflightTracker } from '../src/core/buffer/inflight';
+import { AbortedError } from '../src/core/sink/retry';
+import { shortDuration, sinkBadge, type SinkBadgeFacts } from '../src/core/sink/sink-status';
 
 const refused = { kind: 'unavailable' as const, code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' };
 

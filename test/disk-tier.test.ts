@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DiskCodec, DiskTier, RECORD_HEADER, crc32 } from '../src/core/disk-tier';
-import { RingBuffer } from '../src/core/ring-buffer';
-import { TieredStore } from '../src/core/tiered-store';
+import { DiskCodec, DiskTier, RECORD_HEADER, crc32 } from '../src/core/buffer/disk-tier';
+import { RingBuffer } from '../src/core/buffer/ring-buffer';
+import { TieredStore } from '../src/core/buffer/tiered-store';
 import { assertCountsAddUp, Counts } from './support/counting';
 
 interface Item {
@@ -191,7 +191,7 @@ describe('disk tier (store-and-forward log)', function () {
 
 describe('disk tier: badge and options', function () {
   it('keeps every badge text under 20 characters, whatever the backlog', function () {
-    const { diskBadgeText } = require('../src/core/disk-spill') as typeof import('../src/core/disk-spill');
+    const { diskBadgeText } = require('../src/core/buffer/disk-spill') as typeof import('../src/core/buffer/disk-spill');
     const cases: [number, number, number, number][] = [
       [0, 0, 0, 0],
       [999, 1023, 59, 999],
@@ -211,7 +211,7 @@ describe('disk tier: badge and options', function () {
   });
 
   it('is off by default and reads its options with clear errors', function () {
-    const { readDiskSpillOptions, sequencesAfter } = require('../src/core/disk-spill') as typeof import('../src/core/disk-spill');
+    const { readDiskSpillOptions, sequencesAfter } = require('../src/core/buffer/disk-spill') as typeof import('../src/core/buffer/disk-spill');
     const d = readDiskSpillOptions({});
     assert.deepEqual(d, { enabled: false, maxBytes: 1024 * 1024 * 1024, fsyncIntervalMs: 1000, replayRate: 20_000, spillAfterMs: 0 });
     assert.throws(() => readDiskSpillOptions({ diskMaxMB: 'lots' }), /Disk spool size must be a number/);
@@ -275,7 +275,7 @@ describe('disk tier: every event counted when the disk or the codec fails', func
   };
 
   it('a message the codec cannot encode (nested too deep, a throwing getter) is dropped as a disk error and counted', function () {
-    const { messageCodec } = require('../src/core/disk-spill') as typeof import('../src/core/disk-spill');
+    const { messageCodec } = require('../src/core/buffer/disk-spill') as typeof import('../src/core/buffer/disk-spill');
     type Held = { msg: Record<string, unknown> };
     const drops: [unknown, number, string][] = [];
     const ring = new RingBuffer<Held>(2, 'drop-newest');

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vm from 'vm';
-import { resolveTimescaleOptions } from '../src/core/table-setup';
+import { resolveTimescaleOptions } from '../src/core/sink/table-setup';
 import { readOption, type Option, type OptionTable } from '../src/core/shared/option-table';
 
 /** The option table of a node type (src/options/<type>.ts), or undefined while it has none. */
@@ -231,7 +231,7 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.equal(valid(sink, 'retention', '90 days'), true);
     assert.equal(valid(sink, 'maxAttempts', '0'), false);
 
-    // The input shape and OPC UA quality, the same on the three nodes that read messages (src/core/shapes.ts).
+    // The input shape and OPC UA quality, the same on the three nodes that read messages (src/core/readings/shapes.ts).
     for (const def of [buffer, batcher, sink]) {
       assert.equal(valid(def, 'shape', 'csv'), false);
       assert.equal(valid(def, 'quality', 'all'), false);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { Client, type PoolConfig } from 'pg';
-import { FailoverPool, type HostSwitch } from '../src/core/failover-pool';
-import { hostLabel, parseHostList } from '../src/core/host-list';
-import type { TelemetryRecord } from '../src/core/records';
-import { TimescaleWriter, type WriterState } from '../src/core/timescale-writer';
+import { FailoverPool, type HostSwitch } from '../src/core/connection/failover-pool';
+import { hostLabel, parseHostList } from '../src/core/connection/host-list';
+import type { TelemetryRecord } from '../src/core/readings/records';
+import { TimescaleWriter, type WriterState } from '../src/core/sink/timescale-writer';
 import { freePort } from './support/node-red-process';
 import { createTestDatabase } from './support/postgres';
 

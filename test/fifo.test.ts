@@ -1,7 +1,7 @@
 import assert from 'assert';
 import * as v8 from 'v8';
 import * as vm from 'vm';
-import { Fifo } from '../src/core/fifo';
+import { Fifo } from '../src/core/shared/fifo';
 
 // A full collection on demand, without starting mocha with --expose-gc.
 v8.setFlagsFromString('--expose-gc');

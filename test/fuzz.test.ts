@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Client } from 'pg';
-import { mapRecord, resolveMappingOptions } from '../src/core/row-mapping';
-import { readingCount, shapeMessage } from '../src/core/shapes';
+import { mapRecord, resolveMappingOptions } from '../src/core/sink/row-mapping';
+import { readingCount, shapeMessage } from '../src/core/readings/shapes';
 import { createTestDatabase } from './support/postgres';
 import { CompletionCounter, helper, runtimeHooks, testNodes, waitFor, withHooks } from './support/node-red';
 
@@ -50,7 +50,7 @@ const hostileMessage = fc.record({ topic: fc.oneof(hostile, fc.string()), payloa
 describe('bad input: fuzzing every node and the row mapping', function () {
   this.timeout(180_000);
 
-  describe('row mapping (src/core/row-mapping.ts)', function () {
+  describe('row mapping (src/core/sink/row-mapping.ts)', function () {
     const options = resolveMappingOptions({ extra: true });
 
     it('never throws: every record maps to a valid row or to a reason, and a row is always storable', function () {

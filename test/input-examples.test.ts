@@ -17,8 +17,8 @@ import { Client } from 'pg';
 import { freePort, startNodeRed, type NodeRedProcess } from './support/node-red-process';
 import { deploy, nodeStats, waitUntil, type Counters } from './support/pipeline';
 import { createTestDatabase } from './support/postgres';
-import { shapeMessage } from '../src/core/shapes';
-import { mapRecord, resolveMappingOptions } from '../src/core/row-mapping';
+import { shapeMessage } from '../src/core/readings/shapes';
+import { mapRecord, resolveMappingOptions } from '../src/core/sink/row-mapping';
 
 type Node = Record<string, any>;
 

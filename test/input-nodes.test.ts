@@ -14,9 +14,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { helper, waitFor } from './support/node-red';
 import { freePort } from './support/node-red-process';
-import { readingCount, resolveShapeOptions, shapeMessage, type ShapeResult } from '../src/core/shapes';
-import { mapRecord, resolveMappingOptions, type TelemetryRow } from '../src/core/row-mapping';
-import type { TelemetryRecord } from '../src/core/records';
+import { readingCount, resolveShapeOptions, shapeMessage, type ShapeResult } from '../src/core/readings/shapes';
+import { mapRecord, resolveMappingOptions, type TelemetryRow } from '../src/core/sink/row-mapping';
+import type { TelemetryRecord } from '../src/core/readings/records';
 import * as fixtures from './fixtures/input-messages';
 
 type Msg = Record<string, any>;

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { messageCodec } from '../src/core/disk-spill';
-import { DiskTier } from '../src/core/disk-tier';
-import { packMessage, parseMessageLine, toMessageLine, unpackMessage } from '../src/core/message-codec';
-import { RingBuffer } from '../src/core/ring-buffer';
-import { takeSpool, writeSpool } from '../src/core/spool';
+import { messageCodec } from '../src/core/buffer/disk-spill';
+import { DiskTier } from '../src/core/buffer/disk-tier';
+import { packMessage, parseMessageLine, toMessageLine, unpackMessage } from '../src/core/buffer/message-codec';
+import { RingBuffer } from '../src/core/buffer/ring-buffer';
+import { takeSpool, writeSpool } from '../src/core/buffer/spool';
 
 /** Messages as Node-RED delivers them: what must come back deepStrictEqual from every path. */
 function samples(): Record<string, unknown>[] {

@@ -3,7 +3,7 @@
  * and redacting a short one does not wreck the messages around it.
  */
 import assert from 'node:assert/strict';
-import { passwordRedactor } from '../src/core/connection-settings';
+import { passwordRedactor } from '../src/core/connection/connection-settings';
 import { helper } from './support/node-red';
 
 const connectionNode = require('../nodes/timescale-connection.js');

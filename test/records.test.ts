@@ -1,5 +1,5 @@
 import assert from 'assert';
-import { recordOf, shortLivedRecordOf, stampMissing, stampRecords, TelemetryMessageLike, TelemetryRecord } from '../src/core/records';
+import { recordOf, shortLivedRecordOf, stampMissing, stampRecords, TelemetryMessageLike, TelemetryRecord } from '../src/core/readings/records';
 
 describe('records', function () {
   const messages: TelemetryMessageLike[] = [

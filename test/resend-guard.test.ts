@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ResendGuard } from '../src/core/resend-guard';
+import { ResendGuard } from '../src/core/buffer/resend-guard';
 
 describe('ResendGuard', function () {
   const msg = (i: number, qos = 1): Record<string, unknown> => ({ topic: 'plant/s1', payload: { value: i }, qos });

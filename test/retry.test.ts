@@ -1,5 +1,5 @@
 import assert from 'assert';
-import { AbortedError, backoffDelay, classifyError, probeDelay, redactSecrets, resolveBackoffOptions, sleep, type ErrorKind } from '../src/core/retry';
+import { AbortedError, backoffDelay, classifyError, probeDelay, redactSecrets, resolveBackoffOptions, sleep, type ErrorKind } from '../src/core/sink/retry';
 
 function pgError(code: string, message = `error ${code}`): Error {
   return Object.assign(new Error(message), { code });

@@ -1,7 +1,7 @@
 import assert from 'assert';
 import fc from 'fast-check';
-import { ByteLog } from '../src/core/byte-log';
-import { approximateSize, DropPolicy, DropReason, RingBuffer, RingCounters } from '../src/core/ring-buffer';
+import { ByteLog } from '../src/core/buffer/byte-log';
+import { approximateSize, DropPolicy, DropReason, RingBuffer, RingCounters } from '../src/core/buffer/ring-buffer';
 
 interface Item {
   id: number;

@@ -1,7 +1,7 @@
 import assert from 'assert';
 import fc from 'fast-check';
-import { mapRecord, resolveMappingOptions, type MappingResult, type TelemetryRow } from '../src/core/row-mapping';
-import type { TelemetryRecord } from '../src/core/records';
+import { mapRecord, resolveMappingOptions, type MappingResult, type TelemetryRow } from '../src/core/sink/row-mapping';
+import type { TelemetryRecord } from '../src/core/readings/records';
 
 const RECEIVED_AT = Date.UTC(2025, 5, 1, 12, 0, 0);
 const defaults = resolveMappingOptions();

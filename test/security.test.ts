@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Client, Pool } from 'pg';
-import { CONNECTION_DEFAULTS, poolConfig, type TlsMode } from '../src/core/connection-settings';
+import { CONNECTION_DEFAULTS, poolConfig, type TlsMode } from '../src/core/connection/connection-settings';
 import { NodeRedProcess, startNodeRed } from './support/node-red-process';
 import { deploy, IDS, nodeStats, pipelineFlow, TAB, waitUntil } from './support/pipeline';
 import { createTestDatabase } from './support/postgres';

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { hasSequence, stampMissing, type TelemetryRecord } from '../src/core/records';
-import { SequenceJournal, SequenceStamper } from '../src/core/sequence';
-import { Totals } from '../src/core/totals';
+import { hasSequence, stampMissing, type TelemetryRecord } from '../src/core/readings/records';
+import { SequenceJournal, SequenceStamper } from '../src/core/readings/sequence';
+import { Totals } from '../src/core/shared/totals';
 
 function tempFile(name: string): string {
   return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'telemetry-seq-')), name);

@@ -1,9 +1,9 @@
 import assert from 'assert';
 import fc from 'fast-check';
-import { isPlainReading, readingCount, readShapeOptions, recordsOf, resolveShapeOptions, shapeMessage, type ShapeOptions, type ShapeResult } from '../src/core/shapes';
-import { appendRecords, recordOf, type TelemetryRecord } from '../src/core/records';
-import { mapRecord, resolveMappingOptions } from '../src/core/row-mapping';
-import { TelemetryGenerator } from '../src/core/simulator';
+import { isPlainReading, readingCount, readShapeOptions, recordsOf, resolveShapeOptions, shapeMessage, type ShapeOptions, type ShapeResult } from '../src/core/readings/shapes';
+import { appendRecords, recordOf, type TelemetryRecord } from '../src/core/readings/records';
+import { mapRecord, resolveMappingOptions } from '../src/core/sink/row-mapping';
+import { TelemetryGenerator } from '../src/core/simulator/simulator';
 import * as real from './fixtures/input-messages';
 
 type Msg = Record<string, any>;

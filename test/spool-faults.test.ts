@@ -3,7 +3,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { takeSpool, writeSpool } from '../src/core/spool';
+import { takeSpool, writeSpool } from '../src/core/buffer/spool';
 
 /** The spool on a disk that fills up, for real: a 64 KiB tmpfs (needs root; skipped otherwise). */
 describe('spool on a full disk', function () {

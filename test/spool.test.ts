@@ -4,7 +4,7 @@ const fs = require('fs') as typeof import('fs');
 import * as os from 'os';
 import * as path from 'path';
 import sinon from 'sinon';
-import { restoreSpool, takeSpool, writeSpool } from '../src/core/spool';
+import { restoreSpool, takeSpool, writeSpool } from '../src/core/buffer/spool';
 
 type Msg = Record<string, unknown>;
 

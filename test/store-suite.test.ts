@@ -11,11 +11,11 @@ import fc from 'fast-check';
 import * as os from 'os';
 import * as path from 'path';
 import sinon from 'sinon';
-import { BufferCore, BufferHooks, BufferOptions, Outcome } from '../src/core/buffer-core';
-import { DiskTier } from '../src/core/disk-tier';
-import { packMessage, unpackMessage } from '../src/core/message-codec';
-import { approximateSize, ByteBound, CompactOptions, DropReason, ItemCodec } from '../src/core/ring-buffer';
-import { TieredStore } from '../src/core/tiered-store';
+import { BufferCore, BufferHooks, BufferOptions, Outcome } from '../src/core/buffer/buffer-core';
+import { DiskTier } from '../src/core/buffer/disk-tier';
+import { packMessage, unpackMessage } from '../src/core/buffer/message-codec';
+import { approximateSize, ByteBound, CompactOptions, DropReason, ItemCodec } from '../src/core/buffer/ring-buffer';
+import { TieredStore } from '../src/core/buffer/tiered-store';
 import { assertCountsAddUp } from './support/counting';
 
 // The module object itself, so sinon's stubs reach the code under test.

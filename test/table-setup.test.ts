@@ -1,13 +1,13 @@
 /**
- * Preparing the table (src/core/table-setup.ts): the checks of an existing table, auto mode for a
+ * Preparing the table (src/core/sink/table-setup.ts): the checks of an existing table, auto mode for a
  * role that may only INSERT, the unique key, and TimescaleDB's hypertable and policies against a
  * real TimescaleDB (Apache-2 edition, which refuses compression and retention policies).
  */
 import assert from 'node:assert/strict';
 import { Client, Pool } from 'pg';
-import type { TelemetryRecord } from '../src/core/records';
-import { prepareTable, type TableSpec } from '../src/core/table-setup';
-import { intervalSeconds, resolveTimescaleOptions, timescaleStatements, TimescaleWriter, uniqueIndexName, WriterConfigError, type PrepareResult, type Queryable, type TimescaleWriterOptions } from '../src/core/timescale-writer';
+import type { TelemetryRecord } from '../src/core/readings/records';
+import { prepareTable, type TableSpec } from '../src/core/sink/table-setup';
+import { intervalSeconds, resolveTimescaleOptions, timescaleStatements, TimescaleWriter, uniqueIndexName, WriterConfigError, type PrepareResult, type Queryable, type TimescaleWriterOptions } from '../src/core/sink/timescale-writer';
 import { helper } from './support/node-red';
 import { createTestDatabase } from './support/postgres';
 import { createTimescaleDatabase, timescaleDbOrSkip } from './support/timescaledb';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { EVENT_KINDS, Pacer, SimEvent, SimMessage, TelemetryGenerator, apportionSources } from '../src/core/simulator';
+import { EVENT_KINDS, Pacer, SimEvent, SimMessage, TelemetryGenerator, apportionSources } from '../src/core/simulator/simulator';
 import { CompletionCounter, helper, received, settle, testNodes, waitFor, withHooks } from './support/node-red';
 
 const simulatorNode = withHooks(require('../nodes/telemetry-simulator.js'));

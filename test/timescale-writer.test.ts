@@ -1,8 +1,8 @@
 import assert from 'assert';
 import sinon from 'sinon';
 import { Pool } from 'pg';
-import type { TelemetryRecord } from '../src/core/records';
-import { TimescaleWriter, WriteFailedError, WriterConfigError, quoteIdentifier, timescaleStatements, type Queryable, type WriterRetryEvent, type WriterState } from '../src/core/timescale-writer';
+import type { TelemetryRecord } from '../src/core/readings/records';
+import { TimescaleWriter, WriteFailedError, WriterConfigError, quoteIdentifier, timescaleStatements, type Queryable, type WriterRetryEvent, type WriterState } from '../src/core/sink/timescale-writer';
 import { createTestDatabase, getTestServer, waitForServer, type TestServer } from './support/postgres';
 
 const T0 = Date.UTC(2025, 0, 1);

@@ -1,4 +1,4 @@
-import { PipelineNodeStats, toPrometheus } from '../core/prometheus';
+import { PipelineNodeStats, toPrometheus } from '../core/shared/prometheus';
 import type { Node, RedAPI } from './red';
 
 /**

@@ -1,6 +1,6 @@
 import { readOptions } from '../core/shared/option-table';
 import { OPTIONS } from '../options/telemetry-simulator';
-import { KindMix, Pacer, SimMessage, TelemetryGenerator } from '../core/simulator';
+import { KindMix, Pacer, SimMessage, TelemetryGenerator } from '../core/simulator/simulator';
 import type { Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { installAdminEndpoints, publishStats } from './admin';
 import { followDeploys } from './deploys';

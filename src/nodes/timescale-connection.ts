@@ -7,9 +7,9 @@
  */
 import type { EventEmitter } from 'events';
 import { Pool } from 'pg';
-import { passwordRedactor, poolConfig, type ConnectionSettings } from '../core/connection-settings';
-import { FailoverPool, type HostSwitch } from '../core/failover-pool';
-import { hostLabel, parseHostList, type HostAddress } from '../core/host-list';
+import { passwordRedactor, poolConfig, type ConnectionSettings } from '../core/connection/connection-settings';
+import { FailoverPool, type HostSwitch } from '../core/connection/failover-pool';
+import { hostLabel, parseHostList, type HostAddress } from '../core/connection/host-list';
 import { readOptions } from '../core/shared/option-table';
 import { OPTIONS } from '../options/timescale-connection';
 import type { Node, NodeDef, RedAPI } from './red';

@@ -6,16 +6,16 @@
  */
 import * as os from 'os';
 import * as path from 'path';
-import { flag, oneOf, positiveNumber, wholeNumber } from '../core/options';
-import { stampMissing, type TelemetryRecord } from '../core/records';
-import { readShapeOptions, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../core/shapes';
-import { resolveBackoffOptions } from '../core/retry';
-import { SequenceJournal, SequenceStamper } from '../core/sequence';
-import { misconfiguredFix, shortDuration, sinkBadge } from '../core/sink-status';
-import type { SinkCounters, SinkState, SinkStats } from '../core/sink-types';
-import { TimescaleWriter, type ColumnMap, type TimescaleWriterOptions, type WriterRetryEvent, type WriterStateChange } from '../core/timescale-writer';
-import { Totals } from '../core/totals';
-import { WriteScheduler, type JobResult, type SinkJob } from '../core/write-scheduler';
+import { flag, oneOf, positiveNumber, wholeNumber } from '../core/shared/options';
+import { stampMissing, type TelemetryRecord } from '../core/readings/records';
+import { readShapeOptions, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../core/readings/shapes';
+import { resolveBackoffOptions } from '../core/sink/retry';
+import { SequenceJournal, SequenceStamper } from '../core/readings/sequence';
+import { misconfiguredFix, shortDuration, sinkBadge } from '../core/sink/sink-status';
+import type { SinkCounters, SinkState, SinkStats } from '../core/sink/sink-types';
+import { TimescaleWriter, type ColumnMap, type TimescaleWriterOptions, type WriterRetryEvent, type WriterStateChange } from '../core/sink/timescale-writer';
+import { Totals } from '../core/shared/totals';
+import { WriteScheduler, type JobResult, type SinkJob } from '../core/sink/write-scheduler';
 import { installAdminEndpoints, publishStats } from './admin';
 import { declareCustody, markCompletion } from './completions';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI, SendFn } from './red';

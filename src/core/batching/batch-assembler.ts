@@ -1,4 +1,4 @@
-import { appendRecords, TelemetryMessageLike, TelemetryRecord } from './records';
+import { appendRecords, TelemetryMessageLike, TelemetryRecord } from '../readings/records';
 
 export interface BatcherOptions {
   /** Events in a batch, at most (a single larger message still forms one batch of its own). */

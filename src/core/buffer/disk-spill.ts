@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { DiskCodec, DiskTier, DiskState } from './disk-tier';
-import { flag, positiveNumber } from './options';
+import { flag, positiveNumber } from '../shared/options';
 import type { DropPolicy } from './ring-buffer';
 import { mayNameRiskyKeys, packMessage, unpackMessage } from './message-codec';
 

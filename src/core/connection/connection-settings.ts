@@ -5,8 +5,8 @@
 import fs from 'fs';
 import type { PoolConfig } from 'pg';
 import type { ConnectionOptions } from 'tls';
-import { OPTIONS, TLS_MODES } from '../options/timescale-connection';
-import { redactSecrets } from './retry';
+import { OPTIONS, TLS_MODES } from '../../options/timescale-connection';
+import { redactSecrets } from '../sink/retry';
 
 export { TLS_MODES };
 export type TlsMode = (typeof TLS_MODES)[number];

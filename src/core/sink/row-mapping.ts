@@ -28,7 +28,7 @@
  *   bigints strings, non-finite numbers null, functions/symbols/undefined are left out. Nesting
  *   deeper than 16 levels, NUL characters, or more than 16 KiB of JSON reject the row.
  */
-import type { TelemetryRecord } from './records';
+import type { TelemetryRecord } from '../readings/records';
 
 export interface MappingOptions {
   /** Payload properties read for the time, first present wins. Default ['time', 'ts']. */

@@ -45,7 +45,7 @@
  * policies) is in table-setup.ts.
  */
 import { EventEmitter } from 'events';
-import type { TelemetryRecord } from './records';
+import type { TelemetryRecord } from '../readings/records';
 import { mapRecord, resolveMappingOptions, type MappingOptions, type ResolvedMappingOptions, type TelemetryRow } from './row-mapping';
 import { DatabaseGate } from './database-gate';
 import { backoffDelay, classifyError, probeDelay, resolveBackoffOptions, sleep as defaultSleep, AbortedError, type BackoffOptions, type ErrorClassification, type ErrorKind, type ResolvedBackoffOptions, type Sleep } from './retry';

@@ -1,4 +1,4 @@
-import { shortDuration } from './sink-status';
+import { shortDuration } from '../sink/sink-status';
 
 /**
  * Turns a growing dropped counter into two log lines per episode: one when dropping starts, one

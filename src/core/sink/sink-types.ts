@@ -1,5 +1,5 @@
 /** The counters and the dead-letter entries of timescale-sink (README, "timescale-sink"). */
-import type { TelemetryRecord } from './records';
+import type { TelemetryRecord } from '../readings/records';
 
 export type SinkState = 'starting' | 'up' | 'retrying' | 'down' | 'misconfigured' | 'closing';
 

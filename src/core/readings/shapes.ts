@@ -21,7 +21,7 @@
  *   <topic>/<name>, or <name> when the topic is empty.
  * - single: anything else is one reading, exactly as before (row-mapping decides).
  */
-import { oneOf } from './options';
+import { oneOf } from '../shared/options';
 import { appendRecords, isRecordGroup, type TelemetryMessageLike, type TelemetryRecord } from './records';
 
 export const INPUT_SHAPES = ['auto', 'single', 'named-values', 'registers', 'opcua'] as const;

@@ -5,8 +5,8 @@
  * message here is finished only when its rows are in, when it failed for good, or when the node
  * closes (handed back).
  */
-import { Fifo } from './fifo';
-import type { TelemetryRecord } from './records';
+import { Fifo } from '../shared/fifo';
+import type { TelemetryRecord } from '../readings/records';
 import type { DeadLetterEntry, SinkCounters } from './sink-types';
 import { WriteFailedError, type WriteOutcome } from './timescale-writer';
 import { classifyError } from './retry';
