@@ -307,6 +307,26 @@ async function itemA(server, direct = false) {
   }
 }
 
+/**
+ * The writer's statement parameters for messages[from, to), built the obvious way and handed to
+ * node-postgres, which encodes them itself; source and kind as the statement takes them, each
+ * distinct value once and per row its position.
+ */
+function unnestParams(messages, from, to) {
+  const times = [], sourceAt = [], kindAt = [], values = [], seqs = [];
+  const sources = new Map(), kinds = new Map();
+  const position = (dictionary, value) => {
+    let at = dictionary.get(value);
+    if (at === undefined) dictionary.set(value, (at = dictionary.size + 1));
+    return at;
+  };
+  for (let i = from; i < to; i++) {
+    const m = messages[i];
+    times.push(m.payload.time); sourceAt.push(position(sources, m.topic)); kindAt.push(position(kinds, m.payload.kind)); values.push(m.payload.value); seqs.push(m.payload.seq);
+  }
+  return [times, sourceAt, [...sources.keys()], kindAt, [...kinds.keys()], values, seqs];
+}
+
 /** The rows of c, generated the same way, written by node-postgres with the writer's statement. */
 async function itemB(db, server) {
   const pool = new Pool({ host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, max: POOL });
@@ -317,22 +337,6 @@ async function itemB(db, server) {
     const messages = generator.generate(N, T, []);
     // The statement the sink sends a batch as (no rows there yet, so the plain INSERT of the writer).
     const sql = new TimescaleWriter(pool, { table: 'bench_b' }).insertSql;
-    // Arrays built the obvious way and handed to node-postgres, which encodes them itself; source
-    // and kind as the statement takes them, each distinct value once and per row its position.
-    const params = (from, to) => {
-      const times = [], sourceAt = [], kindAt = [], values = [], seqs = [];
-      const sources = new Map(), kinds = new Map();
-      const position = (dictionary, value) => {
-        let at = dictionary.get(value);
-        if (at === undefined) dictionary.set(value, (at = dictionary.size + 1));
-        return at;
-      };
-      for (let i = from; i < to; i++) {
-        const m = messages[i];
-        times.push(m.payload.time); sourceAt.push(position(sources, m.topic)); kindAt.push(position(kinds, m.payload.kind)); values.push(m.payload.value); seqs.push(m.payload.seq);
-      }
-      return [times, sourceAt, [...sources.keys()], kindAt, [...kinds.keys()], values, seqs];
-    };
     const t0 = process.hrtime.bigint();
     const cpu0 = cpuNow(server, null);
     let next = 0;
@@ -341,7 +345,7 @@ async function itemB(db, server) {
       while (next < N) {
         const from = next;
         next = Math.min(N, next + BATCH);
-        const result = await pool.query(sql, params(from, next));
+        const result = await pool.query(sql, unnestParams(messages, from, next));
         written += result.rowCount; // not `written += await ...`: that reads written before the await
       }
     };
@@ -637,18 +641,7 @@ async function itemT(ts) {
         while (next < N) {
           const from = next;
           next = Math.min(N, next + BATCH);
-          const times = [], sourceAt = [], kindAt = [], values = [], seqs = [];
-          const sources = new Map(), kinds = new Map();
-          const position = (dictionary, value) => {
-            let at = dictionary.get(value);
-            if (at === undefined) dictionary.set(value, (at = dictionary.size + 1));
-            return at;
-          };
-          for (let i = from; i < next; i++) {
-            const m = messages[i];
-            times.push(m.payload.time); sourceAt.push(position(sources, m.topic)); kindAt.push(position(kinds, m.payload.kind)); values.push(m.payload.value); seqs.push(m.payload.seq);
-          }
-          await pool.query(sql, [times, sourceAt, [...sources.keys()], kindAt, [...kinds.keys()], values, seqs]);
+          await pool.query(sql, unnestParams(messages, from, next));
         }
       };
       await Promise.all(Array.from({ length: POOL }, worker));
