@@ -41,9 +41,10 @@ describe('the npm package', function () {
     assert.deepEqual(runOnInstall, []);
   });
 
-  it('contains only run-time files: nodes/, examples/, README, LICENSE, package.json', function () {
+  it('contains only run-time files and the docs the help and README link to: nodes/, examples/, docs/*.md, README, LICENSE, package.json', function () {
+    assert.ok(files.includes('docs/input-shapes.md'), 'the help points to docs/input-shapes.md');
     for (const f of files) {
-      assert.ok(/^(nodes\/|examples\/[^/]+\.json$|README\.md$|LICENSE$|package\.json$)/.test(f), `${f} does not belong in the package`);
+      assert.ok(/^(nodes\/|examples\/[^/]+\.json$|docs\/[^/]+\.md$|README\.md$|LICENSE$|package\.json$)/.test(f), `${f} does not belong in the package`);
       assert.doesNotMatch(f, /\.(ts|map)$|(^|\/)(src|test|scripts|bench|\.ci)\//, f);
     }
     for (const [type, file] of Object.entries(pkg['node-red'].nodes) as [string, string][]) {
