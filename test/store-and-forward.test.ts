@@ -193,7 +193,7 @@ describe('store and forward: a database outage on real processes', function () {
     // What the last event-loop turn spilled reaches the OS at the end of that turn; a kill can land before.
     const handedToOs = before.spilled - before.spillPending;
     assert.ok(Number.isInteger(before.spillPending));
-    assert.ok(after.diskRecovered >= handedToOs, `everything spilled and handed to the OS before the kill was on disk (${after.diskRecovered} >= ${handedToOs})`);
+    assert.ok(after.diskRecovered >= handedToOs, `everything spilled and handed to the OS before the kill was on disk (${after.diskRecovered} >= ${handedToOs}); before the kill ${JSON.stringify(before)}, after ${JSON.stringify(after)}`);
     assert.match(red.output(), /did not close cleanly/);
     assertIdentity(after);
 
