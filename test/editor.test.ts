@@ -165,7 +165,9 @@ describe('editor: help, labels, defaults and validation of every node', function
             accepted = false;
           }
           // The editor keeps a flow's value as text; a flag has no validator.
-          const editorSays = option.kind === 'flag' ? true : valid(def, key, value);
+          // An option with `when` is compared where it counts (columns in existing mode).
+          const where = option.when === undefined ? {} : { [option.when.option]: option.when.is[0] };
+          const editorSays = option.kind === 'flag' ? true : valid(def, key, value, where);
           assert.equal(editorSays, accepted, `${type}.${key} = ${JSON.stringify(value)}: the runtime ${accepted ? 'accepts' : 'refuses'} it`);
           compared++;
         }

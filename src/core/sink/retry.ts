@@ -21,6 +21,8 @@
  * - permanent: anything else (an internal error, an ended pool): the batch fails at once.
  */
 
+import { OPTIONS } from '../../options/timescale-sink';
+
 export type ErrorKind = 'unavailable' | 'config' | 'transient' | 'data' | 'permanent';
 
 export interface ErrorClassification {
@@ -115,18 +117,20 @@ export function classifyError(err: unknown): ErrorClassification {
   return { kind: 'permanent', code: code ?? 'UNKNOWN', message };
 }
 
+/** Defaults: DEFAULT_BACKOFF. */
 export interface BackoffOptions {
-  /** Attempts in total, the first one included. Default 10. */
+  /** Attempts in total, the first one included. */
   maxAttempts?: number;
-  /** Upper bound of the first wait. Default 500 ms. */
+  /** Upper bound of the first wait. */
   initialDelayMs?: number;
-  /** No wait is longer than this. Default 30 s. */
+  /** No wait is longer than this. */
   maxDelayMs?: number;
 }
 
 export type ResolvedBackoffOptions = Required<BackoffOptions>;
 
-export const DEFAULT_BACKOFF: ResolvedBackoffOptions = { maxAttempts: 10, initialDelayMs: 500, maxDelayMs: 30000 };
+/** The sink's defaults (src/options/timescale-sink.ts). */
+export const DEFAULT_BACKOFF: ResolvedBackoffOptions = { maxAttempts: OPTIONS.maxAttempts.default, initialDelayMs: OPTIONS.initialDelay.default, maxDelayMs: OPTIONS.maxDelay.default };
 
 export function resolveBackoffOptions(options: BackoffOptions = {}): ResolvedBackoffOptions {
   const resolved = { ...DEFAULT_BACKOFF };
