@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vm from 'vm';
-import { resolveTimescaleOptions } from '../src/core/sink/table-setup';
+import { resolveTimescaleOptions } from '../src/core/sink/hypertable-setup';
 import { readOption, type Option, type OptionTable } from '../src/core/shared/option-table';
 
 /** The option table of a node type (src/options/<type>.ts), or undefined while it has none. */
