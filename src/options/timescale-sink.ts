@@ -11,7 +11,7 @@ export const OPTIONS = {
   schema: { kind: 'text', name: 'Schema', default: 'public', required: true, check: 'identifier' },
   table: { kind: 'text', name: 'Table', default: 'telemetry', required: true, check: 'identifier' },
   mode: { kind: 'choice', name: 'Mode', default: 'auto', choices: SCHEMA_MODES },
-  extra: { kind: 'flag', name: 'Extra', default: false },
+  extra: { kind: 'flag', name: 'Extra fields', default: false },
   // Empty means the table has no such column; time and source it must have.
   timeColumn: { kind: 'text', name: 'Time column', default: 'time', required: true, check: 'identifier', when: EXISTING },
   sourceColumn: { kind: 'text', name: 'Source column', default: 'source', required: true, check: 'identifier', when: EXISTING },

@@ -265,7 +265,7 @@ export class HypertableSetup {
       'CHUNK_INTERVAL_DIFFERS',
       `${this.target} has a chunk interval of ${row.actual}, configured ${report.configured}`,
       'an existing hypertable keeps its own chunk interval',
-      `To use the configured one for new chunks, run: SELECT set_chunk_time_interval(${sqlText(this.target)}, INTERVAL ${sqlText(report.configured as string)}); or set "Chunks" to ${row.actual}`
+      `To use the configured one for new chunks, run: SELECT set_chunk_time_interval(${sqlText(this.target)}, INTERVAL ${sqlText(report.configured as string)}); or set "Chunk interval" to ${row.actual}`
     );
   }
 
