@@ -59,7 +59,8 @@ function editorScript(table) {
       var defaults = {};
       Object.keys(TABLE).forEach(function (key) {
         var o = TABLE[key];
-        defaults[key] = o.kind === 'flag' ? { value: o.default } : { value: o.default, required: !!o.required, validate: validator(key, o) };
+        // Node-RED's own required check would hold always: an option that counts only when another has a value checks it in its validator.
+        defaults[key] = o.kind === 'flag' ? { value: o.default } : { value: o.default, required: !!o.required && !o.when, validate: validator(key, o) };
       });
       // The checks and the functions they use, for an editor that reads a field as the runtime does.
       return { table: TABLE, defaults: defaults, range: range, lib: { ${named.map(([name]) => `${name}: ${name}`).join(', ')} } };

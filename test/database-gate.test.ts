@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { DatabaseGate } from '../src/core/sink/database-gate';
 import { DropLog } from '../src/core/shared/drop-log';
 import { InflightTracker } from '../src/core/buffer/inflight';
-import { AbortedError } from '../src/core/sink/retry';
+import { AbortedError } from '../src/core/sink/error-classes';
 import { shortDuration, sinkBadge, type SinkBadgeFacts } from '../src/core/sink/sink-status';
 
 const refused = { kind: 'unavailable' as const, code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' };

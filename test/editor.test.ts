@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vm from 'vm';
-import { resolveTimescaleOptions } from '../src/core/sink/table-setup';
-import { readOption, type Option, type OptionTable } from '../src/core/shared/option-table';
+import { resolveTimescaleOptions } from '../src/core/sink/hypertable-setup';
+import { readOption, readOptions, type Option, type OptionTable } from '../src/core/shared/option-table';
 
 /** The option table of a node type (src/options/<type>.ts), or undefined while it has none. */
 function tableOf(type: string): OptionTable | undefined {
@@ -165,9 +165,21 @@ describe('editor: help, labels, defaults and validation of every node', function
             accepted = false;
           }
           // The editor keeps a flow's value as text; a flag has no validator.
-          const editorSays = option.kind === 'flag' ? true : valid(def, key, value);
+          // An option with `when` is compared where it counts (columns in existing mode).
+          const where = option.when === undefined ? {} : { [option.when.option]: option.when.is[0] };
+          const editorSays = option.kind === 'flag' ? true : valid(def, key, value, where);
           assert.equal(editorSays, accepted, `${type}.${key} = ${JSON.stringify(value)}: the runtime ${accepted ? 'accepts' : 'refuses'} it`);
           compared++;
+        }
+        if (option.when !== undefined) {
+          // Where it does not count, both take anything and the runtime keeps the default.
+          const condition = option.when;
+          const other: Option = table[condition.option];
+          const elsewhere: string | boolean | undefined = other.kind === 'choice' ? other.choices.find((choice: string) => !condition.is.includes(choice)) : !condition.is[0];
+          for (const value of probes(option)) {
+            assert.equal(valid(def, key, value, { [condition.option]: elsewhere }), true, `${type}.${key} = ${JSON.stringify(value)} with ${condition.option} ${String(elsewhere)}`);
+            assert.deepEqual(readOptions(table, { [condition.option]: elsewhere, [key]: value })[key], option.default);
+          }
         }
       }
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Pool } from 'pg';
 import { CONNECTION_DEFAULTS, poolConfig } from '../src/core/connection/connection-settings';
-import { classifyError } from '../src/core/sink/retry';
+import { classifyError } from '../src/core/sink/error-classes';
 import { getTestServer } from './support/postgres';
 import { startTcpProxy, TcpProxy } from './support/tcp-proxy';
 

@@ -1,5 +1,6 @@
 import assert from 'assert';
-import { AbortedError, backoffDelay, classifyError, probeDelay, redactSecrets, resolveBackoffOptions, sleep, type ErrorKind } from '../src/core/sink/retry';
+import { AbortedError, classifyError, redactSecrets, type ErrorKind } from '../src/core/sink/error-classes';
+import { backoffDelay, probeDelay, resolveBackoffOptions, sleep } from '../src/core/sink/retry';
 
 function pgError(code: string, message = `error ${code}`): Error {
   return Object.assign(new Error(message), { code });

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { Client, Pool } from 'pg';
 import type { TelemetryRecord } from '../src/core/readings/records';
-import { prepareTable, type TableSpec } from '../src/core/sink/table-setup';
+import { prepareTable } from '../src/core/sink/table-setup';
+import type { TableSpec } from '../src/core/sink/table-spec';
 import { intervalSeconds, resolveTimescaleOptions, timescaleStatements, TimescaleWriter, uniqueIndexName, WriterConfigError, type PrepareResult, type Queryable, type TimescaleWriterOptions } from '../src/core/sink/timescale-writer';
 import { helper } from './support/node-red';
 import { createTestDatabase } from './support/postgres';

@@ -1,5 +1,5 @@
 /** The contract between timescale-connection and the nodes that use its pool. */
-import type { Queryable } from '../core/sink/table-setup';
+import type { Queryable } from '../core/sink/table-spec';
 
 /** What a sink writes through: a pg.Pool, or a FailoverPool for a host list. */
 export type DatabasePool = Queryable;

@@ -6,7 +6,7 @@ import fs from 'fs';
 import type { PoolConfig } from 'pg';
 import type { ConnectionOptions } from 'tls';
 import { OPTIONS, TLS_MODES } from '../../options/timescale-connection';
-import { redactSecrets } from '../sink/retry';
+import { redactSecrets } from '../sink/error-classes';
 
 export { TLS_MODES };
 export type TlsMode = (typeof TLS_MODES)[number];

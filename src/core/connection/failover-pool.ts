@@ -15,7 +15,7 @@
 import { EventEmitter } from 'events';
 import { Pool, type ClientBase, type PoolClient, type PoolConfig, type QueryResult } from 'pg';
 import { hostLabel, type HostAddress } from './host-list';
-import { classifyError } from '../sink/retry';
+import { classifyError } from '../sink/error-classes';
 
 /** Emitted as 'switch' when statements go to another host than before (or to the first one). */
 export interface HostSwitch {

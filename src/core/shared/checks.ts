@@ -63,6 +63,21 @@ export function interval(value: unknown): true | string {
   }
 }
 
+/**
+ * A chunk interval: an interval of at least 1 s (TimescaleDB warns below that: such chunks are far
+ * too many tables). Empty means the default.
+ */
+export function chunkInterval(value: unknown): true | string {
+  const text = value === undefined || value === null ? '' : String(value).trim();
+  if (text === '') return true;
+  try {
+    if (intervalSeconds(text) < 1) return `"${text}" is shorter than 1 second`;
+    return true;
+  } catch (err) {
+    return `"${text}" ${(err as Error).message}`;
+  }
+}
+
 /** A table or schema name: letters, digits and _, starting with a letter or _, at most 63 characters (always quoted). */
 export function identifier(value: unknown): true | string {
   const text = value === undefined || value === null ? '' : String(value).trim();
@@ -136,5 +151,5 @@ export function hostList(value: unknown): true | string {
 }
 
 /** Every check by name, for the option tables and the build. */
-export const CHECKS = { interval, identifier, property, properties, hostList } as const;
+export const CHECKS = { interval, chunkInterval, identifier, property, properties, hostList } as const;
 export type CheckName = keyof typeof CHECKS;

@@ -41,7 +41,7 @@ export interface TextOption extends Common {
   default: string;
   /** Empty is refused (else empty means the default). */
   required?: boolean;
-  /** Empty means off (the default is then ''). */
+  /** Empty means off or none (kept as ''); missing is the default (usually '', a column name for a table's columns). */
   optional?: boolean;
   /** Needed (not empty) while another option has one of these values (e.g. a CA file for verify-ca), and why. */
   requiredWhen?: { option: string; is: readonly (string | boolean)[]; reason: string };

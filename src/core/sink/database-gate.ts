@@ -1,4 +1,4 @@
-import { AbortedError, type ErrorClassification } from './retry';
+import { AbortedError, type ErrorClassification } from './error-classes';
 
 export type GateState = 'up' | 'down' | 'misconfigured';
 

@@ -1,132 +1,116 @@
 /**
- * What to do about a failed database call, and how long to wait before trying again. The classes
- * are the sink's states (docs/architecture.md, "Outage versus failure"):
- *
- * - unavailable: the database is not there for us now: the path or the server is down, shutting
- *   down, out of connections or disk, read-only (a replica after a failover), or too slow to answer
- *   (a statement timeout, a frozen server). A state of the connection, not a failure of a batch:
- *   batches wait, one probe retries with a short capped backoff, and nothing is spent of a batch's
- *   attempts however long it lasts. SQLSTATE class 08, 57P01-57P03, class 53, 57014, 25006, socket
- *   errors and node-postgres' connection and read timeouts.
- * - config: retrying as it is cannot help, a person must act: wrong password (class 28), unknown
- *   database (3D000) or schema (3F000), missing privilege, table or column (class 42), a TLS
- *   certificate that does not verify, an unknown host. Batches wait too (nothing is thrown away
- *   while the user fixes it), and the probe retries slowly, so a fix on the server is picked up.
- * - transient: a failure on a reachable database that the next attempt may not meet: deadlock
- *   (40P01), serialization (40001), a commit of unknown outcome (40003), a lock not available
- *   (55P03). Bounded attempts with backoff; then the batch goes to the dead-letter output.
- * - data: something in the rows themselves: class 22 (data exception), class 23 (integrity
- *   constraint), 54000 (an index row too large), 53400 (too many rows to decompress for one
- *   statement). The batch is bisected so the good rows go in.
- * - permanent: anything else (an internal error, an ended pool): the batch fails at once.
+ * The sink's one retry loop, and the one place its waits are computed. Every statement (creating or
+ * checking the table, each INSERT) goes through RetryLoop.run(), which decides by the class of the
+ * error (error-classes.ts; docs/architecture.md, "Outage versus failure"):
+ * - unavailable or misconfigured: the database gate (database-gate.ts) closes; one write probes
+ *   for everyone with probeDelay(), the others wait; nothing is spent of a batch's attempts.
+ * - transient: bounded attempts with backoffDelay(), then WriteFailedError (dead letter).
+ * - data: DataRowsError, for the writer to bisect the batch.
+ * - anything else: WriteFailedError at once.
+ * The loop reports the writer's state ('up', 'retrying', 'down', 'misconfigured') once per change.
  */
+import { DatabaseGate } from './database-gate';
+import { AbortedError, classifyError, type ErrorClassification, type ErrorKind } from './error-classes';
+import { WriterConfigError } from './table-spec';
+import { OPTIONS } from '../../options/timescale-sink';
+import type { RejectedRecord } from './timescale-writer';
 
-export type ErrorKind = 'unavailable' | 'config' | 'transient' | 'data' | 'permanent';
+/**
+ * up: statements go through. retrying: a batch retries a transient failure on a reachable database
+ * (deadlock, serialization), with bounded attempts. down: the database is not there (refused, reset,
+ * timed out, shutting down, read-only, full); misconfigured: a person must act (password, database,
+ * privilege, table). While down or misconfigured every batch waits and one probe retries.
+ */
+export type WriterStateName = 'up' | 'retrying' | 'down' | 'misconfigured';
 
-export interface ErrorClassification {
-  kind: ErrorKind;
-  /** SQLSTATE, socket error code, or a short made-up code such as 'CONN_TERMINATED'. */
+/** Emitted as 'state' once per change (and per change of reason), so a node logs one line per outage, not one per retry. */
+export interface WriterState {
+  state: WriterStateName;
+  previous: WriterStateName | 'unknown';
+  /** The failed attempt that caused the change (0 for 'up'). */
+  attempt: number;
+  maxAttempts: number;
+  code?: string;
+  message?: string;
+  /** Epoch ms at which this state began: for down and misconfigured, the first failure. */
+  since: number;
+}
+
+export type WriterStateChange = WriterState;
+
+/**
+ * Emitted as 'retry' before each wait: for a status badge ("retry 3/10 40P01") and the retries
+ * counter, not for logs. While the database is down or misconfigured, the probe's attempts have no
+ * bound (maxAttempts Infinity).
+ */
+export interface WriterRetryEvent {
+  attempt: number;
+  maxAttempts: number;
+  delayMs: number;
   code: string;
-  /** The error's message with any connection password blanked out. */
   message: string;
 }
 
-const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '57014', '25006']);
-const TRANSIENT_SQLSTATES = new Set(['40001', '40P01', '40003', '55P03']);
-const CONFIG_SQLSTATES = new Set(['3D000', '3F000']);
-const UNAVAILABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'ECONNABORTED', 'EAI_AGAIN', 'ESOCKETTIMEDOUT']);
-const CONFIG_SOCKET_CODES = new Set([
-  'ENOTFOUND',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_SIGNATURE_FAILURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID'
-]);
-const UNAVAILABLE_MESSAGES: Array<[RegExp, string]> = [
-  [/connection terminated unexpectedly/i, 'CONN_TERMINATED'],
-  [/connection terminated due to connection timeout/i, 'CONN_TIMEOUT'],
-  [/timeout exceeded when trying to connect/i, 'CONN_TIMEOUT'],
-  [/connection timeout/i, 'CONN_TIMEOUT'],
-  [/query read timeout/i, 'QUERY_TIMEOUT'],
-  [/client has encountered a connection error and is not queryable/i, 'CONN_ERROR'],
-  [/server closed the connection unexpectedly/i, 'CONN_TERMINATED']
-];
-const CONFIG_MESSAGES: Array<[RegExp, string]> = [
-  // node-postgres, when the server asks for a password and none is configured.
-  [/client password must be a string/i, 'NO_PASSWORD'],
-  [/does not support SSL connections/i, 'NO_TLS']
-];
-const SQLSTATE = /^[0-9A-Z]{5}$/;
+/** A batch that could not be written: retries exhausted, a permanent or schema error, or aborted. */
+export class WriteFailedError extends Error {
+  readonly code: string;
+  readonly kind: ErrorKind | 'aborted';
+  readonly attempts: number;
+  readonly causeMessage: string;
+  /** Rows of this batch already inserted before the failure (they are safe to send again). */
+  readonly written: number;
+  /** Rows already rejected before the failure. */
+  readonly rejected: RejectedRecord[];
 
-/**
- * Blanks out passwords that a connection string or key/value DSN might carry into a message.
- */
-export function redactSecrets(text: string): string {
-  return text
-    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@\s]*@/gi, '$1***@')
-    .replace(/(password\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1***');
+  constructor(classification: Omit<ErrorClassification, 'kind'> & { kind: ErrorKind | 'aborted' }, attempts: number, written = 0, rejected: RejectedRecord[] = []) {
+    const after = classification.kind === 'transient' ? ` after ${attempts} attempt${attempts === 1 ? '' : 's'}` : '';
+    super(`write failed${after}: ${classification.code}: ${classification.message}`);
+    this.name = 'WriteFailedError';
+    this.code = classification.code;
+    this.kind = classification.kind;
+    this.attempts = attempts;
+    this.causeMessage = classification.message;
+    this.written = written;
+    this.rejected = rejected;
+  }
 }
 
-function errorCode(err: unknown): string | undefined {
-  if (err && typeof err === 'object' && 'code' in err) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === 'string' && code) return code;
+/** The database refused these rows (class 22/23...): the writer bisects the batch. */
+export class DataRowsError extends Error {
+  constructor(readonly classification: ErrorClassification) {
+    super(classification.message);
   }
-  return undefined;
 }
 
-function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  if (err && typeof err === 'object' && 'message' in err) return String((err as { message?: unknown }).message);
-  return String(err);
+/** One run() of the loop: the statement's attempts so far and what the rows met. */
+export interface WriteContext {
+  signal?: AbortSignal;
+  retries: number;
+  statements: number;
+  written: number;
+  rejected: RejectedRecord[];
+  reprepared: boolean;
+  /** Send the ON CONFLICT DO NOTHING form: the rows may already be in the table. */
+  mayConflict: boolean;
 }
 
-export function classifyError(err: unknown): ErrorClassification {
-  // Node's happy-eyeballs connect reports an AggregateError whose parts carry the socket codes.
-  if (err instanceof AggregateError && !errorCode(err) && err.errors.length > 0) {
-    const inner = classifyError(err.errors[0]);
-    return { ...inner, message: redactSecrets(errorMessage(err) || inner.message) };
-  }
-  const code = errorCode(err);
-  const message = redactSecrets(errorMessage(err));
-  // Checked first: EPIPE has the shape of a SQLSTATE.
-  if (code && UNAVAILABLE_SOCKET_CODES.has(code)) return { kind: 'unavailable', code, message };
-  if (code && CONFIG_SOCKET_CODES.has(code)) return { kind: 'config', code, message };
-  if (code && SQLSTATE.test(code)) {
-    const errorClass = code.slice(0, 2);
-    // 53400: TimescaleDB refuses to decompress more rows per statement than its limit (late rows into
-    // compressed chunks): a smaller batch gets through, so it is bisected like a data error.
-    if (code === '53400') return { kind: 'data', code, message };
-    if (errorClass === '08' || errorClass === '53' || UNAVAILABLE_SQLSTATES.has(code)) return { kind: 'unavailable', code, message };
-    if (TRANSIENT_SQLSTATES.has(code)) return { kind: 'transient', code, message };
-    if (errorClass === '22' || errorClass === '23' || code === '54000') return { kind: 'data', code, message };
-    if (errorClass === '28' || errorClass === '42' || CONFIG_SQLSTATES.has(code)) return { kind: 'config', code, message };
-    return { kind: 'permanent', code, message };
-  }
-  for (const [pattern, madeUpCode] of UNAVAILABLE_MESSAGES) {
-    if (pattern.test(message)) return { kind: 'unavailable', code: code ?? madeUpCode, message };
-  }
-  for (const [pattern, madeUpCode] of CONFIG_MESSAGES) {
-    if (pattern.test(message)) return { kind: 'config', code: code ?? madeUpCode, message };
-  }
-  return { kind: 'permanent', code: code ?? 'UNKNOWN', message };
-}
+/** SQLSTATEs a plain INSERT fails with where ON CONFLICT DO NOTHING would skip the row instead. */
+const CONFLICT_CODES = new Set(['23505', '23P01']);
 
+/** Defaults: DEFAULT_BACKOFF. */
 export interface BackoffOptions {
-  /** Attempts in total, the first one included. Default 10. */
+  /** Attempts in total, the first one included. */
   maxAttempts?: number;
-  /** Upper bound of the first wait. Default 500 ms. */
+  /** Upper bound of the first wait. */
   initialDelayMs?: number;
-  /** No wait is longer than this. Default 30 s. */
+  /** No wait is longer than this. */
   maxDelayMs?: number;
 }
 
 export type ResolvedBackoffOptions = Required<BackoffOptions>;
 
-export const DEFAULT_BACKOFF: ResolvedBackoffOptions = { maxAttempts: 10, initialDelayMs: 500, maxDelayMs: 30000 };
+/** The sink's defaults (src/options/timescale-sink.ts). */
+export const DEFAULT_BACKOFF: ResolvedBackoffOptions = { maxAttempts: OPTIONS.maxAttempts.default, initialDelayMs: OPTIONS.initialDelay.default, maxDelayMs: OPTIONS.maxDelay.default };
 
 export function resolveBackoffOptions(options: BackoffOptions = {}): ResolvedBackoffOptions {
   const resolved = { ...DEFAULT_BACKOFF };
@@ -168,13 +152,6 @@ export function probeDelay(failures: number, kind: 'unavailable' | 'config', ran
   return Math.floor(ceiling / 2 + (unit * ceiling) / 2);
 }
 
-/** Raised when a wait or a write is abandoned through its AbortSignal. */
-export class AbortedError extends Error {
-  constructor(message = 'aborted') {
-    super(message);
-    this.name = 'AbortedError';
-  }
-}
 
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 
@@ -195,3 +172,135 @@ export const sleep: Sleep = (ms, signal) =>
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+
+/** What the loop needs of the writer. */
+export interface RetryLoopOptions {
+  backoff: ResolvedBackoffOptions;
+  /** Creates or checks the table (once; later calls give the same result until one fails). */
+  prepare(): Promise<unknown>;
+  /** Auto mode: a table or column that went away after prepare() is created again, once per statement. */
+  recreateTable?: () => void;
+  /** Emits the writer's 'state' and 'retry' events. */
+  emit(event: 'state', change: WriterState): void;
+  emit(event: 'retry', retry: WriterRetryEvent): void;
+  random: () => number;
+  sleep: Sleep;
+  now: () => number;
+}
+
+export class RetryLoop {
+  private currentState: WriterStateName | 'unknown' = 'unknown';
+  private readonly gate: DatabaseGate;
+
+  constructor(private readonly o: RetryLoopOptions) {
+    this.gate = new DatabaseGate(o.now());
+  }
+
+  get state(): WriterStateName | 'unknown' {
+    return this.currentState;
+  }
+
+  /** Prepares the table, then runs `statement` (when given) until it goes through: see the file's comment. */
+  run(context: WriteContext, statement: undefined): Promise<undefined>;
+  run<T>(context: WriteContext, statement: () => Promise<T>): Promise<T>;
+  async run<T>(context: WriteContext, statement: (() => Promise<T>) | undefined): Promise<T | undefined> {
+    let transient = 0;
+    let blocked = 0;
+    try {
+      for (;;) {
+        if (context.signal?.aborted) throw this.aborted(context);
+        try {
+          await this.gate.pass(context, context.signal);
+        } catch {
+          throw this.aborted(context);
+        }
+        let classification: ErrorClassification;
+        let preparing = true;
+        try {
+          await this.o.prepare();
+          preparing = false;
+          let result: T | undefined;
+          if (statement !== undefined) {
+            context.statements++;
+            result = await statement();
+          }
+          if (this.gate.open(this.o.now()) || this.currentState !== 'up') this.setState('up', 0);
+          return result;
+        } catch (err) {
+          if (!preparing && !context.mayConflict && CONFLICT_CODES.has((err as { code?: unknown }).code as string)) {
+            // The plain INSERT was refused whole: nothing of it is in the table. Again, skipping what is.
+            context.mayConflict = true;
+            continue;
+          }
+          classification = err instanceof WriterConfigError ? { kind: 'config', code: err.code, message: err.message } : classifyError(err);
+          // Creating or checking the table fails only for reasons a person must fix (an option, a
+          // grant), unless the database is not there: its rows are not the problem.
+          if (preparing && classification.kind !== 'unavailable') classification = { ...classification, kind: 'config' };
+        }
+        const kind = classification.kind;
+        if (kind === 'data') {
+          // The server answered: it is up, and only these rows are the problem.
+          if (this.gate.open(this.o.now()) || this.currentState !== 'up') this.setState('up', 0);
+          throw new DataRowsError(classification);
+        }
+        if (kind === 'config' && this.o.recreateTable && !context.reprepared && (classification.code === '42P01' || classification.code === '42703')) {
+          // The table (or a column) went away after prepare(): create it again, once.
+          context.reprepared = true;
+          this.o.recreateTable();
+          continue;
+        }
+        let delayMs: number;
+        let attempt: number;
+        let maxAttempts: number;
+        if (kind === 'unavailable' || kind === 'config') {
+          // The statement may have committed although the client saw an error: the retry must skip those rows.
+          if (kind === 'unavailable' && !preparing) context.mayConflict = true;
+          attempt = ++blocked;
+          maxAttempts = Infinity;
+          const state = kind === 'unavailable' ? 'down' : 'misconfigured';
+          if (this.gate.close(context, state, classification, this.o.now()) || this.currentState !== state) this.setState(state, attempt, classification);
+          // Another write probes: this one waits at the gate.
+          if (!this.gate.probing(context)) continue;
+          delayMs = probeDelay(attempt, kind, this.o.random);
+        } else if (kind === 'transient') {
+          if (!preparing) context.mayConflict = true;
+          attempt = ++transient;
+          maxAttempts = this.o.backoff.maxAttempts;
+          if (attempt >= maxAttempts) {
+            // The database answered; this batch goes to the dead-letter output and the others go on.
+            if (this.currentState === 'retrying') this.setState('up', 0);
+            throw new WriteFailedError(classification, attempt, context.written, context.rejected);
+          }
+          if (this.currentState === 'up' || this.currentState === 'unknown') this.setState('retrying', attempt, classification);
+          delayMs = backoffDelay(attempt, this.o.backoff, this.o.random);
+        } else {
+          throw new WriteFailedError(classification, 1, context.written, context.rejected);
+        }
+        const retryEvent: WriterRetryEvent = { attempt, maxAttempts, delayMs, code: classification.code, message: classification.message };
+        this.o.emit('retry', retryEvent);
+        context.retries++;
+        try {
+          await this.o.sleep(delayMs, context.signal);
+        } catch (err) {
+          if (err instanceof AbortedError || context.signal?.aborted) throw this.aborted(context);
+          throw err;
+        }
+      }
+    } finally {
+      this.gate.leave(context);
+    }
+  }
+
+  private aborted(context: WriteContext): WriteFailedError {
+    return new WriteFailedError({ kind: 'aborted', code: 'ABORTED', message: 'write aborted before the batch was confirmed' }, context.retries + 1, context.written, context.rejected);
+  }
+
+  private setState(state: WriterStateName, attempt: number, cause?: ErrorClassification): void {
+    const previous = this.currentState;
+    this.currentState = state;
+    // A closed gate keeps the start of the outage, so "down for 5 min" is true across its reasons.
+    const since = state === 'down' || state === 'misconfigured' ? this.gate.since : this.o.now();
+    const change: WriterState = { state, previous, attempt, maxAttempts: state === 'retrying' ? this.o.backoff.maxAttempts : Infinity, code: cause?.code, message: cause?.message, since };
+    this.o.emit('state', change);
+  }
+}

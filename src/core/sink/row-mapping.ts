@@ -29,17 +29,14 @@
  *   deeper than 16 levels, NUL characters, or more than 16 KiB of JSON reject the row.
  */
 import type { TelemetryRecord } from '../readings/records';
+import { OPTIONS } from '../../options/timescale-sink';
 
 export interface MappingOptions {
-  /** Payload properties read for the time, first present wins. Default ['time', 'ts']. */
+  /** Payload properties read for the time, first present wins. Defaults of these five: the sink's options (src/options/timescale-sink.ts). */
   timeProperty?: string | string[];
-  /** Default 'source'. */
   sourceProperty?: string;
-  /** Default 'value'. */
   valueProperty?: string;
-  /** Default 'kind'. */
   kindProperty?: string;
-  /** Default 'seq'. */
   seqProperty?: string;
   /** Copy the payload's remaining fields into the row's extra (jsonb). Default false. */
   extra?: boolean;
@@ -103,7 +100,7 @@ function positiveNumber(value: number | undefined, fallback: number, option: str
 
 /** Fills in defaults and validates; throws on a bad option so a misconfiguration shows at deploy. */
 export function resolveMappingOptions(options: MappingOptions = {}): ResolvedMappingOptions {
-  const timeList = options.timeProperty === undefined ? ['time', 'ts'] : Array.isArray(options.timeProperty) ? options.timeProperty : [options.timeProperty];
+  const timeList = options.timeProperty === undefined ? OPTIONS.timeProperty.default.split(',') : Array.isArray(options.timeProperty) ? options.timeProperty : [options.timeProperty];
   if (timeList.length === 0) throw new Error('mapping option timeProperty needs at least one property name');
   const minTimeMs = options.minTimeMs ?? DEFAULT_MIN_TIME_MS;
   const maxTimeMs = options.maxTimeMs ?? DEFAULT_MAX_TIME_MS;
@@ -111,10 +108,10 @@ export function resolveMappingOptions(options: MappingOptions = {}): ResolvedMap
   // Beyond these, toISOString() writes signed 6-digit years that PostgreSQL does not read back.
   if (minTimeMs < EARLIEST_FOUR_DIGIT_YEAR_MS || maxTimeMs > LATEST_FOUR_DIGIT_YEAR_MS) throw new Error('mapping options minTimeMs/maxTimeMs must stay within the years 0001..9999');
   const timeProperties = timeList.map((name) => checkPropertyName(name, 'timeProperty'));
-  const sourceProperty = checkPropertyName(options.sourceProperty ?? 'source', 'sourceProperty');
-  const valueProperty = checkPropertyName(options.valueProperty ?? 'value', 'valueProperty');
-  const kindProperty = checkPropertyName(options.kindProperty ?? 'kind', 'kindProperty');
-  const seqProperty = checkPropertyName(options.seqProperty ?? 'seq', 'seqProperty');
+  const sourceProperty = checkPropertyName(options.sourceProperty ?? OPTIONS.sourceProperty.default, 'sourceProperty');
+  const valueProperty = checkPropertyName(options.valueProperty ?? OPTIONS.valueProperty.default, 'valueProperty');
+  const kindProperty = checkPropertyName(options.kindProperty ?? OPTIONS.kindProperty.default, 'kindProperty');
+  const seqProperty = checkPropertyName(options.seqProperty ?? OPTIONS.seqProperty.default, 'seqProperty');
   return {
     timeProperties,
     sourceProperty,

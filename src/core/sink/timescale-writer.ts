@@ -1,65 +1,43 @@
 /**
  * Writes batches of telemetry records into a PostgreSQL / TimescaleDB table: one statement per
- * batch, idempotent, with bounded retries, and with bad rows isolated instead of sinking the batch.
+ * batch (insert-statement.ts), idempotent, every statement through the one retry loop (retry.ts),
+ * and bad rows isolated instead of sinking the batch: a data error bisects the batch until each
+ * bad row stands alone; good halves are written, each bad row is rejected with the database's
+ * message and SQLSTATE.
  *
- * How a batch is written, and why:
- * - One statement, `INSERT INTO t (...) SELECT to_timestamp(u.c1 / 1000.0::float8), ($3::text[])[u.c2],
- *   ... FROM unnest($1::int8[], $2::int4[], ...) AS u(c1, c2, ...)`: each column travels as one
- *   array parameter (two for source and kind, see below), so a batch of any size is one round
- *   trip with at most eight parameters (a multi-row VALUES list hits node-postgres' 65,535
- *   bind-parameter limit at 10-13k rows, and measured about 4x slower than unnest).
- * - unnest rather than COPY, by measurement (bench/sink.js, same machine, same run, same indexed
- *   table): COPY text straight into the table runs at 0.90x of the plain unnest INSERT (it reads
- *   ISO times, which costs the server more than epoch milliseconds), and it cannot say ON CONFLICT
- *   DO NOTHING for a retried batch. The idempotent COPY (into a temporary staging table, then
- *   INSERT ... SELECT ... ON CONFLICT DO NOTHING, in a transaction: four round trips) measured
- *   0.53x: no gain, for a pinned connection, a transaction and the pg-copy-streams dependency.
- * - source and kind travel as a dictionary (each distinct text once, per row its position): a
- *   batch holds a few dozen of each, so this is about half the bytes on the wire (28 instead of 51
- *   per row of the simulator's data), and less work for the client; PostgreSQL's CPU per row is the same.
- * - The array parameters are serialised here as PostgreSQL array literals rather than left to
- *   node-postgres, which quotes every element one call at a time; the rows are already validated,
- *   so the text is built in one pass. Times travel as epoch milliseconds and become timestamptz in
- *   the statement: formatting an ISO string per row was the writer's largest cost (12 % of the
- *   whole pipeline's CPU in `npm run bench` item c); a JavaScript time is whole milliseconds, which
- *   to_timestamp() turns into exactly the same microsecond value.
  * - Idempotency: the auto table has a UNIQUE index on (source, time, seq) with seq NOT NULL
  *   DEFAULT 0 (NULLs are never equal in a unique index, so a NULL seq would let a retried row in
  *   twice). A batch retried after an ambiguous failure (committed, but the client saw an error)
  *   inserts nothing the second time; those rows are counted as `duplicates`, not lost.
- * - ON CONFLICT DO NOTHING only when a conflict is possible: a plain INSERT is tried first, and
- *   only a unique (23505) or exclusion (23P01) violation, a retry after an ambiguous failure, or
- *   duplicates in the writer's previous batch send the ON CONFLICT form. The plain statement
- *   either inserts every row or none, so nothing is lost or doubled by trying it; measured on the
- *   auto table (one backend, batches of 1,000) it costs PostgreSQL 10 us of CPU per row against
- *   16 us with ON CONFLICT, whose speculative insertion probes the index and then inserts. A batch
- *   that does hold duplicates pays one refused statement more (and leaves its dead tuples to
- *   autovacuum), which happens after an outage or a redeploy, not in steady flow.
- * - Errors: see retry.ts for the classes and run() for what each does. The database unavailable or
- *   misconfigured -> every write waits at the gate (database-gate.ts) while one probes. Transient
- *   -> bounded attempts with backoff and the same rows again. Data errors -> bisect the batch until
- *   each bad row stands alone; good halves are written, each bad row is rejected with the
- *   database's message and SQLSTATE. Anything else -> WriteFailedError at once.
  *
  * Preparing the table (creating or checking it, the unique key, the hypertable and TimescaleDB
- * policies) is in table-setup.ts.
+ * policies) is table-setup.ts and hypertable-setup.ts.
  */
 import { EventEmitter } from 'events';
+import { OPTIONS } from '../../options/timescale-sink';
 import type { TelemetryRecord } from '../readings/records';
+import { resolveTimescaleOptions, type ResolvedTimescaleOptions, type TimescaleOptions } from './hypertable-setup';
+import { InsertStatement } from './insert-statement';
+import { DataRowsError, resolveBackoffOptions, RetryLoop, sleep as defaultSleep, type BackoffOptions, type Sleep, type WriteContext, type WriterStateName } from './retry';
 import { mapRecord, resolveMappingOptions, type MappingOptions, type ResolvedMappingOptions, type TelemetryRow } from './row-mapping';
-import { DatabaseGate } from './database-gate';
-import { backoffDelay, classifyError, probeDelay, resolveBackoffOptions, sleep as defaultSleep, AbortedError, type BackoffOptions, type ErrorClassification, type ErrorKind, type ResolvedBackoffOptions, type Sleep } from './retry';
-import { COLUMN_ORDER, prepareTable, quoteIdentifier, resolveTimescaleOptions, WriterConfigError, type ColumnMap, type ColumnName, type PrepareResult, type Queryable, type ResolvedTimescaleOptions, type SchemaMode, type TimescaleOptions } from './table-setup';
+import { prepareTable } from './table-setup';
+import type { PrepareResult } from './table-report';
+import { COLUMN_ORDER, qualifiedName, quoteIdentifier, WriterConfigError, type ColumnMap, type ColumnName, type Queryable, type SchemaMode } from './table-spec';
 
-export { quoteIdentifier, timescaleStatements, uniqueIndexName, intervalSeconds, resolveTimescaleOptions, WriterConfigError } from './table-setup';
-export type { ColumnMap, ColumnName, PolicyReport, PolicyStatus, PrepareResult, Queryable, SchemaMode, SqlStatement, TableNotice, TableNoticeCode, TimescaleOptions } from './table-setup';
+export { quoteIdentifier, WriterConfigError } from './table-spec';
+export { intervalSeconds, resolveTimescaleOptions, timescaleStatements } from './hypertable-setup';
+export { uniqueIndexName } from './table-setup';
+export { WriteFailedError } from './retry';
+export type { WriterRetryEvent, WriterState, WriterStateChange, WriterStateName } from './retry';
+export type { PolicyReport, PolicyStatus, PrepareResult, TableNotice, TableNoticeCode } from './table-report';
+export type { SqlStatement, TimescaleOptions } from './hypertable-setup';
+export type { ColumnMap, ColumnName, Queryable, SchemaMode } from './table-spec';
 
+/** Defaults: the sink's (src/options/timescale-sink.ts). */
 export interface TimescaleWriterOptions {
-  /** Default 'public'. */
   schema?: string;
-  /** Default 'telemetry'. */
   table?: string;
-  /** 'auto' (default) creates the table; 'existing' writes into the user's table. */
+  /** 'auto' creates the table; 'existing' writes into the user's table. */
   mode?: SchemaMode;
   /** Existing mode only. */
   columns?: ColumnMap;
@@ -109,151 +87,6 @@ export interface WriteOutcome {
   statements: number;
 }
 
-/**
- * up: statements go through. retrying: a batch retries a transient failure on a reachable database
- * (deadlock, serialization), with bounded attempts. down: the database is not there (refused, reset,
- * timed out, shutting down, read-only, full); misconfigured: a person must act (password, database,
- * privilege, table). While down or misconfigured every batch waits and one probe retries.
- */
-export type WriterStateName = 'up' | 'retrying' | 'down' | 'misconfigured';
-
-/** Emitted as 'state' once per change (and per change of reason), so a node logs one line per outage, not one per retry. */
-export interface WriterState {
-  state: WriterStateName;
-  previous: WriterStateName | 'unknown';
-  /** The failed attempt that caused the change (0 for 'up'). */
-  attempt: number;
-  maxAttempts: number;
-  code?: string;
-  message?: string;
-  /** Epoch ms at which this state began: for down and misconfigured, the first failure. */
-  since: number;
-}
-
-export type WriterStateChange = WriterState;
-
-/**
- * Emitted as 'retry' before each wait: for a status badge ("retry 3/10 40P01") and the retries
- * counter, not for logs. While the database is down or misconfigured, the probe's attempts have no
- * bound (maxAttempts Infinity).
- */
-export interface WriterRetryEvent {
-  attempt: number;
-  maxAttempts: number;
-  delayMs: number;
-  code: string;
-  message: string;
-}
-
-/** A batch that could not be written: retries exhausted, a permanent or schema error, or aborted. */
-export class WriteFailedError extends Error {
-  readonly code: string;
-  readonly kind: ErrorKind | 'aborted';
-  readonly attempts: number;
-  readonly causeMessage: string;
-  /** Rows of this batch already inserted before the failure (they are safe to send again). */
-  readonly written: number;
-  /** Rows already rejected before the failure. */
-  readonly rejected: RejectedRecord[];
-
-  constructor(classification: Omit<ErrorClassification, 'kind'> & { kind: ErrorKind | 'aborted' }, attempts: number, written = 0, rejected: RejectedRecord[] = []) {
-    const after = classification.kind === 'transient' ? ` after ${attempts} attempt${attempts === 1 ? '' : 's'}` : '';
-    super(`write failed${after}: ${classification.code}: ${classification.message}`);
-    this.name = 'WriteFailedError';
-    this.code = classification.code;
-    this.kind = classification.kind;
-    this.attempts = attempts;
-    this.causeMessage = classification.message;
-    this.written = written;
-    this.rejected = rejected;
-  }
-}
-
-const ARRAY_TYPES: Record<ColumnName, string> = { time: 'int8[]', source: 'text[]', kind: 'text[]', value: 'float8[]', seq: 'int8[]', extra: 'jsonb[]' };
-/** Quotes one text element of a PostgreSQL array literal. */
-function arrayText(value: string): string {
-  // Most sources and kinds hold neither character: skip the regular expression for them.
-  if (value.indexOf('"') < 0 && value.indexOf('\\') < 0) return `"${value}"`;
-  return `"${value.replace(/[\\"]/g, '\\$&')}"`;
-}
-
-function textArray(rows: TelemetryRow[], pick: (row: TelemetryRow) => string | null): string {
-  const parts = new Array<string>(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const value = pick(rows[i]);
-    parts[i] = value === null ? 'NULL' : arrayText(value);
-  }
-  return `{${parts.join(',')}}`;
-}
-
-function numberArray(rows: TelemetryRow[], pick: (row: TelemetryRow) => number | null): string {
-  const parts = new Array<string>(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const value = pick(rows[i]);
-    parts[i] = value === null ? 'NULL' : String(value);
-  }
-  return `{${parts.join(',')}}`;
-}
-
-/** Each distinct value once (a text array) and, per row, its 1-based position in it (an int4 array; NULL for NULL). */
-function dictionaryArrays(rows: TelemetryRow[], pick: (row: TelemetryRow) => string | null): [string, string] {
-  const positions = new Map<string, number>();
-  const dictionary: string[] = [];
-  const parts = new Array<string>(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const value = pick(rows[i]);
-    if (value === null) {
-      parts[i] = 'NULL';
-      continue;
-    }
-    let position = positions.get(value);
-    if (position === undefined) {
-      dictionary.push(arrayText(value));
-      position = dictionary.length;
-      positions.set(value, position);
-    }
-    parts[i] = String(position);
-  }
-  return [`{${parts.join(',')}}`, `{${dictionary.join(',')}}`];
-}
-
-/** Text columns that repeat from row to row: sent as a dictionary (see dictionaryArrays). */
-const DICTIONARY_COLUMNS: ReadonlySet<ColumnName> = new Set(['source', 'kind']);
-
-/** A column's statement parameters: one array, or for a dictionary column its positions and its dictionary. */
-const COLUMN_PARAMETERS: Record<ColumnName, (rows: TelemetryRow[]) => string[]> = {
-  time: (rows) => {
-    const parts = new Array<string>(rows.length);
-    for (let i = 0; i < rows.length; i++) parts[i] = String(rows[i].time.getTime());
-    return [`{${parts.join(',')}}`];
-  },
-  source: (rows) => dictionaryArrays(rows, (row) => row.source),
-  kind: (rows) => dictionaryArrays(rows, (row) => row.kind),
-  value: (rows) => [numberArray(rows, (row) => row.value)],
-  seq: (rows) => [numberArray(rows, (row) => row.seq)],
-  extra: (rows) => [textArray(rows, (row) => (row.extra === null ? null : JSON.stringify(row.extra)))]
-};
-
-class DataRowsError extends Error {
-  constructor(readonly classification: ErrorClassification) {
-    super(classification.message);
-  }
-}
-
-interface WriteContext {
-  signal?: AbortSignal;
-  retries: number;
-  statements: number;
-  written: number;
-  rejected: RejectedRecord[];
-  reprepared: boolean;
-  /** Send the ON CONFLICT DO NOTHING form: the rows may already be in the table. */
-  mayConflict: boolean;
-}
-
-/** SQLSTATEs a plain INSERT fails with where ON CONFLICT DO NOTHING would skip the row instead. */
-const CONFLICT_CODES = new Set(['23505', '23P01']);
-
 export class TimescaleWriter extends EventEmitter {
   /** The quoted, schema-qualified table name. */
   readonly target: string;
@@ -262,38 +95,37 @@ export class TimescaleWriter extends EventEmitter {
   private readonly table: string;
   private readonly columns: Partial<Record<ColumnName, string>>;
   private readonly written: ColumnName[];
-  private readonly insertText: string;
-  private readonly idempotentInsertText: string;
+  private readonly insert: InsertStatement;
   /** The last batch held rows the table already had (a replay is usually more than one batch). */
   private lastBatchHadDuplicates = false;
   private readonly mapping: ResolvedMappingOptions;
-  private readonly backoff: ResolvedBackoffOptions;
   private readonly timescale: ResolvedTimescaleOptions;
-  private readonly random: () => number;
-  private readonly sleep: Sleep;
   private readonly now: () => number;
   private preparing: Promise<PrepareResult> | null = null;
-  private currentState: WriterStateName | 'unknown' = 'unknown';
-  private stateSince: number;
-  private readonly gate: DatabaseGate;
+  private readonly retry: RetryLoop;
 
   constructor(private readonly pool: Queryable, options: TimescaleWriterOptions = {}) {
     super();
     if (!pool || typeof pool.query !== 'function') throw new WriterConfigError('TimescaleWriter needs a pg.Pool (or anything with query(text, values))');
-    this.schema = options.schema ?? 'public';
-    this.table = options.table ?? 'telemetry';
-    this.target = `${quoteIdentifier(this.schema, 'schema')}.${quoteIdentifier(this.table, 'table')}`;
-    this.mode = options.mode ?? 'auto';
+    this.schema = options.schema ?? OPTIONS.schema.default;
+    this.table = options.table ?? OPTIONS.table.default;
+    this.target = qualifiedName(this.schema, this.table);
+    this.mode = options.mode ?? OPTIONS.mode.default;
     if (this.mode !== 'auto' && this.mode !== 'existing') throw new WriterConfigError(`mode must be 'auto' or 'existing', got ${JSON.stringify(options.mode)}`);
     const extra = options.extra ?? options.mapping?.extra ?? false;
     this.mapping = resolveMappingOptions({ ...options.mapping, extra });
-    this.backoff = resolveBackoffOptions(options.retry);
     this.timescale = resolveTimescaleOptions(options.timescale);
-    this.random = options.random ?? Math.random;
-    this.sleep = options.sleep ?? defaultSleep;
     this.now = options.now ?? Date.now;
-    this.stateSince = this.now();
-    this.gate = new DatabaseGate(this.stateSince);
+    this.retry = new RetryLoop({
+      backoff: resolveBackoffOptions(options.retry),
+      prepare: () => this.prepare(),
+      recreateTable: this.mode === 'auto' ? () => (this.preparing = null) : undefined,
+      emit: (event: string, payload: unknown) => this.emit(event, payload),
+      random: options.random ?? Math.random,
+      sleep: options.sleep ?? defaultSleep,
+      now: this.now,
+    });
+
 
     this.columns = {};
     if (this.mode === 'auto') {
@@ -314,38 +146,21 @@ export class TimescaleWriter extends EventEmitter {
       }
     }
     this.written = COLUMN_ORDER.filter((column) => this.columns[column] !== undefined && (column !== 'extra' || extra));
-    const names = this.written.map((column) => quoteIdentifier(this.columns[column]));
-    // Parameters in the order COLUMN_PARAMETERS gives them: a dictionary column takes two.
-    const arrays: string[] = [];
-    const selected: string[] = [];
-    let parameter = 0;
-    this.written.forEach((column, i) => {
-      const alias = `u.c${i + 1}`;
-      if (DICTIONARY_COLUMNS.has(column)) {
-        arrays.push(`$${++parameter}::int4[]`);
-        selected.push(`($${++parameter}::text[])[${alias}]`);
-      } else {
-        arrays.push(`$${++parameter}::${ARRAY_TYPES[column]}`);
-        selected.push(column === 'time' ? `to_timestamp(${alias} / 1000.0::float8)` : alias);
-      }
-    });
-    const aliases = this.written.map((_column, i) => `c${i + 1}`);
-    this.insertText = `INSERT INTO ${this.target} (${names.join(', ')}) SELECT ${selected.join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${aliases.join(', ')})`;
-    this.idempotentInsertText = `${this.insertText} ON CONFLICT DO NOTHING`;
+    this.insert = new InsertStatement(this.target, this.columns, this.written);
   }
 
   /** The statement a batch is sent as first. */
   get insertSql(): string {
-    return this.insertText;
+    return this.insert.plain;
   }
 
   /** The statement a batch is sent as when some of its rows may already be in the table. */
   get idempotentInsertSql(): string {
-    return this.idempotentInsertText;
+    return this.insert.idempotent;
   }
 
   get state(): WriterStateName | 'unknown' {
-    return this.currentState;
+    return this.retry.state;
   }
 
   /**
@@ -370,7 +185,7 @@ export class TimescaleWriter extends EventEmitter {
    */
   async start(signal?: AbortSignal): Promise<PrepareResult> {
     const context: WriteContext = { signal, retries: 0, statements: 0, written: 0, rejected: [], reprepared: false, mayConflict: false };
-    await this.run(context, undefined);
+    await this.retry.run(context, undefined);
     return this.prepare();
   }
 
@@ -405,11 +220,11 @@ export class TimescaleWriter extends EventEmitter {
     return { written: context.written, duplicates, rejected, attempts: context.retries + 1, statements: context.statements };
   }
 
+
   private async insertIsolatingBadRows(rows: TelemetryRow[], origins: TelemetryRecord[], context: WriteContext): Promise<void> {
     try {
-      const values: string[] = [];
-      for (const column of this.written) values.push(...COLUMN_PARAMETERS[column](rows));
-      context.written += await this.run(context, async () => (await this.pool.query(context.mayConflict ? this.idempotentInsertText : this.insertText, values)).rowCount ?? 0);
+      const values = this.insert.parameters(rows);
+      context.written += await this.retry.run(context, async () => (await this.pool.query(context.mayConflict ? this.insert.idempotent : this.insert.plain, values)).rowCount ?? 0);
     } catch (err) {
       if (!(err instanceof DataRowsError)) throw err;
       if (rows.length === 1) {
@@ -420,114 +235,5 @@ export class TimescaleWriter extends EventEmitter {
       await this.insertIsolatingBadRows(rows.slice(0, middle), origins.slice(0, middle), context);
       await this.insertIsolatingBadRows(rows.slice(middle), origins.slice(middle), context);
     }
-  }
-
-  /**
-   * The one retry loop: prepares the table, then runs `statement` (when given) until it goes
-   * through. Unavailable or misconfigured: wait at the gate, or probe for everyone with
-   * probeDelay(); transient: bounded attempts with backoffDelay(); data: DataRowsError for the
-   * caller to bisect; anything else: WriteFailedError at once.
-   */
-  private run(context: WriteContext, statement: undefined): Promise<undefined>;
-  private run<T>(context: WriteContext, statement: () => Promise<T>): Promise<T>;
-  private async run<T>(context: WriteContext, statement: (() => Promise<T>) | undefined): Promise<T | undefined> {
-    let transient = 0;
-    let blocked = 0;
-    try {
-      for (;;) {
-        if (context.signal?.aborted) throw this.aborted(context);
-        try {
-          await this.gate.pass(context, context.signal);
-        } catch {
-          throw this.aborted(context);
-        }
-        let classification: ErrorClassification;
-        let preparing = true;
-        try {
-          await this.prepare();
-          preparing = false;
-          let result: T | undefined;
-          if (statement !== undefined) {
-            context.statements++;
-            result = await statement();
-          }
-          if (this.gate.open(this.now()) || this.currentState !== 'up') this.setState('up', 0);
-          return result;
-        } catch (err) {
-          if (!preparing && !context.mayConflict && CONFLICT_CODES.has((err as { code?: unknown }).code as string)) {
-            // The plain INSERT was refused whole: nothing of it is in the table. Again, skipping what is.
-            context.mayConflict = true;
-            continue;
-          }
-          classification = err instanceof WriterConfigError ? { kind: 'config', code: err.code, message: err.message } : classifyError(err);
-          // Creating or checking the table fails only for reasons a person must fix (an option, a
-          // grant), unless the database is not there: its rows are not the problem.
-          if (preparing && classification.kind !== 'unavailable') classification = { ...classification, kind: 'config' };
-        }
-        const kind = classification.kind;
-        if (kind === 'data') {
-          // The server answered: it is up, and only these rows are the problem.
-          if (this.gate.open(this.now()) || this.currentState !== 'up') this.setState('up', 0);
-          throw new DataRowsError(classification);
-        }
-        if (kind === 'config' && this.mode === 'auto' && !context.reprepared && (classification.code === '42P01' || classification.code === '42703')) {
-          // The table (or a column) went away after prepare(): create it again, once.
-          context.reprepared = true;
-          this.preparing = null;
-          continue;
-        }
-        let delayMs: number;
-        let attempt: number;
-        let maxAttempts: number;
-        if (kind === 'unavailable' || kind === 'config') {
-          // The statement may have committed although the client saw an error: the retry must skip those rows.
-          if (kind === 'unavailable' && !preparing) context.mayConflict = true;
-          attempt = ++blocked;
-          maxAttempts = Infinity;
-          const state = kind === 'unavailable' ? 'down' : 'misconfigured';
-          if (this.gate.close(context, state, classification, this.now()) || this.currentState !== state) this.setState(state, attempt, classification);
-          // Another write probes: this one waits at the gate.
-          if (!this.gate.probing(context)) continue;
-          delayMs = probeDelay(attempt, kind, this.random);
-        } else if (kind === 'transient') {
-          if (!preparing) context.mayConflict = true;
-          attempt = ++transient;
-          maxAttempts = this.backoff.maxAttempts;
-          if (attempt >= maxAttempts) {
-            // The database answered; this batch goes to the dead-letter output and the others go on.
-            if (this.currentState === 'retrying') this.setState('up', 0);
-            throw new WriteFailedError(classification, attempt, context.written, context.rejected);
-          }
-          if (this.currentState === 'up' || this.currentState === 'unknown') this.setState('retrying', attempt, classification);
-          delayMs = backoffDelay(attempt, this.backoff, this.random);
-        } else {
-          throw new WriteFailedError(classification, 1, context.written, context.rejected);
-        }
-        const retryEvent: WriterRetryEvent = { attempt, maxAttempts, delayMs, code: classification.code, message: classification.message };
-        this.emit('retry', retryEvent);
-        context.retries++;
-        try {
-          await this.sleep(delayMs, context.signal);
-        } catch (err) {
-          if (err instanceof AbortedError || context.signal?.aborted) throw this.aborted(context);
-          throw err;
-        }
-      }
-    } finally {
-      this.gate.leave(context);
-    }
-  }
-
-  private aborted(context: WriteContext): WriteFailedError {
-    return new WriteFailedError({ kind: 'aborted', code: 'ABORTED', message: 'write aborted before the batch was confirmed' }, context.retries + 1, context.written, context.rejected);
-  }
-
-  private setState(state: WriterStateName, attempt: number, cause?: ErrorClassification): void {
-    const previous = this.currentState;
-    this.currentState = state;
-    // A closed gate keeps the start of the outage, so "down for 5 min" is true across its reasons.
-    this.stateSince = state === 'down' || state === 'misconfigured' ? this.gate.since : this.now();
-    const change: WriterState = { state, previous, attempt, maxAttempts: state === 'retrying' ? this.backoff.maxAttempts : Infinity, code: cause?.code, message: cause?.message, since: this.stateSince };
-    this.emit('state', change);
   }
 }

@@ -9,7 +9,7 @@ import { Fifo } from '../shared/fifo';
 import type { TelemetryRecord } from '../readings/records';
 import type { DeadLetterEntry, SinkCounters } from './sink-types';
 import { WriteFailedError, type WriteOutcome } from './timescale-writer';
-import { classifyError } from './retry';
+import { classifyError } from './error-classes';
 
 export interface SinkJob<M> {
   /** What the node needs to finish the message (its msg, send, done): opaque here. */

@@ -1,0 +1,142 @@
+/**
+ * The INSERT a batch is sent as, and its parameters. How, and why:
+ * - One statement, `INSERT INTO t (...) SELECT to_timestamp(u.c1 / 1000.0::float8), ($3::text[])[u.c2],
+ *   ... FROM unnest($1::int8[], $2::int4[], ...) AS u(c1, c2, ...)`: each column travels as one
+ *   array parameter (two for source and kind, see below), so a batch of any size is one round
+ *   trip with at most eight parameters (a multi-row VALUES list hits node-postgres' 65,535
+ *   bind-parameter limit at 10-13k rows, and measured about 4x slower than unnest).
+ * - unnest rather than COPY, by measurement (bench/sink.js, same machine, same run, same indexed
+ *   table): COPY text straight into the table runs at 0.90x of the plain unnest INSERT (it reads
+ *   ISO times, which costs the server more than epoch milliseconds), and it cannot say ON CONFLICT
+ *   DO NOTHING for a retried batch. The idempotent COPY (into a temporary staging table, then
+ *   INSERT ... SELECT ... ON CONFLICT DO NOTHING, in a transaction: four round trips) measured
+ *   0.53x: no gain, for a pinned connection, a transaction and the pg-copy-streams dependency.
+ * - source and kind travel as a dictionary (each distinct text once, per row its position): a
+ *   batch holds a few dozen of each, so this is about half the bytes on the wire (28 instead of 51
+ *   per row of the simulator's data), and less work for the client; PostgreSQL's CPU per row is the same.
+ * - The array parameters are serialised here as PostgreSQL array literals rather than left to
+ *   node-postgres, which quotes every element one call at a time; the rows are already validated,
+ *   so the text is built in one pass. Times travel as epoch milliseconds and become timestamptz in
+ *   the statement: formatting an ISO string per row was the writer's largest cost (12 % of the
+ *   whole pipeline's CPU in `npm run bench` item c); a JavaScript time is whole milliseconds, which
+ *   to_timestamp() turns into exactly the same microsecond value.
+ * - Idempotency: the auto table has a UNIQUE index on (source, time, seq) with seq NOT NULL
+ *   DEFAULT 0 (NULLs are never equal in a unique index, so a NULL seq would let a retried row in
+ *   twice). A batch retried after an ambiguous failure (committed, but the client saw an error)
+ *   inserts nothing the second time; those rows are counted as `duplicates`, not lost.
+ * - ON CONFLICT DO NOTHING only when a conflict is possible: a plain INSERT is tried first, and
+ *   only a unique (23505) or exclusion (23P01) violation, a retry after an ambiguous failure, or
+ *   duplicates in the writer's previous batch send the ON CONFLICT form. The plain statement
+ *   either inserts every row or none, so nothing is lost or doubled by trying it; measured on the
+ *   auto table (one backend, batches of 1,000) it costs PostgreSQL 10 us of CPU per row against
+ *   16 us with ON CONFLICT, whose speculative insertion probes the index and then inserts. A batch
+ *   that does hold duplicates pays one refused statement more (and leaves its dead tuples to
+ *   autovacuum), which happens after an outage or a redeploy, not in steady flow.
+ */
+import type { TelemetryRow } from './row-mapping';
+import { quoteIdentifier, type ColumnName } from './table-spec';
+
+const ARRAY_TYPES: Record<ColumnName, string> = { time: 'int8[]', source: 'text[]', kind: 'text[]', value: 'float8[]', seq: 'int8[]', extra: 'jsonb[]' };
+/** Quotes one text element of a PostgreSQL array literal. */
+function arrayText(value: string): string {
+  // Most sources and kinds hold neither character: skip the regular expression for them.
+  if (value.indexOf('"') < 0 && value.indexOf('\\') < 0) return `"${value}"`;
+  return `"${value.replace(/[\\"]/g, '\\$&')}"`;
+}
+
+function textArray(rows: TelemetryRow[], pick: (row: TelemetryRow) => string | null): string {
+  const parts = new Array<string>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const value = pick(rows[i]);
+    parts[i] = value === null ? 'NULL' : arrayText(value);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+function numberArray(rows: TelemetryRow[], pick: (row: TelemetryRow) => number | null): string {
+  const parts = new Array<string>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const value = pick(rows[i]);
+    parts[i] = value === null ? 'NULL' : String(value);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+/** Each distinct value once (a text array) and, per row, its 1-based position in it (an int4 array; NULL for NULL). */
+function dictionaryArrays(rows: TelemetryRow[], pick: (row: TelemetryRow) => string | null): [string, string] {
+  const positions = new Map<string, number>();
+  const dictionary: string[] = [];
+  const parts = new Array<string>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const value = pick(rows[i]);
+    if (value === null) {
+      parts[i] = 'NULL';
+      continue;
+    }
+    let position = positions.get(value);
+    if (position === undefined) {
+      dictionary.push(arrayText(value));
+      position = dictionary.length;
+      positions.set(value, position);
+    }
+    parts[i] = String(position);
+  }
+  return [`{${parts.join(',')}}`, `{${dictionary.join(',')}}`];
+}
+
+/** Text columns that repeat from row to row: sent as a dictionary (see dictionaryArrays). */
+const DICTIONARY_COLUMNS: ReadonlySet<ColumnName> = new Set(['source', 'kind']);
+
+/** A column's statement parameters: one array, or for a dictionary column its positions and its dictionary. */
+const COLUMN_PARAMETERS: Record<ColumnName, (rows: TelemetryRow[]) => string[]> = {
+  time: (rows) => {
+    const parts = new Array<string>(rows.length);
+    for (let i = 0; i < rows.length; i++) parts[i] = String(rows[i].time.getTime());
+    return [`{${parts.join(',')}}`];
+  },
+  source: (rows) => dictionaryArrays(rows, (row) => row.source),
+  kind: (rows) => dictionaryArrays(rows, (row) => row.kind),
+  value: (rows) => [numberArray(rows, (row) => row.value)],
+  seq: (rows) => [numberArray(rows, (row) => row.seq)],
+  extra: (rows) => [textArray(rows, (row) => (row.extra === null ? null : JSON.stringify(row.extra)))]
+};
+
+/** The INSERT of the written columns into one table, in its plain and its ON CONFLICT DO NOTHING form. */
+export class InsertStatement {
+  /** Sent first. */
+  readonly plain: string;
+  /** Sent when some of the rows may already be in the table. */
+  readonly idempotent: string;
+
+  constructor(
+    target: string,
+    columns: Partial<Record<ColumnName, string>>,
+    private readonly written: readonly ColumnName[]
+  ) {
+    const names = written.map((column) => quoteIdentifier(columns[column]));
+    // Parameters in the order COLUMN_PARAMETERS gives them: a dictionary column takes two.
+    const arrays: string[] = [];
+    const selected: string[] = [];
+    let parameter = 0;
+    written.forEach((column, i) => {
+      const alias = `u.c${i + 1}`;
+      if (DICTIONARY_COLUMNS.has(column)) {
+        arrays.push(`$${++parameter}::int4[]`);
+        selected.push(`($${++parameter}::text[])[${alias}]`);
+      } else {
+        arrays.push(`$${++parameter}::${ARRAY_TYPES[column]}`);
+        selected.push(column === 'time' ? `to_timestamp(${alias} / 1000.0::float8)` : alias);
+      }
+    });
+    const aliases = written.map((_column, i) => `c${i + 1}`);
+    this.plain = `INSERT INTO ${target} (${names.join(', ')}) SELECT ${selected.join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${aliases.join(', ')})`;
+    this.idempotent = `${this.plain} ON CONFLICT DO NOTHING`;
+  }
+
+  /** The statement's parameters for these rows. */
+  parameters(rows: TelemetryRow[]): string[] {
+    const values: string[] = [];
+    for (const column of this.written) values.push(...COLUMN_PARAMETERS[column](rows));
+    return values;
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * timescale-sink's controller without Node-RED: its options read through the option table (the
+ * examples' flows unchanged), and every message it takes finished exactly once, against a real
+ * PostgreSQL.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Pool } from 'pg';
+import { readOptions } from '../src/core/shared/option-table';
+import { SinkController, writerOptionsOf, type Finish, type SinkEvents } from '../src/core/sink/sink-controller';
+import { TimescaleWriter } from '../src/core/sink/timescale-writer';
+import { OPTIONS } from '../src/options/timescale-sink';
+import { createTestDatabase } from './support/postgres';
+
+const examples = path.join(__dirname, '..', 'examples');
+
+describe('the sink controller', function () {
+  it("reads every timescale-sink of the examples' flows through its option table, and builds a writer from it", function () {
+    let sinks = 0;
+    for (const file of fs.readdirSync(examples).filter((name) => name.endsWith('.json'))) {
+      const flow = JSON.parse(fs.readFileSync(path.join(examples, file), 'utf8')) as Array<Record<string, unknown>>;
+      for (const def of flow.filter((n) => n.type === 'timescale-sink')) {
+        const o = readOptions(OPTIONS, def);
+        assert.ok(new TimescaleWriter({ query: async () => ({ rowCount: 0, rows: [] }) }, writerOptionsOf(o)), file);
+        sinks++;
+      }
+    }
+    assert.ok(sinks >= 3, `${sinks} sinks in the examples`);
+  });
+
+  it('maps columns only in existing mode: empty is no such column, the extra column only with Extra fields on', function () {
+    const existing = (def: Record<string, unknown>) => writerOptionsOf(readOptions(OPTIONS, { mode: 'existing', ...def })).columns;
+    assert.deepEqual(existing({ kindColumn: '', seqColumn: 'n', extraColumn: 'rest' }), { time: 'time', source: 'source', kind: null, value: 'value', seq: 'n', extra: null });
+    assert.deepEqual(existing({ extra: true, extraColumn: 'rest' }), { time: 'time', source: 'source', kind: 'kind', value: 'value', seq: 'seq', extra: 'rest' });
+    assert.throws(() => existing({ timeColumn: '' }), /^RangeError: Time column is needed$/);
+    assert.throws(() => existing({ sourceColumn: 'bad-name' }), /Source column: "bad-name": use letters/);
+    const auto = writerOptionsOf(readOptions(OPTIONS, { timeColumn: 'bad-name', maxRows: '250' }));
+    assert.equal(auto.columns, undefined, 'auto mode makes its own columns');
+    assert.throws(() => readOptions(OPTIONS, { maxRows: '0' }), /^RangeError: Max rows must be a whole number from 1 to 10000000, got "0"$/);
+    assert.throws(() => readOptions(OPTIONS, { chunkInterval: '500 ms' }), /Chunk interval: "500 ms" is shorter than 1 second/);
+  });
+
+  describe('against PostgreSQL', function () {
+    let pool: Pool;
+    let dir: string;
+    before(async function () {
+      pool = new Pool({ connectionString: await createTestDatabase('sink_controller'), max: 2 });
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sink-controller-'));
+    });
+    after(async function () {
+      await pool?.end();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('finishes every message it takes exactly once: written, not a reading, refused as a whole, and handed back on close', async function () {
+      const finished: Array<[string, Finish]> = [];
+      const events: SinkEvents<string> = { finish: (port, how) => finished.push([port, how]), stats: () => undefined, log: () => undefined, changed: () => undefined };
+      const db = { label: 'test', host: '', poolSize: 2, redact: (text: string) => text };
+      const controller = new SinkController<string>(pool, readOptions(OPTIONS, { statsInterval: '0' }), db, { fileBase: path.join(dir, 'sink'), closeLimitMs: 5000 }, events);
+      controller.receive({ topic: 'press7/temp', payload: 21.5 }, 'reading');
+      controller.receive({ topic: 'subscriptionId', payload: 7 }, 'not a reading');
+      controller.receive({ topic: 'press7/temp', payload: 'hot' }, 'bad value');
+      const deadline = Date.now() + 10_000;
+      while (finished.length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      const by = new Map(finished);
+      assert.equal(finished.length, 3, JSON.stringify(finished));
+      assert.deepEqual(by.get('reading'), {});
+      assert.deepEqual(by.get('not a reading'), {});
+      const bad = by.get('bad value') as Finish;
+      assert.match(bad.error ?? '', /^not written: rejected: /);
+      assert.equal(bad.deadLetter?.payload.length, 1);
+      assert.deepEqual({ reason: bad.deadLetter?.deadLetter.reason, count: bad.deadLetter?.deadLetter.count }, { reason: 'rejected', count: 1 });
+      const stats = controller.stats();
+      assert.deepEqual([stats.receivedMessages, stats.written, stats.rejected, stats.ignored], [2, 1, 1, 1]);
+      await controller.close(true);
+      controller.receive({ topic: 'press7/temp', payload: 22 }, 'after close');
+      assert.deepEqual(finished.at(-1), ['after close', { completion: 'returned' }]);
+      assert.equal(finished.length, 4);
+      const rows = await pool.query('SELECT source, value FROM public.telemetry');
+      assert.deepEqual(rows.rows, [{ source: 'press7/temp', value: 21.5 }]);
+    });
+  });
+});
