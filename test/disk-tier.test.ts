@@ -211,11 +211,13 @@ describe('disk tier: badge and options', function () {
   });
 
   it('is off by default and reads its options with clear errors', function () {
-    const { readDiskSpillOptions, sequencesAfter } = require('../src/core/buffer/disk-spill') as typeof import('../src/core/buffer/disk-spill');
-    const d = readDiskSpillOptions({});
+    const { diskTierSettings, sequencesAfter } = require('../src/core/buffer/disk-spill') as typeof import('../src/core/buffer/disk-spill');
+    const { readOptions } = require('../src/core/shared/option-table') as typeof import('../src/core/shared/option-table');
+    const { OPTIONS } = require('../src/options/telemetry-buffer') as typeof import('../src/options/telemetry-buffer');
+    const d = diskTierSettings(readOptions(OPTIONS, {}));
     assert.deepEqual(d, { enabled: false, maxBytes: 1024 * 1024 * 1024, fsyncIntervalMs: 1000, replayRate: 20_000, spillAfterMs: 0 });
-    assert.throws(() => readDiskSpillOptions({ diskMaxMB: 'lots' }), /Disk spool size must be a number/);
-    assert.throws(() => readDiskSpillOptions({ replayRate: '0' }), /Replay rate/);
+    assert.throws(() => readOptions(OPTIONS, { diskSpill: true, diskMaxMB: 'lots' }), /Disk size must be a number/);
+    assert.throws(() => readOptions(OPTIONS, { diskSpill: true, replayRate: '0' }), /Replay rate/);
     // After a clean close the numbers continue exactly; after a crash they skip ahead.
     assert.deepEqual(sequencesAfter({ segment: 1, offset: 0, clean: true, sequences: { a: 10 } }), { a: 10 });
     assert.deepEqual(sequencesAfter({ segment: 1, offset: 0, clean: false, sequences: { a: 10 }, sequenceStep: { a: 5 } }), { a: 1030 });

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vm from 'vm';
 import { resolveTimescaleOptions } from '../src/core/sink/table-setup';
-import { readOption, type Option, type OptionTable } from '../src/core/shared/option-table';
+import { readOption, readOptions, type Option, type OptionTable } from '../src/core/shared/option-table';
 
 /** The option table of a node type (src/options/<type>.ts), or undefined while it has none. */
 function tableOf(type: string): OptionTable | undefined {
@@ -164,9 +164,17 @@ describe('editor: help, labels, defaults and validation of every node', function
           } catch {
             accepted = false;
           }
-          // The editor keeps a flow's value as text; a flag has no validator.
-          const editorSays = option.kind === 'flag' ? true : valid(def, key, value);
+          // The editor keeps a flow's value as text; a flag has no validator. An option that counts
+          // only while another has a value is compared with that value set, and else is never refused.
+          const holds = option.when === undefined ? {} : { [option.when.option]: option.when.is[0] };
+          const editorSays = option.kind === 'flag' ? true : valid(def, key, value, holds);
           assert.equal(editorSays, accepted, `${type}.${key} = ${JSON.stringify(value)}: the runtime ${accepted ? 'accepts' : 'refuses'} it`);
+          if (option.when !== undefined) {
+            const other: Option = table[option.when.option];
+            const off: unknown = other.kind === 'flag' ? !option.when.is[0] : other.kind === 'choice' ? other.choices.find((c: string) => !option.when?.is.includes(c)) : undefined;
+            assert.doesNotThrow(() => readOptions(table, { [key]: value, [option.when?.option as string]: off }), `${type}.${key} = ${JSON.stringify(value)} while ${option.when.option} is ${String(off)}`);
+            assert.equal(option.kind === 'flag' ? true : valid(def, key, value, { [option.when.option]: off }), true, `${type}.${key}: not marked while ${option.when.option} is ${String(off)}`);
+          }
           compared++;
         }
       }
@@ -191,7 +199,10 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.equal(valid(buffer, 'capacity', '50000001'), false);
     assert.equal(valid(buffer, 'capacity', '500'), true);
     assert.equal(valid(buffer, 'dropPolicy', 'drop-random'), false);
-    assert.equal(valid(buffer, 'window', ''), false);
+    assert.equal(valid(buffer, 'window', '0'), false);
+    assert.equal(valid(buffer, 'fsyncInterval', '3601', { diskSpill: true }), false, 'the runtime refuses more than an hour');
+    assert.equal(valid(buffer, 'diskMaxMB', '16777216', { diskSpill: true }), true, 'the runtime takes up to 16 TiB');
+    assert.equal(valid(buffer, 'diskMaxMB', 'lots', { diskSpill: false }), true, 'the disk options count only with Overflow to disk on');
     assert.equal(valid(buffer, 'ackTimeout', '0'), false);
     assert.equal(valid(buffer, 'statsInterval', '-1'), false);
 

@@ -1,14 +1,15 @@
 import { BufferCore, Outcome } from '../core/buffer/buffer-core';
-import { diskBadgeText, diskDirFor, DiskSpillOptions, formatBytes, openDiskTier, readDiskSpillOptions, sequencesAfter } from '../core/buffer/disk-spill';
+import { diskBadgeText, diskDirFor, DiskSpillOptions, diskTierSettings, formatBytes, openDiskTier, sequencesAfter } from '../core/buffer/disk-spill';
 import { packMessage, unpackMessage } from '../core/buffer/message-codec';
 import type { DiskCounters } from '../core/buffer/disk-tier';
 import { TieredStore } from '../core/buffer/tiered-store';
-import { flag, oneOf, positiveNumber, wholeNumber } from '../core/shared/options';
+import { readOptions } from '../core/shared/option-table';
+import { OPTIONS } from '../options/telemetry-buffer';
 import { DropLog } from '../core/shared/drop-log';
 import { ResendGuard } from '../core/buffer/resend-guard';
 import { hasSequence, isRecordGroup, RecordGroup, recordOf, shortLivedRecordOf, stampRecords, TelemetryRecord } from '../core/readings/records';
-import { isPlainReading, readingCount, readShapeOptions, recordsOf, ResolvedShapeOptions, shapeMessage } from '../core/readings/shapes';
-import { approximateSize, DROP_POLICIES, DropReason } from '../core/buffer/ring-buffer';
+import { isPlainReading, readingCount, recordsOf, resolveShapeOptions, ResolvedShapeOptions, shapeMessage } from '../core/readings/shapes';
+import { approximateSize, DropReason } from '../core/buffer/ring-buffer';
 import { SequenceJournal, SequenceStamper } from '../core/readings/sequence';
 import { Totals } from '../core/shared/totals';
 import { restoreSpool, spoolFileFor, writeSpool } from '../core/buffer/spool';
@@ -75,6 +76,7 @@ export = function (RED: RedAPI): void {
     let stampSequence: boolean;
     let shapeOptions: ResolvedShapeOptions;
     let memoryBound = false;
+    let window: number;
     let disk: DiskSpillOptions;
     let tiered: TieredStore<Held> | undefined;
     // Set below once the disk tier is open: flush once per event-loop turn after spilling.
@@ -82,20 +84,22 @@ export = function (RED: RedAPI): void {
     let lastCompletionAt = Date.now();
     const spoolDir = typeof def.spoolDir === 'string' && def.spoolDir !== '' ? def.spoolDir : path.join(RED.settings.userDir ?? os.tmpdir(), 'telemetry-spool');
     try {
-      disk = readDiskSpillOptions(def);
-      shapeOptions = readShapeOptions(def);
-      const policy = oneOf(def.dropPolicy, 'Drop policy', DROP_POLICIES, 'drop-oldest');
-      const capacity = wholeNumber(def.capacity, 'Capacity', 100_000, 1, 50_000_000);
-      // 128 MB: about six times what the default capacity needs for telemetry events (about 0.2 kB
-      // each), so it acts only on large payloads, well before a small gateway's heap limit.
-      const memoryLimitMB = positiveNumber(def.memoryLimit, 'Memory limit', 128, 0, 1_048_576);
+      const o = readOptions(OPTIONS, def);
+      disk = diskTierSettings(o);
+      shapeOptions = resolveShapeOptions({ shape: o.shape, quality: o.quality });
+      const policy = o.dropPolicy;
+      const capacity = o.capacity;
+      const memoryLimitMB = o.memoryLimit;
       memoryBound = memoryLimitMB > 0;
-      ackTimeoutMs = positiveNumber(def.ackTimeout, 'Ack timeout', 60, 0.001, 86_400) * 1000;
+      ackTimeoutMs = o.ackTimeout * 1000;
+      statsIntervalMs = o.statsInterval * 1000;
+      stampSequence = o.stampSequence;
+      window = o.window;
       core = new BufferCore<Held>(
         {
           capacity,
           policy,
-          window: wholeNumber(def.window, 'Window', 10_000, 1, 50_000_000),
+          window,
           ackTimeoutMs,
         },
         {
@@ -135,8 +139,6 @@ export = function (RED: RedAPI): void {
         },
         memoryLimitMB > 0 ? { maxBytes: memoryLimitMB * 1024 * 1024, sizeOf: (held) => held.size ?? approximateSize(held.msg) } : undefined,
       );
-      statsIntervalMs = positiveNumber(def.statsInterval, 'Stats interval', 10, 0, 86_400) * 1000;
-      stampSequence = flag(def.stampSequence, true);
     } catch (err) {
       node.error(`telemetry-buffer not started: ${(err as Error).message}`);
       node.status({ fill: 'red', shape: 'ring', text: 'bad config' });
@@ -303,7 +305,7 @@ export = function (RED: RedAPI): void {
     const statsTimer = statsIntervalMs > 0 ? setInterval(sendStats, statsIntervalMs) : undefined;
     statsTimer?.unref();
 
-    const dropLog = new DropLog(`the buffer is full (capacity ${core.stats().capacity} events, policy ${def.dropPolicy ?? 'drop-oldest'}): the nodes after it are slower than the line`);
+    const dropLog = new DropLog(`the buffer is full (capacity ${core.stats().capacity} events, policy ${core.policy}): the nodes after it are slower than the line`);
     const status = new ThrottledStatus(node, () => {
       const s = core.stats();
       dropping = s.dropped > lastDropped;

@@ -138,6 +138,11 @@ export class BufferCore<T> {
     return this.memory.keepsAsObject(weight);
   }
 
+  /** What a full ring drops. */
+  get policy(): DropPolicy {
+    return this.options.policy;
+  }
+
   /** Releases as much as the window allows. */
   pump(): void {
     const ring = this.ring;

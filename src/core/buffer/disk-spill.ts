@@ -1,10 +1,9 @@
 import * as path from 'path';
 import { DiskCodec, DiskTier, DiskState } from './disk-tier';
-import { flag, positiveNumber } from '../shared/options';
 import type { DropPolicy } from './ring-buffer';
 import { mayNameRiskyKeys, packMessage, unpackMessage } from './message-codec';
 
-/** The telemetry-buffer options of the disk tier, read from the editor's strings. */
+/** The disk tier's settings, in the units the code uses. */
 export interface DiskSpillOptions {
   enabled: boolean;
   maxBytes: number;
@@ -15,13 +14,14 @@ export interface DiskSpillOptions {
   spillAfterMs: number;
 }
 
-export function readDiskSpillOptions(def: Record<string, unknown>): DiskSpillOptions {
+/** The disk tier's settings from the node's options as read (readOptions of src/options/telemetry-buffer.ts). */
+export function diskTierSettings(o: { diskSpill: boolean; diskMaxMB: number; fsyncInterval: number; replayRate: number; spillAfter: number }): DiskSpillOptions {
   return {
-    enabled: flag(def.diskSpill, false),
-    maxBytes: Math.round(positiveNumber(def.diskMaxMB, 'Disk spool size', 1024, 0.0625, 16 * 1024 * 1024) * 1024 * 1024),
-    fsyncIntervalMs: positiveNumber(def.fsyncInterval, 'Fsync interval', 1, 0, 3600) * 1000,
-    replayRate: positiveNumber(def.replayRate, 'Replay rate', 20_000, 1, 100_000_000),
-    spillAfterMs: positiveNumber(def.spillAfter, 'Spill after', 0, 0, 86_400) * 1000,
+    enabled: o.diskSpill,
+    maxBytes: Math.round(o.diskMaxMB * 1024 * 1024),
+    fsyncIntervalMs: o.fsyncInterval * 1000,
+    replayRate: o.replayRate,
+    spillAfterMs: o.spillAfter * 1000,
   };
 }
 
