@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DiskCodec, DiskTier, RECORD_HEADER, crc32 } from '../src/core/buffer/disk-tier';
+import { DiskCodec, RECORD_HEADER, crc32 } from '../src/core/buffer/disk-record';
+import { DiskTier } from '../src/core/buffer/disk-tier';
 import { RingBuffer } from '../src/core/buffer/ring-buffer';
 import { TieredStore } from '../src/core/buffer/tiered-store';
 import { assertCountsAddUp, Counts } from './support/counting';
@@ -191,7 +192,7 @@ describe('disk tier (store-and-forward log)', function () {
 
 describe('disk tier: badge and options', function () {
   it('keeps every badge text under 20 characters, whatever the backlog', function () {
-    const { diskBadgeText } = require('../src/core/buffer/disk-spill') as typeof import('../src/core/buffer/disk-spill');
+    const { diskBadgeText } = require('../src/core/buffer/disk-tier-settings') as typeof import('../src/core/buffer/disk-tier-settings');
     const cases: [number, number, number, number][] = [
       [0, 0, 0, 0],
       [999, 1023, 59, 999],
@@ -211,7 +212,8 @@ describe('disk tier: badge and options', function () {
   });
 
   it('is off by default and reads its options with clear errors', function () {
-    const { diskTierSettings, sequencesAfter } = require('../src/core/buffer/disk-spill') as typeof import('../src/core/buffer/disk-spill');
+    const { diskTierSettings } = require('../src/core/buffer/disk-tier-settings') as typeof import('../src/core/buffer/disk-tier-settings');
+    const { sequencesAfter } = require('../src/core/buffer/segment-files') as typeof import('../src/core/buffer/segment-files');
     const { readOptions } = require('../src/core/shared/option-table') as typeof import('../src/core/shared/option-table');
     const { OPTIONS } = require('../src/options/telemetry-buffer') as typeof import('../src/options/telemetry-buffer');
     const d = diskTierSettings(readOptions(OPTIONS, {}));
@@ -277,7 +279,7 @@ describe('disk tier: every event counted when the disk or the codec fails', func
   };
 
   it('a message the codec cannot encode (nested too deep, a throwing getter) is dropped as a disk error and counted', function () {
-    const { messageCodec } = require('../src/core/buffer/disk-spill') as typeof import('../src/core/buffer/disk-spill');
+    const { messageCodec } = require('../src/core/buffer/message-codec') as typeof import('../src/core/buffer/message-codec');
     type Held = { msg: Record<string, unknown> };
     const drops: [unknown, number, string][] = [];
     const ring = new RingBuffer<Held>(2, 'drop-newest');

@@ -1,6 +1,6 @@
 /** telemetry-buffer's options: the one place their defaults and ranges are written (see option-table.ts). */
 import type { OptionTable } from '../core/shared/option-table';
-import { DROP_POLICIES } from '../core/buffer/ring-buffer';
+import { DROP_POLICIES } from '../core/buffer/event-store';
 import { INPUT_SHAPES, QUALITY_POLICIES } from '../core/readings/shapes';
 
 /** The disk tier's options count only while it is on: off, a value out of range does not stop the node. */
