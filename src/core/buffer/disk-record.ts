@@ -60,6 +60,36 @@ export function checkedLength(buf: Buffer, off: number, end: number): number | u
   return crc32(buf.subarray(off + 8, off + RECORD_HEADER + len)) === buf.readUInt32LE(off + 4) ? len : undefined;
 }
 
+/** A record read back, its payload still in the chunk it was read in. */
+export interface ReadRecord {
+  /** The read buffer the payload is in, from `at`, `length` bytes. */
+  chunk: Buffer;
+  at: number;
+  length: number;
+  weight: number;
+  /** The codec's screen() passed this chunk. */
+  screened: boolean;
+  /** File offset just after this record. */
+  end: number;
+}
+
+/**
+ * Appends the whole records of buf[0..got) to `out` (`offset`: where buf starts in its file).
+ * Returns the bytes they take, and whether the record after them fails its checksum (a record cut
+ * off by the end of the chunk is not corrupt: it is read again with the next chunk).
+ */
+export function readRecords(buf: Buffer, got: number, offset: number, screened: boolean, out: ReadRecord[]): { used: number; corrupt: boolean } {
+  let off = 0;
+  while (off + RECORD_HEADER <= got) {
+    const len = buf.readUInt32LE(off);
+    if (off + RECORD_HEADER + len > got) break;
+    if (crc32(buf.subarray(off + 8, off + RECORD_HEADER + len)) !== buf.readUInt32LE(off + 4)) return { used: off, corrupt: true };
+    off += RECORD_HEADER + len;
+    out.push({ chunk: buf, at: off - len, length: len, weight: buf.readUInt32LE(off - len - 4), screened, end: offset + off });
+  }
+  return { used: off, corrupt: false };
+}
+
 /** Records waiting to be written to the active segment: one growing buffer, written in one call. */
 export class RecordQueue {
   private buf: Buffer = Buffer.allocUnsafe(1 << 20);

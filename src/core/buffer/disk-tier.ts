@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import type { DropPolicy } from './event-store';
 import { OPTIONS } from '../../options/telemetry-buffer';
-import { DiskCodec, MAX_RECORD, RECORD_HEADER, RecordQueue, crc32 } from './disk-record';
+import { DiskCodec, MAX_RECORD, RECORD_HEADER, ReadRecord, readRecords, RecordQueue } from './disk-record';
 import { DiskCounters, DiskHealth, DiskTally } from './disk-counters';
 import { DiskState, readChunk, readState, recoverSegments, Segment, segmentFile, writeState } from './segment-files';
 
@@ -29,17 +29,6 @@ export interface DiskTierOptions<T> {
   onStateChange?(error: Error | undefined): void;
 }
 
-interface Ahead {
-  /** The read buffer the payload is in, from `at`, `length` bytes. */
-  chunk: Buffer;
-  at: number;
-  length: number;
-  weight: number;
-  screened: boolean;
-  /** File offset just after this record. */
-  end: number;
-}
-
 export class DiskTier<T> {
   readonly dir: string;
   readonly maxBytes: number;
@@ -54,7 +43,7 @@ export class DiskTier<T> {
   private cursor = 0;
   /** Offset in the head segment up to which records were read into `ahead`. */
   private readPos = 0;
-  private ahead: Ahead[] = [];
+  private ahead: ReadRecord[] = [];
   private aheadIndex = 0;
   private dirty = false;
   private totalBytes = 0;
@@ -172,10 +161,10 @@ export class DiskTier<T> {
     }
   }
 
-  private take(): Ahead | undefined {
+  private take(): ReadRecord | undefined {
     if (this.peekWeight() === 0) return undefined;
     const a = this.ahead[this.aheadIndex];
-    this.ahead[this.aheadIndex++] = undefined as unknown as Ahead;
+    this.ahead[this.aheadIndex++] = undefined as unknown as ReadRecord;
     const head = this.segments[0];
     const size = a.end - this.cursor;
     this.cursor = a.end;
@@ -338,18 +327,8 @@ export class DiskTier<T> {
         continue;
       }
       const screened = this.codec.screen?.(buf.subarray(0, got)) === true;
-      let off = 0;
-      while (off + RECORD_HEADER <= got) {
-        const len = buf.readUInt32LE(off);
-        if (off + RECORD_HEADER + len > got) break;
-        const body = buf.subarray(off + 8, off + RECORD_HEADER + len);
-        if (crc32(body) !== buf.readUInt32LE(off + 4)) {
-          this.cutCorrupt(head, this.readPos + off);
-          break;
-        }
-        off += RECORD_HEADER + len;
-        this.ahead.push({ chunk: buf, at: off - len, length: len, weight: buf.readUInt32LE(off - len - 4), screened, end: this.readPos + off });
-      }
+      const { used: off, corrupt } = readRecords(buf, got, this.readPos, screened, this.ahead);
+      if (corrupt) this.cutCorrupt(head, this.readPos + off);
       this.readPos += off;
       if (this.ahead.length > 0) return;
       if (off === 0 && this.readPos < head.bytes && head.events > 0 && got < RECORD_HEADER) {
