@@ -209,6 +209,9 @@ describe('disk tier: badge and options', function () {
     assert.equal(diskBadgeText(0, 1_234_567, 340 * 1024 * 1024, 0, 0), 'disk 1.2M 340MB');
     assert.equal(diskBadgeText(1, 1, 1, 720, 0), 'drain ~12m');
     assert.equal(diskBadgeText(2, 1, 1, 1, 42), 'dropped 42');
+    const { compactCount } = require('../src/nodes/status') as typeof import('../src/nodes/status');
+    assert.equal(compactCount(2_500_000_000), '2.5G', 'every badge counts the same way as the disk badge');
+    assert.equal(diskBadgeText(2, 1, 1, 1, 2_500_000_000), 'dropped 2.5G');
   });
 
   it('is off by default and reads its options with clear errors', function () {
