@@ -1,7 +1,7 @@
 /** telemetry-buffer's options: the one place their defaults and ranges are written (see option-table.ts). */
 import type { OptionTable } from '../core/shared/option-table';
 import { DROP_POLICIES } from '../core/buffer/event-store';
-import { INPUT_SHAPES, QUALITY_POLICIES } from '../core/readings/shapes';
+import { SHAPE_OPTIONS } from './input-shape';
 
 /** The disk tier's options count only while it is on: off, a value out of range does not stop the node. */
 const WITH_DISK = { option: 'diskSpill', is: [true] } as const;
@@ -16,10 +16,9 @@ export const OPTIONS = {
   ackTimeout: { kind: 'number', name: 'Ack timeout', default: 60, min: 0.001, max: 86_400, unit: 's' },
   statsInterval: { kind: 'number', name: 'Stats interval', default: 10, min: 0, max: 86_400, unit: 's', zero: 'only on request' },
   stampSequence: { kind: 'flag', name: 'Stamp sequence', default: true },
-  shape: { kind: 'choice', name: 'Input shape', default: 'auto', choices: INPUT_SHAPES },
-  quality: { kind: 'choice', name: 'OPC UA quality', default: 'good-only', choices: QUALITY_POLICIES },
+  ...SHAPE_OPTIONS,
   diskSpill: { kind: 'flag', name: 'Overflow to disk', default: false },
-  // At least 64 KiB: two segments of the smallest size.
+  // 0.0625 MiB = 64 KiB: the least a disk tier takes (DiskTier reads its minimum from here).
   diskMaxMB: { kind: 'number', name: 'Disk size', default: 1024, min: 0.0625, max: 16_777_216, unit: 'MiB', when: WITH_DISK },
   fsyncInterval: { kind: 'number', name: 'Fsync interval', default: 1, min: 0, max: 3600, unit: 's', zero: 'after every write', when: WITH_DISK },
   replayRate: { kind: 'number', name: 'Replay rate', default: 20_000, min: 1, max: 100_000_000, unit: 'events/s', when: WITH_DISK },
