@@ -22,7 +22,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-// BENCH_LIB=/path/to/lib/core measures another build (e.g. a copy of nodes/lib from before a change).
+// BENCH_LIB=/path/to/lib/core/buffer measures another build (e.g. a copy of nodes/lib/core/buffer from before a change).
 const lib = process.env.BENCH_LIB ? path.resolve(process.env.BENCH_LIB) : path.join(__dirname, '..', 'nodes', 'lib', 'core', 'buffer');
 let DiskTier, messageCodec, spool;
 try {
