@@ -12,7 +12,7 @@
 //   evict       drop-oldest at full capacity with a drop listener; every push evicts the oldest item.
 //   batch       capacity 65536 pre-filled halfway; loop 64 x push(obj, 1) + popBatch(64, reusedArray).
 //   text-evict  the buffer's overload path: drop-oldest at full capacity with the node's text codec
-//               (nodes/lib/core/buffer/disk-spill.js); every push encodes a batcher record and discards the
+//               (nodes/lib/core/buffer/message-codec.js); every push encodes a batcher record and discards the
 //               oldest unread.
 //   text-pop    the same ring, push + shift: encode and decode every record.
 //   records     push + shift of batcher records (simulator-like payloads), half full.
@@ -22,7 +22,7 @@ const path = require('path');
 
 const modulePath = process.env.RING_BUFFER_JS
   ? path.resolve(process.env.RING_BUFFER_JS)
-  : path.join(__dirname, '..', 'nodes', 'lib', 'core', 'ring-buffer.js');
+  : path.join(__dirname, '..', 'nodes', 'lib', 'core', 'buffer', 'ring-buffer.js');
 let RingBuffer;
 try {
   ({ RingBuffer } = require(modulePath));
@@ -140,7 +140,14 @@ function textPop(iterations) {
 }
 
 // With a memory limit the ring estimates each item's size (approximateSize) on every push.
-const { approximateSize } = require(modulePath);
+// In its own module since the buffer's files were split by concept; in the ring's module before.
+const { approximateSize } = (() => {
+  try {
+    return require(path.join(path.dirname(modulePath), 'approximate-size.js'));
+  } catch {
+    return require(modulePath);
+  }
+})();
 
 function records(iterations, bound) {
   const ring = new RingBuffer(CAPACITY, 'drop-oldest', undefined, undefined, bound);

@@ -22,12 +22,13 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-// BENCH_LIB=/path/to/lib/core measures another build (e.g. a copy of nodes/lib from before a change).
-const lib = process.env.BENCH_LIB ? path.resolve(process.env.BENCH_LIB) : path.join(__dirname, '..', 'nodes', 'lib', 'core');
+// BENCH_LIB=/path/to/lib/core/buffer measures another build (e.g. a copy of nodes/lib/core/buffer from before a change).
+const lib = process.env.BENCH_LIB ? path.resolve(process.env.BENCH_LIB) : path.join(__dirname, '..', 'nodes', 'lib', 'core', 'buffer');
 let DiskTier, messageCodec, spool;
 try {
   ({ DiskTier } = require(path.join(lib, 'disk-tier.js')));
-  ({ messageCodec } = require(path.join(lib, 'disk-spill.js')));
+  // messageCodec moved from disk-spill.js to message-codec.js when the buffer's files were split by concept.
+  ({ messageCodec } = fs.existsSync(path.join(lib, 'disk-spill.js')) ? require(path.join(lib, 'disk-spill.js')) : require(path.join(lib, 'message-codec.js')));
   spool = require(path.join(lib, 'spool.js'));
 } catch (err) {
   console.error(`cannot load ${lib} (run \`npm run build\` first): ${err.message}`);

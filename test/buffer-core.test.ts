@@ -2,7 +2,7 @@ import assert from 'assert';
 import { BatchAssembler, Batch } from '../src/core/batching/batch-assembler';
 import { BufferCore, BufferOptions, BufferStats, Outcome } from '../src/core/buffer/buffer-core';
 import { InflightTracker } from '../src/core/buffer/inflight';
-import { DropReason } from '../src/core/buffer/ring-buffer';
+import { DropReason } from '../src/core/buffer/event-store';
 import { SequenceStamper } from '../src/core/readings/sequence';
 import { TelemetryMessageLike } from '../src/core/readings/records';
 import { countsAddUp } from './support/counting';
@@ -147,9 +147,9 @@ describe('BufferCore', function () {
     const all = items(4);
     for (const item of all) core.offer(item, 1);
     assert.deepStrictEqual(state.releases.flat(), [all[0], all[1]]);
-    core.paused = true; // handed back during a deploy
+    core.pause(); // handed back during a deploy
     assert.strictEqual(core.completed('m1', 'returned'), true);
-    core.paused = false;
+    core.resume();
     assert.deepStrictEqual(state.settled, [], 'a returned item is not settled');
     let s = core.stats();
     assert.strictEqual(s.inFlight, 1);
@@ -175,7 +175,7 @@ describe('BufferCore', function () {
     core.completed('m1', 'ok');
     core.pump();
     assert.deepStrictEqual(state.releases.flat(), [all[0], all[1], all[2], all[3]]);
-    core.paused = true; // the deploy that replaced the node downstream
+    core.pause(); // the deploy that replaced the node downstream
     assert.strictEqual(core.resendInFlight(), 3);
     let s = core.stats();
     assert.strictEqual(s.inFlight, 0);
@@ -184,7 +184,7 @@ describe('BufferCore', function () {
     assert.ok(identityHolds(s));
     assert.deepStrictEqual(state.settled.map((x) => x.item), [all[0]], 'nothing new settled');
     assert.strictEqual(core.completed('m2', 'ok'), false, 'a late completion from the old node is not ours any more');
-    core.paused = false;
+    core.resume();
     core.pump();
     assert.deepStrictEqual(state.releases[state.releases.length - 1], [all[1], all[2], all[3]]);
     for (const key of ['m2', 'm3', 'm4']) core.completed(key, 'ok');
@@ -346,10 +346,10 @@ describe('BufferCore', function () {
     // regrouped before newer ring items.
     const fresh = { key: 'new', w: 1 };
     core.offer(fresh, 1, false);
-    core.paused = true;
+    core.pause();
     assert.strictEqual(core.completed('m4+m5+m6', 'returned'), true);
     assert.strictEqual(core.stats().depth, 4, 'three handed back + one new wait');
-    core.paused = false;
+    core.resume();
     core.pump();
     assert.deepStrictEqual(state.groups.slice(3), [all.slice(3, 6), [fresh]]);
     const s = core.stats();

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DiskCodec, DiskTier, RECORD_HEADER, crc32 } from '../src/core/buffer/disk-tier';
+import { DiskCodec, RECORD_HEADER, crc32 } from '../src/core/buffer/disk-record';
+import { DiskTier } from '../src/core/buffer/disk-tier';
 import { RingBuffer } from '../src/core/buffer/ring-buffer';
 import { TieredStore } from '../src/core/buffer/tiered-store';
 import { assertCountsAddUp, Counts } from './support/counting';
@@ -191,7 +192,7 @@ describe('disk tier (store-and-forward log)', function () {
 
 describe('disk tier: badge and options', function () {
   it('keeps every badge text under 20 characters, whatever the backlog', function () {
-    const { diskBadgeText } = require('../src/core/buffer/disk-spill') as typeof import('../src/core/buffer/disk-spill');
+    const { diskBadgeText } = require('../src/core/buffer/disk-tier-settings') as typeof import('../src/core/buffer/disk-tier-settings');
     const cases: [number, number, number, number][] = [
       [0, 0, 0, 0],
       [999, 1023, 59, 999],
@@ -208,14 +209,20 @@ describe('disk tier: badge and options', function () {
     assert.equal(diskBadgeText(0, 1_234_567, 340 * 1024 * 1024, 0, 0), 'disk 1.2M 340MB');
     assert.equal(diskBadgeText(1, 1, 1, 720, 0), 'drain ~12m');
     assert.equal(diskBadgeText(2, 1, 1, 1, 42), 'dropped 42');
+    const { compactCount } = require('../src/nodes/status') as typeof import('../src/nodes/status');
+    assert.equal(compactCount(2_500_000_000), '2.5G', 'every badge counts the same way as the disk badge');
+    assert.equal(diskBadgeText(2, 1, 1, 1, 2_500_000_000), 'dropped 2.5G');
   });
 
   it('is off by default and reads its options with clear errors', function () {
-    const { readDiskSpillOptions, sequencesAfter } = require('../src/core/buffer/disk-spill') as typeof import('../src/core/buffer/disk-spill');
-    const d = readDiskSpillOptions({});
+    const { diskTierSettings } = require('../src/core/buffer/disk-tier-settings') as typeof import('../src/core/buffer/disk-tier-settings');
+    const { sequencesAfter } = require('../src/core/buffer/segment-files') as typeof import('../src/core/buffer/segment-files');
+    const { readOptions } = require('../src/core/shared/option-table') as typeof import('../src/core/shared/option-table');
+    const { OPTIONS } = require('../src/options/telemetry-buffer') as typeof import('../src/options/telemetry-buffer');
+    const d = diskTierSettings(readOptions(OPTIONS, {}));
     assert.deepEqual(d, { enabled: false, maxBytes: 1024 * 1024 * 1024, fsyncIntervalMs: 1000, replayRate: 20_000, spillAfterMs: 0 });
-    assert.throws(() => readDiskSpillOptions({ diskMaxMB: 'lots' }), /Disk spool size must be a number/);
-    assert.throws(() => readDiskSpillOptions({ replayRate: '0' }), /Replay rate/);
+    assert.throws(() => readOptions(OPTIONS, { diskSpill: true, diskMaxMB: 'lots' }), /Disk size must be a number/);
+    assert.throws(() => readOptions(OPTIONS, { diskSpill: true, replayRate: '0' }), /Replay rate/);
     // After a clean close the numbers continue exactly; after a crash they skip ahead.
     assert.deepEqual(sequencesAfter({ segment: 1, offset: 0, clean: true, sequences: { a: 10 } }), { a: 10 });
     assert.deepEqual(sequencesAfter({ segment: 1, offset: 0, clean: false, sequences: { a: 10 }, sequenceStep: { a: 5 } }), { a: 1030 });
@@ -275,7 +282,7 @@ describe('disk tier: every event counted when the disk or the codec fails', func
   };
 
   it('a message the codec cannot encode (nested too deep, a throwing getter) is dropped as a disk error and counted', function () {
-    const { messageCodec } = require('../src/core/buffer/disk-spill') as typeof import('../src/core/buffer/disk-spill');
+    const { messageCodec } = require('../src/core/buffer/message-codec') as typeof import('../src/core/buffer/message-codec');
     type Held = { msg: Record<string, unknown> };
     const drops: [unknown, number, string][] = [];
     const ring = new RingBuffer<Held>(2, 'drop-newest');

@@ -203,7 +203,10 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.equal(valid(buffer, 'capacity', '50000001'), false);
     assert.equal(valid(buffer, 'capacity', '500'), true);
     assert.equal(valid(buffer, 'dropPolicy', 'drop-random'), false);
-    assert.equal(valid(buffer, 'window', ''), false);
+    assert.equal(valid(buffer, 'window', '0'), false);
+    assert.equal(valid(buffer, 'fsyncInterval', '3601', { diskSpill: true }), false, 'the runtime refuses more than an hour');
+    assert.equal(valid(buffer, 'diskMaxMB', '16777216', { diskSpill: true }), true, 'the runtime takes up to 16 TiB');
+    assert.equal(valid(buffer, 'diskMaxMB', 'lots', { diskSpill: false }), true, 'the disk options count only with Overflow to disk on');
     assert.equal(valid(buffer, 'ackTimeout', '0'), false);
     assert.equal(valid(buffer, 'statsInterval', '-1'), false);
 

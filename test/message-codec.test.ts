@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { messageCodec } from '../src/core/buffer/disk-spill';
 import { DiskTier } from '../src/core/buffer/disk-tier';
-import { packMessage, parseMessageLine, toMessageLine, unpackMessage } from '../src/core/buffer/message-codec';
+import { messageCodec, packMessage, parseMessageLine, toMessageLine, unpackMessage } from '../src/core/buffer/message-codec';
 import { RingBuffer } from '../src/core/buffer/ring-buffer';
 import { takeSpool, writeSpool } from '../src/core/buffer/spool';
 

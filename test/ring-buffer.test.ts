@@ -1,7 +1,9 @@
 import assert from 'assert';
 import fc from 'fast-check';
 import { ByteLog } from '../src/core/buffer/byte-log';
-import { approximateSize, DropPolicy, DropReason, RingBuffer, RingCounters } from '../src/core/buffer/ring-buffer';
+import { approximateSize } from '../src/core/buffer/approximate-size';
+import type { DropPolicy, DropReason, RingCounters } from '../src/core/buffer/event-store';
+import { RingBuffer } from '../src/core/buffer/ring-buffer';
 
 interface Item {
   id: number;

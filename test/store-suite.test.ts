@@ -14,7 +14,9 @@ import sinon from 'sinon';
 import { BufferCore, BufferHooks, BufferOptions, Outcome } from '../src/core/buffer/buffer-core';
 import { DiskTier } from '../src/core/buffer/disk-tier';
 import { packMessage, unpackMessage } from '../src/core/buffer/message-codec';
-import { approximateSize, ByteBound, CompactOptions, DropReason, ItemCodec } from '../src/core/buffer/ring-buffer';
+import { approximateSize } from '../src/core/buffer/approximate-size';
+import type { DropReason } from '../src/core/buffer/event-store';
+import { ByteBound, CompactOptions, ItemCodec } from '../src/core/buffer/ring-buffer';
 import { TieredStore } from '../src/core/buffer/tiered-store';
 import { assertCountsAddUp } from './support/counting';
 

@@ -29,9 +29,5 @@ export class ThrottledStatus {
   }
 }
 
-/** Compact counts for badges: 999, 12.3k, 4.5M. */
-export function compactCount(n: number): string {
-  if (n < 1000) return String(n);
-  if (n < 1e6) return `${(n / 1e3).toFixed(n < 1e4 ? 1 : 0)}k`;
-  return `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)}M`;
-}
+/** Compact counts for badges (one definition for every node's badge). */
+export { compactCount } from '../core/shared/badge-text';

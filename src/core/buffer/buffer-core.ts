@@ -1,5 +1,6 @@
 import { InflightTracker } from './inflight';
-import { ByteBound, CompactOptions, DropListener, DropPolicy, DropReason, EventStore, RingBuffer } from './ring-buffer';
+import type { DropListener, DropPolicy, DropReason, EventStore } from './event-store';
+import { ByteBound, CompactOptions, RingBuffer } from './ring-buffer';
 
 export interface BufferOptions {
   /** Events the ring holds. */
@@ -69,7 +70,7 @@ export interface BufferStats {
  */
 export class BufferCore<T> {
   /** Where items wait: the ring alone, or the ring in front of a disk tier (TieredStore). */
-  readonly ring: EventStore<T>;
+  private readonly store: EventStore<T>;
   /** The in-memory ring (the whole store, or the tier in front of the disk). */
   private readonly memory: RingBuffer<T>;
   readonly inflight = new InflightTracker<Group<T>>();
@@ -84,7 +85,7 @@ export class BufferCore<T> {
   private readonly returned: { item: T; weight: number }[] = [];
   private returnedWeight = 0;
   /** While true nothing is released (downstream nodes are being replaced by a deploy). */
-  paused = false;
+  private pausedNow = false;
   /**
    * The window in use: the configured one, until downstream hands a message back because it is
    * full. Then it shrinks to what downstream held at that moment and grows again by what is
@@ -118,7 +119,7 @@ export class BufferCore<T> {
     const ring = new RingBuffer<T>(options.capacity, options.policy, onDrop, compact, bound);
     this.maxBytes = bound?.maxBytes ?? 0;
     this.memory = ring;
-    this.ring = makeStore === undefined ? ring : makeStore(ring, onDrop);
+    this.store = makeStore === undefined ? ring : makeStore(ring, onDrop);
   }
 
   /**
@@ -126,7 +127,7 @@ export class BufferCore<T> {
    * false the item waits for the next pump(), so items arriving together can travel together.
    */
   offer(item: T, weight: number, pumpNow = true): void {
-    this.ring.push(item, weight);
+    this.store.push(item, weight);
     if (pumpNow) this.pump();
   }
 
@@ -138,11 +139,44 @@ export class BufferCore<T> {
     return this.memory.keepsAsObject(weight);
   }
 
+  /** Release nothing until resume() (downstream nodes are being replaced by a deploy, or not started yet). */
+  pause(): void {
+    this.pausedNow = true;
+  }
+
+  resume(): void {
+    this.pausedNow = false;
+  }
+
+  get isPaused(): boolean {
+    return this.pausedNow;
+  }
+
+  /** Events released downstream and not yet completed. */
+  get inFlightEvents(): number {
+    return this.inflight.weight;
+  }
+
+  /** Whether a message with this key is released and not yet completed. */
+  isInFlight(key: string): boolean {
+    return this.inflight.has(key);
+  }
+
+  /** Events in the in-memory ring (without what waits on disk). */
+  get ringDepth(): number {
+    return this.memory.depth;
+  }
+
+  /** What a full ring drops. */
+  get policy(): DropPolicy {
+    return this.options.policy;
+  }
+
   /** Releases as much as the window allows. */
   pump(): void {
-    const ring = this.ring;
+    const store = this.store;
     const returned = this.returned;
-    if (this.paused || (ring.length === 0 && returned.length === 0)) return;
+    if (this.isPaused || (store.length === 0 && returned.length === 0)) return;
     const inflight = this.inflight;
     const window = this.effectiveWindow;
     const limit = this.hooks.groupLimit?.() ?? 1;
@@ -163,7 +197,7 @@ export class BufferCore<T> {
     };
     for (;;) {
       const fromReturned = returned.length > 0;
-      const weight = fromReturned ? returned[0].weight : ring.peekWeight();
+      const weight = fromReturned ? returned[0].weight : store.peekWeight();
       if (weight === 0) break;
       // The group being filled is not in the tracker yet but counts against the window.
       const held = inflight.weight + groupWeight;
@@ -179,7 +213,7 @@ export class BufferCore<T> {
         item = (returned.shift() as { item: T }).item;
         this.returnedWeight -= weight;
       } else {
-        item = ring.shift() as T;
+        item = store.shift() as T;
       }
       if (group !== undefined && groupWeight + weight > limit) close();
       if (group === undefined) group = { items: [], weights: [] };
@@ -205,7 +239,7 @@ export class BufferCore<T> {
     if (completion === 'returned') {
       this.takeBack(group);
       // While paused (a deploy) the handing back is expected and says nothing about capacity.
-      if (!this.paused) this.effectiveWindow = Math.max(1, inflight.weight);
+      if (!this.isPaused) this.effectiveWindow = Math.max(1, inflight.weight);
       return true;
     }
     this.effectiveWindow = Math.min(this.options.window, this.effectiveWindow + weight);
@@ -259,7 +293,7 @@ export class BufferCore<T> {
 
   /** Removes everything held (ring first, then in flight), for a spool on shutdown. */
   drain(): { queued: T[]; inFlight: T[] } {
-    const queued = this.returned.map((r) => r.item).concat(this.ring.drain());
+    const queued = this.returned.map((r) => r.item).concat(this.store.drain());
     this.inflightDrained += this.inflight.weight + this.returnedWeight;
     this.returned.length = 0;
     this.returnedWeight = 0;
@@ -269,12 +303,12 @@ export class BufferCore<T> {
   }
 
   stats(): BufferStats {
-    const ring = this.ring.counters();
+    const ring = this.store.counters();
     const text = this.memory.compactCounters();
     return {
       received: ring.received,
       depth: ring.depth + this.returnedWeight,
-      capacity: this.ring.capacity,
+      capacity: this.store.capacity,
       highWater: ring.highWater,
       inFlight: this.inflight.weight,
       window: this.options.window,

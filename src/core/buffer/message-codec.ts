@@ -14,6 +14,7 @@
  * only pay for that when the bytes name one of them.
  */
 import { Packr } from 'msgpackr';
+import type { DiskCodec } from './disk-record';
 
 // skipValues is documented in msgpackr's README but missing from its type definitions.
 const packr = new Packr(<ConstructorParameters<typeof Packr>[0] & { skipValues: unknown[] }>{
@@ -200,4 +201,17 @@ function revive(_key: string, value: unknown): unknown {
 /** A line of toMessageLine back to the message; only a line that names a tag or a risky key pays for the reviver. */
 export function parseMessageLine(line: string): Record<string, unknown> {
   return JSON.parse(line, NEEDS_REVIVER.test(line) ? revive : undefined) as Record<string, unknown>;
+}
+
+/**
+ * Node-RED messages as disk tier records (MessagePack). Each chunk read back is screened once for
+ * the keys a decoder must strip, so a record pays for that only when its chunk names one.
+ */
+export function messageCodec<H extends { msg: Record<string, unknown> }>(wrap: (msg: Record<string, unknown>) => H, messageOf: (held: H) => Record<string, unknown> = (held) => held.msg): DiskCodec<H> {
+  return {
+    encode: (held) => packMessage(messageOf(held)),
+    decode: (payload, _weight, screened) => wrap(unpackMessage(payload, screened)),
+    decodeRange: (chunk, start, end, _weight, screened) => wrap(unpackMessage(chunk, screened, start, end)),
+    screen: (chunk) => !mayNameRiskyKeys(chunk),
+  };
 }

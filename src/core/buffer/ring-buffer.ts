@@ -4,58 +4,8 @@
  */
 
 import { ByteLog } from './byte-log';
-
-export const DROP_POLICIES = ['drop-oldest', 'drop-newest'] as const;
-export type DropPolicy = (typeof DROP_POLICIES)[number];
-
-/** Why events left without being delivered. 'disk-error': a disk tier could not store or read them back. */
-export type DropReason = 'overflow' | 'oversize' | 'disk-error';
-
-export interface RingCounters {
-  /** Events offered with push(). */
-  received: number;
-  /** Events handed out by shift()/popBatch(). */
-  released: number;
-  /** Events dropped because the ring was full (by the drop policy). */
-  droppedOverflow: number;
-  /** Events dropped because one item alone carried more events than the whole capacity. */
-  droppedOversize: number;
-  /** Only with a disk tier: events it could not store (codec or file error) or lost after storing them. */
-  droppedDiskError?: number;
-  /** Events held now. */
-  depth: number;
-  /** Highest depth seen. */
-  highWater: number;
-  /** Events removed by drain() (handed to a spool on shutdown). */
-  drained: number;
-  /** Only with a byte bound: the approximate bytes held now (see approximateSize). */
-  bytes?: number;
-}
-
-/**
- * The storage contract the buffer node depends on. The in-memory ring is one tier; a disk-backed
- * overflow tier (store-and-forward) implements the same contract so the node does not change.
- */
-export interface EventStore<T> {
-  readonly capacity: number;
-  /** Events held now. */
-  readonly depth: number;
-  /** Items held now. */
-  readonly length: number;
-  push(item: T, weight: number): boolean;
-  shift(): T | undefined;
-  /** Weight of the item shift() would return next (0 when empty). */
-  peekWeight(): number;
-  /** Removes and returns every item, oldest first. */
-  drain(): T[];
-  counters(): RingCounters;
-}
-
-/**
- * Told of every item a drop policy removes, except one held as text: that one was settled when it
- * was encoded (onEncoded), so it is counted and its bytes released without decoding it.
- */
-export type DropListener<T> = (item: T, weight: number, reason: DropReason) => void;
+import { DROP_POLICIES, type DropListener, type DropPolicy, type EventStore, type RingCounters } from './event-store';
+import { OPTIONS } from '../../options/telemetry-buffer';
 
 /** Turns an item into bytes (or a string, stored as UTF-8) and back, for the compact part of the ring. */
 export interface ItemCodec<T> {
@@ -79,58 +29,6 @@ export interface ByteBound<T> {
   maxBytes: number;
   /** The approximate size of an item held as an object (e.g. approximateSize of its message). */
   sizeOf(item: T): number;
-}
-
-/**
- * A cheap estimate of what a value takes, about its encoded size (MessagePack or JSON): numbers 8
- * bytes, strings their length, Buffers and typed arrays their bytes, objects their keys and values
- * plus 16. An array longer than 8 is estimated from its first and last 4 elements, nesting deeper
- * than 8 counts 64, and at most 4096 values are looked at (a circular message stays cheap), so the
- * cost stays bounded whatever the message (bench/ring.js "bytes").
- */
-export function approximateSize(value: unknown): number {
-  budget = 4096;
-  return sizeOf(value, 0);
-}
-
-let budget = 0;
-
-function sizeOf(value: unknown, depth: number): number {
-  switch (typeof value) {
-    case 'number':
-    case 'bigint':
-      return 8;
-    case 'string':
-      return value.length + 2;
-    case 'boolean':
-      return 4;
-    case 'object':
-      break;
-    default:
-      return 4;
-  }
-  if (value === null) return 4;
-  if (depth > 8 || --budget < 0) return 64;
-  if (ArrayBuffer.isView(value)) return value.byteLength;
-  if (value instanceof Date) return 8;
-  if (Array.isArray(value)) {
-    const n = value.length;
-    if (n <= 8) {
-      let sum = 16;
-      for (let i = 0; i < n; i++) sum += sizeOf(value[i], depth + 1);
-      return sum;
-    }
-    let sample = 0;
-    for (let i = 0; i < 4; i++) sample += sizeOf(value[i], depth + 1) + sizeOf(value[n - 1 - i], depth + 1);
-    return 16 + Math.round((sample / 8) * n);
-  }
-  let sum = 16;
-  for (const key in value) {
-    // A message's HTTP request and response are not kept (nor stored): their sockets would dominate.
-    if (depth === 0 && (key === 'req' || key === 'res')) continue;
-    sum += key.length + 2 + sizeOf((value as Record<string, unknown>)[key], depth + 1);
-  }
-  return sum;
 }
 
 /** Marks a slot whose item is in the byte log. */
@@ -170,8 +68,9 @@ export class RingBuffer<T> implements EventStore<T> {
   private drained = 0;
 
   constructor(capacity: number, policy: DropPolicy = 'drop-oldest', onDrop?: DropListener<T>, compact?: CompactOptions<T>, bound?: ByteBound<T>) {
-    if (!Number.isSafeInteger(capacity) || capacity < 1 || capacity > 50_000_000) {
-      throw new RangeError(`ring capacity must be a whole number of events from 1 to 50000000, got ${String(capacity)}`);
+    const { min, max } = OPTIONS.capacity;
+    if (!Number.isSafeInteger(capacity) || capacity < min || capacity > max) {
+      throw new RangeError(`ring capacity must be a whole number of events from ${min} to ${max}, got ${String(capacity)}`);
     }
     if (!DROP_POLICIES.includes(policy)) {
       throw new RangeError(`drop policy must be one of ${DROP_POLICIES.join(', ')}, got ${String(policy)}`);

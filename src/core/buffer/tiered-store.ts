@@ -1,5 +1,8 @@
-import type { DiskCounters, DiskTier } from './disk-tier';
-import type { DropListener, DropReason, EventStore, RingBuffer, RingCounters } from './ring-buffer';
+import type { DiskCounters } from './disk-counters';
+import type { DiskTier } from './disk-tier';
+import type { DropListener, DropReason, EventStore, RingCounters } from './event-store';
+import type { RingBuffer } from './ring-buffer';
+import type { DiskState } from './segment-files';
 
 export interface TieredOptions<T> {
   /** Most events per second read back from disk (the database is not flooded when it returns). */
@@ -133,6 +136,36 @@ export class TieredStore<T> implements EventStore<T> {
 
   diskCounters(): DiskCounters {
     return this.disk.counters();
+  }
+
+  /** Events waiting on disk. */
+  get diskDepth(): number {
+    return this.disk.depth;
+  }
+
+  /** The disk tier's directory. */
+  get diskDir(): string {
+    return this.disk.dir;
+  }
+
+  /** The disk tier's state file as the previous run left it (its sequence numbers), if any. */
+  get recoveredDiskState(): DiskState | undefined {
+    return this.disk.recoveredState;
+  }
+
+  /** Hands what was spilled to the operating system (a killed process loses none of it). */
+  flushDisk(): void {
+    this.disk.flush();
+  }
+
+  /** Flushes, fsyncs and saves the replay cursor (a power cut loses none of it). */
+  syncDisk(): void {
+    this.disk.sync();
+  }
+
+  /** Syncs and closes the disk tier: its records stay for the next run. */
+  closeDisk(): void {
+    this.disk.close();
   }
 
   private refill(): void {

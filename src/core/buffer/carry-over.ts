@@ -1,0 +1,184 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { isRecordGroup } from '../readings/records';
+import type { ResolvedShapeOptions } from '../readings/shapes';
+import { SequenceJournal, type SequenceStamper } from '../readings/sequence';
+import { Totals } from '../shared/totals';
+import { type BufferMessage, type HeldItem, messageWeight, noUpstream, persisted, weightOf } from './held-item';
+import { restoreSpool, spoolFileFor, writeSpool } from './spool';
+
+/** Counters that add up across instances (see Totals); `dropped` and `drained` are sums of others but add up the same way. */
+export const CUMULATIVE = [
+  'received', 'delivered', 'failed', 'unacknowledged', 'droppedOverflow', 'droppedOversize', 'droppedDiskError', 'dropped', 'drained',
+  'restored', 'spooled', 'spoolLost', 'spoolErrors', 'spoolBadLines', 'spoolBadBytes', 'resentSkipped', 'ignored',
+] as const;
+export type Cumulative = (typeof CUMULATIVE)[number];
+
+/**
+ * restored: events read back from the spool at start (counted as received again). spooled:
+ * events written to it at close; spoolLost: events drained at close that could not be written
+ * (drained = spooled + spoolLost). spoolBadLines/Bytes: what a restore could not read back (the
+ * file is then kept aside). spoolErrors: restores and spools that failed in part or whole.
+ */
+export interface SpoolCounters {
+  restored: number;
+  spooled: number;
+  spoolLost: number;
+  spoolErrors: number;
+  spoolBadLines: number;
+  spoolBadBytes: number;
+}
+
+/** The totals as saved: every cumulative counter, and what is held now (folded into drained). */
+export type CarriedTotals = Record<Cumulative, number> & { depth: number; inFlight: number };
+
+export interface CarryOverLog {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/**
+ * What a buffer carries over to its next run, in files beside each other (one directory for
+ * every buffer): the spool (what it held at close, spool.ts), its totals (Totals), the sequence
+ * journal (numbering continues), and what an MQTT broker may send again after a deploy.
+ */
+export class CarryOver {
+  readonly spoolFile: string;
+  readonly totals: Totals<Cumulative>;
+  readonly journal: SequenceJournal;
+  readonly counters: SpoolCounters = { restored: 0, spooled: 0, spoolLost: 0, spoolErrors: 0, spoolBadLines: 0, spoolBadBytes: 0 };
+  private readonly resendFile: string;
+
+  constructor(filesDir: string, nodeId: string, private readonly log: CarryOverLog) {
+    this.spoolFile = spoolFileFor(filesDir, nodeId);
+    const base = this.spoolFile.replace(/\.jsonl$/, '');
+    this.resendFile = `${base}.resend.json`;
+    this.totals = new Totals<Cumulative>(`${base}.totals.json`, CUMULATIVE);
+    this.journal = new SequenceJournal(`${base}.sequences`);
+  }
+
+  /** Sequence numbers continue across redeploys and restarts through the journal. */
+  openJournal(sequences: SequenceStamper): void {
+    try {
+      const opened = this.journal.open(sequences);
+      if (!opened.clean) this.log.warn(`the previous run did not close cleanly: what it held in memory is lost (gaps in seq); sequence numbers skip ahead`);
+    } catch (err) {
+      this.log.warn(`sequence numbers of ${this.journal.file} could not be read (${(err as Error).message}): numbering starts again`);
+    }
+  }
+
+  /** What an MQTT broker may send again, saved by the last instance if it closed for a deploy just now (else none). */
+  takeResendMemory(now: number): string[] {
+    try {
+      const saved = JSON.parse(fs.readFileSync(this.resendFile, 'utf8')) as { savedAt: number; lately: string[] };
+      fs.rmSync(this.resendFile, { force: true });
+      if (now - saved.savedAt < 60_000 && Array.isArray(saved.lately)) return saved.lately.filter((f) => typeof f === 'string');
+    } catch {
+      /* no deploy just before this start */
+    }
+    return [];
+  }
+
+  saveResendMemory(lately: string[], now: number): void {
+    try {
+      fs.mkdirSync(path.dirname(this.resendFile), { recursive: true });
+      fs.writeFileSync(this.resendFile, JSON.stringify({ savedAt: now, lately }));
+    } catch (err) {
+      this.log.warn(`could not save what an MQTT broker may send again to ${this.resendFile}: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Offers what the previous instance spooled at close, read line by line (a spool may be larger
+   * than one string can hold); its sequence numbers continue before the first new message is stamped.
+   */
+  restoreSpool(offer: (held: HeldItem, weight: number) => void, sequences: SequenceStamper, shapes: ResolvedShapeOptions, newId: () => string): void {
+    const counters = this.counters;
+    const restore = restoreSpool<BufferMessage>(this.spoolFile, {
+      onHeader: (header) => sequences.restore(header.sequences),
+      onMessage: (msg) => {
+        if (isRecordGroup(msg)) {
+          // Readings kept as records (see persisted): each is one reading again.
+          for (const record of msg.payload) {
+            counters.restored++;
+            offer({ msg: (typeof record === 'object' && record !== null ? record : { payload: record }) as BufferMessage, done: noUpstream, record: true }, 1);
+          }
+          return;
+        }
+        msg._msgid = newId();
+        const weight = messageWeight(msg, shapes);
+        counters.restored += weight;
+        offer({ msg, done: noUpstream, weight }, weight);
+      },
+    });
+    counters.spoolBadLines += restore.badLines;
+    counters.spoolBadBytes += restore.badBytes;
+    if (restore.restored > 0) this.log.info(`restored ${restore.restored} messages (${counters.restored} events) spooled at the last shutdown`);
+    if (restore.error !== undefined || restore.badLines > 0) {
+      counters.spoolErrors++;
+      const why = restore.error !== undefined ? restore.error.message : `${restore.badLines} unreadable lines`;
+      const kept = restore.keptAs !== undefined ? `kept as ${restore.keptAs}, never read again` : 'it stays where it is (the next spool keeps it aside)';
+      this.log.error(`could not restore the spool ${this.spoolFile}: ${why}; ${restore.badBytes} bytes not restored, ${kept}`);
+    }
+  }
+
+  /** Writes what the buffer held at close to the spool, counting what it wrote and what it could not. */
+  writeSpool(all: HeldItem[], removed: boolean, shapes: ResolvedShapeOptions): void {
+    const counters = this.counters;
+    let events = 0;
+    for (const held of all) events += weightOf(held, shapes);
+    try {
+      const { skipped, skippedAt } = writeSpool(this.spoolFile, {}, all.map(persisted));
+      let lost = 0;
+      for (const i of skippedAt) lost += weightOf(all[i], shapes);
+      counters.spooled += events - lost;
+      counters.spoolLost += lost;
+      if (all.length > 0) {
+        this.log.info(`spooled ${all.length - skipped} unconfirmed messages to ${this.spoolFile}${removed ? ' (this node was deleted: import the file or restore the node to replay them)' : ''}`);
+      }
+      if (skipped > 0) {
+        counters.spoolErrors++;
+        this.log.error(`could not spool ${skipped} unconfirmed messages (${lost} events) that cannot be written as JSON (nested too deep?)`);
+      }
+    } catch (err) {
+      counters.spoolErrors++;
+      counters.spoolLost += events;
+      this.log.error(`could not spool ${all.length} unconfirmed messages to ${this.spoolFile}: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Saves the totals (`totals`: this instance's counters with the earlier ones added). Whatever is
+   * held counts as handed over: after a crash the next start finds what it can; at close only the
+   * disk tier still holds events.
+   */
+  saveTotals(current: () => CarriedTotals, closing: boolean): void {
+    try {
+      const totals = current();
+      totals.drained += closing ? totals.depth : totals.depth + totals.inFlight;
+      this.totals.save(totals);
+    } catch (err) {
+      this.log.warn(`could not save the totals to ${this.totals.file}: ${(err as Error).message}`);
+    }
+  }
+
+  saveSequences(sequences: SequenceStamper): void {
+    this.journal.save(sequences, (err) => this.log.warn(`could not save the sequence numbers to ${this.journal.file}: ${err.message}`));
+  }
+
+  /** At close: a deleted node forgets its totals and numbers; else they are saved for the next run. */
+  close(removed: boolean, sequences: SequenceStamper, totals: () => CarriedTotals): void {
+    try {
+      if (removed) {
+        this.totals.remove();
+        this.journal.remove();
+      } else {
+        this.saveTotals(totals, true);
+        this.journal.close(sequences);
+      }
+    } catch (err) {
+      this.log.warn(`could not save the sequence numbers to ${this.journal.file}: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The buffer's controller without Node-RED: plain ports stand in for the node, so what the node
+ * file used to do inside its closure (release, completions, the spool at close and its restore,
+ * the disk tier and the badge) is exercised on its own.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { BufferController, type BufferPorts } from '../src/core/buffer/buffer-controller';
+import type { BufferMessage } from '../src/core/buffer/held-item';
+import { readOptions } from '../src/core/shared/option-table';
+import { OPTIONS } from '../src/options/telemetry-buffer';
+import { assertCountsAddUp, type Counts } from './support/counting';
+
+interface Harness {
+  buffer: BufferController;
+  sent: BufferMessage[];
+  logs: string[];
+}
+
+let ids = 0;
+
+function harness(dir: string, config: Record<string, unknown>, groupLimit = 0): Harness {
+  const sent: BufferMessage[] = [];
+  const logs: string[] = [];
+  const ports: BufferPorts = {
+    send: (msg) => sent.push(msg),
+    sendStats: () => undefined,
+    log: { info: (m) => logs.push(m), warn: (m) => logs.push(m), error: (m) => logs.push(`error: ${m}`) },
+    newId: () => `id-${++ids}`,
+    now: Date.now,
+    downstream: { count: 1, groupLimit: () => groupLimit, held: () => undefined, markReleased: () => undefined },
+  };
+  const buffer = new BufferController(readOptions(OPTIONS, config), ports, { filesDir: dir, nodeId: 'buf1' });
+  buffer.start();
+  buffer.resume();
+  return { buffer, sent, logs };
+}
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('BufferController: the buffer without Node-RED', function () {
+  let dir: string;
+  beforeEach(function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'buffer-controller-'));
+  });
+  afterEach(function () {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('releases within the window, counts completions, spools what it holds at close and restores it with its numbers', async function () {
+    const a = harness(dir, { capacity: 100, window: 3, statsInterval: 0 });
+    let completedUpstream = 0;
+    for (let i = 0; i < 10; i++) a.buffer.input({ topic: 'line1/t', payload: i }, () => completedUpstream++);
+    await turn();
+    assert.deepEqual(a.sent.map((m) => m.payload), [0, 1, 2], 'the window lets three go');
+    assert.deepEqual(a.sent.map((m) => m.seq), [1, 2, 3], 'numbered per topic at ingest');
+    a.buffer.completed(a.sent[0]._msgid as string, 'ok');
+    await turn();
+    assert.equal(a.sent.length, 4, 'a completion frees one place');
+    assert.equal(completedUpstream, 1, 'a message is completed upstream when downstream completed it');
+    const s = a.buffer.stats() as unknown as Counts & { delivered: number; inFlight: number; depth: number };
+    assert.deepEqual([s.received, s.delivered, s.inFlight, s.depth], [10, 1, 3, 6]);
+    assertCountsAddUp(s, 'while running');
+    a.buffer.close(false);
+    const closed = a.buffer.stats() as unknown as Counts & { spooled: number };
+    assert.equal(closed.spooled, 9, 'in flight and queued go to the spool');
+    assertCountsAddUp(closed, 'after close');
+    assert.equal(completedUpstream, 10, 'every message completed once');
+    assert.ok(a.logs.some((l) => /spooled 9 unconfirmed messages/.test(l)), a.logs.join('\n'));
+
+    const b = harness(dir, { capacity: 100, window: 100, statsInterval: 0 });
+    await turn();
+    assert.deepEqual(b.sent.map((m) => m.payload).sort(), [1, 2, 3, 4, 5, 6, 7, 8, 9], 'the next instance sends what was spooled');
+    b.buffer.input({ topic: 'line1/t', payload: 10 }, () => undefined);
+    await turn();
+    assert.equal(b.sent[b.sent.length - 1].seq, 11, 'numbering continues across the restart');
+    const t = b.buffer.stats() as unknown as Counts & { restored: number };
+    assert.equal(t.restored, 9);
+    assert.equal(t.received, 11, 'totals count each event once across instances');
+    assertCountsAddUp(t, 'totals after the restart');
+    b.buffer.close(true);
+  });
+
+  it('into batchers takes a message of several readings in as its readings and sends record groups', async function () {
+    const a = harness(dir, { capacity: 100, window: 100, statsInterval: 0 }, 500);
+    let completed = 0;
+    a.buffer.input({ topic: 'plc1', payload: { temp: 21.5, pressure: 1.2 } }, () => completed++);
+    a.buffer.input({ topic: 'plc1', payload: 7 }, () => completed++);
+    await turn();
+    assert.equal(completed, 2, 'completed at ingest');
+    assert.equal(a.sent.length, 1, 'one record group for what came in one turn');
+    const group = a.sent[0] as unknown as { telemetryRecords: boolean; payload: { topic?: string; payload: unknown }[] };
+    assert.equal(group.telemetryRecords, true);
+    assert.equal(group.payload.length, 3, 'three readings');
+    a.buffer.close(true);
+  });
+
+  it('spills to the disk tier when the ring is full and shows its backlog on the badge', async function () {
+    const a = harness(dir, { capacity: 2, window: 1, diskSpill: true, fsyncInterval: 0, statsInterval: 0 });
+    for (let i = 0; i < 20; i++) a.buffer.input({ topic: 'line1/t', payload: i }, () => undefined);
+    await turn();
+    await turn();
+    const s = a.buffer.stats() as unknown as Counts & { spilled: number; diskDepth: number; spillPending: number };
+    assert.ok(s.spilled >= 16, `spilled ${s.spilled}`);
+    assert.equal(s.spillPending, 0, 'handed to the OS within a turn');
+    assertCountsAddUp(s, 'with a disk backlog');
+    const badge = a.buffer.badge();
+    assert.equal(badge.fill, 'yellow');
+    assert.match(badge.text, /^(disk \d+ \d+B|drain ~.+|dropped 0)$/);
+    a.buffer.close(false);
+    assert.ok(fs.readdirSync(path.join(dir, 'buf1.disk')).some((f) => f.endsWith('.seg')), 'the disk tier keeps its segments for the next run');
+  });
+});
