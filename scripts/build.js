@@ -17,6 +17,7 @@ const { tableOf, editorScript, helpList } = require('./options');
 
 const EDITOR_MARK = '/* @options */';
 const HELP_MARK = '<!-- @options -->';
+const INCLUDE_MARK = /[ \t]*<!-- @include ([a-z-]+) -->/g;
 
 for (const [type, file] of Object.entries(pkg['node-red'].nodes)) {
   const base = path.basename(file, '.js');
@@ -38,7 +39,15 @@ const locales = path.join(root, 'src', 'locales');
 for (const lang of fs.readdirSync(locales)) {
   fs.mkdirSync(path.join(out, 'locales', lang), { recursive: true });
   for (const name of fs.readdirSync(path.join(locales, lang))) {
+    // _<part>.html: a part of the help that several nodes share, written once and included where a
+    // help says <!-- @include part -->.
+    if (name.startsWith('_')) continue;
     let text = fs.readFileSync(path.join(locales, lang, name), 'utf8');
+    text = text.replace(INCLUDE_MARK, (_, part) => {
+      const file = path.join(locales, lang, `_${part}.html`);
+      if (!fs.existsSync(file)) throw new Error(`src/locales/${lang}/${name} includes ${part}, but src/locales/${lang}/_${part}.html does not exist`);
+      return fs.readFileSync(file, 'utf8').trimEnd();
+    });
     const type = name.replace(/\.(html|json)$/, '');
     if (name.endsWith('.html') && text.includes(HELP_MARK)) {
       const table = tableOf(type);
