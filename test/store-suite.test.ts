@@ -179,7 +179,7 @@ function run(kind: StoreKind, capacity: number, window: number, policy: 'drop-ol
       outstanding.push({ key: items.map((item) => item.key).join('+'), items });
     }
     const s = core.stats();
-    assertCountsAddUp(s, at);
+    assertCountsAddUp(s, { at });
     assert.equal(s.inFlight, weightOf(outstandingItems()), `${at}: inFlight`);
     assert.equal(core.inflight.length, outstanding.length, `${at}: messages in flight`);
     if (disk === undefined) assert.ok(s.depth <= capacity + window + 6, `${at}: depth bounded`);
@@ -293,7 +293,7 @@ function run(kind: StoreKind, capacity: number, window: number, policy: 'drop-ol
     }
     const s = core.stats();
     assert.equal(s.depth + s.inFlight, 0, `${kind.name}: everything came out ${JSON.stringify(s)}`);
-    assertCountsAddUp(s, `${kind.name}: at the end`);
+    assertCountsAddUp(s, { at: `${kind.name}: at the end` });
   } finally {
     sinon.restore();
     built.cleanup();

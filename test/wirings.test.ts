@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import { createTestDatabase } from './support/postgres';
-import { helper, producerNodes, producerQueue, waitFor, withHooks } from './support/node-red';
+import { helper, producerNodes, producerQueue, withHooks } from './support/node-red';
+import { waitUntil } from './support/wait';
 
 const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
 const batcherNode = withHooks(require('../nodes/telemetry-batcher.js'));
@@ -111,12 +112,12 @@ describe('every wiring, every shape: a distinct reading is never merged', functi
     helper.getNode('prod').receive({ payload: 'go' });
     const sink = helper.getNode('sink');
     const buffer = wiring.stages.some((s) => s.startsWith('buffer')) ? helper.getNode('buf') : undefined;
-    await waitFor(() => {
+    await waitUntil(`${wiring.name}: every reading through`, () => {
       const s = sink.telemetryStats();
       const b = buffer?.telemetryStats();
       const settled = s.inFlight === 0 && s.queued === 0 && (b === undefined || (b.depth === 0 && b.inFlight === 0));
       return settled && s.receivedEvents + (b?.dropped ?? 0) >= set.total;
-    }, `${wiring.name}: every reading through`, 60_000);
+    }, 60_000);
     return { table, sink: sink.telemetryStats(), buffer: buffer?.telemetryStats(), dead };
   }
 

@@ -4,13 +4,18 @@
  */
 import { Client } from 'pg';
 import type { NodeRedProcess } from './node-red-process';
+import { waitUntil } from './wait';
 
 export const TAB = 'e2e0tab000000001';
 export const IDS = { sim: 'e2e0sim000000001', buffer: 'e2e0buf000000001', batcher: 'e2e0bat000000001', sink: 'e2e0snk000000001', conn: 'e2e0con000000001' };
 
+export type NodeSettings = Record<string, unknown>;
+
 export interface PipelineOptions {
   databaseUrl: string;
   table: string;
+  /** The tab's label. */
+  label?: string;
   rate?: number;
   count?: number;
   sources?: number;
@@ -22,32 +27,40 @@ export interface PipelineOptions {
   maxAge?: number;
   maxConcurrent?: number;
   poolSize?: number;
+  /** Per node: any other setting, over the ones above (a key given here wins). */
+  simulator?: NodeSettings;
+  buffer?: NodeSettings;
+  batcher?: NodeSettings;
+  sink?: NodeSettings;
+  connection?: NodeSettings;
 }
 
+/** The one flow builder of the tests on a Node-RED process: the whole pipeline, each node's settings overridable. */
 export function pipelineFlow(o: PipelineOptions): object[] {
   const db = new URL(o.databaseUrl);
   return [
-    { id: TAB, type: 'tab', label: 'e2e' },
+    { id: TAB, type: 'tab', label: o.label ?? 'e2e' },
     {
       id: IDS.sim, type: 'telemetry-simulator', z: TAB, sources: o.sources ?? 5, rate: o.rate ?? 5000, count: o.count ?? 0,
       eventsPerMessage: 1, mixSample: 80, mixDetection: 10, mixCounter: 10, topicPrefix: 'e2e', seed: 7, autoStart: o.autoStart ?? true,
-      wires: [[IDS.buffer]],
+      ...o.simulator, wires: [[IDS.buffer]],
     },
     {
       id: IDS.buffer, type: 'telemetry-buffer', z: TAB, capacity: o.capacity ?? 100000, dropPolicy: o.dropPolicy ?? 'drop-oldest',
       // Below what the batcher can hold (4 open + 4 waiting batches, 4000 events at batchSize 500):
       // a larger window makes the batcher refuse messages under load, and the buffer counts them failed.
-      window: o.window ?? 3000, ackTimeout: 120, stampSequence: true, statsInterval: 0, wires: [[IDS.batcher], []],
+      window: o.window ?? 3000, ackTimeout: 120, stampSequence: true, statsInterval: 0, ...o.buffer, wires: [[IDS.batcher], []],
     },
-    { id: IDS.batcher, type: 'telemetry-batcher', z: TAB, maxSize: o.batchSize ?? 1000, maxAge: o.maxAge ?? 200, maxOpenBatches: 4, ackTimeout: 300, wires: [[IDS.sink], []] },
+    { id: IDS.batcher, type: 'telemetry-batcher', z: TAB, maxSize: o.batchSize ?? 1000, maxAge: o.maxAge ?? 200, maxOpenBatches: 4, ackTimeout: 300, ...o.batcher, wires: [[IDS.sink], []] },
     {
       id: IDS.sink, type: 'timescale-sink', z: TAB, connection: IDS.conn, schema: 'public', table: o.table, mode: 'auto', extra: true,
-      maxAttempts: 100, initialDelay: 100, maxDelay: 1000, maxConcurrent: o.maxConcurrent ?? 0, statsInterval: 0, drainTimeout: 5, wires: [[], []],
+      maxAttempts: 100, initialDelay: 100, maxDelay: 1000, maxConcurrent: o.maxConcurrent ?? 0, statsInterval: 0, drainTimeout: 5, ...o.sink, wires: [[], []],
     },
     {
       id: IDS.conn, type: 'timescale-connection', host: db.hostname, port: db.port, database: decodeURIComponent(db.pathname.slice(1)),
       tls: 'off', poolSize: String(o.poolSize ?? 4), connectTimeout: '5000', statementTimeout: '30000',
       credentials: { user: decodeURIComponent(db.username), password: decodeURIComponent(db.password) },
+      ...o.connection,
     },
   ];
 }
@@ -67,23 +80,17 @@ export async function nodeStats(red: NodeRedProcess): Promise<Record<string, Cou
   return out;
 }
 
-export async function waitUntil(what: string, condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const start = Date.now();
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** Waits until the buffer holds nothing and the sink has nothing in flight or queued. */
-export async function waitForDrain(red: NodeRedProcess, timeoutMs = 60_000): Promise<Record<string, Counters>> {
+/**
+ * The one drain waiter: until the buffer holds nothing (in memory or on disk) and the sink has
+ * nothing in flight or queued. Returns every node's stats as last read.
+ */
+export async function waitForDrain(red: NodeRedProcess, timeoutMs = 60_000, ids: { buffer: string; sink: string } = IDS): Promise<Record<string, Counters>> {
   let last: Record<string, Counters> = {};
   await waitUntil('the pipeline to drain', async () => {
     last = await nodeStats(red);
-    const b = last[IDS.buffer];
-    const s = last[IDS.sink];
-    return b !== undefined && s !== undefined && b.depth === 0 && b.inFlight === 0 && s.inFlight === 0 && s.queued === 0;
+    const b = last[ids.buffer];
+    const s = last[ids.sink];
+    return b !== undefined && s !== undefined && b.depth === 0 && b.inFlight === 0 && (b.diskDepth ?? 0) === 0 && s.inFlight === 0 && s.queued === 0;
   }, timeoutMs);
   return last;
 }
