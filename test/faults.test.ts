@@ -166,12 +166,7 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     assertCountsAddUp(during[buffer.id as string]);
     await server.start();
     await waitUntil('the simulator to finish', async () => (await of(sim))?.sentEvents === total, 180_000);
-    await waitUntil('the pipeline to drain', async () => {
-      const s = await stats(proc);
-      const b = s[buffer.id as string];
-      const k = s[sink.id as string];
-      return b.depth === 0 && b.inFlight === 0 && k.inFlight === 0 && k.queued === 0;
-    }, 180_000);
+    await waitForDrain(proc, 180_000, { buffer: buffer.id as string, sink: sink.id as string });
     const s = await stats(proc);
     const b = s[buffer.id as string];
     const k = s[sink.id as string];

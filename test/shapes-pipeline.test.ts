@@ -13,6 +13,7 @@ import { clearSpools, held, helper, producerNodes, producerQueue, received, test
 import { assertCountsAddUp } from './support/counting';
 import * as real from './fixtures/input-messages';
 import { waitUntil } from './support/wait';
+import { chainFlow, waitForDrain, type Stage } from './support/pipeline';
 
 const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
 const batcherNode = withHooks(require('../nodes/telemetry-batcher.js'));
@@ -73,20 +74,8 @@ describe('input shapes through the pipeline: no function node in between', funct
     await helper.unload();
   });
 
-  type Stage = 'buffer' | 'batcher' | 'sink';
-
   function flow(stages: Stage[], table: string, options: Partial<Record<Stage, Record<string, unknown>>> = {}): object[] {
-    const ids: Record<Stage, string> = { buffer: 'buf', batcher: 'bat', sink: 'sink' };
-    const next = (i: number): string[] => (i + 1 < stages.length ? [ids[stages[i + 1]]] : []);
-    const nodes: object[] = [{ id: 'prod', type: 'test-producer', perTurn: 0, wires: [[ids[stages[0]]]] }];
-    stages.forEach((stage, i) => {
-      if (stage === 'sink') nodes.push({ id: 'sink', type: 'timescale-sink', connection: 'conn', table, mode: 'auto', extra: true, statsInterval: 0, ...options.sink, wires: [['dead'], []] });
-      else if (stage === 'batcher') nodes.push({ id: 'bat', type: 'telemetry-batcher', maxSize: 100, maxAge: 20, ...options.batcher, wires: [next(i), []] });
-      else nodes.push({ id: 'buf', type: 'telemetry-buffer', statsInterval: 0, ...options.buffer, wires: [next(i), []] });
-    });
-    nodes.push({ id: 'dead', type: 'helper' });
-    nodes.push({ id: 'conn', type: 'timescale-connection', host: url.hostname, port: url.port, database: decodeURIComponent(url.pathname.slice(1)), poolSize: '2' });
-    return nodes;
+    return chainFlow(stages, { databaseUrl: url, table, ...options });
   }
 
   async function run(stages: Stage[], messages: Msg[], expectedEvents: number, options: Partial<Record<Stage, Record<string, unknown>>> = {}) {
@@ -98,11 +87,7 @@ describe('input shapes through the pipeline: no function node in between', funct
     const sentAt = Date.now();
     helper.getNode('prod').receive({ payload: 'go' });
     const node = (id: string) => (stages.includes(id === 'buf' ? 'buffer' : id === 'bat' ? 'batcher' : 'sink') ? helper.getNode(id) : undefined);
-    await waitUntil(`${stages.join(' -> ')}: every reading through`, () => {
-      const s = helper.getNode('sink').telemetryStats();
-      const b = node('buf')?.telemetryStats();
-      return s.inFlight === 0 && s.queued === 0 && s.receivedEvents + (b?.dropped ?? 0) >= expectedEvents && (b === undefined || (b.depth === 0 && b.inFlight === 0));
-    }, 30_000);
+    await waitForDrain((id) => helper.getNode(id).telemetryStats(), 30_000, { buffer: stages.includes('buffer') ? 'buf' : undefined, sink: 'sink' }, expectedEvents);
     const { rows } = await db.query(`SELECT source, time, value, kind, seq::int AS seq FROM public."${table}" ORDER BY source, seq`);
     return {
       table,

@@ -65,6 +65,28 @@ export function pipelineFlow(o: PipelineOptions): object[] {
   ];
 }
 
+export type Stage = 'buffer' | 'batcher' | 'sink';
+
+/**
+ * The same pipeline in process (node-red-node-test-helper), from `stages` in their order: a
+ * test-producer `prod` -> buffer `buf` / batcher `bat` / sink `sink` (dead letters to a helper node
+ * `dead`), and the connection `conn` (credentials go to helper.load).
+ */
+export function chainFlow(stages: Stage[], o: { databaseUrl: string | URL; table: string; perTurn?: number; buffer?: NodeSettings; batcher?: NodeSettings; sink?: NodeSettings }): object[] {
+  const db = new URL(String(o.databaseUrl));
+  const ids: Record<Stage, string> = { buffer: 'buf', batcher: 'bat', sink: 'sink' };
+  const next = (i: number): string[] => (i + 1 < stages.length ? [ids[stages[i + 1]]] : []);
+  const nodes: object[] = [{ id: 'prod', type: 'test-producer', perTurn: o.perTurn ?? 0, wires: [[ids[stages[0]]]] }];
+  stages.forEach((stage, i) => {
+    if (stage === 'sink') nodes.push({ id: 'sink', type: 'timescale-sink', connection: 'conn', table: o.table, mode: 'auto', extra: true, statsInterval: 0, ...o.sink, wires: [['dead'], []] });
+    else if (stage === 'batcher') nodes.push({ id: 'bat', type: 'telemetry-batcher', maxSize: 100, maxAge: 20, ...o.batcher, wires: [next(i), []] });
+    else nodes.push({ id: 'buf', type: 'telemetry-buffer', statsInterval: 0, ...o.buffer, wires: [next(i), []] });
+  });
+  nodes.push({ id: 'dead', type: 'helper' });
+  nodes.push({ id: 'conn', type: 'timescale-connection', host: db.hostname, port: db.port, database: decodeURIComponent(db.pathname.slice(1)), poolSize: '2' });
+  return nodes;
+}
+
 export async function deploy(red: NodeRedProcess, flow: object[], type: 'full' | 'nodes' | 'flows' = 'full'): Promise<void> {
   const res = await red.request('POST', '/flows', flow, { 'Node-RED-Deployment-Type': type });
   if (res.status !== 204) throw new Error(`deploy failed (${res.status}): ${res.body}`);
@@ -80,18 +102,36 @@ export async function nodeStats(red: NodeRedProcess): Promise<Record<string, Cou
   return out;
 }
 
+/** Where the drain waiter reads stats: a Node-RED process (its stats endpoint), or in process by node id (helper.getNode(id).telemetryStats()). */
+export type StatsSource = NodeRedProcess | ((id: string) => Counters | undefined);
+
 /**
- * The one drain waiter: until the buffer holds nothing (in memory or on disk) and the sink has
- * nothing in flight or queued. Returns every node's stats as last read.
+ * The one drain waiter: until the buffer (if `ids` names one) holds nothing, in memory or on disk,
+ * and the sink has nothing in flight or queued, with at least `events` events through (taken in by
+ * the sink or dropped by the buffer: what a producer still sends does not pass for drained).
+ * Returns the stats as last read (in process: of the buffer and the sink).
  */
-export async function waitForDrain(red: NodeRedProcess, timeoutMs = 60_000, ids: { buffer: string; sink: string } = IDS): Promise<Record<string, Counters>> {
+export async function waitForDrain(from: StatsSource, timeoutMs = 60_000, ids: { buffer?: string; sink: string } = IDS, events = 0): Promise<Record<string, Counters>> {
   let last: Record<string, Counters> = {};
-  await waitUntil('the pipeline to drain', async () => {
-    last = await nodeStats(red);
-    const b = last[ids.buffer];
-    const s = last[ids.sink];
-    return b !== undefined && s !== undefined && b.depth === 0 && b.inFlight === 0 && (b.diskDepth ?? 0) === 0 && s.inFlight === 0 && s.queued === 0;
-  }, timeoutMs);
+  const drained = (all: Record<string, Counters>): boolean => {
+    last = all;
+    const b = ids.buffer === undefined ? undefined : all[ids.buffer];
+    const s = all[ids.sink];
+    if (s === undefined || (ids.buffer !== undefined && b === undefined)) return false;
+    const bufferEmpty = b === undefined || (b.depth === 0 && b.inFlight === 0 && (b.diskDepth ?? 0) === 0);
+    return bufferEmpty && s.inFlight === 0 && s.queued === 0 && (events === 0 || (s.receivedEvents ?? 0) + (b?.dropped ?? 0) >= events);
+  };
+  if (typeof from === 'function') {
+    const read = (): Record<string, Counters> => {
+      const all: Record<string, Counters> = {};
+      for (const id of [ids.buffer, ids.sink]) {
+        const stats = id === undefined ? undefined : from(id);
+        if (id !== undefined && stats !== undefined) all[id] = stats;
+      }
+      return all;
+    };
+    await waitUntil('the pipeline to drain', () => drained(read()), timeoutMs);
+  } else await waitUntil('the pipeline to drain', async () => drained(await nodeStats(from)), timeoutMs);
   return last;
 }
 
