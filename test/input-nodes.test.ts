@@ -61,20 +61,15 @@ function fieldsOf(msg: Msg): string[] {
   return Object.keys(msg).filter((k) => k !== '_msgid').sort();
 }
 
-async function listening(port: number, timeoutMs: number): Promise<void> {
-  const start = Date.now();
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
+/** Whether something accepts connections on the port now. */
+function listens(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(true);
     });
-    if (open) return;
-    if (Date.now() - start > timeoutMs) throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    socket.on('error', () => resolve(false));
+  });
 }
 
 /**
@@ -270,7 +265,7 @@ describe('input nodes: what the real packages send, read as readings', function 
       ];
       // The server first, listening, so the clients connect at their first try.
       await helper.load([...opcuaEnvironment.nodes, collectorNode], [flow[0], server]);
-      await listening(port, 30_000);
+      await waitUntil(`something to listen on port ${port}`, () => listens(port), 30_000, 50);
       await helper.setFlows(flow, 'full');
 
       await command('uasubscribe00001', 'subscribe', { topic: 'ns=1;s=MyVariable2', datatype: 'Double', payload: '' }, () => (collected.subscribe ?? []).some((m) => m.statusCode !== undefined));
@@ -447,7 +442,7 @@ describe('input nodes: what the real packages send, read as readings', function 
       const server = flow.find((n) => n.type === 'OpcUa-Server') as Msg;
       // The stand-in first, listening, as a server already running would be.
       await helper.load([...opcuaEnvironment.nodes, require('@node-red/nodes/core/common/20-inject.js'), collectorNode], [flow[0], server]);
-      await listening(port, 30_000);
+      await waitUntil(`something to listen on port ${port}`, () => listens(port), 30_000, 50);
       await helper.setFlows(flow, 'full');
       const injects = flow.filter((n) => n.type === 'inject' && /^ns=/.test(n.topic));
       const has = (topic: string) => collected[file].some((m) => m.topic === topic && m.statusCode !== undefined);

@@ -470,7 +470,7 @@ describe('table setup against TimescaleDB (TELEMETRY_TIMESCALE_TEST_URL)', funct
       ];
       await helper.load([connectionNode, sinkNode], flow, { conn: { user: decodeURIComponent(target.username), password: decodeURIComponent(target.password) } });
       helper.getNode('sink').receive({ payload: records(500), batch: { id: 1, count: 500, reason: 'size' } });
-      await waitUntil('the 500 rows', async () => (await count('sink_policies').catch(() => 0)) === 500, 30_000);
+      await waitUntil('the 500 rows', async () => (await count('sink_policies').catch(() => 0)) === 500, 30_000, 50);
       assert.equal(await count('sink_policies'), 500);
       assert.equal(await chunkInterval('sink_policies'), '12:00:00');
       const warnings = helper.log().args.map((args: unknown[]) => JSON.stringify(args)).filter((line: string) => /0A000/.test(line));
@@ -478,11 +478,11 @@ describe('table setup against TimescaleDB (TELEMETRY_TIMESCALE_TEST_URL)', funct
       assert.equal(warnings.filter((line: string) => /retention \(drop after 90 days\)/.test(line)).length, 1, warnings.join('\n'));
       // The badge and the stats keep saying so while rows go in.
       const sink = helper.getNode('sink');
-      await waitUntil('the notices in the stats', async () => sink.telemetryStats().tableNotices > 0, 30_000);
+      await waitUntil('the notices in the stats', async () => sink.telemetryStats().tableNotices > 0, 30_000, 50);
       const s = sink.telemetryStats();
       assert.deepEqual([s.state, s.tableNotices, s.idempotent, s.distinctRows], ['up', 2, true, true]);
       const badges = (): Array<{ fill?: string; text?: string }> => (helper as any)._NodePrototype.status.getCalls().filter((call: any) => call.thisValue.id === 'sink').map((call: any) => call.args[0]);
-      await waitUntil('the badge to say so', async () => badges().some((b) => b.fill === 'yellow' && /^\d+(\.\dk)? rows\/s !policy$/.test(b.text ?? '')), 30_000);
+      await waitUntil('the badge to say so', async () => badges().some((b) => b.fill === 'yellow' && /^\d+(\.\dk)? rows\/s !policy$/.test(b.text ?? '')), 30_000, 50);
       assert.ok(badges().every((b) => !b.text || b.text.length < 20));
     });
   });

@@ -103,11 +103,8 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
 
   /** Resolves once a statement of ours waits for a lock on the server. */
   async function untilBlockedOnLock(): Promise<void> {
-    for (;;) {
-      const { rows } = await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'node-red-telemetry'`);
-      if (rows[0].n > 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    const blocked = async (): Promise<boolean> => (await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'node-red-telemetry'`)).rows[0].n > 0;
+    await waitUntil('a statement of ours to wait for a lock', blocked, 60_000, 10);
   }
 
   async function lockTable(mode: string): Promise<Client> {
@@ -521,10 +518,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     await Promise.all([1, 2, 3].map((i) => send(batchMsg(records(100, `s${i}`), i))));
     assert.ok((await ourConnections()) >= 1);
     await helper.clearFlows();
-    for (;;) {
-      if ((await ourConnections()) === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitUntil('every connection of ours to close', async () => (await ourConnections()) === 0, 60_000, 10);
   });
 
   it('closes at once while the database is stalled, and hands the held write back upstream', async function () {
