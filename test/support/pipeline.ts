@@ -1,6 +1,7 @@
 /**
- * The whole pipeline (simulator -> buffer -> batcher -> sink) as a flow for a real Node-RED, and the
- * queries that check a table against the counting rule.
+ * The pipeline as a flow, for a Node-RED process (pipelineFlow: simulator -> buffer -> batcher ->
+ * sink) or in process (chainFlow: test-producer -> the stages given); its stats, the drain waiter,
+ * and the queries that check a table against the counting rule.
  */
 import { Client } from 'pg';
 import type { NodeRedProcess } from './node-red-process';
