@@ -635,9 +635,9 @@ describe('telemetry-buffer: the disk tier failing', function () {
     assert.equal(errors.filter((e) => /disk spool .* fails/.test(e)).length, 1);
     // Everything that is still held comes out; what the removed directory held is counted as lost.
     await waitUntil('the backlog replayed', () => {
-        release('down');
-        return stats('buf').depth === 0 && stats('buf').inFlight === 0;
-      }, 60_000);
+      release('down');
+      return stats('buf').depth === 0 && stats('buf').inFlight === 0;
+    }, 60_000);
     s = stats('buf');
     assertCountsAddUp(s);
     assert.equal(s.received, 3000);
