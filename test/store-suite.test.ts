@@ -450,6 +450,7 @@ function runAgainstModel(kind: StoreKind, capacity: number, policy: DropPolicy, 
     }
     const c = store.counters();
     assert.strictEqual(c.depth, 0, `${kind.name}: everything came out ${JSON.stringify(c)}`);
+    if (exact) assert.deepStrictEqual({ ...c, droppedDiskError: c.droppedDiskError ?? 0 }, { ...model.c, droppedDiskError: 0 }, `${kind.name}: at the end, the counters of the model (nothing lost)`);
     lostWeight += model.disk.reduce((s, e) => s + e.weight, 0);
     model.lose([...model.disk]);
     assertCountsAddUp(c, { at: `${kind.name}: at the end` });
