@@ -12,7 +12,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { startNodeRed, NodeRedProcess } from './support/node-red-process';
 import { createTestDatabase, getTestServer, TestServer } from './support/postgres';
-import { nodeStats, waitUntil } from './support/pipeline';
+import { nodeStats } from './support/pipeline';
+import { waitUntil } from './support/wait';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const root = path.join(__dirname, '..');

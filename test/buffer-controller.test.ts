@@ -62,11 +62,11 @@ describe('BufferController: the buffer without Node-RED', function () {
     assert.equal(completedUpstream, 1, 'a message is completed upstream when downstream completed it');
     const s = a.buffer.stats() as unknown as Counts & { delivered: number; inFlight: number; depth: number };
     assert.deepEqual([s.received, s.delivered, s.inFlight, s.depth], [10, 1, 3, 6]);
-    assertCountsAddUp(s, 'while running');
+    assertCountsAddUp(s, { at: 'while running' });
     a.buffer.close(false);
     const closed = a.buffer.stats() as unknown as Counts & { spooled: number };
     assert.equal(closed.spooled, 9, 'in flight and queued go to the spool');
-    assertCountsAddUp(closed, 'after close');
+    assertCountsAddUp(closed, { at: 'after close' });
     assert.equal(completedUpstream, 10, 'every message completed once');
     assert.ok(a.logs.some((l) => /spooled 9 unconfirmed messages/.test(l)), a.logs.join('\n'));
 
@@ -79,7 +79,7 @@ describe('BufferController: the buffer without Node-RED', function () {
     const t = b.buffer.stats() as unknown as Counts & { restored: number };
     assert.equal(t.restored, 9);
     assert.equal(t.received, 11, 'totals count each event once across instances');
-    assertCountsAddUp(t, 'totals after the restart');
+    assertCountsAddUp(t, { at: 'totals after the restart' });
     b.buffer.close(true);
   });
 
@@ -105,7 +105,7 @@ describe('BufferController: the buffer without Node-RED', function () {
     const s = a.buffer.stats() as unknown as Counts & { spilled: number; diskDepth: number; spillPending: number };
     assert.ok(s.spilled >= 16, `spilled ${s.spilled}`);
     assert.equal(s.spillPending, 0, 'handed to the OS within a turn');
-    assertCountsAddUp(s, 'with a disk backlog');
+    assertCountsAddUp(s, { at: 'with a disk backlog' });
     const badge = a.buffer.badge();
     assert.equal(badge.fill, 'yellow');
     assert.match(badge.text, /^(disk \d+ \d+B|drain ~.+|dropped 0)$/);

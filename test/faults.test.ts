@@ -4,9 +4,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { makeUserDir, NodeRedProcess, startNodeRed } from './support/node-red-process';
-import { checkTable, Counters, createSlowTable, deploy, IDS, nodeStats, pipelineFlow, PipelineOptions, TableCheck, waitForDrain, waitUntil } from './support/pipeline';
+import { checkTable, Counters, createSlowTable, deploy, IDS, nodeStats, pipelineFlow, PipelineOptions, TableCheck, waitForDrain } from './support/pipeline';
 import { createTestDatabase } from './support/postgres';
 import { startTcpProxy, TcpProxy } from './support/tcp-proxy';
+import { assertCountsAddUp } from './support/counting';
+import { waitUntil } from './support/wait';
 
 // A server of our own: these tests kill, freeze and restart it, which must not disturb other files.
 const { startEmbeddedPostgres } = require('../scripts/embedded-pg.js') as {
@@ -25,21 +27,6 @@ type Server = Awaited<ReturnType<typeof startEmbeddedPostgres>>;
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/**
- * The counting rule of the design, for one buffer instance:
- *   received = in ring + in flight + delivered + failed + unacknowledged + dropped + spooled
- * and, once drained, nothing in the ring or in flight and nothing failed or left unacknowledged.
- */
-function assertCountingRule(b: Counters, drained: boolean): void {
-  assert.equal(b.received, b.depth + b.inFlight + b.delivered + b.failed + b.unacknowledged + b.dropped + b.drained, `counting rule: ${JSON.stringify(b)}`);
-  if (drained) {
-    assert.equal(b.depth, 0);
-    assert.equal(b.inFlight, 0);
-    assert.equal(b.failed, 0, 'nothing failed for good');
-    assert.equal(b.unacknowledged, 0, 'nothing left unacknowledged');
-  }
-}
-
 /** No row twice, no sequence number twice, and every missing sequence number is a counted drop. */
 function assertTable(t: TableCheck, dropped: number): void {
   assert.equal(t.distinctKeys, t.rows, 'no duplicate rows');
@@ -53,11 +40,6 @@ function withoutCredentials(flow: object[]): object[] {
     const { credentials: _credentials, ...rest } = n as { credentials?: unknown };
     return rest;
   });
-}
-
-/** Changes the connection node of a pipeline flow (port, timeouts). */
-function withConnection(flow: object[], changes: Record<string, unknown>): object[] {
-  return flow.map((n) => ((n as { id: string }).id === IDS.conn ? { ...n, ...changes } : n));
 }
 
 describe('faults on real processes: nothing lost without a count, nothing written twice', function () {
@@ -102,7 +84,7 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     const s = await waitForDrain(proc, 180_000);
     const b = s[IDS.buffer];
     assert.equal(b.received, total);
-    assertCountingRule(b, true);
+    assertCountsAddUp(b, { drained: true });
     assert.equal(b.received, b.delivered + b.dropped, 'received = written + dropped once drained');
     const t = await checkTable(url, table);
     assert.equal(t.rows, total - b.dropped, 'rows = received - dropped');
@@ -130,7 +112,7 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     red = await startNodeRed();
     const proc = red;
     await deploy(proc, pipelineFlow(options));
-    await waitUntil('2,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 2000);
+    await waitUntil('2,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 2000, 60_000);
     return { proc, url, table, total, options };
   }
 
@@ -142,11 +124,11 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     const proc = red;
     // 5,000 events/s; the ring holds 4 s of them, so a 10 s outage must overflow it (drop-oldest).
     await deploy(proc, pipelineFlow({ databaseUrl: url, table, rate: 5000, count: total, capacity: 20_000, window: 2000 }));
-    await waitUntil('10,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 10_000);
+    await waitUntil('10,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 10_000, 60_000);
     server.kill('SIGKILL');
     await delay(10_000);
     const during = await stats(proc);
-    assertCountingRule(during[IDS.buffer], false);
+    assertCountsAddUp(during[IDS.buffer]);
     assert.notEqual(during[IDS.sink].state, 'up', 'the sink noticed the outage');
     await server.start();
 
@@ -174,27 +156,22 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     const proc = red;
     const of = async (node: Record<string, unknown>): Promise<Counters> => (await stats(proc))[node.id as string];
     await deploy(proc, example);
-    await waitUntil('10,000 rows written', async () => (await of(sink))?.written >= 10_000);
+    await waitUntil('10,000 rows written', async () => (await of(sink))?.written >= 10_000, 60_000);
     await server.stop();
     await delay(75_000);
     const during = await stats(proc);
     assert.equal(String(during[sink.id as string].state), 'down');
     assert.equal(during[sink.id as string].deadLetteredEvents, 0, 'nothing dead-lettered during the outage');
     assert.equal(during[buffer.id as string].unacknowledged, 0, "the buffer's 60 s ack timeout spared what the sink holds");
-    assertCountingRule(during[buffer.id as string], false);
+    assertCountsAddUp(during[buffer.id as string]);
     await server.start();
     await waitUntil('the simulator to finish', async () => (await of(sim))?.sentEvents === total, 180_000);
-    await waitUntil('the pipeline to drain', async () => {
-      const s = await stats(proc);
-      const b = s[buffer.id as string];
-      const k = s[sink.id as string];
-      return b.depth === 0 && b.inFlight === 0 && k.inFlight === 0 && k.queued === 0;
-    }, 180_000);
+    await waitForDrain(proc, 180_000, { buffer: buffer.id as string, sink: sink.id as string });
     const s = await stats(proc);
     const b = s[buffer.id as string];
     const k = s[sink.id as string];
     const bt = s[batcher.id as string];
-    assertCountingRule(b, true);
+    assertCountsAddUp(b, { drained: true });
     assert.equal(b.received, total);
     assert.ok(b.dropped > 0, 'the outage overflowed the ring');
     assert.equal(k.deadLetteredEvents, 0);
@@ -219,7 +196,7 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     red = await startNodeRed();
     const proc = red;
     await deploy(proc, pipelineFlow({ databaseUrl: wrong.toString(), table, rate: 2000, count: total }));
-    await waitUntil('the sink to name the misconfiguration', async () => String((await stats(proc))[IDS.sink]?.state) === 'misconfigured');
+    await waitUntil('the sink to name the misconfiguration', async () => String((await stats(proc))[IDS.sink]?.state) === 'misconfigured', 60_000);
     await delay(4000);
     const during = await stats(proc);
     assert.equal(String(during[IDS.sink].code), '28P01');
@@ -240,9 +217,9 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     const total = 150_000;
     red = await startNodeRed();
     const proc = red;
-    const flow = withConnection(pipelineFlow({ databaseUrl: url, table, rate: 5000, count: total, capacity: 200_000, window: 2000 }), { connectTimeout: '2000', statementTimeout: '2000' });
+    const flow = pipelineFlow({ databaseUrl: url, table, rate: 5000, count: total, capacity: 200_000, window: 2000, connection: { connectTimeout: '2000', statementTimeout: '2000' } });
     await deploy(proc, flow);
-    await waitUntil('10,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 10_000);
+    await waitUntil('10,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 10_000, 60_000);
     server.freeze();
     const frozenAt = Date.now();
     try {
@@ -253,7 +230,7 @@ describe('faults on real processes: nothing lost without a count, nothing writte
         return String(s.state) === 'down' && s.retries > 0;
       }, 18_000);
       const frozen = await stats(proc);
-      assertCountingRule(frozen[IDS.buffer], false);
+      assertCountsAddUp(frozen[IDS.buffer]);
       await delay(Math.max(0, 20_000 - (Date.now() - frozenAt)));
     } finally {
       server.thaw();
@@ -273,15 +250,15 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     const p = proxy;
     red = await startNodeRed();
     const proc = red;
-    const flow = withConnection(pipelineFlow({ databaseUrl: url, table, rate: 5000, count: total, capacity: 200_000, window: 2000 }), { port: String(p.port), connectTimeout: '2000', statementTimeout: '2000' });
+    const flow = pipelineFlow({ databaseUrl: url, table, rate: 5000, count: total, capacity: 200_000, window: 2000, connection: { port: String(p.port), connectTimeout: '2000', statementTimeout: '2000' } });
     await deploy(proc, flow);
     // Three resets, each once more rows are written.
     for (const rows of [5000, 15_000, 25_000]) {
-      await waitUntil(`${rows} rows written`, async () => (await stats(proc))[IDS.sink]?.written >= rows);
+      await waitUntil(`${rows} rows written`, async () => (await stats(proc))[IDS.sink]?.written >= rows, 60_000);
       p.resetAll();
     }
     // Then 8 s of half-open connections: open sockets and new connects that never answer.
-    await waitUntil('35,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 35_000);
+    await waitUntil('35,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 35_000, 60_000);
     p.blackhole();
     await waitUntil('the sink to retry through the half-open connections', async () => (await stats(proc))[IDS.sink].retries > 0 && String((await stats(proc))[IDS.sink].state) === 'down', 20_000);
     await delay(8000);
@@ -299,7 +276,7 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     red = await startNodeRed({ userDir });
     let proc = red;
     await deploy(proc, pipelineFlow({ databaseUrl: url, table, rate: 10_000, window: 2000 }));
-    await waitUntil('30,000 events in', async () => (await stats(proc))[IDS.buffer]?.received >= 30_000);
+    await waitUntil('30,000 events in', async () => (await stats(proc))[IDS.buffer]?.received >= 30_000, 60_000);
     assert.equal(await proc.stop('SIGTERM'), 0, 'Node-RED exits cleanly on SIGTERM');
     const spooled = Number(/spooled (\d+) unconfirmed messages/.exec(proc.output())?.[1] ?? 0);
 
@@ -313,7 +290,7 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     const b = s[IDS.buffer];
     assert.equal(b.restored, spooled, 'every spooled message came back');
     assert.ok(b.received >= 30_000, 'the counters are totals: they go on from before the restart');
-    assertCountingRule(b, true);
+    assertCountsAddUp(b, { drained: true });
     const t = await checkTable(url, table);
     assert.equal(t.rows, b.received, 'every event received, before and after the restart, is a row');
     assert.equal(t.sumMaxSeq, t.rows, 'every stamped event is in the table');
@@ -333,7 +310,7 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     await waitUntil('30,000 events in and 10,000 rows written', async () => {
       const s = await stats(proc);
       return s[IDS.buffer]?.received >= 30_000 && s[IDS.sink]?.written >= 10_000;
-    });
+    }, 60_000);
     const last = await stats(proc);
     assert.equal(await proc.stop('SIGKILL'), null);
     assert.doesNotMatch(proc.output(), /spooled \d+/, 'a killed process spools nothing');
@@ -381,26 +358,26 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     // would count from zero and pass at once.
     const start = async (): Promise<number> => {
       let n: number | undefined;
-      await waitUntil('the buffer in the stats', async () => (n = await received()) !== undefined);
+      await waitUntil('the buffer in the stats', async () => (n = await received()) !== undefined, 60_000);
       return n!;
     };
     for (const [change, type] of variants) {
       const from = await start();
-      await waitUntil('5,000 more events in', async () => ((await received()) ?? 0) >= from + 5000);
+      await waitUntil('5,000 more events in', async () => ((await received()) ?? 0) >= from + 5000, 60_000);
       const s = await stats(proc);
-      assertCountingRule(s[IDS.buffer], false);
+      assertCountsAddUp(s[IDS.buffer]);
       dropped += s[IDS.buffer].dropped;
       spoolErrors += s[IDS.buffer].spoolErrors;
       await deploy(proc, pipelineFlow({ ...base, ...change }), type);
     }
     const from = await start();
-    await waitUntil('5,000 more events in', async () => ((await received()) ?? 0) >= from + 5000);
+    await waitUntil('5,000 more events in', async () => ((await received()) ?? 0) >= from + 5000, 60_000);
     const last = await stats(proc);
     dropped += last[IDS.buffer].dropped;
     spoolErrors += last[IDS.buffer].spoolErrors;
     await deploy(proc, pipelineFlow({ ...base, autoStart: false }));
     const s = await waitForDrain(proc, 120_000);
-    assertCountingRule(s[IDS.buffer], true);
+    assertCountsAddUp(s[IDS.buffer], { drained: true });
     dropped += s[IDS.buffer].dropped;
     spoolErrors += s[IDS.buffer].spoolErrors;
     assert.equal(dropped, 0);
@@ -425,7 +402,7 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     assert.ok(s[IDS.batcher].waitingBatches > 0, `batches wait behind the open ones: ${JSON.stringify(s[IDS.batcher])}`);
     await deploy(proc, pipelineFlow(options), 'nodes');
     // Without credentials the connection is left as it is: only the batcher (a new batch size) restarts.
-    await waitUntil('6,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 6000);
+    await waitUntil('6,000 rows written', async () => (await stats(proc))[IDS.sink]?.written >= 6000, 60_000);
     await deploy(proc, withoutCredentials(pipelineFlow({ ...options, batchSize: 250 })), 'nodes');
     await waitUntil('the simulator to finish', async () => (await stats(proc))[IDS.sim]?.sentEvents === total, 60_000);
     // 24,000 events at 1,600 rows/s: drained well within 60 s, unless something waits for the
@@ -434,7 +411,7 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     s = await waitForDrain(proc, 60_000);
     const b = s[IDS.buffer];
     assert.equal(b.received, total);
-    assertCountingRule(b, true);
+    assertCountsAddUp(b, { drained: true });
     assert.equal(b.delivered, total);
     const t = await checkTable(url, table);
     assert.equal(t.rows, total, 'every event is in the table');
@@ -453,7 +430,7 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     const b = s[IDS.buffer];
     assert.equal(b.capacity, 100_001, 'the buffer was replaced');
     assert.ok(b.restored > 0, `the new buffer restored what the old one spooled: ${JSON.stringify(b)}`);
-    assertCountingRule(b, true);
+    assertCountsAddUp(b, { drained: true });
     assert.equal(b.spoolErrors, 0);
     const t = await checkTable(url, table);
     assert.equal(t.rows, total, 'every event the simulator sent is in the table');
@@ -477,11 +454,11 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     red = await startNodeRed();
     const proc = red;
     await deploy(proc, flow);
-    await waitUntil('the simulator to finish', async () => (await stats(proc))[IDS.sim]?.sentEvents === total);
+    await waitUntil('the simulator to finish', async () => (await stats(proc))[IDS.sim]?.sentEvents === total, 60_000);
     const s = await stats(proc);
     assert.equal(s[IDS.buffer].spoolErrors, 1, 'the failed restore is counted');
     assert.ok(s[IDS.buffer].depth > 0, 'the buffer still holds events');
-    assertCountingRule(s[IDS.buffer], false);
+    assertCountsAddUp(s[IDS.buffer]);
     assert.match(proc.output(), /could not restore the spool .*ENOTDIR/);
     assert.equal(await proc.stop('SIGTERM'), 0, 'Node-RED still exits cleanly');
     const m = /could not spool (\d+) unconfirmed messages .*(ENOTDIR|EEXIST)/.exec(proc.output());
@@ -511,21 +488,20 @@ describe('faults on real processes: nothing lost without a count, nothing writte
       const url = await database('fault_disk_full');
       const table = 'disk_full';
       // The database is unreachable (a port nobody listens on) so the ring holds everything.
-      const flow = withConnection(pipelineFlow({ databaseUrl: url, table, rate: 10_000, window: 2000 }), { port: '1', connectTimeout: '1000' })
-        .map((n) => ((n as { id: string }).id === IDS.buffer ? { ...n, spoolDir: mountPoint } : n));
+      const flow = pipelineFlow({ databaseUrl: url, table, rate: 10_000, window: 2000, buffer: { spoolDir: mountPoint }, connection: { port: '1', connectTimeout: '1000' } });
       red = await startNodeRed();
       const proc = red;
       await deploy(proc, flow);
-      await waitUntil('20,000 events in', async () => (await stats(proc))[IDS.buffer]?.received >= 20_000);
+      await waitUntil('20,000 events in', async () => (await stats(proc))[IDS.buffer]?.received >= 20_000, 60_000);
       // A full deploy closes the buffer: 20,000+ messages do not fit in 64 KiB.
-      await deploy(proc, pipelineFlow({ databaseUrl: url, table, rate: 10_000, window: 2000, autoStart: false }).map((n) => ((n as { id: string }).id === IDS.buffer ? { ...n, spoolDir: mountPoint } : n)));
+      await deploy(proc, pipelineFlow({ databaseUrl: url, table, rate: 10_000, window: 2000, autoStart: false, buffer: { spoolDir: mountPoint } }));
       await waitUntil('the spool error', async () => /could not spool \d+ unconfirmed messages/.test(proc.output()), 30_000);
       assert.match(proc.output(), /could not spool (\d+) unconfirmed messages .*ENOSPC/);
       assert.deepEqual(fs.readdirSync(mountPoint).filter((f) => /\.jsonl|\.tmp$/.test(f)), [], 'no partial spool file left to fill the disk');
       // Still alive and answering, with the new buffer running.
-      await waitUntil('the new buffer', async () => (await stats(proc))[IDS.buffer] !== undefined);
+      await waitUntil('the new buffer', async () => (await stats(proc))[IDS.buffer] !== undefined, 60_000);
       const s = await stats(proc);
-      assertCountingRule(s[IDS.buffer], false);
+      assertCountsAddUp(s[IDS.buffer]);
       assert.equal((await proc.request('GET', '/settings')).status, 200);
     } finally {
       execFileSync('umount', [mountPoint], { stdio: 'ignore' });

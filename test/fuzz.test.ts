@@ -4,7 +4,9 @@ import { Client } from 'pg';
 import { mapRecord, resolveMappingOptions } from '../src/core/sink/row-mapping';
 import { readingCount, shapeMessage } from '../src/core/readings/shapes';
 import { createTestDatabase } from './support/postgres';
-import { CompletionCounter, helper, runtimeHooks, testNodes, waitFor, withHooks } from './support/node-red';
+import { CompletionCounter, helper, runtimeHooks, testNodes, withHooks } from './support/node-red';
+import { assertCountsAddUp } from './support/counting';
+import { waitUntil } from './support/wait';
 
 const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
 const batcherNode = withHooks(require('../nodes/telemetry-batcher.js'));
@@ -159,15 +161,15 @@ describe('bad input: fuzzing every node and the row mapping', function () {
           }),
           { numRuns: 150 },
         );
-        await waitFor(() => counter.total('buf') === sentToBuffer, 'every buffered message to complete', 60_000);
-        await waitFor(() => counter.total('sim') === sentToSim, 'every simulator control to complete', 10_000);
+        await waitUntil('every buffered message to complete', () => counter.total('buf') === sentToBuffer, 60_000);
+        await waitUntil('every simulator control to complete', () => counter.total('sim') === sentToSim, 10_000);
         assert.deepEqual(counter.repeats('buf'), [], 'no message completed twice by the buffer');
         assert.deepEqual(counter.repeats('bat'), [], 'no message completed twice by the batcher');
         assert.deepEqual(counter.repeats('sim'), []);
         const s = buf.telemetryStats();
         assert.equal(s.received, eventsToBuffer);
         assert.equal(s.ignored, notReadings);
-        assert.equal(s.received, s.depth + s.inFlight + s.delivered + s.failed + s.unacknowledged + s.dropped + s.drained, 'counting rule');
+        assertCountsAddUp(s);
         const simErrors = errors.filter((e) => e.node === 'sim');
         assert.equal(simErrors.length, badControls, 'every unknown control is a done(err)');
         for (const e of simErrors) assert.match(e.error, /^msg.control must be one of start, stop, reset, stats, got /);
@@ -241,7 +243,7 @@ describe('bad input: fuzzing every node and the row mapping', function () {
             for (const r of records) if (mapRecord(r as never, at, options).ok) expectedGood++; else expectedBad++;
             const id = `fuzz-batch-${batchNo}`;
             sink.receive({ _msgid: id, payload: records, batch: { id, count: records.length, reason: 'size' } });
-            await waitFor(() => completions.some((c) => c.id === id), `done() for ${id}`, 30_000);
+            await waitUntil(`done() for ${id}`, () => completions.some((c) => c.id === id), 30_000);
           }),
           { numRuns: 40 },
         );
@@ -281,7 +283,7 @@ describe('bad input: fuzzing every node and the row mapping', function () {
         ];
         bad.forEach((m, i) => sink.receive({ _msgid: `bad-${i}`, ...m }));
         sink.receive({ _msgid: 'good', topic: SQL_META.replace('\u0000', ''), payload: 1 });
-        await waitFor(() => completions.length === bad.length + 1, 'every done()', 30_000);
+        await waitUntil('every done()', () => completions.length === bad.length + 1, 30_000);
         for (let i = 0; i < bad.length; i++) {
           const c = completions.find((x) => x.id === `bad-${i}`);
           assert.ok(c?.error instanceof Error, `bad-${i} completes with an error`);

@@ -15,10 +15,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { Client } from 'pg';
 import { freePort, startNodeRed, type NodeRedProcess } from './support/node-red-process';
-import { deploy, nodeStats, waitUntil, type Counters } from './support/pipeline';
+import { deploy, waitForDrain } from './support/pipeline';
 import { createTestDatabase } from './support/postgres';
 import { shapeMessage } from '../src/core/readings/shapes';
 import { mapRecord, resolveMappingOptions } from '../src/core/sink/row-mapping';
+import { waitUntil } from './support/wait';
 
 type Node = Record<string, any>;
 
@@ -97,17 +98,6 @@ async function rowsOf(db: URL, table: string): Promise<Row[]> {
   } finally {
     await client.end();
   }
-}
-
-async function drained(red: NodeRedProcess, ids: { buffer: string; sink: string }): Promise<Record<string, Counters>> {
-  let last: Record<string, Counters> = {};
-  await waitUntil('the pipeline to drain', async () => {
-    last = await nodeStats(red);
-    const b = last[ids.buffer];
-    const s = last[ids.sink];
-    return b !== undefined && s !== undefined && b.depth === 0 && b.inFlight === 0 && s.inFlight === 0 && s.queued === 0;
-  }, 30_000);
-  return last;
 }
 
 /** The rows the messages the input node sent map to: [source, time, value] (time undefined: the buffer's clock). */
@@ -273,7 +263,7 @@ describe('examples 04 and 05 in a real Node-RED with the input packages, into Po
       // The stand-in changes register 0 every second; wait for a few polls that saw it change.
       await waitUntil('polls of a changing register 0', async () => new Set((await rowsOf(db, table)).filter((r) => r.source === 'plc1/hr0').map((r) => r.value)).size >= 3, 30_000);
       await deploy(proc, inputStopped(flow), 'nodes');
-      const stats = await drained(proc, ids);
+      const stats = await waitForDrain(proc, 30_000, ids);
       const rows = await rowsOf(db, table);
       const expected = expectedRows(copy);
 
@@ -319,7 +309,7 @@ describe('examples 04 and 05 in a real Node-RED with the input packages, into Po
         await fullDeploys(proc, flow, 3, 2000);
         await new Promise((r) => setTimeout(r, 2000));
         await deploy(proc, inputStopped(flow), 'nodes');
-        const stats = await drained(proc, ids);
+        const stats = await waitForDrain(proc, 30_000, ids);
         const rows = await rowsOf(db, table);
         const reads = rows.filter((r) => r.source === 'plc1/hr0').map((r) => r.value as number);
         const { lost, twice } = lostAndTwice(reads);
@@ -361,7 +351,7 @@ describe('examples 04 and 05 in a real Node-RED with the input packages, into Po
         return rows.filter((r) => r.source === 'ns=1;s=MyVariable2').length >= 2 && rows.some((r) => r.source === 'ns=1;s=Counter');
       }, 60_000);
       await deploy(proc, inputStopped(flow), 'nodes');
-      const stats = await drained(proc, ids);
+      const stats = await waitForDrain(proc, 30_000, ids);
       const rows = await rowsOf(db, table);
       const expected = expectedRows(copy);
 
@@ -403,7 +393,7 @@ describe('examples 04 and 05 in a real Node-RED with the input packages, into Po
         await fullDeploys(proc, flow, 3, 4000);
         await new Promise((r) => setTimeout(r, 5000));
         await deploy(proc, inputStopped(flow), 'nodes');
-        const stats = await drained(proc, ids);
+        const stats = await waitForDrain(proc, 30_000, ids);
         const rows = await rowsOf(db, table);
         const values = rows.filter((r) => r.source === 'ns=1;s=Changes').map((r) => r.value as number);
         const setpoint = rows.filter((r) => r.source === 'ns=1;s=Setpoint');

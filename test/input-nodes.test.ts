@@ -12,12 +12,13 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { helper, waitFor } from './support/node-red';
+import { helper } from './support/node-red';
 import { freePort } from './support/node-red-process';
 import { readingCount, resolveShapeOptions, shapeMessage, type ShapeResult } from '../src/core/readings/shapes';
 import { mapRecord, resolveMappingOptions, type TelemetryRow } from '../src/core/sink/row-mapping';
 import type { TelemetryRecord } from '../src/core/readings/records';
 import * as fixtures from './fixtures/input-messages';
+import { waitUntil } from './support/wait';
 
 type Msg = Record<string, any>;
 
@@ -60,20 +61,15 @@ function fieldsOf(msg: Msg): string[] {
   return Object.keys(msg).filter((k) => k !== '_msgid').sort();
 }
 
-async function listening(port: number, timeoutMs: number): Promise<void> {
-  const start = Date.now();
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
+/** Whether something accepts connections on the port now. */
+function listens(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(true);
     });
-    if (open) return;
-    if (Date.now() - start > timeoutMs) throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    socket.on('error', () => resolve(false));
+  });
 }
 
 /**
@@ -143,9 +139,9 @@ describe('input nodes: what the real packages send, read as readings', function 
       const server = helper.getNode('mbserver00000001');
       for (let i = 0; i < 8; i++) server.modbusServer.holding.writeUInt16BE(100 + i, 2 * (10 + i));
       server.modbusServer.coils.writeUInt8(0b101, 0);
-      await waitFor(() => ['holding', 'holding output 2', 'coils', 'failing'].every((name) => (collected[name]?.length ?? 0) >= 2), 'two polls of each modbus-read');
+      await waitUntil('two polls of each modbus-read', () => ['holding', 'holding output 2', 'coils', 'failing'].every((name) => (collected[name]?.length ?? 0) >= 2));
       helper.getNode('mbflex0000000001').receive({ topic: 'plc1', payload: { unitid: 1, fc: 4, address: 5, quantity: 2 } });
-      await waitFor(() => (collected.flex?.length ?? 0) >= 1, 'the modbus-flex-getter answer');
+      await waitUntil('the modbus-flex-getter answer', () => (collected.flex?.length ?? 0) >= 1);
     });
 
     after(async function () {
@@ -239,12 +235,12 @@ describe('input nodes: what the real packages send, read as readings', function 
     async function command(clientId: string, name: string, msg: Msg, arrived: () => boolean): Promise<void> {
       const start = Date.now();
       while (!sessionActive(name)) {
-        await waitFor(() => sessionActive(name), `${name}: session`, 10_000).catch(() => helper.getNode(clientId).receive({ ...msg }));
+        await waitUntil(`${name}: session`, () => sessionActive(name), 10_000).catch(() => helper.getNode(clientId).receive({ ...msg }));
         if (Date.now() - start > 30_000) throw new Error(`${name}: no session; states: ${(collected[`${name} status`] ?? []).map((m) => m.status).join(', ')}`);
       }
       if (arrived()) return;
       helper.getNode(clientId).receive({ ...msg });
-      await waitFor(arrived, `${name}: answer to ${JSON.stringify(msg.topic)}`, 10_000);
+      await waitUntil(`${name}: answer to ${JSON.stringify(msg.topic)}`, arrived, 10_000);
     }
 
     before(async function () {
@@ -269,23 +265,23 @@ describe('input nodes: what the real packages send, read as readings', function 
       ];
       // The server first, listening, so the clients connect at their first try.
       await helper.load([...opcuaEnvironment.nodes, collectorNode], [flow[0], server]);
-      await listening(port, 30_000);
+      await waitUntil(`something to listen on port ${port}`, () => listens(port), 30_000, 50);
       await helper.setFlows(flow, 'full');
 
       await command('uasubscribe00001', 'subscribe', { topic: 'ns=1;s=MyVariable2', datatype: 'Double', payload: '' }, () => (collected.subscribe ?? []).some((m) => m.statusCode !== undefined));
       setVariable(21.5);
-      await waitFor(() => collected.subscribe.some((m) => m.payload === 21.5), 'the change to 21.5');
+      await waitUntil('the change to 21.5', () => collected.subscribe.some((m) => m.payload === 21.5));
       setVariable(22.5, 'UncertainLastUsableValue', Date.UTC(2026, 0, 2, 3, 4, 5));
-      await waitFor(() => collected.subscribe.some((m) => m.payload === 22.5), 'the uncertain 22.5');
+      await waitUntil('the uncertain 22.5', () => collected.subscribe.some((m) => m.payload === 22.5));
       setVariable(23.5, 'BadSensorFailure', Date.UTC(2026, 0, 2, 3, 4, 6));
-      await waitFor(() => collected.subscribe.some((m) => m.payload === 23.5), 'the bad 23.5');
+      await waitUntil('the bad 23.5', () => collected.subscribe.some((m) => m.payload === 23.5));
       setVariable(24.5);
-      await waitFor(() => collected.subscribe.some((m) => m.payload === 24.5), 'the good 24.5');
+      await waitUntil('the good 24.5', () => collected.subscribe.some((m) => m.payload === 24.5));
 
       await command('uaread0000000001', 'read', { topic: 'ns=1;s=Counter', payload: '' }, () => (collected.read ?? []).length >= 1);
       await command('uamulti000000001', 'readmultiple', { topic: 'readmultiple', payload: ['ns=1;s=MyVariable2', 'ns=1;s=Counter'] }, () => (collected['readmultiple output 3'] ?? []).length >= 1);
       helper.getNode('uamulti000000001').receive({ topic: 'readmultiple', payload: 'ALL' });
-      await waitFor(() => (collected.readmultiple ?? []).some((m) => m.topic === 'readmultiple'), 'readmultiple ALL');
+      await waitUntil('readmultiple ALL', () => (collected.readmultiple ?? []).some((m) => m.topic === 'readmultiple'));
       await command('uagroup000000001', 'group', { topic: 'multiple', payload: [{ nodeId: 'ns=1;s=MyVariable2' }, { nodeId: 'ns=1;s=Counter' }] }, () => (collected.group ?? []).some((m) => m.topic === 'ns=1;s=Counter'));
       await command('uabrowse00000001', 'browse', { topic: 'ns=1;s=VendorName', payload: '' }, () => (collected.browse ?? []).length >= 1);
     });
@@ -425,7 +421,7 @@ describe('input nodes: what the real packages send, read as readings', function 
       });
       const modbusNodes = ['modbus-client', 'modbus-server', 'modbus-read'].map((n) => require(`node-red-contrib-modbus/modbus/${n}.js`));
       await helper.load([...modbusNodes, require('@node-red/nodes/core/common/20-inject.js'), collectorNode], flow);
-      await waitFor(() => collected[file].some((m) => Array.isArray(m.payload) && m.payload[0] > 0), 'a poll that sees register 0 changed by the stand-in', 20_000);
+      await waitUntil('a poll that sees register 0 changed by the stand-in', () => collected[file].some((m) => Array.isArray(m.payload) && m.payload[0] > 0), 20_000);
       for (const msg of collected[file]) {
         const got = readings(shapeMessage(msg));
         assert.deepStrictEqual(got.map((r) => r.topic), Array.from({ length: 10 }, (_, i) => `plc1/hr${i}`));
@@ -446,7 +442,7 @@ describe('input nodes: what the real packages send, read as readings', function 
       const server = flow.find((n) => n.type === 'OpcUa-Server') as Msg;
       // The stand-in first, listening, as a server already running would be.
       await helper.load([...opcuaEnvironment.nodes, require('@node-red/nodes/core/common/20-inject.js'), collectorNode], [flow[0], server]);
-      await listening(port, 30_000);
+      await waitUntil(`something to listen on port ${port}`, () => listens(port), 30_000, 50);
       await helper.setFlows(flow, 'full');
       const injects = flow.filter((n) => n.type === 'inject' && /^ns=/.test(n.topic));
       const has = (topic: string) => collected[file].some((m) => m.topic === topic && m.statusCode !== undefined);
@@ -454,11 +450,11 @@ describe('input nodes: what the real packages send, read as readings', function 
       const start = Date.now();
       while (!(has('ns=1;s=MyVariable2') && has('ns=1;s=Counter'))) {
         for (const inject of injects) helper.getNode(inject.id).receive({});
-        await waitFor(() => has('ns=1;s=MyVariable2') && has('ns=1;s=Counter'), 'both variables', 5_000).catch(() => undefined);
+        await waitUntil('both variables', () => has('ns=1;s=MyVariable2') && has('ns=1;s=Counter'), 5_000).catch(() => undefined);
         if (Date.now() - start > 40_000) throw new Error('no values from the stand-in server');
       }
       helper.getNode(flow.find((n) => n.type === 'inject' && n.payloadType === 'jsonata')?.id).receive({});
-      await waitFor(() => collected[file].some((m) => m.topic === 'ns=1;s=MyVariable2' && m.payload !== 10), 'MyVariable2 changed by the stand-in inject');
+      await waitUntil('MyVariable2 changed by the stand-in inject', () => collected[file].some((m) => m.topic === 'ns=1;s=MyVariable2' && m.payload !== 10));
 
       const ids = collected[file].filter((m) => m.topic === 'subscriptionId');
       assert.equal(ids.length, 1);

@@ -7,8 +7,9 @@ import * as path from 'path';
 import { Client, Pool } from 'pg';
 import { CONNECTION_DEFAULTS, poolConfig, type TlsMode } from '../src/core/connection/connection-settings';
 import { NodeRedProcess, startNodeRed } from './support/node-red-process';
-import { deploy, IDS, nodeStats, pipelineFlow, TAB, waitUntil } from './support/pipeline';
+import { deploy, IDS, nodeStats, pipelineFlow, TAB } from './support/pipeline';
 import { createTestDatabase } from './support/postgres';
+import { waitUntil } from './support/wait';
 
 const { startEmbeddedPostgres } = require('../scripts/embedded-pg.js') as {
   startEmbeddedPostgres(options?: { settings?: Record<string, string> }): Promise<{ port: number; user: string; password: string; destroy(): Promise<void> }>;

@@ -9,9 +9,11 @@
 import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import { createTestDatabase } from './support/postgres';
-import { clearSpools, held, helper, producerNodes, producerQueue, received, testNodes, waitFor, withHooks } from './support/node-red';
-import { countsAddUp, type Counts } from './support/counting';
+import { clearSpools, held, helper, producerNodes, producerQueue, received, testNodes, withHooks } from './support/node-red';
+import { assertCountsAddUp } from './support/counting';
 import * as real from './fixtures/input-messages';
+import { waitUntil } from './support/wait';
+import { chainFlow, waitForDrain, type Stage } from './support/pipeline';
 
 const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
 const batcherNode = withHooks(require('../nodes/telemetry-batcher.js'));
@@ -72,20 +74,8 @@ describe('input shapes through the pipeline: no function node in between', funct
     await helper.unload();
   });
 
-  type Stage = 'buffer' | 'batcher' | 'sink';
-
   function flow(stages: Stage[], table: string, options: Partial<Record<Stage, Record<string, unknown>>> = {}): object[] {
-    const ids: Record<Stage, string> = { buffer: 'buf', batcher: 'bat', sink: 'sink' };
-    const next = (i: number): string[] => (i + 1 < stages.length ? [ids[stages[i + 1]]] : []);
-    const nodes: object[] = [{ id: 'prod', type: 'test-producer', perTurn: 0, wires: [[ids[stages[0]]]] }];
-    stages.forEach((stage, i) => {
-      if (stage === 'sink') nodes.push({ id: 'sink', type: 'timescale-sink', connection: 'conn', table, mode: 'auto', extra: true, statsInterval: 0, ...options.sink, wires: [['dead'], []] });
-      else if (stage === 'batcher') nodes.push({ id: 'bat', type: 'telemetry-batcher', maxSize: 100, maxAge: 20, ...options.batcher, wires: [next(i), []] });
-      else nodes.push({ id: 'buf', type: 'telemetry-buffer', statsInterval: 0, ...options.buffer, wires: [next(i), []] });
-    });
-    nodes.push({ id: 'dead', type: 'helper' });
-    nodes.push({ id: 'conn', type: 'timescale-connection', host: url.hostname, port: url.port, database: decodeURIComponent(url.pathname.slice(1)), poolSize: '2' });
-    return nodes;
+    return chainFlow(stages, { databaseUrl: url, table, ...options });
   }
 
   async function run(stages: Stage[], messages: Msg[], expectedEvents: number, options: Partial<Record<Stage, Record<string, unknown>>> = {}) {
@@ -97,11 +87,7 @@ describe('input shapes through the pipeline: no function node in between', funct
     const sentAt = Date.now();
     helper.getNode('prod').receive({ payload: 'go' });
     const node = (id: string) => (stages.includes(id === 'buf' ? 'buffer' : id === 'bat' ? 'batcher' : 'sink') ? helper.getNode(id) : undefined);
-    await waitFor(() => {
-      const s = helper.getNode('sink').telemetryStats();
-      const b = node('buf')?.telemetryStats();
-      return s.inFlight === 0 && s.queued === 0 && s.receivedEvents + (b?.dropped ?? 0) >= expectedEvents && (b === undefined || (b.depth === 0 && b.inFlight === 0));
-    }, `${stages.join(' -> ')}: every reading through`, 30_000);
+    await waitForDrain((id) => helper.getNode(id).telemetryStats(), 30_000, { buffer: stages.includes('buffer') ? 'buf' : undefined, sink: 'sink' }, expectedEvents);
     const { rows } = await db.query(`SELECT source, time, value, kind, seq::int AS seq FROM public."${table}" ORDER BY source, seq`);
     return {
       table,
@@ -150,7 +136,7 @@ describe('input shapes through the pipeline: no function node in between', funct
     const b = r.buffer as Record<string, any>;
     assert.deepEqual([b.received, b.delivered, b.dropped, b.ignored], [input.readings, input.readings, 0, input.ignored], 'the buffer counts readings, and the messages that are none apart');
     assert.equal(b.ignoredReason, 'status message (session active)');
-    assert.ok(countsAddUp(b as unknown as Counts));
+    assertCountsAddUp(b);
     assert.deepEqual([r.batcher?.receivedEvents, r.batcher?.ignored], [input.readings, 0], 'the batcher gets readings only');
     assert.deepEqual([r.sink.receivedEvents, r.sink.written, r.sink.rejected, r.sink.ignored], [input.readings, input.readings - input.refused, input.refused, 0]);
     assert.deepEqual(r.dead.flatMap((m) => m.payload.map((l: Msg) => l.reason)), REFUSED);
@@ -200,7 +186,7 @@ describe('input shapes through the pipeline: no function node in between', funct
       assert.ok(b.dropped > 0, 'the burst overflowed the ring');
       assert.equal(b.droppedOversize, 0, 'a poll is never too large for the ring');
       assert.equal(r.rows.length, 120 - b.dropped);
-      assert.ok(countsAddUp(b as unknown as Counts));
+      assertCountsAddUp(b);
       const gaps = await db.query(`SELECT coalesce(sum(m - n), 0)::int AS gaps, count(*)::int AS sources FROM (SELECT max(seq) AS m, count(DISTINCT seq) AS n FROM public."${r.table}" GROUP BY source) s`);
       if (dropPolicy === 'drop-newest') {
         // The oldest are kept: each register's gap is after its last row, where a query cannot see it.
@@ -221,7 +207,7 @@ describe('input shapes through the pipeline: no function node in between', funct
     buf.receive({ ...real.modbusReadHolding });
     buf.receive({ ...real.opcuaSubscriptionId });
     buf.receive({ ...real.modbusReadHolding });
-    await waitFor(() => received.down.length === 3, 'three messages');
+    await waitUntil('three messages', () => received.down.length === 3);
     assert.deepEqual(received.down.map((m) => [m.topic, m.payload, m.seq]), [
       ['plc1', [100, 101, 102, 103], 1],
       ['subscriptionId', 3234512922, 1],
@@ -241,10 +227,10 @@ describe('input shapes through the pipeline: no function node in between', funct
     await helper.load([bufferNode, batcherNode, testNodes], flowOf('hold'));
     helper.getNode('buf').receive({ ...real.opcuaSubscribeGood });
     helper.getNode('buf').receive({ ...real.opcuaSubscribeBad });
-    await waitFor(() => received.down.length === 1, 'the batch');
+    await waitUntil('the batch', () => received.down.length === 1);
     await helper.unload(); // the batcher hands the batch back, the buffer spools its two records
     await helper.load([bufferNode, batcherNode, testNodes], flowOf('fast'));
-    await waitFor(() => received.down.length === 1, 'the batch again, from the spool');
+    await waitUntil('the batch again, from the spool', () => received.down.length === 1);
     const records = received.down[0].payload as Msg[];
     assert.deepEqual(records.map((rec) => [rec.topic, rec.payload, rec.seq, rec.refused]), [
       ['ns=1;s=MyVariable2', 21.5, 1, undefined],
@@ -266,15 +252,15 @@ describe('input shapes through the pipeline: no function node in between', funct
     const buf = helper.getNode('buf');
     buf.receive({ ...real.opcuaSubscribeGood, payload: 1 });
     buf.receive({ ...real.opcuaSubscribeGood, payload: 2 });
-    await waitFor(() => received.down.length === 2, 'both changes downstream');
+    await waitUntil('both changes downstream', () => received.down.length === 2);
     const [first, second] = received.down;
     const hold = held.down;
     hold.splice(hold.findIndex((h) => h.msg === (second as unknown)), 1)[0].done();
-    await waitFor(() => buf.telemetryStats().delivered === 1, 'the second change confirmed');
+    await waitUntil('the second change confirmed', () => buf.telemetryStats().delivered === 1);
     assert.equal(first.payload, 1);
     await helper.unload(); // the first change was never confirmed: it is what the spool must hold
     await helper.load([bufferNode, testNodes], flowOf('fast'));
-    await waitFor(() => received.down.length === 1, 'the spooled change');
+    await waitUntil('the spooled change', () => received.down.length === 1);
     assert.deepEqual(received.down.map((m) => m.payload), [1], 'the change not delivered comes back, not the one that was');
     assert.notEqual(first._msgid, second._msgid, 'each released message had an id of its own');
   });

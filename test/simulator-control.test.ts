@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { helper, runtimeHooks, testNodes, waitFor, withHooks } from './support/node-red';
+import { helper, runtimeHooks, testNodes, withHooks } from './support/node-red';
+import { waitUntil } from './support/wait';
 
 const simulatorNode = withHooks(require('../nodes/telemetry-simulator.js'));
 
@@ -18,7 +19,7 @@ describe('telemetry-simulator: control values that cannot be turned into text', 
     try {
       const values: unknown[] = [Object.create(null), { toString: () => { throw new Error('no text'); } }, Symbol('s'), 'begin'];
       values.forEach((control, i) => helper.getNode('sim').receive({ _msgid: `c${i}`, control }));
-      await waitFor(() => seen.length === values.length, 'a done() for every control message', 5000);
+      await waitUntil('a done() for every control message', () => seen.length === values.length, 5000);
       assert.deepEqual(seen.map((s) => s.id).sort(), ['c0', 'c1', 'c2', 'c3']);
       for (const s of seen) assert.match(String(s.error?.message), /^msg.control must be one of start, stop, reset, stats, got (an object|a symbol|"begin")$/);
     } finally {

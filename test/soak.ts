@@ -13,8 +13,9 @@
  */
 import * as fs from 'fs';
 import { startNodeRed } from './support/node-red-process';
-import { checkTable, deploy, IDS, nodeStats, pipelineFlow, waitForDrain, waitUntil } from './support/pipeline';
+import { checkTable, deploy, IDS, nodeStats, pipelineFlow, waitForDrain } from './support/pipeline';
 import { createTestDatabase, getTestServer, stopTestServer } from './support/postgres';
+import { waitUntil } from './support/wait';
 
 const minutes = Number(process.env.SOAK_MINUTES ?? 30);
 const everySeconds = Number(process.env.SOAK_EVERY ?? 30);
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
       } catch {
         return false; // the admin routes are still being set up
       }
-    });
+    }, 60_000);
     const start = Date.now();
     const samples: { t: number; heap: number; heapAfterGc: number; rss: number }[] = [];
     console.log(`min   heapUsed MB  after GC MB  rss MB  received    written${redeployEvery > 0 ? '*' : ' '}    dropped  depth`);

@@ -3,8 +3,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Client } from 'pg';
 import { makeUserDir, NodeRedProcess, startNodeRed } from './support/node-red-process';
-import { checkTable, Counters, deploy, IDS, nodeStats, TAB, waitUntil } from './support/pipeline';
+import { checkTable, Counters, deploy, IDS, nodeStats, pipelineFlow, waitForDrain } from './support/pipeline';
 import { createTestDatabase, getTestServer, TestServer, waitForServer } from './support/postgres';
+import { assertCountsAddUp } from './support/counting';
+import { waitUntil } from './support/wait';
 
 /**
  * Store-and-forward on real processes: Node-RED 4 with the package installed, a real PostgreSQL
@@ -28,30 +30,15 @@ interface SafOptions {
 }
 
 function safFlow(o: SafOptions): object[] {
-  const db = new URL(o.databaseUrl);
-  return [
-    { id: TAB, type: 'tab', label: 'store and forward' },
-    {
-      id: IDS.sim, type: 'telemetry-simulator', z: TAB, sources: 4, rate: o.rate, count: o.count, eventsPerMessage: o.eventsPerMessage,
-      mixSample: 80, mixDetection: 10, mixCounter: 10, topicPrefix: 'saf', seed: 11, autoStart: o.autoStart ?? true, wires: [[IDS.buffer]],
-    },
-    {
-      id: IDS.buffer, type: 'telemetry-buffer', z: TAB, capacity: o.capacity ?? 20_000, dropPolicy: o.dropPolicy ?? 'drop-oldest',
-      window: o.window ?? 20_000, ackTimeout: 3600, stampSequence: true, statsInterval: 0,
-      diskSpill: true, diskMaxMB: o.diskMaxMB ?? 1024, fsyncInterval: o.fsyncInterval ?? 1, replayRate: o.replayRate ?? 1_000_000, spillAfter: 0,
-      wires: [[IDS.batcher], []],
-    },
-    { id: IDS.batcher, type: 'telemetry-batcher', z: TAB, maxSize: 5000, maxAge: 100, maxOpenBatches: 4, ackTimeout: 3600, wires: [[IDS.sink], []] },
-    {
-      id: IDS.sink, type: 'timescale-sink', z: TAB, connection: IDS.conn, schema: 'public', table: o.table, mode: 'auto', extra: false,
-      maxAttempts: 1000, initialDelay: 100, maxDelay: 500, maxConcurrent: 0, statsInterval: 0, drainTimeout: 5, wires: [[], []],
-    },
-    {
-      id: IDS.conn, type: 'timescale-connection', host: db.hostname, port: db.port, database: decodeURIComponent(db.pathname.slice(1)),
-      tls: 'off', poolSize: '4', connectTimeout: '2000', statementTimeout: '60000',
-      credentials: { user: decodeURIComponent(db.username), password: decodeURIComponent(db.password) },
-    },
-  ];
+  return pipelineFlow({
+    databaseUrl: o.databaseUrl, table: o.table, label: 'store and forward', rate: o.rate, count: o.count, autoStart: o.autoStart,
+    capacity: o.capacity ?? 20_000, window: o.window ?? 20_000, dropPolicy: o.dropPolicy, batchSize: 5000, maxAge: 100, maxConcurrent: 0, poolSize: 4,
+    simulator: { sources: 4, eventsPerMessage: o.eventsPerMessage, topicPrefix: 'saf', seed: 11 },
+    buffer: { ackTimeout: 3600, diskSpill: true, diskMaxMB: o.diskMaxMB ?? 1024, fsyncInterval: o.fsyncInterval ?? 1, replayRate: o.replayRate ?? 1_000_000, spillAfter: 0 },
+    batcher: { ackTimeout: 3600 },
+    sink: { extra: false, maxAttempts: 1000, maxDelay: 500 },
+    connection: { connectTimeout: '2000', statementTimeout: '60000' },
+  });
 }
 
 async function createTable(url: string, table: string): Promise<void> {
@@ -79,22 +66,6 @@ async function outOfOrder(url: string, table: string): Promise<number> {
 
 async function buffer(red: NodeRedProcess): Promise<Counters> {
   return (await nodeStats(red))[IDS.buffer] ?? {};
-}
-
-/** received = depth + inFlight + delivered + failed + unacknowledged + dropped + drained */
-function assertIdentity(b: Counters): void {
-  assert.equal(b.received, b.depth + b.inFlight + b.delivered + b.failed + b.unacknowledged + b.dropped + b.drained, `counting identity: ${JSON.stringify(b)}`);
-}
-
-async function waitForEmpty(red: NodeRedProcess, timeoutMs: number): Promise<Counters> {
-  let b: Counters = {};
-  await waitUntil('the buffer and its disk to drain', async () => {
-    const all = await nodeStats(red);
-    b = all[IDS.buffer] ?? {};
-    const s = all[IDS.sink] ?? {};
-    return b.depth === 0 && b.inFlight === 0 && b.diskDepth === 0 && s.inFlight === 0 && s.queued === 0;
-  }, timeoutMs);
-  return b;
 }
 
 describe('store and forward: a database outage on real processes', function () {
@@ -136,12 +107,12 @@ describe('store and forward: a database outage on real processes', function () {
     assert.ok(during.spilled >= 2_000_000 - 40_000, `spilled ${during.spilled}`);
     assert.equal(during.dropped, 0);
     assert.equal(during.depth + during.inFlight, total, 'everything is held: in the ring, on disk or in flight');
-    assertIdentity(during);
+    assertCountsAddUp(during);
 
     await server.start();
     await waitForServer(url);
-    const b = await waitForEmpty(proc, 400_000);
-    assertIdentity(b);
+    const b = (await waitForDrain(proc, 400_000))[IDS.buffer];
+    assertCountsAddUp(b);
     assert.equal(b.replayed, b.spilled, 'all that was spilled was replayed');
     assert.equal(b.delivered, total);
     assert.equal(b.dropped + b.failed + b.unacknowledged, 0);
@@ -187,7 +158,7 @@ describe('store and forward: a database outage on real processes', function () {
     await server.start();
     await waitForServer(url);
     red = await startNodeRed({ userDir });
-    const after = await waitForEmpty(red, 240_000);
+    const after = (await waitForDrain(red, 240_000))[IDS.buffer];
     assert.equal(after.tornTailRecords, 1, 'the torn record is counted');
     assert.equal(after.tornTailBytes, torn.length);
     // What the last event-loop turn spilled reaches the OS at the end of that turn; a kill can land
@@ -197,7 +168,7 @@ describe('store and forward: a database outage on real processes', function () {
     assert.ok(Number.isInteger(before.spillPending));
     assert.ok(after.diskRecovered >= handedToOs, `everything spilled, handed to the OS and not read back before the kill was on disk (${after.diskRecovered} >= ${handedToOs}); before the kill ${JSON.stringify(before)}, after ${JSON.stringify(after)}`);
     assert.match(red.output(), /did not close cleanly/);
-    assertIdentity(after);
+    assertCountsAddUp(after);
 
     const t = await checkTable(url, table);
     assert.equal(t.distinctKeys, t.rows, 'no duplicate rows');
@@ -225,12 +196,12 @@ describe('store and forward: a database outage on real processes', function () {
     assert.ok(during.diskDroppedOverflow > 0, 'the cap was reached');
     assert.ok(during.diskBytes <= 4 * 1024 * 1024, `disk use ${during.diskBytes} within the cap`);
     assert.equal(during.dropped, during.diskDroppedOverflow);
-    assertIdentity(during);
+    assertCountsAddUp(during);
 
     await server.start();
     await waitForServer(url);
-    const b = await waitForEmpty(proc, 240_000);
-    assertIdentity(b);
+    const b = (await waitForDrain(proc, 240_000))[IDS.buffer];
+    assertCountsAddUp(b);
     assert.equal(b.delivered + b.dropped, total);
     const t = await checkTable(url, table);
     assert.equal(t.rows, total - b.dropped, 'rows = received - dropped');

@@ -12,15 +12,9 @@ import { intervalSeconds, resolveTimescaleOptions, timescaleStatements, Timescal
 import { helper } from './support/node-red';
 import { createTestDatabase } from './support/postgres';
 import { createTimescaleDatabase, timescaleDbOrSkip } from './support/timescaledb';
+import { waitUntil } from './support/wait';
 
 const T0 = Date.UTC(2025, 0, 1);
-
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !(await condition()); ) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 function records(count: number, { source = 'line1', start = 0, value = (i: number) => i / 2 }: { source?: string; start?: number; value?: (i: number) => number } = {}): TelemetryRecord[] {
   const out: TelemetryRecord[] = [];
@@ -477,7 +471,7 @@ describe('table setup against TimescaleDB (TELEMETRY_TIMESCALE_TEST_URL)', funct
       ];
       await helper.load([connectionNode, sinkNode], flow, { conn: { user: decodeURIComponent(target.username), password: decodeURIComponent(target.password) } });
       helper.getNode('sink').receive({ payload: records(500), batch: { id: 1, count: 500, reason: 'size' } });
-      await until(async () => (await count('sink_policies').catch(() => 0)) === 500, 'the 500 rows');
+      await waitUntil('the 500 rows', async () => (await count('sink_policies').catch(() => 0)) === 500, 30_000, 50);
       assert.equal(await count('sink_policies'), 500);
       assert.equal(await chunkInterval('sink_policies'), '12:00:00');
       const warnings = helper.log().args.map((args: unknown[]) => JSON.stringify(args)).filter((line: string) => /0A000/.test(line));
@@ -485,11 +479,11 @@ describe('table setup against TimescaleDB (TELEMETRY_TIMESCALE_TEST_URL)', funct
       assert.equal(warnings.filter((line: string) => /retention \(drop after 90 days\)/.test(line)).length, 1, warnings.join('\n'));
       // The badge and the stats keep saying so while rows go in.
       const sink = helper.getNode('sink');
-      await until(async () => sink.telemetryStats().tableNotices > 0, 'the notices in the stats');
+      await waitUntil('the notices in the stats', async () => sink.telemetryStats().tableNotices > 0, 30_000, 50);
       const s = sink.telemetryStats();
       assert.deepEqual([s.state, s.tableNotices, s.idempotent, s.distinctRows], ['up', 2, true, true]);
       const badges = (): Array<{ fill?: string; text?: string }> => (helper as any)._NodePrototype.status.getCalls().filter((call: any) => call.thisValue.id === 'sink').map((call: any) => call.args[0]);
-      await until(async () => badges().some((b) => b.fill === 'yellow' && /^\d+(\.\dk)? rows\/s !policy$/.test(b.text ?? '')), 'the badge to say so');
+      await waitUntil('the badge to say so', async () => badges().some((b) => b.fill === 'yellow' && /^\d+(\.\dk)? rows\/s !policy$/.test(b.text ?? '')), 30_000, 50);
       assert.ok(badges().every((b) => !b.text || b.text.length < 20));
     });
   });

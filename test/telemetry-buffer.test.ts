@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { countsAddUp } from './support/counting';
-import { clearSpools, CompletionCounter, helper, received, release, settle, testNodes, waitFor, withHooks } from './support/node-red';
+import { assertCountsAddUp } from './support/counting';
+import { clearSpools, CompletionCounter, helper, received, release, settle, testNodes, withHooks } from './support/node-red';
+import { waitUntil } from './support/wait';
 
 const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
 const batcherNode = withHooks(require('../nodes/telemetry-batcher.js'));
@@ -34,8 +35,6 @@ function stats(id: string): any {
 function seqs(nodeId: string): number[] {
   return received[nodeId].map((m) => m.seq as number);
 }
-
-const countingRuleHolds = (s: Stats): boolean => countsAddUp(s);
 
 /** Completes everything the slow node holds until nothing more arrives. */
 async function drainSlowly(holdId: string, expected: number): Promise<void> {
@@ -83,14 +82,14 @@ describe('telemetry-buffer in a real Node-RED runtime', function () {
       await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 10, window: 2, dropPolicy: policy }));
       const buf = helper.getNode('buf');
       for (let i = 0; i < 30; i++) buf.receive({ topic: 'line1/temp', payload: i });
-      await waitFor(() => received.down.length === 2, 'the first window');
+      await waitUntil('the first window', () => received.down.length === 2);
       let s: Stats = stats('buf');
       assert.deepEqual(seqs('down'), [1, 2]);
       assert.equal(s.inFlight, 2);
       assert.equal(s.depth, 10);
       assert.equal(s.dropped, 18);
       assert.equal(s.droppedOverflow, 18);
-      assert.ok(countingRuleHolds(s));
+      assertCountsAddUp(s);
 
       await drainSlowly('down', 12);
       s = stats('buf');
@@ -101,9 +100,9 @@ describe('telemetry-buffer in a real Node-RED runtime', function () {
       assert.equal(s.dropped, 18);
       assert.equal(s.depth, 0);
       assert.equal(s.highWater, 10);
-      assert.ok(countingRuleHolds(s));
+      assertCountsAddUp(s);
       // Every message the buffer received was completed exactly once: the 12 delivered and the 18 dropped.
-      await waitFor(() => completions.total('buf') === 30, '30 completions');
+      await waitUntil('30 completions', () => completions.total('buf') === 30);
       assert.deepEqual(completions.repeats('buf'), []);
     });
   }
@@ -116,8 +115,8 @@ describe('telemetry-buffer in a real Node-RED runtime', function () {
       for (let i = 0; i < 100; i++) buf.receive({ topic: 'press/cycles', payload: sent + i });
       await new Promise((r) => setImmediate(r));
     }
-    await waitFor(() => received.down.length === total, 'every message downstream');
-    await waitFor(() => completions.total('buf') === total, 'every completion');
+    await waitUntil('every message downstream', () => received.down.length === total);
+    await waitUntil('every completion', () => completions.total('buf') === total);
     const s: Stats = stats('buf');
     assert.equal(s.dropped, 0);
     assert.equal(s.delivered, total);
@@ -134,7 +133,7 @@ describe('telemetry-buffer in a real Node-RED runtime', function () {
     buf.receive({ topic: 'b', payload: 1 });
     buf.receive({ topic: 'a', payload: [1, 2, 3] });
     buf.receive({ topic: 'a', payload: 4 });
-    await waitFor(() => received.down.length === 4, 'four messages');
+    await waitUntil('four messages', () => received.down.length === 4);
     assert.deepEqual(received.down.map((m) => [m.topic, m.seq]), [['a', 1], ['b', 1], ['a', 2], ['a', 5]]);
     assert.equal(stats('buf').received, 6);
     for (const m of received.down) assert.equal(typeof m.timestamp, 'number');
@@ -151,18 +150,18 @@ describe('telemetry-buffer in a real Node-RED runtime', function () {
     assert.equal(s.depth, 5);
     assert.equal(s.dropped, 6);
     assert.equal(s.received, 12);
-    assert.ok(countingRuleHolds(s));
+    assertCountsAddUp(s);
   });
 
   it('takes credit back after the ack timeout when downstream never completes', async function () {
     await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 100, window: 3, ackTimeout: 0.05 }));
     const buf = helper.getNode('buf');
     for (let i = 0; i < 6; i++) buf.receive({ topic: 't', payload: i });
-    await waitFor(() => received.down.length === 6, 'all six released after timeouts');
-    await waitFor(() => stats('buf').unacknowledged === 6, 'six unacknowledged', 5000);
+    await waitUntil('all six released after timeouts', () => received.down.length === 6);
+    await waitUntil('six unacknowledged', () => stats('buf').unacknowledged === 6, 5000);
     const s: Stats = stats('buf');
     assert.equal(s.delivered, 0);
-    assert.ok(countingRuleHolds(s));
+    assertCountsAddUp(s);
     assert.equal(completions.total('buf'), 6);
   });
 
@@ -174,10 +173,10 @@ describe('telemetry-buffer in a real Node-RED runtime', function () {
     ]);
     const buf = helper.getNode('buf');
     buf.receive({ topic: 't', payload: 1 });
-    await waitFor(() => received.statsOut.length >= 2, 'two periodic stats messages');
+    await waitUntil('two periodic stats messages', () => received.statsOut.length >= 2);
     const before = received.statsOut.length;
     buf.receive({ control: 'stats' });
-    await waitFor(() => received.statsOut.length > before, 'stats on request');
+    await waitUntil('stats on request', () => received.statsOut.length > before);
     const last = received.statsOut[received.statsOut.length - 1].payload as Stats;
     assert.equal(last.received, 1);
     assert.equal(last.delivered, 1);
@@ -210,7 +209,7 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 5, maxAge: 60_000, maxOpenBatches: 1 }));
     const buf = helper.getNode('buf');
     for (let i = 0; i < 12; i++) buf.receive({ topic: 'm1', payload: i, kind: 'sample' });
-    await waitFor(() => received.sink.length === 1, 'the first batch');
+    await waitUntil('the first batch', () => received.sink.length === 1);
     await settle();
     const batch = received.sink[0];
     assert.deepEqual((batch.batch as { count: number; reason: string }).count, 5);
@@ -226,11 +225,11 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     assert.equal(completions.total('bat'), 0);
 
     release('sink', 1);
-    await waitFor(() => stats('buf').delivered === 5, 'the first five confirmed');
+    await waitUntil('the first five confirmed', () => stats('buf').delivered === 5);
     assert.equal(completions.total('bat'), 5);
-    await waitFor(() => received.sink.length === 2, 'the second batch');
+    await waitUntil('the second batch', () => received.sink.length === 2);
     release('sink', 1);
-    await waitFor(() => stats('buf').delivered === 10, 'ten confirmed');
+    await waitUntil('ten confirmed', () => stats('buf').delivered === 10);
     assert.equal(helper.getNode('bat').telemetryStats().heldEvents, 2);
   });
 
@@ -238,10 +237,10 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 5, maxAge: 10, ackTimeout: 0.1 }, { ackTimeout: 60 }));
     const buf = helper.getNode('buf');
     for (let i = 0; i < 5; i++) buf.receive({ topic: 'm1', payload: i });
-    await waitFor(() => stats('buf').unacknowledged === 5, 'five unacknowledged', 5000);
+    await waitUntil('five unacknowledged', () => stats('buf').unacknowledged === 5, 5000);
     const s: Stats = stats('buf');
     assert.equal(s.delivered, 0);
-    assert.ok(countingRuleHolds(s));
+    assertCountsAddUp(s);
     assert.equal(helper.getNode('bat').telemetryStats().batchesUnacknowledged, 1);
   });
 
@@ -251,20 +250,20 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 5, maxAge: 10, ackTimeout: 60 }, { ackTimeout: 0.05 }));
     const buf = helper.getNode('buf');
     for (let i = 0; i < 5; i++) buf.receive({ topic: 'm1', payload: i });
-    await waitFor(() => received.sink.length === 1, 'the batch');
+    await waitUntil('the batch', () => received.sink.length === 1);
     await settle(600);
     assert.equal(stats('buf').unacknowledged, 0);
     assert.equal(stats('buf').inFlight, 5);
     release('sink');
-    await waitFor(() => stats('buf').delivered === 5, 'delivered once confirmed');
-    assert.ok(countingRuleHolds(stats('buf')));
+    await waitUntil('delivered once confirmed', () => stats('buf').delivered === 5);
+    assertCountsAddUp(stats('buf'));
   });
 
   it('flushes by age when the batch does not fill', async function () {
     await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 1000, maxAge: 30 }));
     const buf = helper.getNode('buf');
     for (let i = 0; i < 3; i++) buf.receive({ topic: 'slow', payload: i });
-    await waitFor(() => received.sink.length === 1, 'an age flush');
+    await waitUntil('an age flush', () => received.sink.length === 1);
     assert.equal((received.sink[0].batch as { reason: string; count: number }).reason, 'age');
     assert.equal((received.sink[0].batch as { count: number }).count, 3);
   });
@@ -278,7 +277,7 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     bat.receive({ topic: 'a', payload: 1 });
     bat.receive({ topic: 'a', payload: [2, 3] });
     bat.receive({ control: 'flush' });
-    await waitFor(() => received.sink.length === 1, 'a flush');
+    await waitUntil('a flush', () => received.sink.length === 1);
     assert.equal((received.sink[0].batch as { reason: string }).reason, 'flush');
     assert.deepEqual((received.sink[0].payload as { payload: number }[]).map((r) => r.payload), [1, 2, 3]);
   });
@@ -303,7 +302,7 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     assert.equal(errors.length, 2);
     assert.match(errors[0], /telemetry-batcher is full \(10 events held\)/);
     release('sink');
-    await waitFor(() => received.sink.length === 4, 'waiting batches sent');
+    await waitUntil('waiting batches sent', () => received.sink.length === 4);
     assert.equal(bat.telemetryStats().openBatches, 2);
   });
 
@@ -311,7 +310,7 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 2, maxAge: 60_000, maxOpenBatches: 1, maxHeld: 6 }, { window: 50 }));
     const buf = helper.getNode('buf');
     for (let i = 0; i < 30; i++) buf.receive({ topic: 'w', payload: i });
-    await waitFor(() => received.sink.length === 1, 'a first batch');
+    await waitUntil('a first batch', () => received.sink.length === 1);
     await settle();
     assert.ok(helper.getNode('bat').telemetryStats().refusedMessages > 0, 'the batcher handed some back');
     assert.equal(stats('buf').failed, 0, 'handed back is not failed');
@@ -325,7 +324,7 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     assert.equal(s.dropped, 0);
     const seqsWritten = received.sink.flatMap((m) => (m.payload as { seq: number }[]).map((r) => r.seq));
     assert.deepEqual([...seqsWritten].sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i + 1), 'every event reached the sink exactly once');
-    await waitFor(() => completions.total('buf') === 30, 'thirty completions by the buffer');
+    await waitUntil('thirty completions by the buffer', () => completions.total('buf') === 30);
     assert.deepEqual(completions.repeats('buf'), []);
   });
 
@@ -334,7 +333,7 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     const buf = helper.getNode('buf');
     // 100 messages in one event-loop turn, two sources interleaved.
     for (let i = 0; i < 100; i++) buf.receive({ topic: i % 2 === 0 ? 'even' : 'odd', payload: i, timestamp: 1_700_000_000_000 + i });
-    await waitFor(() => received.sink.length === 1, 'the first batch');
+    await waitUntil('the first batch', () => received.sink.length === 1);
     const bat = helper.getNode('bat').telemetryStats();
     assert.equal(bat.receivedEvents, 100);
     // In groups of at most 50 / 10 = 5 events.
@@ -348,7 +347,7 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     assert.ok(received.sink.slice(0, -1).every((m) => (m.payload as unknown[]).length >= 45), 'no batch but the last closed below 90 % of maxSize');
     // Exactly the records the batcher builds from the messages themselves: topic, payload, seq, timestamp.
     assert.deepEqual(records, Array.from({ length: 100 }, (_, i) => ({ topic: i % 2 === 0 ? 'even' : 'odd', payload: i, timestamp: 1_700_000_000_000 + i, seq: Math.floor(i / 2) + 1, kind: undefined })));
-    await waitFor(() => completions.total('buf') === 100, 'one completion per original message');
+    await waitUntil('one completion per original message', () => completions.total('buf') === 100);
     assert.deepEqual(completions.repeats('buf'), []);
     const s = stats('buf');
     assert.equal(s.delivered, 100);
@@ -364,7 +363,7 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     ]);
     const buf = helper.getNode('buf');
     for (let i = 0; i < 100; i++) buf.receive({ topic: 'line', payload: i });
-    await waitFor(() => stats('buf').delivered === 100, 'all delivered');
+    await waitUntil('all delivered', () => stats('buf').delivered === 100);
     assert.equal(received.side.length, 100);
     assert.ok(received.side.every((m, i) => m.payload === i && m.telemetryRecords === undefined), 'the side node sees the original messages');
     assert.equal(helper.getNode('bat').telemetryStats().receivedMessages, 100);
@@ -376,7 +375,7 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     const buf = helper.getNode('buf');
     // What an input node adds beside the event (MQTT's qos and retain, a large object) is not kept.
     for (let i = 0; i < 12; i++) buf.receive({ topic: 'm1', payload: { value: i }, timestamp: 1_700_000_000_000 + i, kind: 'sample', qos: 1, retain: false, raw: 'x'.repeat(1000) });
-    await waitFor(() => received.sink.length === 1, 'the first batch');
+    await waitUntil('the first batch', () => received.sink.length === 1);
     // Completed upstream on arrival, although nothing is committed and the buffer still holds all 12.
     assert.equal(completions.total('buf'), 12);
     let s: Stats = stats('buf');
@@ -392,7 +391,7 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     assert.deepEqual(records(), expected);
     s = stats('buf');
     assert.equal(s.delivered, 12);
-    assert.ok(countingRuleHolds(s));
+    assertCountsAddUp(s);
     assert.equal(completions.total('buf'), 12);
     assert.deepEqual(completions.repeats('buf'), []);
   });
@@ -401,11 +400,11 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     await helper.load([bufferNode, testNodes], bufferFlow({ window: 10 }));
     const buf = helper.getNode('buf');
     for (let i = 0; i < 3; i++) buf.receive({ topic: 'm1', payload: i });
-    await waitFor(() => received.down.length === 3, 'three delivered');
+    await waitUntil('three delivered', () => received.down.length === 3);
     await settle(20);
     assert.equal(completions.total('buf'), 0);
     release('down', 2);
-    await waitFor(() => completions.total('buf') === 2, 'two completions after downstream completed two');
+    await waitUntil('two completions after downstream completed two', () => completions.total('buf') === 2);
     await settle(20);
     assert.equal(completions.total('buf'), 2);
   });
@@ -414,15 +413,15 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 50, maxAge: 60_000, maxOpenBatches: 1 }));
     const buf = helper.getNode('buf');
     for (let i = 0; i < 100; i++) buf.receive({ topic: 'g', payload: i });
-    await waitFor(() => received.sink.length === 1, 'a batch');
+    await waitUntil('a batch', () => received.sink.length === 1);
     release('sink', 1);
-    await waitFor(() => stats('buf').delivered >= 45, 'the first batch confirmed');
+    await waitUntil('the first batch confirmed', () => stats('buf').delivered >= 45);
     const delivered = stats('buf').delivered;
     await helper.unload();
     assert.equal(completions.total('buf'), 100);
     assert.deepEqual(completions.repeats('buf'), []);
     await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 1000, window: 1000 }, 'fast'));
-    await waitFor(() => received.down.length === 100 - delivered, 'the spooled rest');
+    await waitUntil('the spooled rest', () => received.down.length === 100 - delivered);
     assert.deepEqual(seqs('down'), Array.from({ length: 100 - delivered }, (_, i) => delivered + i + 1));
     assert.ok(received.down.every((m) => m.telemetryRecords === undefined), 'spooled as the original messages');
   });
@@ -431,9 +430,9 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 4, maxAge: 60_000, maxOpenBatches: 1 }));
     const buf = helper.getNode('buf');
     for (let i = 0; i < 10; i++) buf.receive({ topic: 'z', payload: i });
-    await waitFor(() => received.sink.length === 1, 'a batch');
+    await waitUntil('a batch', () => received.sink.length === 1);
     release('sink', 1);
-    await waitFor(() => stats('buf').delivered === 4, 'four confirmed');
+    await waitUntil('four confirmed', () => stats('buf').delivered === 4);
     await helper.unload();
     // The batcher held 4 open and 2 unsent when it closed: it hands those 6 back, once each.
     assert.equal(completions.total('bat'), 10);
@@ -453,32 +452,32 @@ describe('shutdown and redeploy lose nothing', function () {
     await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 100, window: 2 }));
     const buf = helper.getNode('buf');
     for (let i = 0; i < 10; i++) buf.receive({ topic: 'oven', payload: i });
-    await waitFor(() => received.down.length === 2, 'two in flight');
+    await waitUntil('two in flight', () => received.down.length === 2);
     await helper.unload();
 
     await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 100, window: 100 }, 'fast'));
-    await waitFor(() => received.down.length === 10, 'the ten spooled messages');
+    await waitUntil('the ten spooled messages', () => received.down.length === 10);
     assert.deepEqual(seqs('down'), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.deepEqual(received.down.map((m) => m.payload), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     helper.getNode('buf').receive({ topic: 'oven', payload: 10 });
-    await waitFor(() => received.down.length === 11, 'a new message');
+    await waitUntil('a new message', () => received.down.length === 11);
     assert.equal(received.down[10].seq, 11, 'sequence numbers continue across the restart');
     const s = stats('buf');
     assert.equal(s.restored, 10);
     assert.equal(s.received, 11, 'the counters are totals: the 10 taken back are not counted twice');
     assert.equal(s.delivered, 11);
     assert.equal(s.drained, 0, 'nothing handed over is left out');
-    assert.ok(countingRuleHolds(s));
+    assertCountsAddUp(s);
 
     // A third instance: the totals go on from where the second left off.
     await helper.unload();
     await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 100, window: 100 }, 'fast'));
     for (let i = 11; i < 15; i++) helper.getNode('buf').receive({ topic: 'oven', payload: i });
-    await waitFor(() => received.down.length === 4, 'four more');
+    await waitUntil('four more', () => received.down.length === 4);
     const t = stats('buf');
     assert.deepEqual([t.received, t.delivered, t.restored, t.drained], [15, 15, 10, 0]);
     assert.deepEqual(seqs('down'), [12, 13, 14, 15]);
-    assert.ok(countingRuleHolds(t));
+    assertCountsAddUp(t);
   });
 
   it('redelivers what the batcher hands back when only the batcher is redeployed', async function () {
@@ -491,12 +490,12 @@ describe('shutdown and redeploy lose nothing', function () {
     await helper.load([bufferNode, batcherNode, testNodes], flow);
     const buf = helper.getNode('buf');
     for (let i = 0; i < 6; i++) buf.receive({ topic: 'press', payload: i });
-    await waitFor(() => received.sink.length === 1, 'one batch out');
+    await waitUntil('one batch out', () => received.sink.length === 1);
     // A modified-nodes deploy restarts only the batcher (its options changed) and the sink.
     const changed = flow.map((n) => (n.id === 'bat' ? { ...n, maxSize: 6 } : n));
     await helper.setFlows(changed, 'nodes');
     // The sink itself was not restarted: it still holds the old batch and now gets the new one.
-    await waitFor(() => received.sink.length === 2, 'one batch of all six from the new batcher');
+    await waitUntil('one batch of all six from the new batcher', () => received.sink.length === 2);
     assert.equal((received.sink[1].batch as { count: number }).count, 6);
     assert.deepEqual((received.sink[1].payload as { seq: number }[]).map((r) => r.seq), [1, 2, 3, 4, 5, 6]);
     const s = helper.getNode('buf').telemetryStats();
@@ -511,16 +510,16 @@ describe('shutdown and redeploy lose nothing', function () {
     await helper.load([bufferNode, testNodes], flow);
     const buf = helper.getNode('buf');
     for (let i = 0; i < 5; i++) buf.receive({ topic: 'oven', payload: i });
-    await waitFor(() => received.down.length === 5, 'five held downstream');
+    await waitUntil('five held downstream', () => received.down.length === 5);
     // The node downstream is replaced (its options changed) and, like many nodes, its close
     // completes nothing it held: without a completion those five would wait out the ack timeout.
     await helper.setFlows(flow.map((n) => ((n as { id: string }).id === 'down' ? { ...n, name: 'changed' } : n)), 'nodes');
-    await waitFor(() => received.down.length === 5, 'the same five at the new node');
+    await waitUntil('the same five at the new node', () => received.down.length === 5);
     assert.deepEqual(seqs('down'), [1, 2, 3, 4, 5]);
     assert.deepEqual(received.down.map((m) => m.payload), [0, 1, 2, 3, 4]);
     assert.equal(stats('buf').inFlight, 5);
     release('down');
-    await waitFor(() => stats('buf').delivered === 5, 'all five delivered');
+    await waitUntil('all five delivered', () => stats('buf').delivered === 5);
     const s = stats('buf');
     assert.equal(s.received, 5);
     assert.equal(s.unacknowledged, 0);
@@ -536,13 +535,13 @@ describe('shutdown and redeploy lose nothing', function () {
     await helper.load([batcherNode, testNodes], flow);
     const bat = helper.getNode('bat');
     for (let i = 0; i < 8; i++) bat.receive({ topic: 'press', payload: i, seq: i + 1 });
-    await waitFor(() => received.sink.length === 2, 'two batches out');
+    await waitUntil('two batches out', () => received.sink.length === 2);
     await helper.setFlows(flow.map((n) => (n.id === 'sink' ? { ...n, name: 'changed' } : n)), 'nodes');
-    await waitFor(() => received.sink.length === 2, 'both batches again, at the new sink');
+    await waitUntil('both batches again, at the new sink', () => received.sink.length === 2);
     const batches = received.sink.map((m) => (m.payload as { seq: number }[]).map((r) => r.seq));
     assert.deepEqual(batches, [[1, 2, 3, 4], [5, 6, 7, 8]]);
     release('sink');
-    await waitFor(() => bat.telemetryStats().batchesCompleted === 2, 'both batches completed');
+    await waitUntil('both batches completed', () => bat.telemetryStats().batchesCompleted === 2);
     const b = bat.telemetryStats();
     assert.equal(b.batchesResent, 2);
     assert.equal(b.batchesSent, 4, 'two batches, each sent twice');
@@ -560,18 +559,18 @@ describe('shutdown and redeploy lose nothing', function () {
     await helper.load([bufferNode, batcherNode, testNodes], flow);
     const buf = helper.getNode('buf');
     for (let i = 0; i < 12; i++) buf.receive({ topic: 'press', payload: i });
-    await waitFor(() => received.sink.length === 2, 'two batches out, one waiting');
+    await waitUntil('two batches out, one waiting', () => received.sink.length === 2);
     const batches = (): number[][] => received.sink.map((m) => (m.payload as { seq: number }[]).map((r) => r.seq));
     assert.deepEqual(batches(), [[1, 2, 3, 4], [5, 6, 7, 8]]);
     await helper.setFlows(flow.map((n) => (n.id === 'sink' ? { ...n, name: 'changed' } : n)), 'nodes');
-    await waitFor(() => received.sink.length === 2, 'the two open batches again, at the new node');
+    await waitUntil('the two open batches again, at the new node', () => received.sink.length === 2);
     assert.deepEqual(batches(), [[1, 2, 3, 4], [5, 6, 7, 8]]);
     assert.equal(helper.getNode('bat').telemetryStats().batchesResent, 2);
     release('sink');
-    await waitFor(() => received.sink.length === 3, 'the waiting batch');
+    await waitUntil('the waiting batch', () => received.sink.length === 3);
     assert.deepEqual(batches()[2], [9, 10, 11, 12]);
     release('sink');
-    await waitFor(() => stats('buf').delivered === 12, 'all twelve delivered');
+    await waitUntil('all twelve delivered', () => stats('buf').delivered === 12);
     const s = stats('buf');
     assert.equal(s.unacknowledged, 0);
     assert.equal(s.inFlight, 0);
@@ -617,7 +616,7 @@ describe('telemetry-buffer: the disk tier failing', function () {
     let s = stats('buf');
     assert.ok(s.spilled > 0, 'the ring overflowed to disk');
     assert.equal(s.droppedDiskError, 0);
-    assert.ok(countingRuleHolds(s));
+    assertCountsAddUp(s);
     // The directory is removed and a file takes its place: no segment can be opened there.
     fs.rmSync(diskDir, { recursive: true, force: true });
     fs.writeFileSync(diskDir, 'in the way');
@@ -626,25 +625,21 @@ describe('telemetry-buffer: the disk tier failing', function () {
     assert.equal(s.received, 2000);
     assert.ok(s.droppedDiskError > 0, `refused events counted (${s.droppedDiskError})`);
     assert.ok(s.diskErrors > 1, `several failed operations (${s.diskErrors})`);
-    assert.ok(countingRuleHolds(s), JSON.stringify(s));
+    assertCountsAddUp(s);
     assert.equal(errors.filter((e) => /disk spool .* fails/.test(e)).length, 1, `one error for the change of state: ${JSON.stringify(errors)}`);
     fs.rmSync(diskDir, { force: true });
     await send(2000, 1000);
     s = stats('buf');
-    assert.ok(countingRuleHolds(s), JSON.stringify(s));
+    assertCountsAddUp(s);
     assert.equal(logs.filter((l) => /works again/.test(l)).length, 1, `one log for the recovery: ${JSON.stringify(logs)}`);
     assert.equal(errors.filter((e) => /disk spool .* fails/.test(e)).length, 1);
     // Everything that is still held comes out; what the removed directory held is counted as lost.
-    await waitFor(
-      () => {
-        release('down');
-        return stats('buf').depth === 0 && stats('buf').inFlight === 0;
-      },
-      'the backlog replayed',
-      60_000,
-    );
+    await waitUntil('the backlog replayed', () => {
+      release('down');
+      return stats('buf').depth === 0 && stats('buf').inFlight === 0;
+    }, 60_000);
     s = stats('buf');
-    assert.ok(countingRuleHolds(s), JSON.stringify(s));
+    assertCountsAddUp(s);
     assert.equal(s.received, 3000);
     assert.equal(s.delivered + s.dropped, 3000);
   });
@@ -687,9 +682,9 @@ describe('telemetry-buffer: a message comes back as it was sent, from memory, di
     await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 2, window: 1, spoolDir: dir }));
     const buf = helper.getNode('buf');
     for (let i = 1; i <= 6; i++) buf.receive(sent(i));
-    await waitFor(() => received.down.length === 1, 'the first in flight');
+    await waitUntil('the first in flight', () => received.down.length === 1);
     assert.ok(stats('buf').heldAsText > 0, 'the ring holds messages encoded');
-    await waitFor(() => (release('down'), received.down.length === 3 && stats('buf').depth === 0), 'the rest');
+    await waitUntil('the rest', () => (release('down'), received.down.length === 3 && stats('buf').depth === 0));
     checkReceived([1, 5, 6]);
   });
 
@@ -697,8 +692,8 @@ describe('telemetry-buffer: a message comes back as it was sent, from memory, di
     await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 1, window: 1, diskSpill: true, spoolDir: dir }));
     const buf = helper.getNode('buf');
     for (let i = 1; i <= 6; i++) buf.receive(sent(i));
-    await waitFor(() => stats('buf').spilled === 4, 'four spilled');
-    await waitFor(() => (release('down'), received.down.length === 6 && stats('buf').depth === 0), 'all six');
+    await waitUntil('four spilled', () => stats('buf').spilled === 4);
+    await waitUntil('all six', () => (release('down'), received.down.length === 6 && stats('buf').depth === 0));
     checkReceived([1, 2, 3, 4, 5, 6], true);
   });
 
@@ -706,10 +701,10 @@ describe('telemetry-buffer: a message comes back as it was sent, from memory, di
     await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 10, window: 2, spoolDir: dir }));
     const buf = helper.getNode('buf');
     for (let i = 1; i <= 4; i++) buf.receive(sent(i));
-    await waitFor(() => received.down.length === 2, 'two in flight');
+    await waitUntil('two in flight', () => received.down.length === 2);
     await helper.unload();
     await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 10, window: 10, spoolDir: dir }, 'fast'));
-    await waitFor(() => received.down.length === 4, 'the four spooled');
+    await waitUntil('the four spooled', () => received.down.length === 4);
     checkReceived([1, 2, 3, 4]);
   });
 });
@@ -747,7 +742,7 @@ describe('telemetry-buffer: the shutdown spool counts what it wrote and keeps wh
     buf.receive({ topic: 't', payload: 1 });
     buf.receive({ topic: 't', payload: [deep, 2, 3] });
     buf.receive({ topic: 't', payload: 4 });
-    await waitFor(() => stats('buf').received === 5, 'five events');
+    await waitUntil('five events', () => stats('buf').received === 5);
     const errors = captureLog(/could not spool/);
     try {
       await helper.unload();
@@ -758,7 +753,7 @@ describe('telemetry-buffer: the shutdown spool counts what it wrote and keeps wh
     assert.equal(s.drained, 5);
     assert.equal(s.spooled, 2, 'the two one-event messages');
     assert.equal(s.spoolLost, 3, 'the message of three events JSON cannot write');
-    assert.ok(countingRuleHolds(s));
+    assertCountsAddUp(s);
     assert.deepEqual(errors.lines, ['could not spool 1 unconfirmed messages (3 events) that cannot be written as JSON (nested too deep?)']);
   });
 
@@ -770,7 +765,7 @@ describe('telemetry-buffer: the shutdown spool counts what it wrote and keeps wh
     const logged = capture.lines;
     try {
       await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 10, window: 10, spoolDir: dir }, 'fast'));
-      await waitFor(() => received.down.length === 2, 'the two good messages');
+      await waitUntil('the two good messages', () => received.down.length === 2);
       assert.deepEqual(received.down.map((m) => m.payload), [1, 2]);
       const s = stats('buf');
       assert.equal(s.restored, 2);
@@ -780,10 +775,10 @@ describe('telemetry-buffer: the shutdown spool counts what it wrote and keeps wh
       const kept = fs.readdirSync(dir).filter((f) => f.startsWith('buf.jsonl.unrestored-'));
       assert.equal(kept.length, 1, `kept aside: ${fs.readdirSync(dir).join(', ')}`);
       assert.equal(fs.existsSync(file), false);
-      await waitFor(() => logged.length === 1, 'the error logged');
+      await waitUntil('the error logged', () => logged.length === 1);
       assert.ok(logged[0].includes(file) && logged[0].includes(kept[0]), logged[0]);
       helper.getNode('buf').receive({ topic: 't', payload: 3 });
-      await waitFor(() => received.down.length === 3, 'a new message');
+      await waitUntil('a new message', () => received.down.length === 3);
       assert.equal(received.down[2].seq, 3, 'numbering continues from the header');
     } finally {
       capture.stop();
@@ -807,18 +802,18 @@ describe('telemetry-buffer: memory limit', function () {
     await helper.load([bufferNode, testNodes], bufferFlow({ capacity: 1000, window: 1, memoryLimit: 0.05 }));
     const buf = helper.getNode('buf');
     for (let i = 0; i < 20; i++) buf.receive({ topic: 'camera', payload: `${i}:`.padEnd(10_000, 'x') });
-    await waitFor(() => stats('buf').received === 20, 'twenty received');
+    await waitUntil('twenty received', () => stats('buf').received === 20);
     let s = stats('buf');
     assert.equal(s.maxBytes, 0.05 * 1024 * 1024);
     assert.ok(s.ringBytes <= s.maxBytes && s.ringBytes > s.maxBytes - 11_000, `ring bytes ${s.ringBytes}`);
     assert.equal(s.depth, 5, 'five messages of about 10 kB fit 52 kB; the capacity of 1000 would have taken all');
     assert.equal(s.droppedOverflow, 14);
-    assert.ok(countingRuleHolds(s));
-    await waitFor(() => (release('down'), stats('buf').depth === 0 && stats('buf').inFlight === 0), 'the rest');
+    assertCountsAddUp(s);
+    await waitUntil('the rest', () => (release('down'), stats('buf').depth === 0 && stats('buf').inFlight === 0));
     assert.deepEqual(received.down.map((m) => Number(String(m.payload).split(':')[0])), [0, 15, 16, 17, 18, 19], 'drop-oldest kept the newest');
     s = stats('buf');
     assert.equal(s.ringBytes, 0);
-    assert.ok(countingRuleHolds(s));
+    assertCountsAddUp(s);
   });
 
   it('refuses a memory limit that is not a number of MB', async function () {

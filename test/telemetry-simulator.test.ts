@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { EVENT_KINDS, Pacer, SimEvent, SimMessage, TelemetryGenerator, apportionSources } from '../src/core/simulator/simulator';
-import { CompletionCounter, helper, received, settle, testNodes, waitFor, withHooks } from './support/node-red';
+import { CompletionCounter, helper, received, settle, testNodes, withHooks } from './support/node-red';
+import { waitUntil } from './support/wait';
 
 const simulatorNode = withHooks(require('../nodes/telemetry-simulator.js'));
 const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
@@ -179,7 +180,7 @@ describe('telemetry-simulator in a real Node-RED runtime', function () {
 
   it('with count 500 sends exactly 500 messages and stops', async function () {
     await helper.load([simulatorNode, testNodes], flow({ count: 500, rate: 100_000 }));
-    await waitFor(() => helper.getNode('sim').telemetryStats().running === false, 'the simulator to stop');
+    await waitUntil('the simulator to stop', () => helper.getNode('sim').telemetryStats().running === false);
     await settle(50);
     assert.equal(received.out.length, 500);
     const s = helper.getNode('sim').telemetryStats();
@@ -204,7 +205,7 @@ describe('telemetry-simulator in a real Node-RED runtime', function () {
     try {
       await helper.load([simulatorNode, testNodes], flow({ count: 5000, rate: 10_000_000 }));
       helper.getNode('out').on('input', () => arrivals.set(turn, (arrivals.get(turn) ?? 0) + 1));
-      await waitFor(() => received.out.length === 5000, '5,000 messages');
+      await waitUntil('5,000 messages', () => received.out.length === 5000);
     } finally {
       spinning = false;
     }
@@ -218,7 +219,7 @@ describe('telemetry-simulator in a real Node-RED runtime', function () {
 
   it('sends arrays at a rate; the test checks the count only', async function () {
     await helper.load([simulatorNode, testNodes], flow({ count: 40, rate: 4000, eventsPerMessage: 10 }));
-    await waitFor(() => received.out.length === 40, '40 messages');
+    await waitUntil('40 messages', () => received.out.length === 40);
     await settle(50);
     assert.equal(received.out.length, 40);
     assert.ok(received.out.every((m) => Array.isArray(m.payload) && m.payload.length === 10));
@@ -233,25 +234,25 @@ describe('telemetry-simulator in a real Node-RED runtime', function () {
     assert.equal(sim.telemetryStats().running, false);
 
     sim.receive({ control: 'start' });
-    await waitFor(() => received.out.length >= 100, 'messages after start');
+    await waitUntil('messages after start', () => received.out.length >= 100);
     sim.receive({ control: 'stop' });
-    await waitFor(() => sim.telemetryStats().running === false, 'stopped');
+    await waitUntil('stopped', () => sim.telemetryStats().running === false);
     const atStop = sim.telemetryStats().sentMessages;
-    await waitFor(() => received.out.length === atStop, 'the messages sent before the stop to arrive');
+    await waitUntil('the messages sent before the stop to arrive', () => received.out.length === atStop);
     await settle(60);
     assert.equal(sim.telemetryStats().sentMessages, atStop, 'nothing sent after stop');
     assert.equal(received.out.length, atStop);
 
     sim.receive({ control: 'reset' });
-    await waitFor(() => completions.total('sim') === 3, 'three completions');
+    await waitUntil('three completions', () => completions.total('sim') === 3);
     assert.equal(sim.telemetryStats().sentMessages, 0);
     sim.receive({ control: 'start' });
-    await waitFor(() => received.out.length >= atStop + 10, 'messages after reset and start');
+    await waitUntil('messages after reset and start', () => received.out.length >= atStop + 10);
     // After a reset the seed starts over: the same first message again.
     assert.deepEqual({ ...(received.out[atStop].payload as object), time: 0 }, { ...(received.out[0].payload as object), time: 0 });
     sim.receive({ control: 'stop' });
     sim.receive({ control: 'stats' });
-    await waitFor(() => received.out.some((m) => m.control === 'stats'), 'a stats message');
+    await waitUntil('a stats message', () => received.out.some((m) => m.control === 'stats'));
     const stats = received.out.find((m) => m.control === 'stats') as { topic: string; payload: { sentMessages: number; running: boolean } };
     assert.equal(stats.topic, 'stats');
     assert.equal(stats.payload.running, false);
@@ -260,7 +261,7 @@ describe('telemetry-simulator in a real Node-RED runtime', function () {
     const errors: unknown[] = [];
     sim.on('call:error', (call: { args: unknown[] }) => errors.push(call.args[0]));
     sim.receive({ control: 'faster' });
-    await waitFor(() => completions.total('sim') === 7 && errors.length > 0, 'seven completions and an error');
+    await waitUntil('seven completions and an error', () => completions.total('sim') === 7 && errors.length > 0);
     assert.match(String(errors[0]), /msg.control must be one of start, stop, reset, stats/);
     assert.deepEqual(completions.repeats('sim'), []);
   });
@@ -271,7 +272,7 @@ describe('telemetry-simulator in a real Node-RED runtime', function () {
       { id: 'buf', type: 'telemetry-buffer', statsInterval: 0, wires: [['out'], []] },
       { id: 'out', type: 'test-hold', mode: 'fast', wires: [] },
     ]);
-    await waitFor(() => received.out?.length === 1000, 'every message through the buffer');
+    await waitUntil('every message through the buffer', () => received.out?.length === 1000);
     for (const m of received.out) assert.equal(m.seq, (m.payload as SimEvent).seq);
     assert.equal(helper.getNode('buf').telemetryStats().dropped, 0);
   });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import { createTestDatabase } from './support/postgres';
-import { helper, runtimeHooks, waitFor } from './support/node-red';
+import { helper, runtimeHooks } from './support/node-red';
+import { waitUntil } from './support/wait';
 
 const connectionNode = require('../nodes/timescale-connection.js');
 const sinkNode = require('../nodes/timescale-sink.js');
@@ -102,11 +103,8 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
 
   /** Resolves once a statement of ours waits for a lock on the server. */
   async function untilBlockedOnLock(): Promise<void> {
-    for (;;) {
-      const { rows } = await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'node-red-telemetry'`);
-      if (rows[0].n > 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    const blocked = async (): Promise<boolean> => (await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'node-red-telemetry'`)).rows[0].n > 0;
+    await waitUntil('a statement of ours to wait for a lock', blocked, 60_000, 10);
   }
 
   async function lockTable(mode: string): Promise<Client> {
@@ -139,7 +137,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
   async function send(msg: Record<string, unknown>): Promise<Completion> {
     const id = msg._msgid as string;
     helper.getNode('sink').receive(msg);
-    await waitFor(() => (completions as SinkCompletions).of(id).length > 0, `done() for ${id}`);
+    await waitUntil(`done() for ${id}`, () => (completions as SinkCompletions).of(id).length > 0);
     return (completions as SinkCompletions).of(id)[0];
   }
 
@@ -173,7 +171,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
       await untilBlockedOnLock();
       assert.equal(completions.of(msg._msgid as string).length, 0);
       await locker.query('COMMIT');
-      await waitFor(() => completions!.of(msg._msgid as string).length > 0, 'done after the lock is released');
+      await waitUntil('done after the lock is released', () => completions!.of(msg._msgid as string).length > 0);
       const c = completions.of(msg._msgid as string);
       assert.equal(c.length, 1);
       assert.equal(c[0].error, undefined);
@@ -193,7 +191,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     const c = await send(msg);
     assert.equal(c.error, undefined);
     assert.equal(await rowCount(), 999);
-    await waitFor(() => dead.length === 1, 'the dead-letter message');
+    await waitUntil('the dead-letter message', () => dead.length === 1);
     const letter = dead[0] as { payload: Array<{ record: { payload: unknown; seq: number }; reason: string; code: string }>; deadLetter: { reason: string; count: number }; batch: unknown };
     assert.equal(letter.deadLetter.reason, 'rejected');
     assert.equal(letter.deadLetter.count, 1);
@@ -252,8 +250,8 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     sink.receive({ _msgid: 'pw-2', topic: 'x', payload: 2 });
     const log = helper.log();
     const logged = (): string => JSON.stringify(log.args, (_k, v) => (v instanceof Error ? { message: v.message, stack: v.stack } : v));
-    await waitFor(() => sink.telemetryStats().state === 'misconfigured', 'state misconfigured');
-    await waitFor(() => caught.length > 0, 'the Catch node');
+    await waitUntil('state misconfigured', () => sink.telemetryStats().state === 'misconfigured');
+    await waitUntil('the Catch node', () => caught.length > 0);
     // The probe retries (1 s, 2 s, ...): the state does not change, so nothing more reaches the Catch node.
     await new Promise((resolve) => setTimeout(resolve, 2500));
     assert.equal(caught.length, 1, 'one error per change of state');
@@ -287,8 +285,8 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     const log = helper.log();
     const errors = (): unknown[][] => log.args.filter((a: unknown[]) => /refuses this configuration/.test(JSON.stringify(a)));
     sink.receive({ _msgid: 'db-1', topic: 'x', payload: 1 });
-    await waitFor(() => sink.telemetryStats().state === 'misconfigured', 'state misconfigured');
-    await waitFor(() => errors().length > 0, 'the error in the log');
+    await waitUntil('state misconfigured', () => sink.telemetryStats().state === 'misconfigured');
+    await waitUntil('the error in the log', () => errors().length > 0);
     assert.equal(errors().length, 1);
     assert.match(JSON.stringify(errors()[0]), /3D000.*the database does not exist/);
     assert.equal((errors()[0][0] as { level: number }).level, 20, 'logged as an error');
@@ -296,7 +294,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     assert.deepEqual(badges[badges.length - 1], { fill: 'red', shape: 'ring', text: 'no database 3D000' });
     // A person creates the database: the probe finds it (misconfiguration probes back off to 30 s; the first come after 1, 2, 4 s).
     await db.query(`CREATE DATABASE ${name}`);
-    await waitFor(() => completions!.of('db-1').length === 1, 'the held message written', 20_000);
+    await waitUntil('the held message written', () => completions!.of('db-1').length === 1, 20_000);
     assert.equal(completions.of('db-1')[0].error, undefined);
     assert.equal(errors().length, 1);
     assert.equal(sink.telemetryStats().written, 1);
@@ -328,7 +326,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     await send({ _msgid: 'plain-s', topic: 'other', payload: { value: 3, kind: 'count' } });
     await send({ ...first, _msgid: 'again' });
     await send({ _msgid: 'req', control: 'stats' });
-    await waitFor(() => stats.length === 1, 'the stats message');
+    await waitUntil('the stats message', () => stats.length === 1);
     assert.equal(stats[0].topic, 'stats');
     assert.deepEqual({ ...(stats[0].payload as object), since: 0 }, {
       state: 'up',
@@ -380,7 +378,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     const msg = batchMsg(records(20), 3);
     const c = await send(msg);
     assert.match((c.error as Error).message, /^not written: write failed after 3 attempts: 40P01/);
-    await waitFor(() => dead.length === 1, 'the dead-letter message');
+    await waitUntil('the dead-letter message', () => dead.length === 1);
     const letter = dead[0] as { payload: Array<{ record: { seq: number }; reason: string; code: string }>; deadLetter: Record<string, unknown>; batch: unknown };
     assert.deepEqual({ ...letter.deadLetter, error: undefined }, { reason: 'failed', count: 20, code: '40P01', written: 0, error: undefined });
     assert.equal(letter.payload.length, 20);
@@ -419,7 +417,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     try {
       sink.receive(msg);
       // Every attempt times out after 200 ms: well past two attempts, the write is still held.
-      await waitFor(() => sink.telemetryStats().retries >= 6, 'six failed attempts');
+      await waitUntil('six failed attempts', () => sink.telemetryStats().retries >= 6);
       const s = sink.telemetryStats();
       assert.equal(s.state, 'down');
       assert.equal(s.code, '57014');
@@ -431,7 +429,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
       await locker.query('ROLLBACK');
       await locker.end();
     }
-    await waitFor(() => completions!.of(msg._msgid as string).length === 1, 'done once the lock is gone');
+    await waitUntil('done once the lock is gone', () => completions!.of(msg._msgid as string).length === 1);
     assert.equal(completions.of(msg._msgid as string)[0].error, undefined);
     assert.equal(dead.length, 0);
     assert.equal(await rowCount(), 21);
@@ -451,13 +449,13 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     try {
       ids.forEach((id, i) => sink.receive({ _msgid: id, topic: 'press7/count', payload: i, timestamp: Date.UTC(2026, 1, 1, 0, 0, i) }));
       await untilBlockedOnLock();
-      await waitFor(() => sink.telemetryStats().queued === 4, 'four queued messages');
+      await waitUntil('four queued messages', () => sink.telemetryStats().queued === 4);
       assert.equal(completions.list.length, 1);
     } finally {
       await locker.query('COMMIT');
       await locker.end();
     }
-    await waitFor(() => ids.every((id) => completions!.of(id).length > 0), 'all five done');
+    await waitUntil('all five done', () => ids.every((id) => completions!.of(id).length > 0));
     assert.ok(ids.every((id) => completions!.of(id).length === 1 && completions!.of(id)[0].error === undefined));
     const s = sink.telemetryStats();
     assert.equal(s.writes, 3, 'warmup, m0, then m1..m4 together');
@@ -482,7 +480,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
       await locker.end();
     }
     assert.match((refused.error as Error).message, /^not written: queue full \(5 events waiting\)$/);
-    await waitFor(() => completions!.list.length === 4, 'every message completed');
+    await waitUntil('every message completed', () => completions!.list.length === 4);
     const s = sink.telemetryStats();
     assert.equal(s.refusedMessages, 1);
     assert.equal(s.refusedEvents, 5);
@@ -495,7 +493,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     completions = new SinkCompletions();
     const stats = collect('stats');
     await send(batchMsg(records(3)));
-    await waitFor(() => stats.some((m) => (m.payload as { written: number }).written === 3), 'a stats message after the write');
+    await waitUntil('a stats message after the write', () => stats.some((m) => (m.payload as { written: number }).written === 3));
     assert.ok(stats.every((m) => m.topic === 'stats'));
   });
 
@@ -507,7 +505,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     await send(batchMsg(records(10)));
     const { rows } = await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'node-red-telemetry' AND datname = current_database()`);
     assert.ok(rows.length >= 1);
-    await waitFor(() => lines(/idle connection .* lost/) > 0, 'the pool error to be reported');
+    await waitUntil('the pool error to be reported', () => lines(/idle connection .* lost/) > 0);
     const c = await send(batchMsg(records(10, 'line2/temp')));
     assert.equal(c.error, undefined);
     assert.equal(await rowCount(), 20);
@@ -520,10 +518,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     await Promise.all([1, 2, 3].map((i) => send(batchMsg(records(100, `s${i}`), i))));
     assert.ok((await ourConnections()) >= 1);
     await helper.clearFlows();
-    for (;;) {
-      if ((await ourConnections()) === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitUntil('every connection of ours to close', async () => (await ourConnections()) === 0, 60_000, 10);
   });
 
   it('closes at once while the database is stalled, and hands the held write back upstream', async function () {
@@ -544,7 +539,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
       const sink: AnyNode = helper.getNode('sink');
       const msg = batchMsg(records(50));
       sink.receive(msg);
-      await waitFor(() => sink.telemetryStats().state === 'down' && sink.telemetryStats().retries >= 2, 'the write to wait');
+      await waitUntil('the write to wait', () => sink.telemetryStats().state === 'down' && sink.telemetryStats().retries >= 2);
       assert.equal(completions.of(msg._msgid as string).length, 0);
       const started = Date.now();
       await helper.clearFlows();

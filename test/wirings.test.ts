@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import { createTestDatabase } from './support/postgres';
-import { helper, producerNodes, producerQueue, waitFor, withHooks } from './support/node-red';
+import { helper, producerNodes, producerQueue, withHooks } from './support/node-red';
+import { chainFlow, waitForDrain, type Stage as ChainStage } from './support/pipeline';
 
 const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
 const batcherNode = withHooks(require('../nodes/telemetry-batcher.js'));
@@ -84,22 +85,8 @@ describe('every wiring, every shape: a distinct reading is never merged', functi
   });
 
   function flow(wiring: Wiring, table: string): object[] {
-    const ids: Record<Stage, string> = { buffer: 'buf', 'buffer, numbering off': 'buf', batcher: 'bat', sink: 'sink' };
-    const chain = wiring.stages.map((stage) => ids[stage]);
-    const next = (i: number): string[] => (i + 1 < chain.length ? [chain[i + 1]] : []);
-    const nodes: object[] = [{ id: 'prod', type: 'test-producer', perTurn: wiring.perTurn, wires: [[chain[0]]] }];
-    wiring.stages.forEach((stage, i) => {
-      if (stage === 'sink') {
-        nodes.push({ id: 'sink', type: 'timescale-sink', connection: 'conn', table, mode: 'auto', extra: true, statsInterval: 0, wires: [['dead'], []] });
-      } else if (stage === 'batcher') {
-        nodes.push({ id: 'bat', type: 'telemetry-batcher', maxSize: 100, maxAge: 50, statsInterval: 0, wires: [next(i), []] });
-      } else {
-        nodes.push({ id: 'buf', type: 'telemetry-buffer', statsInterval: 0, stampSequence: stage === 'buffer', ...wiring.buffer, wires: [next(i), []] });
-      }
-    });
-    nodes.push({ id: 'dead', type: 'helper' });
-    nodes.push({ id: 'conn', type: 'timescale-connection', host: url.hostname, port: url.port, database: decodeURIComponent(url.pathname.slice(1)), poolSize: '2' });
-    return nodes;
+    const stages = wiring.stages.map((stage) => (stage.startsWith('buffer') ? 'buffer' : stage) as ChainStage);
+    return chainFlow(stages, { databaseUrl: url, table, perTurn: wiring.perTurn, buffer: { stampSequence: wiring.stages.includes('buffer'), ...wiring.buffer }, batcher: { maxAge: 50, statsInterval: 0 } });
   }
 
   async function run(wiring: Wiring, set: Readings): Promise<{ table: string; sink: Record<string, number>; buffer?: Record<string, number>; dead: unknown[] }> {
@@ -111,12 +98,7 @@ describe('every wiring, every shape: a distinct reading is never merged', functi
     helper.getNode('prod').receive({ payload: 'go' });
     const sink = helper.getNode('sink');
     const buffer = wiring.stages.some((s) => s.startsWith('buffer')) ? helper.getNode('buf') : undefined;
-    await waitFor(() => {
-      const s = sink.telemetryStats();
-      const b = buffer?.telemetryStats();
-      const settled = s.inFlight === 0 && s.queued === 0 && (b === undefined || (b.depth === 0 && b.inFlight === 0));
-      return settled && s.receivedEvents + (b?.dropped ?? 0) >= set.total;
-    }, `${wiring.name}: every reading through`, 60_000);
+    await waitForDrain((id) => helper.getNode(id).telemetryStats(), 60_000, { buffer: buffer === undefined ? undefined : 'buf', sink: 'sink' }, set.total);
     return { table, sink: sink.telemetryStats(), buffer: buffer?.telemetryStats(), dead };
   }
 

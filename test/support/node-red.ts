@@ -103,14 +103,6 @@ export function release(nodeId: string, n = Infinity): number {
   return take.length;
 }
 
-export async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** Lets queued setImmediate/Node-RED deliveries run. */
 export function settle(ms = 20): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
