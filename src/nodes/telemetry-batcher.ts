@@ -8,8 +8,7 @@ import { isPlainReading, readShapeOptions, recordsOf, shapeMessage, type Resolve
 import { SequenceJournal, SequenceStamper } from '../core/readings/sequence';
 import { Totals } from '../core/shared/totals';
 import { installAdminEndpoints, publishStats } from './admin';
-import { acceptRecordGroups, canHandBack, Completion, declareCustody, heldBy, markCompletion, watchCompletions } from './completions';
-import { followDeploys } from './deploys';
+import { acceptRecordGroups, canHandBack, Completion, declareCustody, followDeploys, heldBy, markCompletion, watchCompletions } from './contract';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { compactCount, ThrottledStatus } from './status';
 

@@ -3,7 +3,7 @@ import { OPTIONS } from '../options/telemetry-simulator';
 import { KindMix, Pacer, SimMessage, TelemetryGenerator } from '../core/simulator/simulator';
 import type { Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { installAdminEndpoints, publishStats } from './admin';
-import { followDeploys } from './deploys';
+import { followDeploys } from './contract';
 import { ThrottledStatus, compactCount } from './status';
 
 /** Ticks this often; each tick sends everything due since the last one. */
