@@ -2,9 +2,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { Batch, BatchAssembler, FlushReason } from '../core/batching/batch-assembler';
 import { InflightTracker } from '../core/buffer/inflight';
-import { positiveNumber, wholeNumber } from '../core/shared/options';
+import { readOptions } from '../core/shared/option-table';
+import { OPTIONS } from '../options/telemetry-batcher';
 import { appendRecords, isRecordGroup, recordOf, stampMissing, type TelemetryRecord } from '../core/readings/records';
-import { isPlainReading, readShapeOptions, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../core/readings/shapes';
+import { isPlainReading, resolveShapeOptions, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../core/readings/shapes';
 import { SequenceJournal, SequenceStamper } from '../core/readings/sequence';
 import { Totals } from '../core/shared/totals';
 import { installAdminEndpoints, publishStats } from './admin';
@@ -54,15 +55,10 @@ export = function (RED: RedAPI): void {
     let ackTimeoutMs: number;
     let shapeOptions: ResolvedShapeOptions;
     try {
-      const maxOpenBatches = wholeNumber(def.maxOpenBatches, 'Open batches', 4, 1, 1000);
-      assembler = new BatchAssembler<Input>({
-        maxSize: wholeNumber(def.maxSize, 'Batch size', 1000, 1, 1_000_000),
-        maxAgeMs: positiveNumber(def.maxAge, 'Max age', 1000, 0, 86_400_000),
-        maxOpenBatches,
-        maxHeldEvents: wholeNumber(def.maxHeld, 'Max held', 50_000, 1, 50_000_000),
-      });
-      ackTimeoutMs = positiveNumber(def.ackTimeout, 'Ack timeout', 120, 0.001, 86_400) * 1000;
-      shapeOptions = readShapeOptions(def);
+      const o = readOptions(OPTIONS, def);
+      assembler = new BatchAssembler<Input>({ maxSize: o.maxSize, maxAgeMs: o.maxAge, maxOpenBatches: o.maxOpenBatches, maxHeldEvents: o.maxHeld });
+      ackTimeoutMs = o.ackTimeout * 1000;
+      shapeOptions = resolveShapeOptions({ shape: o.shape, quality: o.quality });
     } catch (err) {
       const message = `telemetry-batcher not started: ${(err as Error).message}`;
       node.error(message);
