@@ -5,7 +5,7 @@ import { resolveShapeOptions } from '../core/readings/shapes';
 import { readOptions } from '../core/shared/option-table';
 import { OPTIONS } from '../options/telemetry-batcher';
 import { installAdminEndpoints, publishStats } from './admin';
-import { acceptRecordGroups, canHandBack, declareCustody, followDeploys, heldBy, markCompletion, watchCompletions } from './contract';
+import { acceptRecordGroups, canHandBack, declareCustody, followDeploys, heldBy, markCompletion, watchCompletions } from '../contract';
 import type { Node, NodeDef, RedAPI } from './red';
 import { compactCount, ThrottledStatus } from './status';
 
@@ -50,7 +50,7 @@ export = function (RED: RedAPI): void {
       return;
     }
 
-    // The contract with the buffer in front and the nodes after (see contract.ts).
+    // The contract with the buffer in front and the nodes after (src/contract).
     const withdrawGroups = acceptRecordGroups(node.id, batcher.recordGroupLimit);
     const withdrawCustody = declareCustody(node.id, () => batcher.heldIds());
     const stopWatching = watchCompletions(RED, downstream, (msgId, completion) => batcher.completed(msgId, completion));

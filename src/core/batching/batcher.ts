@@ -3,7 +3,7 @@
  * batches by size or age, and completes each message only when the batch it went out in is
  * completed downstream, with that batch's outcome (so the database's pace and its failures reach
  * the buffer in front). It owns its state and timers; the node file wires it to Node-RED and to the
- * contract between our nodes (src/nodes/contract.ts) through `BatcherPorts`. How pressure travels
+ * contract between our nodes (src/contract/index.ts) through `BatcherPorts`. How pressure travels
  * and what a deploy does to it: docs/architecture.md.
  */
 import { InflightTracker } from '../buffer/inflight';

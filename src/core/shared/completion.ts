@@ -1,6 +1,6 @@
 /**
  * How a node finished with a message, as the node that sent it learns it: the vocabulary of the
- * contract between our nodes (src/nodes/contract.ts), here so that the controllers in src/core can
+ * contract between our nodes (src/contract/index.ts), here so that the controllers in src/core can
  * speak it without importing the node layer.
  * - 'ok': done() without an error (the sink: committed).
  * - 'failed': a final failure (done(err), or marked so without logging one error per message).

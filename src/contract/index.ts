@@ -28,7 +28,7 @@
  *   telemetry-simulator: followDeploys
  */
 import type { Completion } from '../core/shared/completion';
-import type { CompleteEvent, RedAPI } from './red';
+import type { CompleteEvent, RedAPI } from '../nodes/red';
 
 export type { Completion };
 type Listener = (msgId: string, completion: Completion) => void;
