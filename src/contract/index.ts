@@ -27,10 +27,11 @@
  *   timescale-sink:      markCompletion, declareCustody
  *   telemetry-simulator: followDeploys
  */
+import type { RecordGroup } from '../core/readings/records';
 import type { Completion } from '../core/shared/completion';
 import type { CompleteEvent, RedAPI } from '../nodes/red';
 
-export type { Completion };
+export type { Completion, RecordGroup };
 type Listener = (msgId: string, completion: Completion) => void;
 
 // ---- 1. Completion --------------------------------------------------------------------------
