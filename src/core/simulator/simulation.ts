@@ -4,7 +4,8 @@
  * measured rate and the pause for a deploy; the node file reads the options, builds it and forwards
  * the control messages.
  */
-import { Pacer, TelemetryGenerator, type KindMix, type PacerOptions, type SimMessage, type SimulatorOptions } from './simulator';
+import { Pacer, type PacerOptions } from './pacer';
+import { TelemetryGenerator, type KindMix, type SimMessage, type SimulatorOptions } from './simulator';
 
 /** Ticks this often; each tick sends everything due since the last one. */
 const TICK_MS = 10;
