@@ -18,7 +18,7 @@ const { monitorEventLoopDelay } = require('perf_hooks');
 const lib = path.join(__dirname, '..', 'nodes', 'lib', 'core');
 let SequenceStamper, SequenceJournal;
 try {
-  ({ SequenceStamper, SequenceJournal } = require(path.join(lib, 'sequence.js')));
+  ({ SequenceStamper, SequenceJournal } = require(path.join(lib, 'readings', 'sequence.js')));
 } catch (err) {
   console.error(`cannot load ${lib} (run \`npm run build\` first): ${err.message}`);
   process.exit(1);

@@ -15,10 +15,10 @@ const path = require('path');
 const lib = path.join(__dirname, '..', 'nodes', 'lib', 'core');
 let shapes, records, SequenceStamper, TelemetryGenerator;
 try {
-  shapes = require(path.join(lib, 'shapes.js'));
-  records = require(path.join(lib, 'records.js'));
-  ({ SequenceStamper } = require(path.join(lib, 'sequence.js')));
-  ({ TelemetryGenerator } = require(path.join(lib, 'simulator.js')));
+  shapes = require(path.join(lib, 'readings', 'shapes.js'));
+  records = require(path.join(lib, 'readings', 'records.js'));
+  ({ SequenceStamper } = require(path.join(lib, 'readings', 'sequence.js')));
+  ({ TelemetryGenerator } = require(path.join(lib, 'simulator', 'simulator.js')));
 } catch (err) {
   console.error(`cannot load ${lib} (run \`npm run build\` first): ${err.message}`);
   process.exit(1);

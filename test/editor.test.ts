@@ -186,6 +186,27 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.ok(compared > 0);
   });
 
+  it('lists every option of every table in the built help of each language, with its label and help line', function () {
+    let listed = 0;
+    for (const type of types) {
+      const table = tableOf(type);
+      if (table === undefined) continue;
+      for (const lang of LANGS) {
+        const help = fs.readFileSync(path.join(root, 'nodes', 'locales', lang, `${type}.html`), 'utf8');
+        assert.doesNotMatch(help, /@options/, `${lang}/${type}: the option list is generated`);
+        const catalog = messages(lang, type);
+        for (const key of Object.keys(table)) {
+          const label = lookup(catalog, `${type}.label.${key}`);
+          assert.ok(label, `${lang}: ${type}.label.${key}`);
+          assert.ok(lookup(catalog, `${type}.help.${key}`), `${lang}: ${type}.help.${key}`);
+          assert.ok(help.includes(`<dt>${label.replace(/&/g, '&amp;')} <span class="property-type">`), `${lang}/${type}: ${key} listed as "${label}"`);
+          listed++;
+        }
+      }
+    }
+    assert.ok(listed > 0);
+  });
+
   it('docs/options.md is what the option tables say (npm run docs writes it)', function () {
     const { optionsMarkdown } = require('../scripts/options.js') as { optionsMarkdown(types: string[]): string };
     assert.equal(fs.readFileSync(path.join(root, 'docs', 'options.md'), 'utf8'), optionsMarkdown(types), 'docs/options.md is stale: run npm run docs');
@@ -214,6 +235,9 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.equal(valid(batcher, 'maxSize', '0'), false);
     assert.equal(valid(batcher, 'maxAge', 'soon'), false);
     assert.equal(valid(batcher, 'maxOpenBatches', '1001'), false);
+    assert.equal(valid(batcher, 'maxHeld', '0'), false);
+    assert.equal(valid(batcher, 'ackTimeout', '0'), false);
+    assert.equal(valid(batcher, 'maxAge', '0'), true, '0 ms: a batch goes out at the next turn');
 
     const simulator = definition('telemetry-simulator');
     assert.equal(valid(simulator, 'rate', '0'), false);

@@ -16,6 +16,7 @@ describe('records', function () {
   });
 
   it('shortLivedRecordOf (its own allocation site) gives exactly what recordOf gives', function () {
+    assert.notStrictEqual(shortLivedRecordOf, recordOf, 'a function of its own, so its record literal is an allocation site of its own');
     for (const msg of messages) {
       const a = recordOf(msg);
       const b = shortLivedRecordOf(msg);

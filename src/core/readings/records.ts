@@ -93,7 +93,9 @@ export function recordOf(msg: TelemetryMessageLike): TelemetryRecord {
  * its objects straight in the old generation (pretenuring). Records that wait for their commit
  * teach it that recordOf's records live long; under overload, sharing that literal put every
  * record the buffer took in into the old generation, only to be dropped at once, and the heap grew
- * to four times what it held (npm run bench, item f).
+ * to four times what it held (npm run bench, item f). So the body is written twice on purpose:
+ * one function for both (also one recompiled from recordOf's source with new Function) lets the
+ * heap grow again in item f; test/records.test.ts keeps the two equal.
  */
 export function shortLivedRecordOf(msg: TelemetryMessageLike): TelemetryRecord {
   return {

@@ -1,0 +1,226 @@
+/**
+ * The contract between telemetry-buffer, telemetry-batcher and timescale-sink: what they tell each
+ * other beside the messages. Node-RED gives nodes no channel but messages and done(), so these are
+ * registries shared by the package's nodes in one runtime; nothing else touches them. Why and how
+ * it behaves under load, outage and deploy: docs/architecture.md ("How pressure travels upstream",
+ * "Record groups", "Shutdown and redeploy").
+ *
+ * 1. Completion: a node calls done() for a message only when it is finished with it (the sink:
+ *    committed or dead-lettered); watchCompletions() hands each completion to the node that sent
+ *    the message. A completion mark set just before done() (markCompletion) says how it ended, when
+ *    not 'ok': 'returned' (given back unprocessed), 'failed', 'unacknowledged'.
+ * 2. Release mark: the buffer marks what it releases (markReleased). A node that cannot take a
+ *    message hands it back ('returned') only when canHandBack() says a buffer keeps it; else done(err).
+ * 3. Record groups ({payload: TelemetryRecord[], telemetryRecords: true}, RecordGroup in
+ *    src/core/readings/records.ts): a batcher offers to take them (acceptRecordGroups); the buffer
+ *    sends them only when every node wired to it made an offer (recordGroupLimit), each of at most
+ *    the smallest offer's events, and completes a group as the messages it came from.
+ * 4. Custody: the batcher and the sink declare what they hold (declareCustody); an ack timeout asks
+ *    heldBy() first and gives a held message a new deadline instead of counting it unacknowledged.
+ * 5. Deploys: followDeploys() stops sending from flows:stopping to flows:started and reports a
+ *    downstream node that was replaced, so what it never completed is sent again.
+ *
+ * Who uses what:
+ *   telemetry-buffer:    watchCompletions, markReleased, recordGroupLimit, heldBy, followDeploys
+ *   telemetry-batcher:   watchCompletions, markCompletion, canHandBack, acceptRecordGroups,
+ *                        declareCustody, heldBy, followDeploys
+ *   timescale-sink:      markCompletion, declareCustody
+ *   telemetry-simulator: followDeploys
+ */
+import type { RecordGroup } from '../core/readings/records';
+import type { Completion } from '../core/shared/completion';
+import type { CompleteEvent, RedAPI } from '../nodes/red';
+
+export type { Completion, RecordGroup };
+type Listener = (msgId: string, completion: Completion) => void;
+
+// ---- 1. Completion --------------------------------------------------------------------------
+
+// One onComplete hook for the whole package: the per-message cost stays one Map lookup however
+// many pipelines run, and the hook is removed when nobody watches.
+const HOOK_NAME = 'onComplete.telemetryPipeline';
+const listenersByNode = new Map<string, Set<Listener>>();
+let installed: RedAPI['hooks'] | undefined;
+const marked = new WeakMap<object, Completion>();
+
+/**
+ * Says how the coming done() for `msg` should be read upstream. 'returned' hands the message back
+ * unprocessed (a node closing before its work was confirmed): the buffer then redelivers or spools
+ * it instead of counting it delivered. 'failed' reports a final failure without done(err), which
+ * would log one error per message. 'unacknowledged': the node gave up waiting for the node after
+ * it (its ack timeout), so nobody knows whether the events were written.
+ */
+export function markCompletion(msg: object, completion: Exclude<Completion, 'ok'>): void {
+  marked.set(msg, completion);
+}
+
+function dispatch(event: CompleteEvent): void {
+  const listeners = listenersByNode.get(event.node.id);
+  if (listeners === undefined) return;
+  const id = event.msg?._msgid;
+  if (typeof id !== 'string') return;
+  const hasError = event.error !== undefined && event.error !== null;
+  let completion: Completion = hasError ? 'failed' : 'ok';
+  const mark = marked.get(event.msg as object);
+  if (mark !== undefined) {
+    // A mark speaks for one done() only: the same message may be redelivered and succeed later.
+    marked.delete(event.msg as object);
+    completion = mark;
+  }
+  for (const listener of listeners) listener(id, completion);
+}
+
+/**
+ * Calls `listener` whenever one of `nodeIds` completes a message. Returns the function that stops
+ * watching; the hook is removed when nobody watches, so an idle package costs nothing.
+ */
+export function watchCompletions(RED: RedAPI, nodeIds: readonly string[], listener: Listener): () => void {
+  if (installed === undefined) {
+    RED.hooks.add(HOOK_NAME, dispatch);
+    installed = RED.hooks;
+  }
+  for (const id of nodeIds) {
+    let set = listenersByNode.get(id);
+    if (set === undefined) listenersByNode.set(id, (set = new Set()));
+    set.add(listener);
+  }
+  return () => {
+    for (const id of nodeIds) {
+      const set = listenersByNode.get(id);
+      if (set === undefined) continue;
+      set.delete(listener);
+      if (set.size === 0) listenersByNode.delete(id);
+    }
+    if (listenersByNode.size === 0 && installed !== undefined) {
+      installed.remove(HOOK_NAME);
+      installed = undefined;
+    }
+  };
+}
+
+// ---- 2. Release mark ------------------------------------------------------------------------
+
+const releasedByBuffer = new WeakSet<object>();
+
+/** A telemetry-buffer released this message and will take it back if it is handed back. */
+export function markReleased(msg: object): void {
+  releasedByBuffer.add(msg);
+}
+
+/** Whether handing `msg` back (completion 'returned') reaches a buffer that keeps it, rather than nobody. */
+export function canHandBack(msg: object): boolean {
+  return releasedByBuffer.has(msg);
+}
+
+// ---- 3. Record groups ------------------------------------------------------------------------
+
+const recordGroupLimits = new Map<string, { maxEvents: number }>();
+
+/**
+ * A node that takes record groups (telemetry-batcher) announces how many events one group may
+ * carry. Returns the function that withdraws the offer (on close).
+ */
+export function acceptRecordGroups(nodeId: string, maxEvents: number): () => void {
+  const offer = { maxEvents };
+  recordGroupLimits.set(nodeId, offer);
+  return () => {
+    // A redeployed node with the same id may have made its own offer already.
+    if (recordGroupLimits.get(nodeId) === offer) recordGroupLimits.delete(nodeId);
+  };
+}
+
+/**
+ * Events one record group to all of `nodeIds` may carry (at least 1), or 0 unless every one of them
+ * takes record groups: they then get the messages as they came.
+ */
+export function recordGroupLimit(nodeIds: readonly string[]): number {
+  if (nodeIds.length === 0) return 0;
+  let limit = Infinity;
+  for (const id of nodeIds) {
+    const offer = recordGroupLimits.get(id);
+    if (offer === undefined) return 0;
+    if (offer.maxEvents < limit) limit = offer.maxEvents;
+  }
+  return limit;
+}
+
+// ---- 4. Custody ------------------------------------------------------------------------------
+
+const custodians = new Map<string, { held(): Iterable<string> }>();
+
+/**
+ * A node of ours announces that it answers for the messages it holds (queued, batching, being
+ * written), however long that takes: an outage of any length must not run out the ack timeout of
+ * the node in front, which would count those events unacknowledged while they are still on their
+ * way. `held` lists the ids of the messages it holds now. Returns the function that withdraws it.
+ */
+export function declareCustody(nodeId: string, held: () => Iterable<string>): () => void {
+  const custodian = { held };
+  custodians.set(nodeId, custodian);
+  return () => {
+    if (custodians.get(nodeId) === custodian) custodians.delete(nodeId);
+  };
+}
+
+/**
+ * The ids of the messages that the nodes `nodeIds` hold now, for an ack timeout to spare them;
+ * undefined when none of them answers for what it holds (a node from another package).
+ */
+export function heldBy(nodeIds: readonly string[]): Set<string> | undefined {
+  let out: Set<string> | undefined;
+  for (const id of nodeIds) {
+    const custodian = custodians.get(id);
+    if (custodian === undefined) continue;
+    out ??= new Set();
+    for (const msgId of custodian.held()) out.add(msgId);
+  }
+  return out;
+}
+
+// ---- 5. Deploys ------------------------------------------------------------------------------
+
+export interface DeployHandlers {
+  /** A deploy is stopping nodes: send nothing until resume(). */
+  pause(): void;
+  /**
+   * Some downstream node was stopped and has not been replaced yet: whatever was sent to it and not
+   * completed by now never will be, so it must be sent again (to the new node, after resume()).
+   * Optional for a node that does not track completions.
+   */
+  lost?(): void;
+  /** The deploy has started its nodes (the new downstream nodes exist). */
+  resume(): void;
+}
+
+/**
+ * Keeps a node that is not itself restarted by a deploy from losing what it sends downstream.
+ *
+ * A modified-nodes deploy stops only the changed nodes (and every node using a changed config
+ * node: one whose credentials were sent always counts as changed), then starts their
+ * replacements. Node-RED routes a message to the node registered under the wired id when it is
+ * sent, and delivers it a turn later; sent to a stopped node, or to an id with no node yet, it
+ * vanishes without a completion. So: send nothing from flows:stopping to flows:started, and once
+ * the stopped nodes are gone (flows:stopped), treat what they still had as lost. Returns the
+ * function that stops listening (on close).
+ */
+export function followDeploys(RED: RedAPI, downstream: readonly string[], handlers: DeployHandlers): () => void {
+  let before: unknown[] = [];
+  const stopping = (): void => {
+    before = downstream.map((id) => RED.nodes.getNode(id));
+    handlers.pause();
+  };
+  const stopped = (): void => {
+    const replaced = downstream.some((id, i) => before[i] !== undefined && before[i] !== null && RED.nodes.getNode(id) !== before[i]);
+    before = [];
+    if (replaced) handlers.lost?.();
+  };
+  const started = (): void => handlers.resume();
+  RED.events.on('flows:stopping', stopping);
+  RED.events.on('flows:stopped', stopped);
+  RED.events.on('flows:started', started);
+  return () => {
+    RED.events.removeListener('flows:stopping', stopping);
+    RED.events.removeListener('flows:stopped', stopped);
+    RED.events.removeListener('flows:started', started);
+  };
+}
