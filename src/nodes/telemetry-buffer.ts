@@ -4,8 +4,7 @@ import { BufferController } from '../core/buffer/buffer-controller';
 import { readOptions } from '../core/shared/option-table';
 import { OPTIONS } from '../options/telemetry-buffer';
 import { installAdminEndpoints, publishStats } from './admin';
-import { heldBy, markReleased, recordGroupLimit, watchCompletions } from './completions';
-import { followDeploys } from './deploys';
+import { followDeploys, heldBy, markReleased, recordGroupLimit, watchCompletions } from '../contract';
 import type { Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { ThrottledStatus } from './status';
 

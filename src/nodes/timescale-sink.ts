@@ -10,7 +10,7 @@ import { readOptions } from '../core/shared/option-table';
 import { SinkController, type SinkInput } from '../core/sink/sink-controller';
 import { OPTIONS } from '../options/timescale-sink';
 import { installAdminEndpoints, publishStats } from './admin';
-import { declareCustody, markCompletion } from './completions';
+import { declareCustody, markCompletion } from '../contract';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI, SendFn } from './red';
 import { ThrottledStatus } from './status';
 import { nodeCloseTimeout, type TimescaleConnectionApi } from './timescale-red';

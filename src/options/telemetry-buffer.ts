@@ -1,7 +1,7 @@
 /** telemetry-buffer's options: the one place their defaults and ranges are written (see option-table.ts). */
 import type { OptionTable } from '../core/shared/option-table';
 import { DROP_POLICIES } from '../core/buffer/event-store';
-import { SHAPE_OPTIONS } from './input-shape';
+import { SHAPE_OPTIONS } from '../core/readings/shape-options';
 
 /** The disk tier's options count only while it is on: off, a value out of range does not stop the node. */
 const WITH_DISK = { option: 'diskSpill', is: [true] } as const;

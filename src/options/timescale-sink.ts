@@ -1,6 +1,6 @@
 /** timescale-sink's options: the one place their defaults and ranges are written (see option-table.ts). */
 import type { OptionTable } from '../core/shared/option-table';
-import { INPUT_SHAPES, QUALITY_POLICIES } from '../core/readings/shapes';
+import { SHAPE_OPTIONS } from '../core/readings/shape-options';
 
 export const SCHEMA_MODES = ['auto', 'existing'] as const;
 
@@ -24,8 +24,7 @@ export const OPTIONS = {
   valueProperty: { kind: 'text', name: 'Value from', default: 'value', check: 'property' },
   kindProperty: { kind: 'text', name: 'Kind from', default: 'kind', check: 'property' },
   seqProperty: { kind: 'text', name: 'Seq from', default: 'seq', check: 'property' },
-  shape: { kind: 'choice', name: 'Input shape', default: 'auto', choices: INPUT_SHAPES },
-  quality: { kind: 'choice', name: 'OPC UA quality', default: 'good-only', choices: QUALITY_POLICIES },
+  ...SHAPE_OPTIONS,
   chunkInterval: { kind: 'text', name: 'Chunk interval', default: '1 day', check: 'chunkInterval' },
   compressAfter: { kind: 'text', name: 'Compress after', default: '', optional: true, check: 'interval' },
   retention: { kind: 'text', name: 'Drop after', default: '', optional: true, check: 'interval' },

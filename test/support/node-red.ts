@@ -19,7 +19,7 @@ export function clearSpools(): void {
 export { helper };
 
 // The same module instance the built nodes use, so a mark set here is read by their hook.
-const { markCompletion } = require('../../nodes/lib/nodes/completions.js') as { markCompletion(msg: object, completion: 'returned' | 'failed'): void };
+const { markCompletion } = require('../../nodes/lib/contract/index.js') as { markCompletion(msg: object, completion: 'returned' | 'failed'): void };
 
 // The hooks module the runtime uses; tests count completions through it like the nodes do.
 export const runtimeHooks: { add(name: string, fn: (evt: any) => void): void; remove(name: string): void } = require('@node-red/util').hooks;

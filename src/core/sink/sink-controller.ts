@@ -40,7 +40,7 @@ export interface SinkInput extends Record<string, unknown> {
 /** How a message ends: a dead-letter message first (if any), then a completion mark (if any), then done(error). */
 export interface Finish {
   deadLetter?: { topic: 'dead-letter'; payload: DeadLetterEntry[]; deadLetter: Record<string, unknown>; batch?: unknown };
-  /** For the nodes in front (see src/nodes/completions.ts): handed back, or failed for good. */
+  /** For the nodes in front (see src/contract): handed back, or failed for good. */
   completion?: 'returned' | 'failed';
   /** done(new Error(error)) when set, else done(). */
   error?: string;

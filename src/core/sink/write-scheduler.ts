@@ -14,7 +14,7 @@ import { classifyError } from './error-classes';
 export interface SinkJob<M> {
   /** What the node needs to finish the message (its msg, send, done): opaque here. */
   owner: M;
-  /** The message id, for custody queries (see completions.ts). */
+  /** The message id, for custody queries (see src/contract). */
   id: string | undefined;
   records: TelemetryRecord[];
   receivedAt: number;
