@@ -626,13 +626,13 @@ describe('telemetry-buffer: the disk tier failing', function () {
     assert.ok(s.droppedDiskError > 0, `refused events counted (${s.droppedDiskError})`);
     assert.ok(s.diskErrors > 1, `several failed operations (${s.diskErrors})`);
     assertCountsAddUp(s);
-    assert.equal(errors.filter((e) => /disk spool .* fails/.test(e)).length, 1, `one error for the change of state: ${JSON.stringify(errors)}`);
+    assert.equal(errors.filter((e) => /disk tier .* fails/.test(e)).length, 1, `one error for the change of state: ${JSON.stringify(errors)}`);
     fs.rmSync(diskDir, { force: true });
     await send(2000, 1000);
     s = stats('buf');
     assertCountsAddUp(s);
     assert.equal(logs.filter((l) => /works again/.test(l)).length, 1, `one log for the recovery: ${JSON.stringify(logs)}`);
-    assert.equal(errors.filter((e) => /disk spool .* fails/.test(e)).length, 1);
+    assert.equal(errors.filter((e) => /disk tier .* fails/.test(e)).length, 1);
     // Everything that is still held comes out; what the removed directory held is counted as lost.
     await waitUntil('the backlog replayed', () => {
       release('down');

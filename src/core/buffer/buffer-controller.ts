@@ -161,7 +161,7 @@ export class BufferController {
       this.disk.start();
       const d = this.store.diskCounters();
       if (d.diskRecovered > 0 || d.tornTailRecords > 0) {
-        ports.log.info(`disk spool: ${d.diskRecovered} events (${formatBytes(d.diskBacklogBytes)}) left by the previous run will be replayed${d.tornTailRecords > 0 ? `; a torn tail of ${d.tornTailBytes} bytes was cut off` : ''}`);
+        ports.log.info(`disk tier: ${d.diskRecovered} events (${formatBytes(d.diskBacklogBytes)}) left by the previous run will be replayed${d.tornTailRecords > 0 ? `; a torn tail of ${d.tornTailBytes} bytes was cut off` : ''}`);
       }
       // A disk tier of an earlier version kept the sequence numbers in its state file.
       this.sequences.restore(sequencesAfter(this.store.recoveredDiskState));
@@ -358,7 +358,7 @@ export class BufferController {
 
   /** Once when the disk tier starts failing, once when it works again: never once per event. */
   private diskStateChanged(err: Error | undefined): void {
-    if (err !== undefined) this.ports.log.error(`disk spool ${this.diskDir} fails (${err.message}): events that cannot be stored or read back are dropped and counted (droppedDiskError)`);
-    else this.ports.log.info(`disk spool ${this.diskDir} works again`);
+    if (err !== undefined) this.ports.log.error(`disk tier ${this.diskDir} fails (${err.message}): events that cannot be stored or read back are dropped and counted (droppedDiskError)`);
+    else this.ports.log.info(`disk tier ${this.diskDir} works again`);
   }
 }

@@ -112,7 +112,7 @@ export class DiskTierDriver<T> {
     try {
       operation();
     } catch (err) {
-      this.hooks.error(`disk spool ${this.store.diskDir}: ${(err as Error).message}`);
+      this.hooks.error(`disk tier ${this.store.diskDir}: ${(err as Error).message}`);
     }
   }
 }
