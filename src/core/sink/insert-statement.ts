@@ -20,7 +20,7 @@
  *   the statement: formatting an ISO string per row was the writer's largest cost (12 % of the
  *   whole pipeline's CPU in `npm run bench` item c); a JavaScript time is whole milliseconds, which
  *   to_timestamp() turns into exactly the same microsecond value.
- * - Idempotency: the auto table has a UNIQUE index on (source, time, seq) with seq NOT NULL
+ * - Idempotency: the auto table has a UNIQUE index on (time, source, seq) with seq NOT NULL
  *   DEFAULT 0 (NULLs are never equal in a unique index, so a NULL seq would let a retried row in
  *   twice). A batch retried after an ambiguous failure (committed, but the client saw an error)
  *   inserts nothing the second time; those rows are counted as `duplicates`, not lost.

@@ -5,10 +5,7 @@
  * bad row stands alone; good halves are written, each bad row is rejected with the database's
  * message and SQLSTATE.
  *
- * - Idempotency: the auto table has a UNIQUE index on (source, time, seq) with seq NOT NULL
- *   DEFAULT 0 (NULLs are never equal in a unique index, so a NULL seq would let a retried row in
- *   twice). A batch retried after an ambiguous failure (committed, but the client saw an error)
- *   inserts nothing the second time; those rows are counted as `duplicates`, not lost.
+ * - Idempotency: see insert-statement.ts.
  *
  * Preparing the table (creating or checking it, the unique key, the hypertable and TimescaleDB
  * policies) is table-setup.ts and hypertable-setup.ts.
