@@ -3,6 +3,7 @@
  * examples' flows unchanged), and every message it takes finished exactly once, against a real
  * PostgreSQL.
  */
+import { english } from '../src/nodes/i18n';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -56,7 +57,7 @@ describe('the sink controller', function () {
 
     it('finishes every message it takes exactly once: written, not a reading, refused as a whole, and handed back on close', async function () {
       const finished: Array<[string, Finish]> = [];
-      const events: SinkEvents<string> = { finish: (port, how) => finished.push([port, how]), stats: () => undefined, log: () => undefined, changed: () => undefined };
+      const events: SinkEvents<string> = { finish: (port, how) => finished.push([port, how]), stats: () => undefined, log: () => undefined, changed: () => undefined, t: english('timescale-sink') };
       const db = { label: 'test', host: '', poolSize: 2, redact: (text: string) => text };
       const controller = new SinkController<string>(pool, readOptions(OPTIONS, { statsInterval: '0' }), db, { fileBase: path.join(dir, 'sink'), closeLimitMs: 5000 }, events);
       controller.receive({ topic: 'press7/temp', payload: 21.5 }, 'reading');
