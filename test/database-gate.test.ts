@@ -100,6 +100,12 @@ describe('the sink badge', function () {
     }
   });
 
+  it('says the write waits when one has been out 2 s without finishing, instead of a rate of 0', function () {
+    assert.deepEqual(badge(facts({ rate: 0, waitingMs: 12_000 })), { fill: 'yellow', shape: 'ring', text: 'write waits 12s' });
+    assert.deepEqual(badge(facts({ rate: 0, waitingMs: 1999 })), { fill: 'green', shape: 'dot', text: '0 rows/s' }, 'a write under 2 s is a write');
+    assert.deepEqual(badge(facts({ state: 'down', code: 'ECONNREFUSED', waitingMs: 12_000 })).text, 'down 3m12s', 'a state other than up is shown first');
+  });
+
   it('names the host for 10 s after the writes moved to another host of the list, then the rate again', function () {
     const moved = { host: 'db2.plant.example:5432', hostChangedAt: 195_000 };
     assert.deepEqual(badge(facts(moved)), { fill: 'green', shape: 'dot', text: 'on db2.plant.exampl' });
