@@ -278,9 +278,9 @@ export class Batcher {
       this.ports.markCompletion(msg, 'returned');
       done();
     } else if (this.closing) {
-      done(new Error('telemetry-batcher is closing: message not taken'));
+      done(new Error(this.ports.t('log.closingNotTaken')));
     } else {
-      done(new Error(`telemetry-batcher is full (${this.assembler.events} events held): put a telemetry-buffer in front of it so the database sets the pace`));
+      done(new Error(this.ports.t('log.fullNotTaken', { held: this.assembler.events })));
     }
   }
 

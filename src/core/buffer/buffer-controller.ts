@@ -210,7 +210,7 @@ export class BufferController {
     this.inputTurn++;
     if (this.closing) {
       // After the spool was written: nobody will keep this message.
-      done(new Error('telemetry-buffer is closing: message not taken'));
+      done(new Error(this.ports.t('log.closingNotTaken')));
       return;
     }
     if (msg.control === 'stats') {

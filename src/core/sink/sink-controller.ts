@@ -234,7 +234,7 @@ export class SinkController<P> {
     stampMissing(records, this.sequences, this.o.seqProperty);
     const job: SinkJob<Held<P>> = { owner: { input, port }, id: typeof input._msgid === 'string' ? input._msgid : undefined, records, receivedAt, mergeable, finished: false };
     if (this.scheduler.offer(job) === 'refused') {
-      this.events.finish(port, { completion: 'failed', error: `not written: queue full (${this.scheduler.counters.queuedEvents} events waiting)` });
+      this.events.finish(port, { completion: 'failed', error: this.events.t('log.queueFull', { queued: this.scheduler.counters.queuedEvents }) });
     }
   }
 
@@ -319,11 +319,11 @@ export class SinkController<P> {
     }
     if (result.kind === 'failed') {
       how.completion = 'failed';
-      how.error = `not written: ${result.error}`;
+      how.error = this.events.t('log.notWritten', { error: result.error });
     } else if (job.mergeable && result.deadLetters.length === job.records.length) {
       // A plain message none of whose rows could be stored is a bad message: done(err) with the
       // reason, so a Catch node sees it. A batch completes: its good rows are in.
-      how.error = `not written: rejected: ${result.deadLetters[0].reason}`;
+      how.error = this.events.t('log.notWrittenRejected', { reason: result.deadLetters[0].reason });
     }
     this.events.finish(port, how);
   }
