@@ -106,6 +106,11 @@ describe('the sink badge', function () {
     assert.deepEqual(badge(facts({ state: 'down', code: 'ECONNREFUSED', waitingMs: 12_000 })).text, 'down 3m12s', 'a state other than up is shown first');
   });
 
+  it('is red while it refuses messages for a full queue, saying how many, whatever else is true', function () {
+    assert.deepEqual(badge(facts({ refused: 12, waitingMs: 12_000 })), { fill: 'red', shape: 'dot', text: 'full, refused 12' });
+    assert.deepEqual(badge(facts({ refused: 0 })), { fill: 'green', shape: 'dot', text: '1.2k rows/s' });
+  });
+
   it('names the host for 10 s after the writes moved to another host of the list, then the rate again', function () {
     const moved = { host: 'db2.plant.example:5432', hostChangedAt: 195_000 };
     assert.deepEqual(badge(facts(moved)), { fill: 'green', shape: 'dot', text: 'on db2.plant.exampl' });

@@ -13,7 +13,7 @@ import { resolveShapeOptions, recordsOf, shapeMessage, type ResolvedShapeOptions
 import { SequenceJournal, SequenceStamper } from '../readings/sequence';
 import { Totals } from '../shared/totals';
 import type { Translate } from '../shared/text';
-import { misconfiguredFix, shortDuration, sinkBadge, type Badge } from './sink-status';
+import { misconfiguredFix, REFUSAL_SHOWN_MS, shortDuration, sinkBadge, type Badge } from './sink-status';
 import type { DeadLetterEntry, SinkState, SinkStats } from './sink-types';
 import { TimescaleWriter, type ColumnMap, type Queryable, type TimescaleWriterOptions, type WriterRetryEvent, type WriterStateChange } from './timescale-writer';
 import { WriteScheduler, type JobResult, type SinkJob } from './write-scheduler';
@@ -126,6 +126,9 @@ export class SinkController<P> {
   /** Since when no write has finished while one is out (rows finished, for telling). */
   private waitingSince = 0;
   private finishedRows = 0;
+  /** Messages refused (queue full) since refusing started; refusals less than REFUSAL_SHOWN_MS apart are one episode. */
+  private lastRefusedAt = -Infinity;
+  private refusedLately = 0;
 
   constructor(
     pool: Queryable,
@@ -206,8 +209,9 @@ export class SinkController<P> {
       this.finishedRows = finishedRows;
     }
     const waitingMs = c.inFlight > 0 ? now - this.waitingSince : 0;
+    const refused = now - this.lastRefusedAt < REFUSAL_SHOWN_MS ? this.refusedLately : 0;
     const { state, code, since, warning, retry } = this;
-    return sinkBadge({ state, now, rate, code, since, attempt: retry.attempt, maxAttempts: retry.maxAttempts, warning, host: this.shownHost, hostChangedAt: this.hostChangedAt, waitingMs }, this.events.t);
+    return sinkBadge({ state, now, rate, code, since, attempt: retry.attempt, maxAttempts: retry.maxAttempts, warning, host: this.shownHost, hostChangedAt: this.hostChangedAt, waitingMs, refused }, this.events.t);
   }
 
   /** Takes a message in; `events.finish(port, ...)` follows exactly once, now or when its rows are in. */
@@ -234,6 +238,10 @@ export class SinkController<P> {
     stampMissing(records, this.sequences, this.o.seqProperty);
     const job: SinkJob<Held<P>> = { owner: { input, port }, id: typeof input._msgid === 'string' ? input._msgid : undefined, records, receivedAt, mergeable, finished: false };
     if (this.scheduler.offer(job) === 'refused') {
+      const now = Date.now();
+      if (now - this.lastRefusedAt >= REFUSAL_SHOWN_MS) this.refusedLately = 0;
+      this.refusedLately++;
+      this.lastRefusedAt = now;
       this.events.finish(port, { completion: 'failed', error: this.events.t('log.queueFull', { queued: this.scheduler.counters.queuedEvents }) });
     }
   }

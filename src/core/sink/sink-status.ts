@@ -2,6 +2,7 @@
  * What timescale-sink shows: its badge (under 20 characters, the editor cuts longer ones) and the
  * words its log lines use for a state, so that a badge always names the present state and why.
  */
+import { compactCount } from '../shared/badge-text';
 import type { Translate } from '../shared/text';
 import type { SinkState } from './sink-types';
 
@@ -85,7 +86,12 @@ export interface SinkBadgeFacts {
   hostChangedAt?: number;
   /** Up, but the oldest write has not finished for this long (a lock, a slow server); 0: none waits. */
   waitingMs?: number;
+  /** Messages refused lately because the queue was full (0: none). */
+  refused?: number;
 }
+
+/** How long the badge stays red after the last message refused for a full queue: long enough to be seen. */
+export const REFUSAL_SHOWN_MS = 5000;
 
 /** A write that has not finished for this long is shown as waiting instead of the rate. */
 export const WRITE_WAIT_SHOWN_MS = 2000;
@@ -107,6 +113,7 @@ export function sinkBadge(f: SinkBadgeFacts, t: Translate): Badge {
     case 'misconfigured':
       return { fill: 'red', shape: 'ring', text: fit(t(`status.misconfigured.${misconfiguredKey(f.code)}`, { code: f.code })) };
     default: {
+      if (f.refused !== undefined && f.refused > 0) return { fill: 'red', shape: 'dot', text: fit(t('status.queueFull', { refused: compactCount(f.refused) })) };
       // Rows that do not arrive are not a rate of 0: the write waits, and the badge says so.
       if (f.waitingMs !== undefined && f.waitingMs >= WRITE_WAIT_SHOWN_MS) return { fill: 'yellow', shape: 'ring', text: fit(t('status.writeWaits', { duration: shortDuration(f.waitingMs) })) };
       if (f.host && f.hostChangedAt && f.now - f.hostChangedAt < HOST_CHANGE_SHOWN_MS) return { fill: 'green', shape: 'dot', text: fit(t('status.onHost', { host: f.host })) };
