@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
+import { diskBadgeText } from '../src/core/buffer/disk-tier-settings';
 import { sinkBadge } from '../src/core/sink/sink-status';
 import type { SinkState } from '../src/core/sink/sink-types';
 import type { Translate } from '../src/core/shared/text';
@@ -85,6 +86,16 @@ describe('badges and log lines in the user\'s language', function () {
       const t = strict('timescale-sink', lang);
       for (const state of states) for (const code of codes) sinkBadge({ state, now: 200_000, rate: 12, code, since: 8000, attempt: 2, maxAttempts: 10, warning: '', waitingMs: 0 }, t);
       sinkBadge({ state: 'up', now: 200_000, rate: 12, code: '', since: 0, attempt: 0, maxAttempts: 10, warning: '!key', waitingMs: 5000 }, t);
+    }
+  });
+
+  it('the buffer\'s disk badges stay under 20 characters in both languages', function () {
+    for (const lang of LANGS) {
+      const t = strict('telemetry-buffer', lang);
+      for (let phase = 0; phase < 3; phase++) {
+        const text = diskBadgeText(phase, 123_456_789, 999 * 1024 * 1024, 86400 * 400, 9_999_999_999, t);
+        assert.ok(text.length < 20, `${lang}: "${text}" is ${text.length} characters`);
+      }
     }
   });
 
