@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Batcher, type BatcherSettings, type BatchMessage } from '../src/core/batching/batcher';
+import { Batcher, REFUSAL_SHOWN_MS, type BatcherSettings, type BatchMessage } from '../src/core/batching/batcher';
 import { resolveShapeOptions } from '../src/core/readings/shapes';
+import { english } from '../src/nodes/i18n';
 import type { Completion } from '../src/core/shared/completion';
 
 interface Harness {
@@ -47,6 +48,7 @@ function harness(settings: Partial<BatcherSettings> = {}): Harness {
       heldDownstream: () => held.ids,
       log: () => undefined,
       warn: (text) => assert.fail(text),
+      t: english('telemetry-batcher'),
     }
   );
   running.push(batcher);
@@ -134,7 +136,22 @@ describe('Batcher (the telemetry-batcher controller)', function () {
     const stats = h.batcher.stats();
     assert.equal(stats.refusedMessages, 2);
     assert.equal(stats.refusedEvents, 2);
-    assert.ok(h.batcher.hasRefused);
+  });
+
+  it('is red while it refuses, and names why; back to its normal colour once nothing was refused for a while', function () {
+    const h = harness({ maxHeldEvents: 3, maxOpenBatches: 1 });
+    assert.deepEqual(h.batcher.badge(Date.now()), { fill: 'green', shape: 'ring', text: '0 open, 0 held' });
+    for (let i = 0; i < 3; i++) h.receive(`m${i}`);
+    assert.deepEqual(h.batcher.badge(Date.now()), { fill: 'yellow', shape: 'dot', text: '1/1 open, 3 held' }, 'the open-batch limit is reached: batches wait');
+    h.receive('refused');
+    assertDone(h, ['refused'], { error: /full/ });
+    const refusedAt = Date.now();
+    assert.deepEqual(h.batcher.badge(refusedAt), { fill: 'red', shape: 'dot', text: 'full, refused 1' });
+    // The next node confirms: nothing is held, nothing refused any more.
+    h.batcher.completed(h.sent[0]._msgid, 'ok');
+    assert.equal(h.batcher.heldEvents, 0);
+    assert.deepEqual(h.batcher.badge(refusedAt + 1000), { fill: 'red', shape: 'ring', text: 'full, refused 1' }, 'a refusal just now stays visible');
+    assert.deepEqual(h.batcher.badge(refusedAt + REFUSAL_SHOWN_MS), { fill: 'green', shape: 'ring', text: '0 open, 0 held' }, 'the reason is gone: normal colour');
   });
 
   it('on close hands back everything held, sent or not, never as written; refuses what arrives after', function () {

@@ -3,6 +3,7 @@
  * file used to do inside its closure (release, completions, the spool at close and its restore,
  * the disk tier and the badge) is exercised on its own.
  */
+import { english } from '../src/nodes/i18n';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -28,6 +29,7 @@ function harness(dir: string, config: Record<string, unknown>, groupLimit = 0): 
     send: (msg) => sent.push(msg),
     sendStats: () => undefined,
     log: { info: (m) => logs.push(m), warn: (m) => logs.push(m), error: (m) => logs.push(`error: ${m}`) },
+    t: english('telemetry-buffer'),
     newId: () => `id-${++ids}`,
     now: Date.now,
     downstream: { count: 1, groupLimit: () => groupLimit, held: () => undefined, markReleased: () => undefined },

@@ -4,6 +4,7 @@ import { DropLog } from '../src/core/shared/drop-log';
 import { InflightTracker } from '../src/core/buffer/inflight';
 import { AbortedError } from '../src/core/sink/error-classes';
 import { shortDuration, sinkBadge, type SinkBadgeFacts } from '../src/core/sink/sink-status';
+import { english } from '../src/nodes/i18n';
 
 const refused = { kind: 'unavailable' as const, code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' };
 
@@ -65,7 +66,7 @@ describe('InflightTracker ack deadlines with custody', function () {
 
 describe('DropLog', function () {
   it('logs once when dropping starts and once when it has stopped, with the count; a quick restart continues the episode', function () {
-    const log = new DropLog('the ring is full', 1000);
+    const log = new DropLog(english('telemetry-buffer'), 'the ring is full', 1000);
     const lines: Array<string | undefined> = [];
     const at = (dropped: number, now: number): void => void lines.push(log.check(dropped, now));
     at(0, 0);
@@ -80,31 +81,43 @@ describe('DropLog', function () {
 });
 
 describe('the sink badge', function () {
+  const badge = (f: SinkBadgeFacts) => sinkBadge(f, english('timescale-sink'));
   const facts = (over: Partial<SinkBadgeFacts>): SinkBadgeFacts => ({ state: 'up', now: 200_000, rate: 1234, code: '', since: 8_000, attempt: 0, maxAttempts: 10, warning: '', ...over });
 
   it('names the state and its reason in under 20 characters', function () {
-    assert.deepEqual(sinkBadge(facts({})), { fill: 'green', shape: 'dot', text: '1.2k rows/s' });
-    assert.deepEqual(sinkBadge(facts({ warning: '!policy' })), { fill: 'yellow', shape: 'dot', text: '1.2k rows/s !policy' });
-    assert.deepEqual(sinkBadge(facts({ state: 'down', code: 'ECONNREFUSED' })), { fill: 'red', shape: 'ring', text: 'down 3m12s' });
-    assert.deepEqual(sinkBadge(facts({ state: 'down', code: '57014' })), { fill: 'red', shape: 'ring', text: 'stalled 3m12s' });
-    assert.deepEqual(sinkBadge(facts({ state: 'down', code: '25006' })), { fill: 'red', shape: 'ring', text: 'read-only 3m12s' });
-    assert.deepEqual(sinkBadge(facts({ state: 'misconfigured', code: '28P01' })), { fill: 'red', shape: 'ring', text: 'auth failed 28P01' });
-    assert.deepEqual(sinkBadge(facts({ state: 'misconfigured', code: '42501' })), { fill: 'red', shape: 'ring', text: 'no privilege 42501' });
-    assert.deepEqual(sinkBadge(facts({ state: 'retrying', code: '40P01', attempt: 3 })), { fill: 'yellow', shape: 'ring', text: 'retry 3/10 40P01' });
+    assert.deepEqual(badge(facts({})), { fill: 'green', shape: 'dot', text: '1.2k rows/s' });
+    assert.deepEqual(badge(facts({ warning: '!policy' })), { fill: 'yellow', shape: 'dot', text: '1.2k rows/s !policy' });
+    assert.deepEqual(badge(facts({ state: 'down', code: 'ECONNREFUSED' })), { fill: 'red', shape: 'ring', text: 'down 3m12s' });
+    assert.deepEqual(badge(facts({ state: 'down', code: '57014' })), { fill: 'red', shape: 'ring', text: 'stalled 3m12s' });
+    assert.deepEqual(badge(facts({ state: 'down', code: '25006' })), { fill: 'red', shape: 'ring', text: 'read-only 3m12s' });
+    assert.deepEqual(badge(facts({ state: 'misconfigured', code: '28P01' })), { fill: 'red', shape: 'ring', text: 'auth failed 28P01' });
+    assert.deepEqual(badge(facts({ state: 'misconfigured', code: '42501' })), { fill: 'red', shape: 'ring', text: 'no privilege 42501' });
+    assert.deepEqual(badge(facts({ state: 'retrying', code: '40P01', attempt: 3 })), { fill: 'yellow', shape: 'ring', text: 'retry 3/10 40P01' });
     for (const state of ['up', 'down', 'misconfigured', 'retrying', 'starting', 'closing'] as const) {
       for (const code of ['ECONNREFUSED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'ERR_TLS_CERT_ALTNAME_INVALID', '3D000']) {
-        assert.ok(sinkBadge(facts({ state, code, since: 0, now: 9e9, warning: '!policy' })).text.length < 20);
+        assert.ok(badge(facts({ state, code, since: 0, now: 9e9, warning: '!policy' })).text.length < 20);
       }
     }
   });
 
+  it('says the write waits when one has been out 2 s without finishing, instead of a rate of 0', function () {
+    assert.deepEqual(badge(facts({ rate: 0, waitingMs: 12_000 })), { fill: 'yellow', shape: 'ring', text: 'write waits 12s' });
+    assert.deepEqual(badge(facts({ rate: 0, waitingMs: 1999 })), { fill: 'green', shape: 'dot', text: '0 rows/s' }, 'a write under 2 s is a write');
+    assert.deepEqual(badge(facts({ state: 'down', code: 'ECONNREFUSED', waitingMs: 12_000 })).text, 'down 3m12s', 'a state other than up is shown first');
+  });
+
+  it('is red while it refuses messages for a full queue, saying how many, whatever else is true', function () {
+    assert.deepEqual(badge(facts({ refused: 12, waitingMs: 12_000 })), { fill: 'red', shape: 'dot', text: 'full, refused 12' });
+    assert.deepEqual(badge(facts({ refused: 0 })), { fill: 'green', shape: 'dot', text: '1.2k rows/s' });
+  });
+
   it('names the host for 10 s after the writes moved to another host of the list, then the rate again', function () {
     const moved = { host: 'db2.plant.example:5432', hostChangedAt: 195_000 };
-    assert.deepEqual(sinkBadge(facts(moved)), { fill: 'green', shape: 'dot', text: 'on db2.plant.exampl' });
-    assert.deepEqual(sinkBadge(facts({ host: 'db2:5432', hostChangedAt: 195_000 })), { fill: 'green', shape: 'dot', text: 'on db2:5432' });
-    assert.deepEqual(sinkBadge(facts({ ...moved, now: 205_000 })), { fill: 'green', shape: 'dot', text: '1.2k rows/s' });
-    assert.deepEqual(sinkBadge(facts({ ...moved, state: 'down', code: '25006' })).text, 'read-only 3m12s', 'a state other than up is shown first');
-    assert.deepEqual(sinkBadge(facts({ host: 'db1:5432', hostChangedAt: 0 })).text, '1.2k rows/s', 'never moved');
+    assert.deepEqual(badge(facts(moved)), { fill: 'green', shape: 'dot', text: 'on db2.plant.exampl' });
+    assert.deepEqual(badge(facts({ host: 'db2:5432', hostChangedAt: 195_000 })), { fill: 'green', shape: 'dot', text: 'on db2:5432' });
+    assert.deepEqual(badge(facts({ ...moved, now: 205_000 })), { fill: 'green', shape: 'dot', text: '1.2k rows/s' });
+    assert.deepEqual(badge(facts({ ...moved, state: 'down', code: '25006' })).text, 'read-only 3m12s', 'a state other than up is shown first');
+    assert.deepEqual(badge(facts({ host: 'db1:5432', hostChangedAt: 0 })).text, '1.2k rows/s', 'never moved');
   });
 
   it('says how long in the units a person reads', function () {

@@ -192,7 +192,9 @@ describe('disk tier (store-and-forward log)', function () {
 
 describe('disk tier: badge and options', function () {
   it('keeps every badge text under 20 characters, whatever the backlog', function () {
-    const { diskBadgeText } = require('../src/core/buffer/disk-tier-settings') as typeof import('../src/core/buffer/disk-tier-settings');
+    const settings = require('../src/core/buffer/disk-tier-settings') as typeof import('../src/core/buffer/disk-tier-settings');
+    const { english } = require('../src/nodes/i18n') as typeof import('../src/nodes/i18n');
+    const diskBadgeText = (phase: number, events: number, bytes: number, eta: number, dropped: number): string => settings.diskBadgeText(phase, events, bytes, eta, dropped, english('telemetry-buffer'));
     const cases: [number, number, number, number][] = [
       [0, 0, 0, 0],
       [999, 1023, 59, 999],

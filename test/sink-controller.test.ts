@@ -3,6 +3,8 @@
  * examples' flows unchanged), and every message it takes finished exactly once, against a real
  * PostgreSQL.
  */
+import { english } from '../src/nodes/i18n';
+import { REFUSAL_SHOWN_MS } from '../src/core/sink/sink-status';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -56,7 +58,7 @@ describe('the sink controller', function () {
 
     it('finishes every message it takes exactly once: written, not a reading, refused as a whole, and handed back on close', async function () {
       const finished: Array<[string, Finish]> = [];
-      const events: SinkEvents<string> = { finish: (port, how) => finished.push([port, how]), stats: () => undefined, log: () => undefined, changed: () => undefined };
+      const events: SinkEvents<string> = { finish: (port, how) => finished.push([port, how]), stats: () => undefined, log: () => undefined, changed: () => undefined, t: english('timescale-sink') };
       const db = { label: 'test', host: '', poolSize: 2, redact: (text: string) => text };
       const controller = new SinkController<string>(pool, readOptions(OPTIONS, { statsInterval: '0' }), db, { fileBase: path.join(dir, 'sink'), closeLimitMs: 5000 }, events);
       controller.receive({ topic: 'press7/temp', payload: 21.5 }, 'reading');
@@ -80,6 +82,29 @@ describe('the sink controller', function () {
       assert.equal(finished.length, 4);
       const rows = await pool.query('SELECT source, value FROM public.telemetry');
       assert.deepEqual(rows.rows, [{ source: 'press7/temp', value: 21.5 }]);
+    });
+
+    it('its badge is red while it refuses messages for a full queue, and normal again once it stopped refusing', async function () {
+      const finished: Array<[string, Finish]> = [];
+      const events: SinkEvents<string> = { finish: (port, how) => finished.push([port, how]), stats: () => undefined, log: () => undefined, changed: () => undefined, t: english('timescale-sink') };
+      const db = { label: 'test', host: '', poolSize: 2, redact: (text: string) => text };
+      const controller = new SinkController<string>(pool, readOptions(OPTIONS, { statsInterval: '0', maxConcurrent: '1', maxQueued: '1', table: 'telemetry_queue' }), db, { fileBase: path.join(dir, 'sink-queue'), closeLimitMs: 5000 }, events);
+      const until = async (count: number): Promise<void> => {
+        const deadline = Date.now() + 10_000;
+        while (finished.length < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.equal(finished.length, count, JSON.stringify(finished));
+      };
+      controller.receive({ topic: 'press7/temp', payload: 0 }, 'first');
+      await until(1);
+      assert.equal(controller.badge(Date.now()).fill, 'green', 'up');
+      // One write runs, one message waits, the third finds the queue full.
+      for (const port of ['running', 'queued', 'refused']) controller.receive({ topic: 'press7/temp', payload: 1 }, port);
+      assert.deepEqual(finished.at(-1), ['refused', { completion: 'failed', error: 'not written: queue full (1 events waiting)' }]);
+      const refusedAt = Date.now();
+      assert.deepEqual(controller.badge(refusedAt), { fill: 'red', shape: 'dot', text: 'full, refused 1' });
+      await until(4);
+      assert.equal(controller.badge(refusedAt + REFUSAL_SHOWN_MS).fill, 'green', 'nothing refused for a while: the normal colour');
+      await controller.close(true);
     });
   });
 });

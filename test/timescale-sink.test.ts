@@ -181,6 +181,33 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     }
   });
 
+  it('while a write waits for a lock, the badge says the write waits (never a green "0 rows/s"), and shows the rate again once it is in', async function () {
+    await helper.load([connectionNode, sinkNode], flow(), credentials());
+    completions = new SinkCompletions(() => rowCount());
+    await send(batchMsg(records(1, 'warmup', Date.UTC(2025, 0, 1))));
+    const sinkBadges = (): Array<{ fill: string; text: string }> =>
+      (helper as AnyNode)._NodePrototype.status.getCalls().filter((call: AnyNode) => call.thisValue.id === 'sink').map((call: AnyNode) => call.args[0]);
+    const locker = await lockTable('SHARE ROW EXCLUSIVE');
+    try {
+      const msg = batchMsg(records(100));
+      helper.getNode('sink').receive(msg);
+      await untilBlockedOnLock();
+      await waitUntil('the badge to say the write waits', () => /^write waits \d+s$/.test(sinkBadges().at(-1)?.text ?? ''), 10_000);
+      const waitingFrom = sinkBadges().length - 1;
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // As long as the write is held, every badge says so, counting up; none is a green rate.
+      const whileHeld = sinkBadges().slice(waitingFrom);
+      assert.ok(whileHeld.length >= 2, JSON.stringify(whileHeld));
+      for (const badge of whileHeld) assert.deepEqual([badge.fill, /^write waits \d+s$/.test(badge.text)], ['yellow', true], JSON.stringify(whileHeld));
+      await locker.query('COMMIT');
+      await waitUntil('done after the lock is released', () => completions!.of(msg._msgid as string).length > 0);
+      await waitUntil('the rate on the badge again', () => /rows\/s$/.test(sinkBadges().at(-1)?.text ?? ''), 10_000);
+      assert.equal(sinkBadges().at(-1)?.fill, 'green');
+    } finally {
+      await locker.end();
+    }
+  });
+
   it('writes 999 of 1000 rows and dead-letters the bad one with its reason', async function () {
     await helper.load([connectionNode, sinkNode], flow(), credentials());
     completions = new SinkCompletions();

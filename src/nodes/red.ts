@@ -54,6 +54,8 @@ export interface Hooks {
 }
 
 export interface RedAPI {
+  /** The runtime's i18n, bound to the calling node file's message catalog. */
+  _?: (key: string, params?: Record<string, string | number>) => string;
   nodes: {
     createNode(node: object, def: NodeDef): void;
     registerType(type: string, ctor: (this: Node, def: NodeDef) => void, opts?: { credentials?: Record<string, { type: 'text' | 'password' }>; settings?: Record<string, unknown> }): void;

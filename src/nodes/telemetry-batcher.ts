@@ -7,7 +7,8 @@ import { OPTIONS } from '../options/telemetry-batcher';
 import { installAdminEndpoints, publishStats } from './admin';
 import { acceptRecordGroups, canHandBack, declareCustody, followDeploys, heldBy, markCompletion, watchCompletions } from '../contract';
 import type { Node, NodeDef, RedAPI } from './red';
-import { compactCount, ThrottledStatus } from './status';
+import { translator } from './i18n';
+import { ThrottledStatus } from './status';
 
 export = function (RED: RedAPI): void {
   installAdminEndpoints(RED);
@@ -15,6 +16,7 @@ export = function (RED: RedAPI): void {
   function TelemetryBatcher(this: Node, def: NodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'telemetry-batcher');
     const downstream = (def.wires?.[0] ?? []).slice();
     // Totals and sequence numbers outlive this instance (a redeploy, a restart).
     const stateDir = typeof def.spoolDir === 'string' && def.spoolDir !== '' ? def.spoolDir : path.join(RED.settings.userDir ?? os.tmpdir(), 'telemetry-spool');
@@ -40,12 +42,13 @@ export = function (RED: RedAPI): void {
           heldDownstream: () => heldBy(downstream),
           log: (text) => node.log(text),
           warn: (text) => node.warn(text),
+          t,
         }
       );
     } catch (err) {
-      const message = `telemetry-batcher not started: ${(err as Error).message}`;
+      const message = t('log.notStarted', { error: (err as Error).message });
       node.error(message);
-      node.status({ fill: 'red', shape: 'ring', text: 'bad config' });
+      node.status({ fill: 'red', shape: 'ring', text: t('status.badConfig') });
       node.on('input', (_msg, _send, done) => done(new Error(message)));
       return;
     }
@@ -59,11 +62,7 @@ export = function (RED: RedAPI): void {
     const telemetryStats = (): object => batcher.stats();
     node.telemetryStats = telemetryStats;
     const unpublish = publishStats(node, telemetryStats);
-    const status = new ThrottledStatus(node, () => ({
-      fill: batcher.hasRefused ? 'red' : batcher.atOpenLimit ? 'yellow' : 'green',
-      shape: batcher.heldEvents > 0 ? 'dot' : 'ring',
-      text: `${batcher.openBatches} open, ${compactCount(batcher.heldEvents)} held`,
-    }));
+    const status = new ThrottledStatus(node, () => batcher.badge(Date.now()));
     status.refresh();
 
     node.on('input', (msg, _send, done) => {

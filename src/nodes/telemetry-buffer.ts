@@ -6,6 +6,7 @@ import { OPTIONS } from '../options/telemetry-buffer';
 import { installAdminEndpoints, publishStats } from './admin';
 import { followDeploys, heldBy, markReleased, recordGroupLimit, watchCompletions } from '../contract';
 import type { Node, NodeDef, NodeMessage, RedAPI } from './red';
+import { translator } from './i18n';
 import { ThrottledStatus } from './status';
 
 /** telemetry-buffer: the node around a BufferController (src/core/buffer/buffer-controller.ts). */
@@ -15,6 +16,7 @@ export = function (RED: RedAPI): void {
   function TelemetryBuffer(this: Node, def: NodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'telemetry-buffer');
     const downstream = (def.wires?.[0] ?? []).slice();
     // Not an editor option: where the spool, the disk tier and the totals live (tests set it).
     const filesDir = typeof def.spoolDir === 'string' && def.spoolDir !== '' ? def.spoolDir : path.join(RED.settings.userDir ?? os.tmpdir(), 'telemetry-spool');
@@ -26,6 +28,7 @@ export = function (RED: RedAPI): void {
           send: (msg) => node.send([msg as NodeMessage, null]),
           sendStats: (stats) => node.send([null, { topic: 'stats', payload: stats }]),
           log: { info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) },
+          t,
           newId: () => RED.util.generateId(),
           now: Date.now,
           downstream: {
@@ -38,9 +41,10 @@ export = function (RED: RedAPI): void {
         { filesDir, nodeId: node.id },
       );
     } catch (err) {
-      node.error(`telemetry-buffer not started: ${(err as Error).message}`);
-      node.status({ fill: 'red', shape: 'ring', text: 'bad config' });
-      node.on('input', (_msg, _send, done) => done(new Error(`telemetry-buffer not started: ${(err as Error).message}`)));
+      const message = t('log.notStarted', { error: (err as Error).message });
+      node.error(message);
+      node.status({ fill: 'red', shape: 'ring', text: t('status.badConfig') });
+      node.on('input', (_msg, _send, done) => done(new Error(message)));
       return;
     }
 

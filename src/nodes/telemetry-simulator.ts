@@ -4,6 +4,7 @@ import { OPTIONS } from '../options/telemetry-simulator';
 import { installAdminEndpoints, publishStats } from './admin';
 import { followDeploys } from '../contract';
 import type { Node, NodeDef, NodeMessage, RedAPI } from './red';
+import { translator } from './i18n';
 import { compactCount, ThrottledStatus } from './status';
 
 const CONTROLS = ['start', 'stop', 'reset', 'stats'];
@@ -14,6 +15,7 @@ export = function (RED: RedAPI): void {
   function TelemetrySimulator(this: Node, def: NodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'telemetry-simulator');
     let sim: Simulation;
     let o: OptionValues<typeof OPTIONS>;
     try {
@@ -33,9 +35,10 @@ export = function (RED: RedAPI): void {
         }
       );
     } catch (err) {
-      node.error(`telemetry-simulator not started: ${(err as Error).message}`);
-      node.status({ fill: 'red', shape: 'ring', text: 'bad config' });
-      node.on('input', (_msg, _send, done) => done(new Error(`telemetry-simulator not started: ${(err as Error).message}`)));
+      const message = t('log.notStarted', { error: (err as Error).message });
+      node.error(message);
+      node.status({ fill: 'red', shape: 'ring', text: t('status.badConfig') });
+      node.on('input', (_msg, _send, done) => done(new Error(message)));
       return;
     }
 
@@ -45,8 +48,8 @@ export = function (RED: RedAPI): void {
     const unpublish = publishStats(node, telemetryStats);
     const status = new ThrottledStatus(node, () => {
       const sent = compactCount(sim.sentEvents);
-      if (!sim.running) return { fill: 'grey', shape: 'ring', text: `stopped, sent ${sent}` };
-      return { fill: 'green', shape: 'dot', text: `${compactCount(sim.rate)} ev/s, sent ${sent}` };
+      if (!sim.running) return { fill: 'grey', shape: 'ring', text: t('status.stopped', { sent }) };
+      return { fill: 'green', shape: 'dot', text: t('status.running', { rate: compactCount(sim.rate), sent }) };
     });
     if (o.autoStart) sim.start();
     else status.refresh();
@@ -54,7 +57,7 @@ export = function (RED: RedAPI): void {
     node.on('input', (msg, _send, done) => {
       switch (msg.control) {
         case 'start':
-          if (!sim.start()) node.warn(`telemetry-simulator: already sent its count of ${o.count} messages; send "reset" first`);
+          if (!sim.start()) node.warn(t('log.countReached', { count: o.count }));
           break;
         case 'stop':
           sim.stop();

@@ -12,6 +12,7 @@ import { FailoverPool, type HostSwitch } from '../core/connection/failover-pool'
 import { hostLabel, parseHostList, type HostAddress } from '../core/connection/host-list';
 import { readOptions } from '../core/shared/option-table';
 import { OPTIONS } from '../options/timescale-connection';
+import { translator } from './i18n';
 import type { Node, NodeDef, RedAPI } from './red';
 import { nodeCloseTimeout, type DatabasePool, type TimescaleConnectionApi } from './timescale-red';
 
@@ -21,6 +22,7 @@ export = function (RED: RedAPI): void {
   function TimescaleConnection(this: ConnectionNode, def: NodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'timescale-connection');
     const creds = node.credentials ?? {};
     const password = creds.password || undefined;
     let settings: ConnectionSettings | undefined;
@@ -55,13 +57,13 @@ export = function (RED: RedAPI): void {
     } catch (err) {
       configError = redact((err as Error).message);
     }
-    if (configError) node.error(`timescale-connection ${label}: ${configError}`);
+    if (configError) node.error(t('log.badConfig', { connection: label, error: configError }));
     // One line per switch, however many sinks share the connection.
     if (pool instanceof FailoverPool) {
       pool.on('switch', (change: HostSwitch) => {
         const why = [...change.skipped];
-        if (change.from !== undefined && !why.some((reason) => reason.startsWith(`${change.from} `) || reason.startsWith(`${change.from}:`))) why.push(`was ${change.from}`);
-        node.log(redact(`writing to ${change.to}${why.length > 0 ? ` (${why.join('; ')})` : ''}`));
+        if (change.from !== undefined && !why.some((reason) => reason.startsWith(`${change.from} `) || reason.startsWith(`${change.from}:`))) why.push(t('log.previousHost', { host: change.from }));
+        node.log(redact(why.length > 0 ? t('log.switchedBecause', { host: change.to, why: why.join('; ') }) : t('log.switched', { host: change.to })));
       });
     }
 
@@ -74,7 +76,7 @@ export = function (RED: RedAPI): void {
       events.on('error', (err: Error & { code?: string }) => {
         if (idleErrorLogged) return;
         idleErrorLogged = true;
-        node.warn(`idle connection to ${label} lost: ${redact(err.message)}${err.code ? ` (${err.code})` : ''}`);
+        node.warn(t('log.idleLost', { connection: label, error: `${redact(err.message)}${err.code ? ` (${err.code})` : ''}` }));
       });
       events.on('connect', () => {
         idleErrorLogged = false;
@@ -91,8 +93,8 @@ export = function (RED: RedAPI): void {
     Object.defineProperty(node, 'host', { get: () => singleHost ?? (pool instanceof FailoverPool ? (pool.host ?? '') : ''), enumerable: true });
     node.redact = redact;
     node.acquire = (userId: string): DatabasePool => {
-      if (configError || !pool) throw new Error(`connection ${label} is not usable: ${configError ?? 'no pool'}`);
-      if (closing) throw new Error(`connection ${label} is closing`);
+      if (configError || !pool) throw new Error(t('log.notUsable', { connection: label, error: configError ?? 'no pool' }));
+      if (closing) throw new Error(t('log.closing', { connection: label }));
       users.add(userId);
       return pool;
     };
@@ -111,7 +113,7 @@ export = function (RED: RedAPI): void {
       const waitForUsers = users.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (releasedAll = resolve));
       bounded(waitForUsers, Math.max(0, limit - 2500))
         .then(() => {
-          if (users.size > 0) node.warn(`ending the pool of ${label} while ${users.size} node(s) still use it`);
+          if (users.size > 0) node.warn(t('log.endingInUse', { connection: label, users: users.size }));
           return pool ? bounded(pool.end().catch(() => undefined), 1500) : undefined;
         })
         .finally(() => {

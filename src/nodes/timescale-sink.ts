@@ -12,6 +12,7 @@ import { OPTIONS } from '../options/timescale-sink';
 import { installAdminEndpoints, publishStats } from './admin';
 import { declareCustody, markCompletion } from '../contract';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI, SendFn } from './red';
+import { translator } from './i18n';
 import { ThrottledStatus } from './status';
 import { nodeCloseTimeout, type TimescaleConnectionApi } from './timescale-red';
 
@@ -27,11 +28,12 @@ export = function (RED: RedAPI): void {
   function TimescaleSink(this: Node, def: NodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'timescale-sink');
     let db: TimescaleConnectionApi | undefined;
     let controller: SinkController<Port>;
     try {
       const conn = RED.nodes.getNode(String(def.connection ?? '')) as TimescaleConnectionApi | null;
-      if (!conn || typeof conn.acquire !== 'function') throw new Error('no connection configured');
+      if (!conn || typeof conn.acquire !== 'function') throw new Error(t('log.noConnection'));
       const options = readOptions(OPTIONS, def);
       // Totals and sequence numbers outlive this instance, beside the buffer's spool files.
       const stateDir = typeof def.spoolDir === 'string' && def.spoolDir !== '' ? def.spoolDir : path.join(RED.settings.userDir ?? os.tmpdir(), 'telemetry-spool');
@@ -53,12 +55,13 @@ export = function (RED: RedAPI): void {
         },
         // Called only once the controller runs (never while it is built), when status exists.
         changed: () => status.refresh(),
+        t,
       });
     } catch (err) {
       db?.release(node.id);
-      const reason = `timescale-sink not started: ${(err as Error).message}`;
+      const reason = t('log.notStarted', { error: (err as Error).message });
       node.error(reason);
-      node.status({ fill: 'red', shape: 'ring', text: 'bad config' });
+      node.status({ fill: 'red', shape: 'ring', text: t('status.badConfig') });
       node.on('input', (_msg, _send, done) => done(new Error(reason)));
       return;
     }

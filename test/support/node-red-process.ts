@@ -126,7 +126,8 @@ export async function startNodeRed(options: StartOptions = {}): Promise<NodeRedP
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (exitCode !== undefined) throw new Error(`Node-RED exited (${exitCode}) while starting:\n${output}`);
-    if (/Started flows/.test(output) || /Flows file.*not found|Creating new flow file/.test(output)) {
+    // English or German (a test starts Node-RED in German: settings.lang).
+    if (/Started flows|Flows sind gestartet/.test(output) || /Flows file.*not found|Creating new flow file/.test(output)) {
       try {
         const res = await request('GET', '/settings');
         // 401: listening, with adminAuth on (the admin API wants a token).

@@ -13,6 +13,8 @@ import { isPlainReading, recordsOf, shapeMessage, type ResolvedShapeOptions } fr
 import type { InputMessage } from '../readings/shape-result';
 import type { Completion } from '../shared/completion';
 import { Totals } from '../shared/totals';
+import { compactCount } from '../shared/badge-text';
+import type { Translate } from '../shared/text';
 import { Batch, BatchAssembler, type BatcherOptions, type FlushReason } from './batch-assembler';
 
 export interface BatcherInput {
@@ -78,7 +80,18 @@ export interface BatcherPorts {
   heldDownstream(): Set<string> | undefined;
   log(text: string): void;
   warn(text: string): void;
+  /** Words for the log and the badge in the user's language (src/core/shared/text.ts). */
+  t: Translate;
 }
+
+export interface BatcherBadge {
+  fill: 'red' | 'yellow' | 'green';
+  shape: 'ring' | 'dot';
+  text: string;
+}
+
+/** How long the badge stays red after the last refused message: long enough to be seen. */
+export const REFUSAL_SHOWN_MS = 5000;
 
 export class Batcher {
   private readonly assembler: BatchAssembler<BatcherInput>;
@@ -99,6 +112,9 @@ export class Batcher {
   private ageTimerFor: number | undefined;
   private closing = false;
   private paused = false;
+  private lastRefusedAt = -Infinity;
+  /** Messages refused since refusing started (refusals less than REFUSAL_SHOWN_MS apart are one episode). */
+  private refusedLately = 0;
 
   constructor(
     private readonly settings: BatcherSettings,
@@ -110,7 +126,7 @@ export class Batcher {
     try {
       this.journal.open(this.sequences);
     } catch (err) {
-      ports.warn(`sequence numbers of ${this.journal.file} could not be read (${(err as Error).message}): numbering starts again`);
+      ports.warn(ports.t('log.sequencesUnreadable', { file: this.journal.file, error: (err as Error).message }));
     }
     this.saveTimer = setInterval(() => this.saveState(), 1000);
     this.saveTimer.unref();
@@ -139,9 +155,18 @@ export class Batcher {
     return this.assembler.openBatches >= this.settings.maxOpenBatches;
   }
 
-  /** This instance refused a message (the batcher was full or closing). */
-  get hasRefused(): boolean {
-    return this.counts.refusedMessages > 0;
+  /**
+   * The badge names the present state and its reason: red while it refuses messages (held events
+   * at Max held, with how many were refused), yellow while batches wait for the next node to confirm (Open batches reached),
+   * else green. Red ends once nothing was refused for REFUSAL_SHOWN_MS.
+   */
+  badge(now: number): BatcherBadge {
+    const t = this.ports.t;
+    const params = { open: this.openBatches, max: this.settings.maxOpenBatches, held: compactCount(this.heldEvents), refused: compactCount(this.refusedLately) };
+    const shape = this.heldEvents > 0 ? 'dot' : 'ring';
+    if (now - this.lastRefusedAt < REFUSAL_SHOWN_MS) return { fill: 'red', shape, text: t('status.full', params) };
+    if (this.atOpenLimit) return { fill: 'yellow', shape, text: t('status.atOpenLimit', params) };
+    return { fill: 'green', shape, text: t('status.open', params) };
   }
 
   /** Takes one message in (not a control message); calls its done() now or when its batch completes. */
@@ -196,7 +221,7 @@ export class Batcher {
     const batches = this.open.drain();
     if (batches.length === 0) return;
     this.sendAgain(batches);
-    this.ports.log(`a deploy replaced the next node before it confirmed ${batches.length} batches: sending them again`);
+    this.ports.log(this.ports.t('log.resendAfterDeploy', { batches: batches.length }));
   }
 
   resume(): void {
@@ -237,21 +262,25 @@ export class Batcher {
         this.journal.close(this.sequences);
       }
     } catch (err) {
-      this.ports.warn(`could not save the totals and sequence numbers to ${this.settings.fileBase}: ${(err as Error).message}`);
+      this.ports.warn(this.ports.t('log.totalsNotSaved', { file: this.settings.fileBase, error: (err as Error).message }));
     }
   }
 
   private refuse(msg: BatcherInput['msg'], done: BatcherInput['done'], events: number): void {
     this.counts.refusedMessages++;
     this.counts.refusedEvents += events;
+    const now = Date.now();
+    if (now - this.lastRefusedAt >= REFUSAL_SHOWN_MS) this.refusedLately = 0;
+    this.refusedLately++;
+    this.lastRefusedAt = now;
     if (this.ports.canHandBack(msg)) {
       // A buffer in front keeps it (and, when full, slows down to what is confirmed): no loss, no error.
       this.ports.markCompletion(msg, 'returned');
       done();
     } else if (this.closing) {
-      done(new Error('telemetry-batcher is closing: message not taken'));
+      done(new Error(this.ports.t('log.closingNotTaken')));
     } else {
-      done(new Error(`telemetry-batcher is full (${this.assembler.events} events held): put a telemetry-buffer in front of it so the database sets the pace`));
+      done(new Error(this.ports.t('log.fullNotTaken', { held: this.assembler.events })));
     }
   }
 
@@ -345,9 +374,9 @@ export class Batcher {
   private saveState(): void {
     try {
       this.totals.save(this.totals.add(this.counts));
-      this.journal.save(this.sequences, (err) => this.ports.warn(`could not save the sequence numbers to ${this.journal.file}: ${err.message}`));
+      this.journal.save(this.sequences, (err) => this.ports.warn(this.ports.t('log.sequencesNotSaved', { file: this.journal.file, error: err.message })));
     } catch (err) {
-      this.ports.warn(`could not save the totals and sequence numbers to ${this.settings.fileBase}: ${(err as Error).message}`);
+      this.ports.warn(this.ports.t('log.totalsNotSaved', { file: this.settings.fileBase, error: (err as Error).message }));
     }
   }
 }

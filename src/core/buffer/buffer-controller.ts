@@ -15,7 +15,8 @@ import { packMessage, unpackMessage } from './message-codec';
 import { ResendGuard } from './resend-guard';
 import { sequencesAfter } from './segment-files';
 import { TieredStore } from './tiered-store';
-import { formatBytes } from '../shared/badge-text';
+import { compactCount, formatBytes } from '../shared/badge-text';
+import type { Translate } from '../shared/text';
 
 export type BufferOptionValues = OptionValues<typeof OPTIONS>;
 export type Completion = 'ok' | 'failed' | 'returned' | 'unacknowledged';
@@ -27,6 +28,8 @@ export interface BufferPorts {
   /** Sends the counters on the second output. */
   sendStats(stats: object): void;
   log: CarryOverLog;
+  /** Words for the log and the badge in the user's language (src/core/shared/text.ts). */
+  t: Translate;
   newId(): string;
   now(): number;
   downstream: {
@@ -125,11 +128,11 @@ export class BufferController {
     );
     if (this.store !== undefined) {
       const core = this.core;
-      this.disk = new DiskTierDriver(this.store, settings, { inFlight: () => core.inFlightEvents, paused: () => core.isPaused, pump: () => this.schedulePump(), error: ports.log.error, now: ports.now });
+      this.disk = new DiskTierDriver(this.store, settings, { inFlight: () => core.inFlightEvents, paused: () => core.isPaused, pump: () => this.schedulePump(), error: (message) => ports.log.error(ports.t('log.diskTierError', { dir: this.diskDir, error: message })), now: ports.now });
     }
     this.intake = new Intake(this.core, this.shapes, this.sequences, o.stampSequence, o.memoryLimit > 0, () => this.schedulePump());
-    this.carry = new CarryOver(place.filesDir, place.nodeId, ports.log);
-    this.dropLog = new DropLog(`the buffer is full (capacity ${o.capacity} events, policy ${o.dropPolicy}): the nodes after it are slower than the line`);
+    this.carry = new CarryOver(place.filesDir, place.nodeId, ports.log, ports.t);
+    this.dropLog = new DropLog(ports.t, ports.t('log.bufferFull', { capacity: o.capacity, policy: o.dropPolicy }));
   }
 
   private get diskDir(): string {
@@ -161,7 +164,7 @@ export class BufferController {
       this.disk.start();
       const d = this.store.diskCounters();
       if (d.diskRecovered > 0 || d.tornTailRecords > 0) {
-        ports.log.info(`disk tier: ${d.diskRecovered} events (${formatBytes(d.diskBacklogBytes)}) left by the previous run will be replayed${d.tornTailRecords > 0 ? `; a torn tail of ${d.tornTailBytes} bytes was cut off` : ''}`);
+        ports.log.info(ports.t(d.tornTailRecords > 0 ? 'log.diskRecoveredTornTail' : 'log.diskRecovered', { events: d.diskRecovered, bytes: formatBytes(d.diskBacklogBytes), tornBytes: d.tornTailBytes }));
       }
       // A disk tier of an earlier version kept the sequence numbers in its state file.
       this.sequences.restore(sequencesAfter(this.store.recoveredDiskState));
@@ -178,7 +181,7 @@ export class BufferController {
   /** A deploy replaced the node downstream before it confirmed what it had: send that again. */
   resendLost(): void {
     const events = this.core.resendInFlight();
-    if (events > 0) this.ports.log.info(`a deploy replaced the next node before it confirmed ${events} events: sending them again`);
+    if (events > 0) this.ports.log.info(this.ports.t('log.resendAfterDeploy', { events }));
   }
 
   /** The flow has started (again). */
@@ -207,7 +210,7 @@ export class BufferController {
     this.inputTurn++;
     if (this.closing) {
       // After the spool was written: nobody will keep this message.
-      done(new Error('telemetry-buffer is closing: message not taken'));
+      done(new Error(this.ports.t('log.closingNotTaken')));
       return;
     }
     if (msg.control === 'stats') {
@@ -279,7 +282,7 @@ export class BufferController {
     this.lastDropped = s.dropped;
     const line = this.dropLog.check(s.dropped, this.ports.now());
     if (line !== undefined) this.ports.log.warn(line);
-    const diskText = this.disk?.badgeText(s.dropped);
+    const diskText = this.disk?.badgeText(s.dropped, this.ports.t);
     if (diskText !== undefined) return { fill: dropping ? 'red' : 'yellow', shape: 'dot', text: diskText };
     const ringDepth = this.disk === undefined ? s.depth : this.core.ringDepth;
     const fill = ringDepth / s.capacity;
@@ -287,7 +290,7 @@ export class BufferController {
     return {
       fill: dropping || fill >= 0.9 ? 'red' : fill >= 0.5 ? 'yellow' : 'green',
       shape: s.depth > 0 || s.inFlight > 0 ? 'dot' : 'ring',
-      text: `${pct}% dropped ${s.dropped}`,
+      text: this.ports.t('status.fill', { percent: pct, dropped: compactCount(s.dropped) }),
     };
   }
 
@@ -358,7 +361,7 @@ export class BufferController {
 
   /** Once when the disk tier starts failing, once when it works again: never once per event. */
   private diskStateChanged(err: Error | undefined): void {
-    if (err !== undefined) this.ports.log.error(`disk tier ${this.diskDir} fails (${err.message}): events that cannot be stored or read back are dropped and counted (droppedDiskError)`);
-    else this.ports.log.info(`disk tier ${this.diskDir} works again`);
+    if (err !== undefined) this.ports.log.error(this.ports.t('log.diskTierFails', { dir: this.diskDir, error: err.message }));
+    else this.ports.log.info(this.ports.t('log.diskTierWorks', { dir: this.diskDir }));
   }
 }

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { isRecordGroup } from '../readings/records';
 import type { ResolvedShapeOptions } from '../readings/shapes';
 import { SequenceJournal, type SequenceStamper } from '../readings/sequence';
+import type { Translate } from '../shared/text';
 import { Totals } from '../shared/totals';
 import { type BufferMessage, type HeldItem, messageWeight, noUpstream, persisted, weightOf } from './held-item';
 import { restoreSpool, spoolFileFor, writeSpool } from './spool';
@@ -50,7 +51,7 @@ export class CarryOver {
   readonly counters: SpoolCounters = { restored: 0, spooled: 0, spoolLost: 0, spoolErrors: 0, spoolBadLines: 0, spoolBadBytes: 0 };
   private readonly resendFile: string;
 
-  constructor(filesDir: string, nodeId: string, private readonly log: CarryOverLog) {
+  constructor(filesDir: string, nodeId: string, private readonly log: CarryOverLog, private readonly t: Translate) {
     this.spoolFile = spoolFileFor(filesDir, nodeId);
     const base = this.spoolFile.replace(/\.jsonl$/, '');
     this.resendFile = `${base}.resend.json`;
@@ -62,9 +63,9 @@ export class CarryOver {
   openJournal(sequences: SequenceStamper): void {
     try {
       const opened = this.journal.open(sequences);
-      if (!opened.clean) this.log.warn(`the previous run did not close cleanly: what it held in memory is lost (gaps in seq); sequence numbers skip ahead`);
+      if (!opened.clean) this.log.warn(this.t('log.notClosedCleanly'));
     } catch (err) {
-      this.log.warn(`sequence numbers of ${this.journal.file} could not be read (${(err as Error).message}): numbering starts again`);
+      this.log.warn(this.t('log.sequencesUnreadable', { file: this.journal.file, error: (err as Error).message }));
     }
   }
 
@@ -85,7 +86,7 @@ export class CarryOver {
       fs.mkdirSync(path.dirname(this.resendFile), { recursive: true });
       fs.writeFileSync(this.resendFile, JSON.stringify({ savedAt: now, lately }));
     } catch (err) {
-      this.log.warn(`could not save what an MQTT broker may send again to ${this.resendFile}: ${(err as Error).message}`);
+      this.log.warn(this.t('log.resendMemoryNotSaved', { file: this.resendFile, error: (err as Error).message }));
     }
   }
 
@@ -114,12 +115,12 @@ export class CarryOver {
     });
     counters.spoolBadLines += restore.badLines;
     counters.spoolBadBytes += restore.badBytes;
-    if (restore.restored > 0) this.log.info(`restored ${restore.restored} messages (${counters.restored} events) spooled at the last shutdown`);
+    if (restore.restored > 0) this.log.info(this.t('log.restored', { messages: restore.restored, events: counters.restored }));
     if (restore.error !== undefined || restore.badLines > 0) {
       counters.spoolErrors++;
-      const why = restore.error !== undefined ? restore.error.message : `${restore.badLines} unreadable lines`;
-      const kept = restore.keptAs !== undefined ? `kept as ${restore.keptAs}, never read again` : 'it stays where it is (the next spool keeps it aside)';
-      this.log.error(`could not restore the spool ${this.spoolFile}: ${why}; ${restore.badBytes} bytes not restored, ${kept}`);
+      const why = restore.error !== undefined ? restore.error.message : this.t('log.unreadableLines', { lines: restore.badLines });
+      const kept = restore.keptAs !== undefined ? this.t('log.spoolKeptAs', { file: restore.keptAs }) : this.t('log.spoolStays');
+      this.log.error(this.t('log.spoolNotRestored', { file: this.spoolFile, error: why, bytes: restore.badBytes, kept }));
     }
   }
 
@@ -135,16 +136,16 @@ export class CarryOver {
       counters.spooled += events - lost;
       counters.spoolLost += lost;
       if (all.length > 0) {
-        this.log.info(`spooled ${all.length - skipped} unconfirmed messages to ${this.spoolFile}${removed ? ' (this node was deleted: import the file or restore the node to replay them)' : ''}`);
+        this.log.info(this.t(removed ? 'log.spooledNodeDeleted' : 'log.spooled', { messages: all.length - skipped, file: this.spoolFile }));
       }
       if (skipped > 0) {
         counters.spoolErrors++;
-        this.log.error(`could not spool ${skipped} unconfirmed messages (${lost} events) that cannot be written as JSON (nested too deep?)`);
+        this.log.error(this.t('log.notJson', { messages: skipped, events: lost }));
       }
     } catch (err) {
       counters.spoolErrors++;
       counters.spoolLost += events;
-      this.log.error(`could not spool ${all.length} unconfirmed messages to ${this.spoolFile}: ${(err as Error).message}`);
+      this.log.error(this.t('log.spoolFailed', { messages: all.length, file: this.spoolFile, error: (err as Error).message }));
     }
   }
 
@@ -159,12 +160,12 @@ export class CarryOver {
       totals.drained += closing ? totals.depth : totals.depth + totals.inFlight;
       this.totals.save(totals);
     } catch (err) {
-      this.log.warn(`could not save the totals to ${this.totals.file}: ${(err as Error).message}`);
+      this.log.warn(this.t('log.totalsNotSaved', { file: this.totals.file, error: (err as Error).message }));
     }
   }
 
   saveSequences(sequences: SequenceStamper): void {
-    this.journal.save(sequences, (err) => this.log.warn(`could not save the sequence numbers to ${this.journal.file}: ${err.message}`));
+    this.journal.save(sequences, (err) => this.log.warn(this.t('log.sequencesNotSaved', { file: this.journal.file, error: err.message })));
   }
 
   /** At close: a deleted node forgets its totals and numbers; else they are saved for the next run. */
@@ -178,7 +179,7 @@ export class CarryOver {
         this.journal.close(sequences);
       }
     } catch (err) {
-      this.log.warn(`could not save the sequence numbers to ${this.journal.file}: ${(err as Error).message}`);
+      this.log.warn(this.t('log.sequencesNotSaved', { file: this.journal.file, error: (err as Error).message }));
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { DiskCounters } from './disk-counters';
+import type { Translate } from '../shared/text';
 import { diskBadgeText, type DiskTierSettings } from './disk-tier-settings';
 import type { TieredStore } from './tiered-store';
 
@@ -79,10 +80,10 @@ export class DiskTierDriver<T> {
   }
 
   /** The badge while a backlog is on disk (its facts in turn, 2 s each), else undefined. */
-  badgeText(dropped: number): string | undefined {
+  badgeText(dropped: number, t: Translate): string | undefined {
     const d = this.store.diskCounters();
     if (d.diskDepth === 0) return undefined;
-    return diskBadgeText(Math.floor(this.hooks.now() / 2000), d.diskDepth, d.diskBacklogBytes, this.drainSeconds(d), dropped);
+    return diskBadgeText(Math.floor(this.hooks.now() / 2000), d.diskDepth, d.diskBacklogBytes, this.drainSeconds(d), dropped, t);
   }
 
   /** Seconds to replay the disk backlog at the rate seen lately (bounded by the configured rate). */
@@ -112,7 +113,7 @@ export class DiskTierDriver<T> {
     try {
       operation();
     } catch (err) {
-      this.hooks.error(`disk tier ${this.store.diskDir}: ${(err as Error).message}`);
+      this.hooks.error((err as Error).message);
     }
   }
 }

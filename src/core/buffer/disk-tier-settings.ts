@@ -1,5 +1,6 @@
 import * as path from 'path';
 import { compactCount, formatBytes, formatDuration } from '../shared/badge-text';
+import type { Translate } from '../shared/text';
 import { DiskTier } from './disk-tier';
 import type { DropPolicy } from './event-store';
 import { messageCodec } from './message-codec';
@@ -47,9 +48,9 @@ export function openDiskTier<H extends { msg: Record<string, unknown> }>(
  * Badge text while a backlog is on disk: three facts in turn, each under 20 characters (the editor
  * cuts longer ones): "disk 1.2M 340MB" (events, bytes), "drain ~12m" (estimate), "dropped 0".
  */
-export function diskBadgeText(phase: number, diskEvents: number, backlogBytes: number, drainSeconds: number, dropped: number): string {
+export function diskBadgeText(phase: number, diskEvents: number, backlogBytes: number, drainSeconds: number, dropped: number, t: Translate): string {
   const p = phase % 3;
-  if (p === 0) return `disk ${compactCount(diskEvents)} ${formatBytes(backlogBytes)}`;
-  if (p === 1) return `drain ~${formatDuration(drainSeconds)}`;
-  return `dropped ${compactCount(dropped)}`;
+  if (p === 0) return t('status.disk', { events: compactCount(diskEvents), bytes: formatBytes(backlogBytes) });
+  if (p === 1) return t('status.drain', { duration: formatDuration(drainSeconds) });
+  return t('status.dropped', { dropped: compactCount(dropped) });
 }

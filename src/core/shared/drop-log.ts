@@ -1,4 +1,5 @@
 import { shortDuration } from '../sink/sink-status';
+import type { Translate } from './text';
 
 /**
  * Turns a growing dropped counter into two log lines per episode: one when dropping starts, one
@@ -9,7 +10,9 @@ export class DropLog {
   private last = 0;
   private episode: { since: number; from: number; lastDropAt: number } | undefined;
 
+  /** `what`: why events are dropped, already in the user's language. */
   constructor(
+    private readonly t: Translate,
     private readonly what: string,
     private readonly quietMs = 10_000
   ) {}
@@ -22,7 +25,7 @@ export class DropLog {
     if (grew) {
       if (this.episode === undefined) {
         this.episode = { since: now, from: before, lastDropAt: now };
-        return `dropping events: ${this.what}; ${dropped - before} dropped so far (total ${dropped})`;
+        return this.t('log.droppingStarted', { what: this.what, count: dropped - before, total: dropped });
       }
       this.episode.lastDropAt = now;
       return undefined;
@@ -30,7 +33,7 @@ export class DropLog {
     if (this.episode !== undefined && now - this.episode.lastDropAt >= this.quietMs) {
       const e = this.episode;
       this.episode = undefined;
-      return `stopped dropping: ${dropped - e.from} events dropped in ${shortDuration(e.lastDropAt - e.since)} (total ${dropped})`;
+      return this.t('log.droppingStopped', { count: dropped - e.from, duration: shortDuration(e.lastDropAt - e.since), total: dropped });
     }
     return undefined;
   }

@@ -12,7 +12,8 @@ import { stampMissing, type TelemetryRecord } from '../readings/records';
 import { resolveShapeOptions, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../readings/shapes';
 import { SequenceJournal, SequenceStamper } from '../readings/sequence';
 import { Totals } from '../shared/totals';
-import { misconfiguredFix, shortDuration, sinkBadge, type Badge } from './sink-status';
+import type { Translate } from '../shared/text';
+import { misconfiguredFix, REFUSAL_SHOWN_MS, shortDuration, sinkBadge, type Badge } from './sink-status';
 import type { DeadLetterEntry, SinkState, SinkStats } from './sink-types';
 import { TimescaleWriter, type ColumnMap, type Queryable, type TimescaleWriterOptions, type WriterRetryEvent, type WriterStateChange } from './timescale-writer';
 import { WriteScheduler, type JobResult, type SinkJob } from './write-scheduler';
@@ -54,6 +55,8 @@ export interface SinkEvents<P> {
   log(level: 'info' | 'warn' | 'error', text: string, payload?: Record<string, unknown>): void;
   /** The badge should be drawn again now (a change a user must see at once). */
   changed(): void;
+  /** Words for the log and the badge in the user's language (src/core/shared/text.ts). */
+  t: Translate;
 }
 
 export interface SinkSetup {
@@ -120,6 +123,12 @@ export class SinkController<P> {
   private readonly samples: Array<[number, number]> = [];
   private shownHost: string;
   private hostChangedAt = 0;
+  /** Since when no write has finished while one is out (rows finished, for telling). */
+  private waitingSince = 0;
+  private finishedRows = 0;
+  /** Messages refused (queue full) since refusing started; refusals less than REFUSAL_SHOWN_MS apart are one episode. */
+  private lastRefusedAt = -Infinity;
+  private refusedLately = 0;
 
   constructor(
     pool: Queryable,
@@ -144,7 +153,7 @@ export class SinkController<P> {
     try {
       this.journal.open(this.sequences);
     } catch (err) {
-      events.log('warn', `sequence numbers of ${this.journal.file} could not be read (${(err as Error).message}): numbering starts again`);
+      events.log('warn', events.t('log.sequencesUnreadable', { file: this.journal.file, error: (err as Error).message }));
     }
     this.writer.on('retry', (event: WriterRetryEvent) => {
       this.scheduler.counters.retries++;
@@ -193,8 +202,16 @@ export class SinkController<P> {
     while (this.samples.length > 2 && now - this.samples[0][0] > 5000) this.samples.shift();
     const [t0, w0] = this.samples[0];
     const rate = now > t0 ? ((written - w0) * 1000) / (now - t0) : 0;
+    const c = this.scheduler.counters;
+    const finishedRows = c.written + c.duplicates + c.rejected + c.deadLetteredEvents + c.closedEvents;
+    if (c.inFlight === 0 || finishedRows !== this.finishedRows) {
+      this.waitingSince = now;
+      this.finishedRows = finishedRows;
+    }
+    const waitingMs = c.inFlight > 0 ? now - this.waitingSince : 0;
+    const refused = now - this.lastRefusedAt < REFUSAL_SHOWN_MS ? this.refusedLately : 0;
     const { state, code, since, warning, retry } = this;
-    return sinkBadge({ state, now, rate, code, since, attempt: retry.attempt, maxAttempts: retry.maxAttempts, warning, host: this.shownHost, hostChangedAt: this.hostChangedAt });
+    return sinkBadge({ state, now, rate, code, since, attempt: retry.attempt, maxAttempts: retry.maxAttempts, warning, host: this.shownHost, hostChangedAt: this.hostChangedAt, waitingMs, refused }, this.events.t);
   }
 
   /** Takes a message in; `events.finish(port, ...)` follows exactly once, now or when its rows are in. */
@@ -221,7 +238,11 @@ export class SinkController<P> {
     stampMissing(records, this.sequences, this.o.seqProperty);
     const job: SinkJob<Held<P>> = { owner: { input, port }, id: typeof input._msgid === 'string' ? input._msgid : undefined, records, receivedAt, mergeable, finished: false };
     if (this.scheduler.offer(job) === 'refused') {
-      this.events.finish(port, { completion: 'failed', error: `not written: queue full (${this.scheduler.counters.queuedEvents} events waiting)` });
+      const now = Date.now();
+      if (now - this.lastRefusedAt >= REFUSAL_SHOWN_MS) this.refusedLately = 0;
+      this.refusedLately++;
+      this.lastRefusedAt = now;
+      this.events.finish(port, { completion: 'failed', error: this.events.t('log.queueFull', { queued: this.scheduler.counters.queuedEvents }) });
     }
   }
 
@@ -237,7 +258,7 @@ export class SinkController<P> {
     try {
       await this.scheduler.close(this.drainTimeoutMs);
       const { closedMessages, closedEvents } = this.scheduler.counters;
-      if (closedMessages > 0) this.events.log('warn', `not written: node closed: handed ${closedMessages} messages (${closedEvents} events) back upstream; a telemetry-buffer or telemetry-batcher in front sends them again or spools them`);
+      if (closedMessages > 0) this.events.log('warn', this.events.t('log.handedBack', { messages: closedMessages, events: closedEvents }));
     } finally {
       try {
         if (removed) {
@@ -248,7 +269,7 @@ export class SinkController<P> {
           this.journal.close(this.sequences);
         }
       } catch (err) {
-        this.events.log('warn', `could not save the totals and sequence numbers of ${this.totals.file}: ${(err as Error).message}`);
+        this.events.log('warn', this.events.t('log.totalsNotSaved', { file: this.totals.file, error: (err as Error).message }));
       }
     }
   }
@@ -260,9 +281,9 @@ export class SinkController<P> {
     s.closedEvents += s.inFlightEvents + s.queuedEvents;
     try {
       this.totals.save(s);
-      this.journal.save(this.sequences, (err) => this.events.log('warn', `could not save the sequence numbers to ${this.journal.file}: ${err.message}`));
+      this.journal.save(this.sequences, (err) => this.events.log('warn', this.events.t('log.sequencesNotSaved', { file: this.journal.file, error: err.message })));
     } catch (err) {
-      this.events.log('warn', `could not save the totals and sequence numbers of ${this.totals.file}: ${(err as Error).message}`);
+      this.events.log('warn', this.events.t('log.totalsNotSaved', { file: this.totals.file, error: (err as Error).message }));
     }
   }
 
@@ -277,17 +298,18 @@ export class SinkController<P> {
     if (event.state === 'retrying') this.retry = { attempt: event.attempt, maxAttempts: event.maxAttempts };
     const { db, code } = this;
     const counters = this.scheduler.counters;
-    const held = `${counters.inFlightEvents + counters.queuedEvents} events held`;
+    const t = this.events.t;
+    const facts = { database: db.label, code, error: event.message ?? '', held: counters.inFlightEvents + counters.queuedEvents };
     if (event.state === 'down') {
-      this.events.log('warn', db.redact(`database ${db.label} unavailable (${code}: ${event.message ?? ''}); ${held}, retrying until it is back`));
+      this.events.log('warn', db.redact(t('log.down', facts)));
       this.downLogged = true;
     } else if (event.state === 'misconfigured') {
-      const text = db.redact(`database ${db.label} refuses this configuration (${code}: ${event.message ?? ''}): ${misconfiguredFix(code)}. Nothing is thrown away meanwhile; ${held}`);
+      const text = db.redact(t('log.misconfigured', { ...facts, fix: misconfiguredFix(code, t) }));
       this.events.log('error', text, { topic: 'misconfigured', payload: { state: 'misconfigured', code, message: text } });
       this.downLogged = true;
     } else if (event.state === 'up' && this.downLogged) {
       this.downLogged = false;
-      this.events.log('info', `database ${db.label} ${previous === 'misconfigured' ? 'accepts the configuration again' : 'is back'} after ${shortDuration(Date.now() - blockedSince)}`);
+      this.events.log('info', t(previous === 'misconfigured' ? 'log.acceptedAgain' : 'log.back', { database: db.label, duration: shortDuration(Date.now() - blockedSince) }));
     }
     this.events.changed();
   }
@@ -305,11 +327,11 @@ export class SinkController<P> {
     }
     if (result.kind === 'failed') {
       how.completion = 'failed';
-      how.error = `not written: ${result.error}`;
+      how.error = this.events.t('log.notWritten', { error: result.error });
     } else if (job.mergeable && result.deadLetters.length === job.records.length) {
       // A plain message none of whose rows could be stored is a bad message: done(err) with the
       // reason, so a Catch node sees it. A batch completes: its good rows are in.
-      how.error = `not written: rejected: ${result.deadLetters[0].reason}`;
+      how.error = this.events.t('log.notWrittenRejected', { reason: result.deadLetters[0].reason });
     }
     this.events.finish(port, how);
   }

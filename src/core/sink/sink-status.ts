@@ -2,6 +2,8 @@
  * What timescale-sink shows: its badge (under 20 characters, the editor cuts longer ones) and the
  * words its log lines use for a state, so that a badge always names the present state and why.
  */
+import { compactCount } from '../shared/badge-text';
+import type { Translate } from '../shared/text';
 import type { SinkState } from './sink-types';
 
 export interface Badge {
@@ -19,42 +21,43 @@ export function shortDuration(ms: number): string {
   return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600) > 0 ? `${Math.floor((s % 86400) / 3600)}h` : ''}`;
 }
 
-/** The word for why the database is not there: a frozen or locked server is not a dead one. */
-function downWord(code: string): string {
+/** Why the database is not there, as a badge key: a frozen or locked server is not a dead one. */
+function downKey(code: string): string {
   if (code === '57014' || code === 'QUERY_TIMEOUT') return 'stalled';
-  if (code === '25006') return 'read-only';
-  if (code.startsWith('53')) return 'db full';
+  if (code === '25006') return 'readOnly';
+  if (code.startsWith('53')) return 'full';
   return 'down';
 }
 
-const MISCONFIGURED: Record<string, [badge: string, fix: string]> = {
-  '28P01': ['auth failed', 'the password (or user) of the connection is wrong: fix it in the timescale-connection node and deploy'],
-  '28000': ['auth refused', 'the server refuses this user from this host (pg_hba.conf): ask its administrator'],
-  NO_PASSWORD: ['no password', 'the server wants a password and the connection has none: set it in the timescale-connection node'],
-  '3D000': ['no database', 'the database does not exist: create it, or fix the database name of the connection'],
-  '3F000': ['no schema', 'the schema does not exist: create it, or fix the schema of the sink'],
-  '42501': ['no privilege', 'the user lacks a privilege on the table or schema: GRANT INSERT, SELECT (and CREATE for auto mode) or use the owner'],
-  '42P01': ['no table', 'the table does not exist: create it, or use auto mode'],
-  '42703': ['no column', 'a column the sink writes does not exist: fix the column names (existing mode) or the table'],
-  NO_TABLE: ['no table', 'the table does not exist: create it, or use auto mode'],
-  NO_COLUMN: ['no column', 'a column the sink writes does not exist: fix the column names (existing mode) or the table'],
-  ENOTFOUND: ['host unknown', 'the host name of the connection does not resolve: fix it'],
-  NO_TLS: ['no TLS', 'the server does not accept TLS: set TLS to off, or enable ssl on the server'],
+/** The misconfigurations with a word of their own (status.misconfigured.<key>) and a fix (log.fix.<key>). */
+const MISCONFIGURED: Record<string, string> = {
+  '28P01': 'authFailed',
+  '28000': 'authRefused',
+  NO_PASSWORD: 'noPassword',
+  '3D000': 'noDatabase',
+  '3F000': 'noSchema',
+  '42501': 'noPrivilege',
+  '42P01': 'noTable',
+  '42703': 'noColumn',
+  NO_TABLE: 'noTable',
+  NO_COLUMN: 'noColumn',
+  ENOTFOUND: 'hostUnknown',
+  NO_TLS: 'noTls',
 };
 
-/** "auth failed", "no table", ... for the badge; the code itself when there is no word for it. */
-function misconfiguredWord(code: string): string {
-  if (MISCONFIGURED[code]) return MISCONFIGURED[code][0];
-  if (code.startsWith('28')) return 'auth failed';
-  if (code.startsWith('42')) return 'bad table';
-  return /CERT|TLS/.test(code) ? 'TLS failed' : 'config';
+/** "auth failed", "no table", ... for the badge: the key of the word for a misconfiguration's code. */
+function misconfiguredKey(code: string): string {
+  if (MISCONFIGURED[code]) return MISCONFIGURED[code];
+  if (code.startsWith('28')) return 'authFailed';
+  if (code.startsWith('42')) return 'badTable';
+  return /CERT|TLS/.test(code) ? 'tlsFailed' : 'config';
 }
 
 /** What a person has to do about a misconfiguration, for the log and the Catch node. */
-export function misconfiguredFix(code: string): string {
-  if (MISCONFIGURED[code]) return MISCONFIGURED[code][1];
-  if (/CERT|TLS/.test(code)) return "the server's TLS certificate does not verify: check the CA file and TLS mode of the connection";
-  return 'fix the connection or the table, then deploy';
+export function misconfiguredFix(code: string, t: Translate): string {
+  if (MISCONFIGURED[code]) return t(`log.fix.${MISCONFIGURED[code]}`);
+  if (/CERT|TLS/.test(code)) return t('log.fix.tlsFailed');
+  return t('log.fix.config');
 }
 
 /** "1.2k" above 999. */
@@ -81,26 +84,41 @@ export interface SinkBadgeFacts {
   /** The host written to, and when the writes moved to it from another host (0: never). */
   host?: string;
   hostChangedAt?: number;
+  /** Up, but the oldest write has not finished for this long (a lock, a slow server); 0: none waits. */
+  waitingMs?: number;
+  /** Messages refused lately because the queue was full (0: none). */
+  refused?: number;
 }
+
+/** How long the badge stays red after the last message refused for a full queue: long enough to be seen. */
+export const REFUSAL_SHOWN_MS = 5000;
+
+/** A write that has not finished for this long is shown as waiting instead of the rate. */
+export const WRITE_WAIT_SHOWN_MS = 2000;
 
 /** How long the badge names the new host after the writes moved (a failover), instead of the rate. */
 export const HOST_CHANGE_SHOWN_MS = 10_000;
 
-export function sinkBadge(f: SinkBadgeFacts): Badge {
+export function sinkBadge(f: SinkBadgeFacts, t: Translate): Badge {
   const fit = (text: string): string => (text.length < 20 ? text : text.slice(0, 19));
   switch (f.state) {
     case 'closing':
-      return { fill: 'grey', shape: 'ring', text: 'closing' };
+      return { fill: 'grey', shape: 'ring', text: fit(t('status.closing')) };
     case 'starting':
-      return { fill: 'grey', shape: 'ring', text: 'connecting' };
+      return { fill: 'grey', shape: 'ring', text: fit(t('status.connecting')) };
     case 'retrying':
-      return { fill: 'yellow', shape: 'ring', text: fit(`retry ${f.attempt}/${f.maxAttempts} ${f.code}`) };
+      return { fill: 'yellow', shape: 'ring', text: fit(t('status.retry', { attempt: f.attempt, max: f.maxAttempts, code: f.code })) };
     case 'down':
-      return { fill: 'red', shape: 'ring', text: fit(`${downWord(f.code)} ${shortDuration(f.now - f.since)}`) };
+      return { fill: 'red', shape: 'ring', text: fit(t(`status.down.${downKey(f.code)}`, { duration: shortDuration(f.now - f.since) })) };
     case 'misconfigured':
-      return { fill: 'red', shape: 'ring', text: fit(`${misconfiguredWord(f.code)} ${f.code}`) };
-    default:
-      if (f.host && f.hostChangedAt && f.now - f.hostChangedAt < HOST_CHANGE_SHOWN_MS) return { fill: 'green', shape: 'dot', text: fit(`on ${f.host}`) };
-      return f.warning ? { fill: 'yellow', shape: 'dot', text: fit(`${shortRate(f.rate)} rows/s ${f.warning}`) } : { fill: 'green', shape: 'dot', text: `${shortRate(f.rate)} rows/s` };
+      return { fill: 'red', shape: 'ring', text: fit(t(`status.misconfigured.${misconfiguredKey(f.code)}`, { code: f.code })) };
+    default: {
+      if (f.refused !== undefined && f.refused > 0) return { fill: 'red', shape: 'dot', text: fit(t('status.queueFull', { refused: compactCount(f.refused) })) };
+      // Rows that do not arrive are not a rate of 0: the write waits, and the badge says so.
+      if (f.waitingMs !== undefined && f.waitingMs >= WRITE_WAIT_SHOWN_MS) return { fill: 'yellow', shape: 'ring', text: fit(t('status.writeWaits', { duration: shortDuration(f.waitingMs) })) };
+      if (f.host && f.hostChangedAt && f.now - f.hostChangedAt < HOST_CHANGE_SHOWN_MS) return { fill: 'green', shape: 'dot', text: fit(t('status.onHost', { host: f.host })) };
+      const rate = shortRate(f.rate);
+      return f.warning ? { fill: 'yellow', shape: 'dot', text: fit(t('status.rateWarning', { rate, warning: f.warning })) } : { fill: 'green', shape: 'dot', text: fit(t('status.rate', { rate })) };
+    }
   }
 }
