@@ -33,14 +33,15 @@ describe('installed in a real Node-RED runtime (the version under test)', functi
     assert.doesNotMatch(red.output(), /\[(error|warn)\].*(telemetry|timescale)/i);
   });
 
-  it('puts the pipeline nodes in the telemetry palette category', async function () {
+  it('puts the sink in "storage" beside the other database nodes and the rest of the pipeline in "telemetry"', async function () {
     const res = await red.request('GET', '/nodes', undefined, { accept: 'text/html' });
     assert.equal(res.status, 200);
     for (const type of Object.keys(pkg['node-red'].nodes)) {
       const registration = new RegExp(`registerType\\('${type}',\\s*\\{\\s*category:\\s*'(\\w+)'`);
       const match = registration.exec(res.body);
       assert.ok(match, `${type} is registered in the editor`);
-      assert.equal(match[1], type === 'timescale-connection' ? 'config' : 'telemetry');
+      const expected: Record<string, string> = { 'timescale-connection': 'config', 'timescale-sink': 'storage' };
+      assert.equal(match[1], expected[type] ?? 'telemetry', type);
     }
   });
 
