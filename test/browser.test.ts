@@ -64,11 +64,44 @@ describe('the editor in headless chromium', function () {
     await page.goto(red.url);
     await page.waitForSelector('#red-ui-palette .red-ui-palette-node', { timeout: 60_000 });
 
-    // The palette: the four flow nodes of the package in the "telemetry" category.
-    for (const type of Object.keys(pkg['node-red'].nodes).filter((t) => t !== 'timescale-connection')) {
-      const node = page.locator(`#red-ui-palette-telemetry .red-ui-palette-node[data-palette-type="${type}"]`);
-      assert.equal(await node.count(), 1, `${type} in the telemetry palette`);
+    // The palette: the sink among the storage nodes, the rest in "telemetry", each label on one line.
+    const flowTypes = Object.keys(pkg['node-red'].nodes).filter((t) => t !== 'timescale-connection');
+    for (const type of flowTypes) {
+      const category = type === 'timescale-sink' ? 'storage' : 'telemetry';
+      const node = page.locator(`#red-ui-palette-${category} .red-ui-palette-node[data-palette-type="${type}"]`);
+      assert.equal(await node.count(), 1, `${type} in the ${category} palette`);
+      assert.doesNotMatch(await node.locator('.red-ui-palette-label').innerHTML(), /<br/, `${type}: its palette label fits one line`);
     }
+    // What users type into the palette search to find them.
+    const found = async (term: string): Promise<string[]> => {
+      await page.fill('#red-ui-palette-search input', term);
+      await page.waitForTimeout(500);
+      return page.evaluate(() =>
+        Array.from((globalThis as any).document.querySelectorAll('#red-ui-palette-container .red-ui-palette-node') as any[])
+          .filter((el) => el.offsetParent !== null)
+          .map((el) => el.getAttribute('data-palette-type') as string),
+      );
+    };
+    for (const term of ['postgres', 'database', 'timescale']) assert.ok((await found(term)).includes('timescale-sink'), `"${term}" finds the sink`);
+    assert.deepEqual((await found('telemetry')).filter((t) => flowTypes.includes(t)).sort(), [...flowTypes].sort(), '"telemetry" finds every node of the package');
+    await page.fill('#red-ui-palette-search input', '');
+
+    // A node fresh from the palette: labels that say what it is, not the category's name.
+    const fresh = await page.evaluate((types) => {
+      const RED = (globalThis as any).RED;
+      return types.map((type: string) => {
+        const def = RED.nodes.getType(type);
+        const node: Record<string, unknown> = { type, _: def._ };
+        for (const [key, property] of Object.entries(def.defaults as Record<string, { value: unknown }>)) node[key] = property.value;
+        return def.label.call(node) as string;
+      });
+    }, flowTypes);
+    assert.deepEqual(Object.fromEntries(flowTypes.map((t, i) => [t, fresh[i]])), {
+      'telemetry-buffer': 'buffer',
+      'telemetry-batcher': 'batch 1000 / 1000 ms',
+      'timescale-sink': 'telemetry table',
+      'telemetry-simulator': 'simulator 100/s',
+    });
 
     // Import > Examples: the menu, the Examples tab, our module, the example, Import into a new flow.
     await page.click('#red-ui-header-button-sidemenu');
