@@ -42,6 +42,22 @@ async function importExample(page: Page, name: string): Promise<void> {
   await page.mouse.click(260, 150);
 }
 
+/** At 100 % zoom with the sidebar open the whole imported example is in view (20 px to spare each side). */
+async function assertFitsCanvas(page: Page, name: string): Promise<void> {
+  const fit = await page.evaluate(() => {
+    const RED = (globalThis as any).RED;
+    const nodes = RED.nodes.filterNodes({ z: RED.workspaces.active() }) as { x: number; w: number }[];
+    return {
+      sidebar: RED.menu.isSelected('menu-item-sidebar') as boolean,
+      zoom: RED.view.scale() as number,
+      flowWidth: Math.max(...nodes.map((n) => n.x + n.w / 2)) - Math.min(...nodes.map((n) => n.x - n.w / 2)),
+      canvasWidth: (globalThis as any).document.getElementById('red-ui-workspace-chart').clientWidth as number,
+    };
+  });
+  assert.ok(fit.sidebar && fit.zoom === 1, 'the sidebar is open, the zoom 100 %');
+  assert.ok(fit.flowWidth + 40 <= fit.canvasWidth, `${name} (${Math.round(fit.flowWidth)} px wide) fits the canvas (${fit.canvasWidth} px)`);
+}
+
 /** The connection node's edit dialog, pointed at the test database, credentials included. */
 async function setConnection(page: Page, id: string, db: URL): Promise<void> {
   await page.evaluate((nodeId) => (globalThis as any).RED.editor.editConfig('', 'timescale-connection', nodeId), id);
@@ -148,19 +164,7 @@ describe('the editor in headless chromium', function () {
 
     await importExample(page, EXAMPLE);
 
-    // At 100 % zoom with the sidebar open the whole example is in view.
-    const fit = await page.evaluate(() => {
-      const RED = (globalThis as any).RED;
-      const nodes = RED.nodes.filterNodes({ z: RED.workspaces.active() }) as { x: number; w: number }[];
-      return {
-        sidebar: RED.menu.isSelected('menu-item-sidebar') as boolean,
-        zoom: RED.view.scale() as number,
-        flowWidth: Math.max(...nodes.map((n) => n.x + n.w / 2)) - Math.min(...nodes.map((n) => n.x - n.w / 2)),
-        canvasWidth: (globalThis as any).document.getElementById('red-ui-workspace-chart').clientWidth as number,
-      };
-    });
-    assert.ok(fit.sidebar && fit.zoom === 1, 'the sidebar is open, the zoom 100 %');
-    assert.ok(fit.flowWidth + 40 <= fit.canvasWidth, `example 01 (${Math.round(fit.flowWidth)} px wide) fits the canvas (${fit.canvasWidth} px)`);
+    await assertFitsCanvas(page, EXAMPLE);
 
     const ids = await page.evaluate(() => {
       const RED = (globalThis as any).RED;
@@ -242,6 +246,7 @@ describe('the editor in headless chromium', function () {
     const proc = red;
     await page.evaluate(() => (globalThis as any).RED.menu.setSelected('menu-item-sidebar', true));
     await importExample(page, DASHBOARD_EXAMPLE);
+    await assertFitsCanvas(page, DASHBOARD_EXAMPLE);
     const flow = await page.evaluate(() => {
       const RED = (globalThis as any).RED;
       const here = (type: string): any[] => RED.nodes.filterNodes({ type, z: RED.workspaces.active() });
@@ -256,6 +261,8 @@ describe('the editor in headless chromium', function () {
     const invalid = await page.evaluate(() => (globalThis as any).RED.nodes.filterNodes({}).filter((n: any) => n.valid === false).map((n: any) => n.type));
     assert.deepEqual(invalid, [], 'no node of the example is invalid');
     await deploy(page);
+    fs.mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: path.join(artifacts, 'dashboard-flow.png') });
 
     const dashboard = await page.context().newPage();
     const dashboardErrors: string[] = [];
