@@ -74,7 +74,7 @@ function demoFlow(db, rate) {
       credentials[n.id] = { user: db.user, password: db.password };
     }
     if (n.type === 'telemetry-simulator') n.rate = rate;
-    if (n.type === 'file') n.filename = path.join(dataDir, 'dead-letters.jsonl');
+    if (n.type === 'file') Object.assign(n, { filename: path.join(dataDir, 'dead-letters.jsonl'), filenameType: 'str' });
     flow.push(n);
   }
   return { flow, credentials };

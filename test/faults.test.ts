@@ -150,7 +150,7 @@ describe('faults on real processes: nothing lost without a count, nothing writte
     const [sim, buffer, batcher, sink] = ['telemetry-simulator', 'telemetry-buffer', 'telemetry-batcher', 'timescale-sink'].map(byType);
     // The example's options, but twice its rate (so 75 s overflow the ring of 100,000) and a count to finish.
     Object.assign(sim, { rate: 2000, count: total });
-    Object.assign(byType('file'), { filename: deadLetters });
+    Object.assign(byType('file'), { filename: deadLetters, filenameType: 'str' });
     Object.assign(byType('timescale-connection'), { host: url.hostname, port: url.port, database: 'fault_example_outage', credentials: { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } });
     red = await startNodeRed();
     const proc = red;

@@ -67,7 +67,13 @@ describe('the npm package', function () {
     // What a user sees: npm's warnings included (npm 11 warns about install scripts it was not allowed to run).
     const install = spawnSync(npm, ['install', '--no-audit', '--no-fund', '--omit=dev', tarball], { cwd: userDir, encoding: 'utf8' });
     assert.equal(install.status, 0, install.stderr);
-    assert.deepEqual(`${install.stdout}\n${install.stderr}`.split('\n').filter((line) => /warn/i.test(line) && line.includes(pkg.name)), [], 'npm warns about nothing of ours');
+    const warnings = `${install.stdout}\n${install.stderr}`.split('\n').filter((line) => /warn/i.test(line));
+    assert.deepEqual(warnings.filter((line) => line.includes(pkg.name)), [], 'npm warns about nothing of ours');
+    // The one warning left: npm 11 lists msgpackr's optional native decoder, whose install script it did
+    // not run (its prebuilt binary loads without it; README "Quick start"). Any other warning fails here.
+    const unapproved = warnings.map((line) => /^npm warn install-scripts\s+(\S+)@\S+ \(/.exec(line)?.[1]).filter((name) => name !== undefined);
+    assert.deepEqual([...new Set(unapproved)], unapproved.length > 0 ? ['msgpackr-extract'] : [], 'only msgpackr-extract has an install script');
+    assert.deepEqual(warnings.filter((line) => !/^npm warn install-scripts\b/.test(line)), [], 'npm prints no other warning');
     const installed = path.join(userDir, 'node_modules', pkg.name);
     assert.ok(!fs.lstatSync(installed).isSymbolicLink(), 'a real copy, not a link to the worktree');
     assert.equal(JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8')).version, pkg.version);

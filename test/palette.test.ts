@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { startNodeRed, NodeRedProcess } from './support/node-red-process';
+import { waitUntil } from './support/wait';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'));
 
@@ -33,14 +34,15 @@ describe('installed in a real Node-RED runtime (the version under test)', functi
     assert.doesNotMatch(red.output(), /\[(error|warn)\].*(telemetry|timescale)/i);
   });
 
-  it('puts the pipeline nodes in the telemetry palette category', async function () {
+  it('puts the sink in "storage" beside the other database nodes and the rest of the pipeline in "telemetry"', async function () {
     const res = await red.request('GET', '/nodes', undefined, { accept: 'text/html' });
     assert.equal(res.status, 200);
     for (const type of Object.keys(pkg['node-red'].nodes)) {
       const registration = new RegExp(`registerType\\('${type}',\\s*\\{\\s*category:\\s*'(\\w+)'`);
       const match = registration.exec(res.body);
       assert.ok(match, `${type} is registered in the editor`);
-      assert.equal(match[1], type === 'timescale-connection' ? 'config' : 'telemetry');
+      const expected: Record<string, string> = { 'timescale-connection': 'config', 'timescale-sink': 'storage' };
+      assert.equal(match[1], expected[type] ?? 'telemetry', type);
     }
   });
 
@@ -94,6 +96,22 @@ describe('installed in a real Node-RED runtime (the version under test)', functi
       assert.doesNotMatch(red.output(), /Waiting for missing types/);
     }
     for (const type of Object.keys(pkg['node-red'].nodes)) assert.ok(typesUsed.has(type), `an example uses ${type}`);
+  });
+
+  it("writes example 01's dead letters into the user directory, not the process's working directory", async function () {
+    const res = await red.request('GET', `/library/examples/flows/${pkg.name}/${encodeURIComponent('01 - Simulated line into TimescaleDB')}`);
+    const file = (JSON.parse(res.body) as { id: string; type: string }[]).find((n) => n.type === 'file');
+    assert.ok(file, 'example 01 has its dead-letter file node');
+    const tab = { id: 'deadl3773rtab001', type: 'tab', label: 'dead letters' };
+    const inject = { id: 'deadl3773rinj001', type: 'inject', z: tab.id, payload: '{"reason":"test"}', payloadType: 'json', wires: [[file.id]] };
+    const deploy = await red.request('POST', '/flows', [tab, inject, { ...file, z: tab.id }], { 'Node-RED-Deployment-Type': 'full' });
+    assert.equal(deploy.status, 204, deploy.body);
+    // The flow starts just after the deploy answers.
+    await waitUntil('the inject node takes a trigger', async () => (await red.request('POST', `/inject/${inject.id}`)).status === 200, 10_000);
+    const written = path.join(red.userDir, 'telemetry-dead-letters.jsonl');
+    await waitUntil('the dead letter is written', () => fs.existsSync(written) && fs.readFileSync(written, 'utf8') === '{"reason":"test"}\n', 10_000);
+    assert.equal(fs.existsSync(path.join(process.cwd(), 'telemetry-dead-letters.jsonl')), false, 'nothing in the working directory');
+    await red.request('POST', '/flows', [], { 'Node-RED-Deployment-Type': 'full' });
   });
 });
 

@@ -24,6 +24,9 @@ interface Port {
 
 export = function (RED: RedAPI): void {
   installAdminEndpoints(RED);
+  // Node-RED names no variable for its user directory; the examples' dead-letter file node writes to
+  // `${NODE_RED_USER_DIR}/...` (a relative path would land in the process's working directory).
+  if (process.env.NODE_RED_USER_DIR === undefined && RED.settings.userDir) process.env.NODE_RED_USER_DIR = RED.settings.userDir;
 
   function TimescaleSink(this: Node, def: NodeDef): void {
     RED.nodes.createNode(this, def);

@@ -47,19 +47,20 @@ export function makeUserDir(prefix = 'telemetry-nr-'): string {
 }
 
 /**
- * The input packages examples 04 and 05 are made with (devDependencies). Node-RED loads every node
+ * The packages examples 04, 05 (input nodes) and 06 (dashboard) are made with (devDependencies). Node-RED loads every node
  * module in the node_modules folders above its own installation, so this project's too: each
  * Node-RED started here would load them (2 s more per start, and node-opcua's memory in every
  * benchmark), unless excluded. Only the tests of the examples ask for them (`inputPackages`); they
  * are then linked into the user directory, for a Node-RED installed elsewhere (scripts/compat.sh).
  */
-export const EXAMPLE_INPUT_PACKAGES = ['node-red-contrib-modbus', 'node-red-contrib-opcua'];
+export const EXAMPLE_INPUT_PACKAGES = ['node-red-contrib-modbus', 'node-red-contrib-opcua', '@flowfuse/node-red-dashboard'];
 
 function linkInputPackages(userDir: string): void {
   const modules = path.join(userDir, 'node_modules');
   fs.mkdirSync(modules, { recursive: true });
   for (const name of EXAMPLE_INPUT_PACKAGES) {
     const link = path.join(modules, name);
+    fs.mkdirSync(path.dirname(link), { recursive: true });
     if (!fs.existsSync(link)) fs.symlinkSync(path.dirname(require.resolve(`${name}/package.json`, { paths: [projectRoot] })), link, 'dir');
   }
 }
@@ -93,7 +94,7 @@ export async function startNodeRed(options: StartOptions = {}): Promise<NodeRedP
   diagnostics: { enabled: false },
   externalModules: { autoInstall: false, palette: { allowInstall: false } },
   editorTheme: { tours: false, projects: { enabled: false } },
-  ${options.inputPackages === true ? '' : `nodesExcludes: ${JSON.stringify(EXAMPLE_INPUT_PACKAGES)},`}
+  ${options.inputPackages === true ? '' : `nodesExcludes: ${JSON.stringify(EXAMPLE_INPUT_PACKAGES.map((name) => path.basename(name)))},`}
   ${options.settings ?? ''}
 };
 `,
