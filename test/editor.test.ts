@@ -27,7 +27,7 @@ function probes(option: Option): unknown[] {
     case 'choice':
       return [...option.choices, 'other', option.choices[0].toUpperCase()];
     case 'text':
-      return ['1 day', '30', 'day', 'a_table', 'bad-name', 'x'.repeat(64), '__proto__', 'time, ts', 'a,b', 'db1:5432,db2', 'db1:70000', ':1', 'sim/line2', option.default];
+      return ['1 day', '30', 'day', 'a_table', 'line-1', 'x'.repeat(64), 'ä'.repeat(32), 'a\u0000b', 'say "hi"', '__proto__', 'time, ts', 'a,b', 'db1:5432,db2', 'db1:70000', ':1', 'sim/line2', option.default];
     default:
       return [true, false];
   }
@@ -260,7 +260,10 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.equal(label({}), 'localhost:5432/postgres');
 
     const sink = definition('timescale-sink');
-    assert.equal(valid(sink, 'table', 'bad-name'), false);
+    assert.equal(valid(sink, 'table', 'line-1'), true, 'always quoted: a hyphen is safe');
+    assert.equal(valid(sink, 'table', 'x'.repeat(64)), false, 'over 63 bytes');
+    assert.equal(valid(sink, 'table', 'ä'.repeat(32)), false, '64 bytes in 32 characters');
+    assert.equal(valid(sink, 'table', 'a\u0000b'), false, 'a NUL');
     assert.equal(valid(sink, 'schema', ''), false);
     assert.equal(valid(sink, 'timeColumn', '', { mode: 'existing' }), false, 'existing mode needs a time column');
     assert.equal(valid(sink, 'timeColumn', '', { mode: 'auto' }), true);
