@@ -136,6 +136,16 @@ describe('editor: help, labels, defaults and validation of every node', function
         assert.doesNotMatch(html.replace(/<script type="text\/javascript">[\s\S]*?<\/script>/, ''), /<label[^>]*>\s*(<i[^>]*><\/i>)?\s*[A-Za-z]/, 'no untranslated label text in the form');
       });
 
+      it('gives every validator two parameters and no required: false, so that Node-RED asks it and shows its reason', function () {
+        const def = definition(type);
+        const validators = Object.entries(def.defaults).filter(([, p]) => p.validate);
+        assert.ok(validators.length > 0);
+        for (const [field, p] of validators) {
+          assert.equal(p.validate?.length, 2, `${type}.${field}`);
+          assert.notEqual(p.required, false, `${type}.${field}: required false makes Node-RED skip the validator for an empty value`);
+        }
+      });
+
       it('accepts every default and names its own SVG icon', function () {
         const def = definition(type);
         for (const [field, p] of Object.entries(def.defaults)) {
