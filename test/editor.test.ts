@@ -217,6 +217,21 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.ok(listed > 0);
   });
 
+  it('every example carries every option of its nodes, so an imported example shows each field filled in', function () {
+    let checked = 0;
+    for (const file of fs.readdirSync(path.join(root, 'examples')).filter((f) => f.endsWith('.json'))) {
+      const flow = JSON.parse(fs.readFileSync(path.join(root, 'examples', file), 'utf8')) as Array<Record<string, unknown>>;
+      for (const node of flow) {
+        const table = typeof node.type === 'string' && types.includes(node.type) ? tableOf(node.type) : undefined;
+        if (table === undefined) continue;
+        const missing = Object.keys(table).filter((key) => !(key in node));
+        assert.deepEqual(missing, [], `${file}: ${String(node.type)} ${String(node.id)}`);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 15, `${checked} nodes checked`);
+  });
+
   it('docs/options.md is what the option tables say (npm run docs writes it)', function () {
     const { optionsMarkdown } = require('../scripts/options.js') as { optionsMarkdown(types: string[]): string };
     assert.equal(fs.readFileSync(path.join(root, 'docs', 'options.md'), 'utf8'), optionsMarkdown(types), 'docs/options.md is stale: run npm run docs');
