@@ -18,6 +18,7 @@ const { tableOf, editorScript, helpList } = require('./options');
 const EDITOR_MARK = '/* @options */';
 const HELP_MARK = '<!-- @options -->';
 const INCLUDE_MARK = /[ \t]*<!-- @include ([a-z-]+) -->/g;
+const WRAP_STYLE = 'white-space:pre-wrap;overflow-wrap:anywhere';
 
 for (const [type, file] of Object.entries(pkg['node-red'].nodes)) {
   const base = path.basename(file, '.js');
@@ -55,6 +56,9 @@ for (const lang of fs.readdirSync(locales)) {
       const messages = JSON.parse(fs.readFileSync(path.join(locales, lang, `${type}.json`), 'utf8'));
       text = text.replace(HELP_MARK, helpList(table, messages, type));
     }
+    // Code samples wrap inside the sidebar instead of widening it (a path, NODE_OPTIONS=...): inline,
+    // so the style reaches our help only.
+    if (name.endsWith('.html')) text = text.replace(/<(code|pre)>/g, `<$1 style="${WRAP_STYLE}">`);
     fs.writeFileSync(path.join(out, 'locales', lang, name), text);
   }
 }

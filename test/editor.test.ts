@@ -232,6 +232,21 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.ok(checked >= 15, `${checked} nodes checked`);
   });
 
+  it('keeps the prose of the buffer and sink help short and lets code samples wrap in the sidebar', function () {
+    for (const lang of LANGS) {
+      for (const type of types) {
+        const built = fs.readFileSync(path.join(root, 'nodes', 'locales', lang, `${type}.html`), 'utf8');
+        assert.doesNotMatch(built, /<(code|pre)>/, `${lang}/${type}: every code sample wraps`);
+        assert.match(built, /<code style="white-space:pre-wrap;overflow-wrap:anywhere">/, `${lang}/${type}`);
+      }
+      for (const type of ['telemetry-buffer', 'timescale-sink']) {
+        // What is written by hand (the option list and the shared input shapes are generated or included).
+        const words = fs.readFileSync(path.join(root, 'src', 'locales', lang, `${type}.html`), 'utf8').replace(/<[^>]+>/g, ' ').split(/\s+/).filter(Boolean).length;
+        assert.ok(words <= 480, `${lang}/${type}: ${words} words of prose`);
+      }
+    }
+  });
+
   it('docs/options.md is what the option tables say (npm run docs writes it)', function () {
     const { optionsMarkdown } = require('../scripts/options.js') as { optionsMarkdown(types: string[]): string };
     assert.equal(fs.readFileSync(path.join(root, 'docs', 'options.md'), 'utf8'), optionsMarkdown(types), 'docs/options.md is stale: run npm run docs');
