@@ -124,6 +124,8 @@ describe('the edit dialogs in headless chromium, English and German', function (
       // The simulator's mix says it is made of weights.
       await open(page, 'sim');
       assert.equal((await fieldState(page, 'node-input-mixSample')).unit, words.weight);
+      for (const key of ['mixSample', 'mixDetection', 'mixCounter']) await type(page, `node-input-${key}`, '0');
+      assert.equal((await fieldState(page, 'node-input-mixSample')).invalid, true, 'a mix of all zero weights generates nothing');
       await close(page, 'cancel');
 
       // The sink: a table name with a hyphen is fine; retry delays and On close all in seconds.
@@ -132,6 +134,9 @@ describe('the edit dialogs in headless chromium, English and German', function (
       await page.dispatchEvent('#node-input-table', 'change');
       assert.equal(await page.locator('#node-input-table.input-error').count(), 0, 'line-1 is accepted');
       for (const key of ['initialDelay', 'maxDelay', 'drainTimeout', 'statsInterval']) assert.match((await fieldState(page, `node-input-${key}`)).unit, /^s\b/, key);
+      await page.fill('#node-input-chunkInterval', '1 fortnight');
+      await page.dispatchEvent('#node-input-chunkInterval', 'change');
+      assert.equal(await page.locator('#node-input-chunkInterval.input-error').count(), 1, '"1 fortnight" is refused by the runtime, so marked here');
       assert.equal(await page.getAttribute('#node-input-initialDelay + .red-ui-typedInput-container input.red-ui-typedInput-input', 'placeholder'), '0.5', 'not in the flow: the default, 500 ms, in seconds');
       await close(page, 'cancel');
 

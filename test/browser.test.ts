@@ -96,9 +96,10 @@ describe('the editor in headless chromium', function () {
 
     // Point the connection at the test database in its own edit dialog, credentials included.
     await page.evaluate((id) => (globalThis as any).RED.editor.editConfig('', 'timescale-connection', id), ids.connection);
-    await page.waitForSelector('#node-config-input-port', { state: 'visible' });
+    await page.waitForSelector('#node-config-input-host', { state: 'visible' });
     await page.fill('#node-config-input-host', db.hostname);
-    await page.fill('#node-config-input-port', db.port);
+    // Port is a typed input: the user types into its own text box.
+    await page.fill('#node-config-input-port + .red-ui-typedInput-container input.red-ui-typedInput-input', db.port);
     await page.fill('#node-config-input-database', decodeURIComponent(db.pathname.slice(1)));
     await page.fill('#node-config-input-user', decodeURIComponent(db.username));
     await page.fill('#node-config-input-password', decodeURIComponent(db.password));
