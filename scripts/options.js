@@ -70,6 +70,7 @@ function editorScript(table) {
           if (s === '' && o.requiredWhen && o.requiredWhen.is.indexOf(other(this, o.requiredWhen.option)) >= 0) return o.requiredWhen.reason;
           if (s === '') return o.kind === 'text' && o.required ? 'needed' : true;
           if (o.kind === 'integer' || o.kind === 'number') {
+            if (field(key).length && isEnvField(field(key))) return s !== '' || 'the name of an environment variable';
             var factor = shownFactor(key);
             var n = factor === 1 ? Number(s) : exact(Number(s) * factor);
             var ok = !isNaN(n) && n >= o.min && n <= o.max && (o.kind === 'number' || Math.floor(n) === n);
@@ -91,29 +92,43 @@ function editorScript(table) {
        * unit after it and its range as a tooltip, shown in seconds where stored in ms; the fields of an
        * option that counts only while another has a value are hidden until it has.
        */
+      /** Whether a field is a typed input set to an environment variable (Node-RED substitutes it). */
+      function isEnvField(input) {
+        return input.next('.red-ui-typedInput-container').length > 0 && input.typedInput('type') === 'env';
+      }
       function prepare(node) {
         Object.keys(TABLE).forEach(function (key) {
           var o = TABLE[key];
           var input = field(key);
           if (!input.length || (o.kind !== 'integer' && o.kind !== 'number')) return;
           var factor = SHOWN[o.unit] ? SHOWN[o.unit].factor : 1;
+          var stored = String(input.val()).trim();
+          var env = ENV.test(stored);
           if (factor !== 1) {
             input.data('telemetry-shown', factor);
-            var stored = String(input.val()).trim();
-            if (stored !== '' && !ENV.test(stored) && !isNaN(Number(stored))) input.val(String(exact(Number(stored) / factor)));
+            if (stored !== '' && !env && !isNaN(Number(stored))) input.val(String(exact(Number(stored) / factor)));
           }
           // An empty field is the default (a flow written before the option existed): show which.
           if (!input.attr('placeholder')) input.attr('placeholder', String(exact(o.default / factor)));
-          input.typedInput({ type: 'num', types: ['num'] });
-          var unit = unitOf(o, factor);
-          var unitName = unit ? text(node, 'units.' + unit) || unit : '';
-          var note = text(node, 'note.' + key);
-          var zero = o.zero ? text(node, 'zero.' + key) || o.zero : undefined;
-          var hint = exact(o.min / factor).toLocaleString() + ' – ' + exact(o.max / factor).toLocaleString() + (unitName ? ' ' + unitName : '') + (zero ? '; 0 = ' + zero : '');
-          var words = [unitName, note, zero ? '(0 = ' + zero + ')' : ''].filter(Boolean).join(' ');
+          if (env) input.val(stored.slice(2, -1));
+          input.typedInput({ default: 'num', types: ['num', 'env'] });
+          input.typedInput('type', env ? 'env' : 'num');
           var container = input.next('.red-ui-typedInput-container');
-          (container.length ? container : input).attr('title', hint);
-          if (words) (container.length ? container : input).after($('<span class="telemetry-unit" style="margin-left:6px"></span>').text(words).attr('title', hint));
+          var after = $('<span class="telemetry-unit" style="margin-left:6px"></span>');
+          (container.length ? container : input).after(after);
+          // A variable's value is read in the unit the flow keeps (ms), a typed number in the one shown.
+          function describe() {
+            var f = isEnvField(input) ? 1 : factor;
+            var unit = f === 1 ? o.unit : unitOf(o, f);
+            var unitName = unit ? text(node, 'units.' + unit) || unit : '';
+            var note = text(node, 'note.' + key);
+            var zero = o.zero ? text(node, 'zero.' + key) || o.zero : undefined;
+            var hint = exact(o.min / f).toLocaleString() + ' – ' + exact(o.max / f).toLocaleString() + (unitName ? ' ' + unitName : '') + (zero ? '; 0 = ' + zero : '');
+            (container.length ? container : input).attr('title', hint);
+            after.text([unitName, note, zero ? '(0 = ' + zero + ')' : ''].filter(Boolean).join(' ')).attr('title', hint);
+          }
+          input.on('change', describe);
+          describe();
         });
         Object.keys(TABLE).forEach(function (key) {
           var o = TABLE[key];
@@ -126,18 +141,21 @@ function editorScript(table) {
           show();
         });
       }
-      /** For oneditsave: the fields shown in seconds go back to the unit the flow stores. */
+      /** For oneditsave: an environment variable back to \${NAME}, a number shown in seconds back to the unit the flow keeps. */
       function save() {
         Object.keys(TABLE).forEach(function (key) {
+          var o = TABLE[key];
           var input = field(key);
+          if (!input.length || (o.kind !== 'integer' && o.kind !== 'number')) return;
           var factor = shownFactor(key);
-          if (factor === 1) return;
-          var shown = String(input.val()).trim();
           input.removeData('telemetry-shown');
-          if (shown === '' || ENV.test(shown) || isNaN(Number(shown))) return;
-          var stored = String(exact(Number(shown) * factor));
-          if (input.next('.red-ui-typedInput-container').length) input.typedInput('value', stored);
-          else input.val(stored);
+          var value = String(input.val()).trim();
+          if (isEnvField(input)) {
+            input.val(value === '' ? '' : '\${' + value + '}');
+            return;
+          }
+          if (factor === 1 || value === '' || ENV.test(value) || isNaN(Number(value))) return;
+          input.val(String(exact(Number(value) * factor)));
         });
       }
       var defaults = {};

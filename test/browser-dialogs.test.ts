@@ -16,11 +16,11 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** One node of each type, on a tab the editor opens; the batcher's Max age is 1500 ms in the flow. */
 const FLOWS = [
   { id: 'tab', type: 'tab', label: 'dialogs' },
-  { id: 'conn', type: 'timescale-connection', host: 'localhost', port: 5432, database: 'postgres', tls: 'off', connectTimeout: 10000 },
+  { id: 'conn', type: 'timescale-connection', host: 'localhost', port: 5432, database: 'postgres', tls: 'off', connectTimeout: 10000, statementTimeout: '${PG_STATEMENT_MS}' },
   { id: 'sim', type: 'telemetry-simulator', z: 'tab', x: 100, y: 60, wires: [[]] },
   { id: 'buf', type: 'telemetry-buffer', z: 'tab', x: 300, y: 60, diskSpill: false, wires: [[], []] },
   { id: 'bat', type: 'telemetry-batcher', z: 'tab', x: 500, y: 60, maxAge: 1500, wires: [[], []] },
-  { id: 'sink', type: 'timescale-sink', z: 'tab', x: 700, y: 60, connection: 'conn', wires: [[], []] },
+  { id: 'sink', type: 'timescale-sink', z: 'tab', x: 700, y: 60, connection: 'conn', maxRows: '${SINK_ROWS}', wires: [[], []] },
 ];
 
 type Page = import('playwright-core').Page;
@@ -138,11 +138,18 @@ describe('the edit dialogs in headless chromium, English and German', function (
       await page.dispatchEvent('#node-input-chunkInterval', 'change');
       assert.equal(await page.locator('#node-input-chunkInterval.input-error').count(), 1, '"1 fortnight" is refused by the runtime, so marked here');
       assert.equal(await page.getAttribute('#node-input-initialDelay + .red-ui-typedInput-container input.red-ui-typedInput-input', 'placeholder'), '0.5', 'not in the flow: the default, 500 ms, in seconds');
-      await close(page, 'cancel');
+      // ${SINK_ROWS} in the flow: an env typed input holding the name, valid, and saved back as it was.
+      assert.deepEqual(await page.evaluate(() => { const i = (globalThis as any).$('#node-input-maxRows'); return [i.typedInput('type'), i.typedInput('value')]; }), ['env', 'SINK_ROWS']);
+      assert.equal((await fieldState(page, 'node-input-maxRows')).invalid, false);
+      await page.fill('#node-input-chunkInterval', '1 day');
+      await close(page, 'done');
+      const sink = await page.evaluate(() => { const n = (globalThis as any).RED.nodes.node('sink'); return { maxRows: n.maxRows, initialDelay: n.initialDelay, table: n.table }; });
+      assert.deepEqual(sink, { maxRows: '${SINK_ROWS}', initialDelay: '', table: 'line-1' }, 'an empty delay stays empty (the default), the variable stays a variable');
 
       // The connection: verify-ca without a CA file is marked; timeouts in seconds.
       await open(page, 'conn');
       assert.equal(await page.inputValue('#node-config-input-connectTimeout'), '10');
+      assert.match((await fieldState(page, 'node-config-input-statementTimeout')).unit, /^ms\b/, 'a variable is read in the unit the flow keeps');
       await page.selectOption('#node-config-input-tls', 'verify-ca');
       await page.fill('#node-config-input-ca', '');
       await page.dispatchEvent('#node-config-input-ca', 'change');
