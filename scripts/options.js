@@ -97,6 +97,20 @@ function editorScript(table) {
         return input.next('.red-ui-typedInput-container').length > 0 && input.typedInput('type') === 'env';
       }
       function prepare(node) {
+        // A flow older than an option lacks it, and the runtime reads the default: show that, so that
+        // Done does not save an unticked box or an empty choice that means something else.
+        Object.keys(TABLE).forEach(function (key) {
+          var o = TABLE[key];
+          var input = field(key);
+          if (!input.length || (node[key] !== undefined && node[key] !== null && node[key] !== '')) return;
+          if (o.kind === 'flag') input.prop('checked', o.default);
+          else if (o.kind === 'choice') input.val(o.default);
+          else if (o.kind === 'text' && node[key] === undefined && o.default !== '') {
+            // Missing (not empty, which may mean none): the runtime's default, e.g. schema public.
+            if (input.next('.red-ui-typedInput-container').length) input.typedInput('value', o.default);
+            else input.val(o.default);
+          }
+        });
         Object.keys(TABLE).forEach(function (key) {
           var o = TABLE[key];
           var input = field(key);

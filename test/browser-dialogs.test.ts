@@ -102,10 +102,15 @@ describe('the edit dialogs in headless chromium, English and German', function (
       assert.equal(capacity.unit, words.events);
       assert.match(capacity.title, /^1 – 50[,.]000[,.]000 /, 'the range as a tooltip');
       assert.match((await fieldState(page, 'node-input-memoryLimit')).unit, new RegExp(`\\(0 = ${words.noLimit}\\)`));
+      // The flow's buffer has none of these: the dialog shows what the runtime reads, the defaults.
+      assert.equal(await page.isChecked('#node-input-stampSequence'), true);
+      assert.equal(await page.inputValue('#node-input-dropPolicy'), 'drop-oldest');
+      assert.equal(await page.inputValue('#node-input-shape'), 'auto');
       assert.equal((await fieldState(page, 'node-input-diskMaxMB')).visible, false, 'disk size hidden with Overflow to disk off');
       await page.click('#node-input-diskSpill');
       assert.equal((await fieldState(page, 'node-input-diskMaxMB')).visible, true, 'shown once ticked');
       assert.equal((await fieldState(page, 'node-input-fsyncInterval')).unit.startsWith('s '), true);
+      await page.screenshot({ path: path.join(os.tmpdir(), `dialog-buffer-${locale}.png`) });
       await close(page, 'cancel');
 
       // The batcher: Max age, 1500 ms in the flow, is shown as 1.5 s; 0.25 s is saved as 250 ms.
@@ -130,6 +135,8 @@ describe('the edit dialogs in headless chromium, English and German', function (
 
       // The sink: a table name with a hyphen is fine; retry delays and On close all in seconds.
       await open(page, 'sink');
+      assert.equal(await page.inputValue('#node-input-schema'), 'public', 'not in the flow: the default the runtime reads');
+      assert.equal(await page.locator('#node-input-schema.input-error').count(), 0);
       await page.fill('#node-input-table', 'line-1');
       await page.dispatchEvent('#node-input-table', 'change');
       assert.equal(await page.locator('#node-input-table.input-error').count(), 0, 'line-1 is accepted');
@@ -141,10 +148,12 @@ describe('the edit dialogs in headless chromium, English and German', function (
       // ${SINK_ROWS} in the flow: an env typed input holding the name, valid, and saved back as it was.
       assert.deepEqual(await page.evaluate(() => { const i = (globalThis as any).$('#node-input-maxRows'); return [i.typedInput('type'), i.typedInput('value')]; }), ['env', 'SINK_ROWS']);
       assert.equal((await fieldState(page, 'node-input-maxRows')).invalid, false);
+      await page.screenshot({ path: path.join(os.tmpdir(), `dialog-sink-${locale}.png`) });
       await page.fill('#node-input-chunkInterval', '1 day');
       await close(page, 'done');
       const sink = await page.evaluate(() => { const n = (globalThis as any).RED.nodes.node('sink'); return { maxRows: n.maxRows, initialDelay: n.initialDelay, table: n.table }; });
       assert.deepEqual(sink, { maxRows: '${SINK_ROWS}', initialDelay: '', table: 'line-1' }, 'an empty delay stays empty (the default), the variable stays a variable');
+      assert.equal(await page.evaluate(() => (globalThis as any).RED.nodes.node('sink').schema), 'public');
 
       // The connection: verify-ca without a CA file is marked; timeouts in seconds.
       await open(page, 'conn');
