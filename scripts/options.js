@@ -68,24 +68,32 @@ function editorScript(table) {
           var s = v === undefined || v === null ? '' : String(v).trim();
           if (ENV.test(s)) return true;
           if (s === '' && o.requiredWhen && o.requiredWhen.is.indexOf(other(this, o.requiredWhen.option)) >= 0) return o.requiredWhen.reason;
-          if (s === '') return o.kind === 'text' && o.required ? 'needed' : true;
+          if (s === '') return o.kind === 'text' && o.required ? say(this, 'needed', {}, 'needed') : true;
           if (o.kind === 'integer' || o.kind === 'number') {
-            if (field(key).length && isEnvField(field(key))) return s !== '' || 'the name of an environment variable';
+            if (field(key).length && isEnvField(field(key))) return true;
             var factor = shownFactor(key);
             var n = factor === 1 ? Number(s) : exact(Number(s) * factor);
             var ok = !isNaN(n) && n >= o.min && n <= o.max && (o.kind === 'number' || Math.floor(n) === n);
-            return ok || (o.kind === 'integer' ? 'a whole number from ' : 'a number from ') + range(o, factor);
+            if (ok) return true;
+            var unit = unitOf(o, factor);
+            var words = { min: exact(o.min / factor), max: exact(o.max / factor), unit: unit ? text(this, 'units.' + unit) || unit : '' };
+            return say(this, o.kind === 'integer' ? 'whole' : 'number', words, (o.kind === 'integer' ? 'a whole number from ' : 'a number from ') + range(o, factor));
           }
-          if (o.kind === 'choice') return o.choices.indexOf(s) >= 0 || 'one of ' + o.choices.join(', ');
+          if (o.kind === 'choice') return o.choices.indexOf(s) >= 0 || say(this, 'choice', { choices: o.choices.join(', ') }, 'one of ' + o.choices.join(', '));
           if (o.kind === 'text' && o.check) return CHECKS[o.check](s);
           return true;
         };
       }
-      /** A message of the node's catalogue, or undefined where it has none. */
-      function text(node, key) {
+      /** A message of the node's catalogue, or undefined where it has none (or no catalogue is at hand). */
+      function text(node, key, words) {
+        if (!node || typeof node._ !== 'function' || !node.type) return undefined;
         var full = node.type + '.' + key;
-        var found = node._(full);
+        var found = node._(full, words);
         return found && found !== full ? found : undefined;
+      }
+      /** A validator's reason in the editor's language, else in English. */
+      function say(node, key, words, english) {
+        return text(node, 'validation.' + key, words) || english;
       }
       /**
        * For oneditprepare: each number field becomes a typed input (a number or \${VARIABLE}) with its

@@ -85,8 +85,8 @@ describe('the edit dialogs in headless chromium, English and German', function (
   });
 
   for (const [locale, words] of [
-    ['en-US', { events: 'events', weight: 'share = weight / sum of the three weights', noLimit: 'no limit' }],
-    ['de', { events: 'Ereignisse', weight: 'Anteil = Gewicht / Summe der drei Gewichte', noLimit: 'keine Grenze' }],
+    ['en-US', { events: 'events', weight: 'share = weight / sum of the three weights', noLimit: 'no limit', maxAge: 'a number from 0 to 86400 s' }],
+    ['de', { events: 'Ereignisse', weight: 'Anteil = Gewicht / Summe der drei Gewichte', noLimit: 'keine Grenze', maxAge: 'eine Zahl von 0 bis 86400 s' }],
   ] as const) {
     it(`${locale}: units and ranges from the option tables, seconds throughout, disk options only with Overflow to disk`, async function () {
       const context = await browser!.newContext({ locale, viewport: { width: 1400, height: 900 } });
@@ -120,6 +120,8 @@ describe('the edit dialogs in headless chromium, English and German', function (
       assert.match((await fieldState(page, 'node-input-ackTimeout')).unit, /^s$/);
       await type(page, 'node-input-maxAge', '86401');
       assert.equal((await fieldState(page, 'node-input-maxAge')).invalid, true, 'more than a day is refused, in seconds');
+      const reason = await page.evaluate(() => { const RED = (globalThis as any).RED; return RED.nodes.getType('telemetry-batcher').defaults.maxAge.validate.call(RED.nodes.node('bat'), '86401', {}); });
+      assert.equal(reason, words.maxAge, 'the reason, in the editor\'s language and the unit shown');
       await type(page, 'node-input-maxAge', '0.25');
       assert.equal((await fieldState(page, 'node-input-maxAge')).invalid, false);
       await close(page, 'done');
