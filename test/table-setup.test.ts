@@ -360,6 +360,18 @@ describe('table setup against TimescaleDB (TELEMETRY_TIMESCALE_TEST_URL)', funct
     assert.equal(again.policies.chunkInterval.status, 'present');
   });
 
+  it('makes a hypertable of a table whose schema and name need quoting (plant-north."line-1")', async function () {
+    const writer = new TimescaleWriter(pool, { schema: 'plant-north', table: 'line-1', timescale: { chunkInterval: '6 hours' } });
+    const result = await writer.prepare();
+    assert.equal(result.hypertable, true);
+    assert.equal(result.idempotent, true);
+    assert.equal(await chunkInterval('line-1'), '06:00:00');
+    assert.equal((await writer.write(records(100))).written, 100);
+    assert.equal((await writer.write(records(100))).duplicates, 100);
+    assert.equal(await count('"plant-north"."line-1"'), 100);
+    assert.equal((await new TimescaleWriter(pool, { schema: 'plant-north', table: 'line-1', timescale: { chunkInterval: '6 hours' } }).prepare()).policies.chunkInterval.status, 'present', 'found again on the next deploy');
+  });
+
   it("sends the documented calls of both compression APIs, which the Apache edition refuses only for its license", async function () {
     apacheOnly(this);
     await new TimescaleWriter(pool, { table: 'api_check' }).prepare();
