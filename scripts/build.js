@@ -13,10 +13,11 @@ const pkg = require(path.join(root, 'package.json'));
 
 fs.rmSync(out, { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
-const { tableOf, editorScript, helpList } = require('./options');
+const { tableOf, editorScript, helpList, formRow } = require('./options');
 
 const EDITOR_MARK = '/* @options */';
 const HELP_MARK = '<!-- @options -->';
+const FIELD_MARK = /[ \t]*<!-- @field ([A-Za-z]+) (fa-[a-z0-9-]+) -->/g;
 const INCLUDE_MARK = /[ \t]*<!-- @include ([a-z-]+) -->/g;
 const WRAP_STYLE = 'white-space:pre-wrap;overflow-wrap:anywhere';
 
@@ -32,6 +33,7 @@ for (const [type, file] of Object.entries(pkg['node-red'].nodes)) {
     if (table === undefined) throw new Error(`${path.relative(root, htmlFile)} asks for options, but src/options/${type}.ts does not exist`);
     html = html.replace(EDITOR_MARK, editorScript(table));
   }
+  html = html.replace(FIELD_MARK, (_, key, icon) => formRow(type, table, key, icon, type === 'timescale-connection'));
   fs.writeFileSync(path.join(out, `${base}.html`), html);
 }
 // Node-RED looks for icons/ and locales/ beside each node's .js file.

@@ -194,6 +194,23 @@ function editorScript(table) {
     })();`;
 }
 
+/**
+ * The form row of a number option, for `<!-- @field <key> <icon> -->` in a node's template: its
+ * label (the locale's label.<key>) and its field; OPTIONS.prepare adds the typed input, the unit
+ * and the range when the dialog opens.
+ */
+function formRow(type, table, key, icon, config) {
+  const o = table[key];
+  if (o === undefined || (o.kind !== 'integer' && o.kind !== 'number')) throw new Error(`src/nodes/${type}.html: @field ${key} is not a number option of src/options/${type}.ts`);
+  const id = `node-${config ? 'config-' : ''}input-${key}`;
+  return [
+    '  <div class="form-row">',
+    `    <label for="${id}"><i class="fa ${icon}"></i> <span data-i18n="${type}.label.${key}"></span></label>`,
+    `    <input type="text" id="${id}" style="width:150px">`,
+    '  </div>',
+  ].join('\n');
+}
+
 function escapeHtml(text) {
   return String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
@@ -256,4 +273,4 @@ function optionsMarkdown(types) {
   return parts.join('\n');
 }
 
-module.exports = { SHOWN, tableOf, editorScript, helpList, optionsMarkdown, facts };
+module.exports = { SHOWN, formRow, tableOf, editorScript, helpList, optionsMarkdown, facts };

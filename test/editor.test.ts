@@ -217,6 +217,17 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.ok(listed > 0);
   });
 
+  it('has a field for every option of its table in each dialog, number fields generated from the table', function () {
+    for (const type of types) {
+      const table = tableOf(type);
+      if (table === undefined) continue;
+      const html = editorFile(type);
+      assert.doesNotMatch(html, /@field/, `${type}: every @field is generated`);
+      const prefix = type === 'timescale-connection' ? 'node-config-input' : 'node-input';
+      for (const key of Object.keys(table)) assert.match(html, new RegExp(`id="${prefix}-${key}"`), `${type}: a field for ${key}`);
+    }
+  });
+
   it('every example carries every option of its nodes, so an imported example shows each field filled in', function () {
     let checked = 0;
     for (const file of fs.readdirSync(path.join(root, 'examples')).filter((f) => f.endsWith('.json'))) {
