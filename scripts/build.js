@@ -13,11 +13,13 @@ const pkg = require(path.join(root, 'package.json'));
 
 fs.rmSync(out, { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
-const { tableOf, editorScript, helpList } = require('./options');
+const { tableOf, editorScript, helpList, formRow } = require('./options');
 
 const EDITOR_MARK = '/* @options */';
 const HELP_MARK = '<!-- @options -->';
+const FIELD_MARK = /[ \t]*<!-- @field ([A-Za-z]+) (fa-[a-z0-9-]+) -->/g;
 const INCLUDE_MARK = /[ \t]*<!-- @include ([a-z-]+) -->/g;
+const WRAP_STYLE = 'white-space:pre-wrap;overflow-wrap:anywhere';
 
 for (const [type, file] of Object.entries(pkg['node-red'].nodes)) {
   const base = path.basename(file, '.js');
@@ -31,6 +33,7 @@ for (const [type, file] of Object.entries(pkg['node-red'].nodes)) {
     if (table === undefined) throw new Error(`${path.relative(root, htmlFile)} asks for options, but src/options/${type}.ts does not exist`);
     html = html.replace(EDITOR_MARK, editorScript(table));
   }
+  html = html.replace(FIELD_MARK, (_, key, icon) => formRow(type, table, key, icon, type === 'timescale-connection'));
   fs.writeFileSync(path.join(out, `${base}.html`), html);
 }
 // Node-RED looks for icons/ and locales/ beside each node's .js file.
@@ -55,6 +58,9 @@ for (const lang of fs.readdirSync(locales)) {
       const messages = JSON.parse(fs.readFileSync(path.join(locales, lang, `${type}.json`), 'utf8'));
       text = text.replace(HELP_MARK, helpList(table, messages, type));
     }
+    // Code samples wrap inside the sidebar instead of widening it (a path, NODE_OPTIONS=...): inline,
+    // so the style reaches our help only.
+    if (name.endsWith('.html')) text = text.replace(/<(code|pre)>/g, `<$1 style="${WRAP_STYLE}">`);
     fs.writeFileSync(path.join(out, 'locales', lang, name), text);
   }
 }

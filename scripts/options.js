@@ -20,6 +20,9 @@ function tableOf(type) {
  * The editor's part: the checks' own source (src/core/shared/checks.ts, self-contained functions),
  * the table, and a validator per option that answers true or the reason (Node-RED >= 3.1 shows it).
  */
+/** Units a dialog shows converted: durations in seconds, whatever unit the flow stores them in. */
+const SHOWN = { ms: { unit: 's', factor: 1000 } };
+
 function editorScript(table) {
   const checks = require(path.join(lib, 'core', 'shared', 'checks.js'));
   const named = Object.entries(checks).filter(([, f]) => typeof f === 'function');
@@ -30,41 +33,182 @@ function editorScript(table) {
       var CHECKS = { ${Object.keys(checks.CHECKS).map((name) => `${name}: ${name}`).join(', ')} };
       var TABLE = ${JSON.stringify(table)};
       var ENV = /^\\$\\{[^}]+\\}$/;
+      // Every dialog shows durations in seconds; a flow keeps each option in its table's unit, so an
+      // option stored in ms is converted while its dialog is open (prepare and save below).
+      var SHOWN = ${JSON.stringify(SHOWN)};
+      function field(key) {
+        var found = $('#node-input-' + key);
+        return found.length ? found : $('#node-config-input-' + key);
+      }
       function other(node, key) {
-        var field = $('#node-input-' + key);
-        if (!field.length) field = $('#node-config-input-' + key);
-        if (!field.length) return node[key];
-        return field.is(':checkbox') ? field.is(':checked') : field.val();
+        var found = field(key);
+        if (!found.length) return node[key];
+        return found.is(':checkbox') ? found.is(':checked') : found.val();
       }
-      function range(o) {
-        return o.min + ' to ' + o.max + (o.unit ? ' ' + o.unit : '') + (o.zero ? '; 0 = ' + o.zero : '');
+      /** The factor from what the open dialog shows to what the flow stores (1 when no dialog shows it converted). */
+      function shownFactor(key) {
+        var found = field(key);
+        return found.length && found.data && found.data('telemetry-shown') ? found.data('telemetry-shown') : 1;
       }
+      function unitOf(o, factor) {
+        return factor !== 1 && SHOWN[o.unit] ? SHOWN[o.unit].unit : o.unit;
+      }
+      // Clears the float noise of a conversion (0.007 s * 1000 = 7.000000000000001 ms).
+      function exact(x) { return Number(Number(x).toPrecision(15)); }
+      function range(o, factor) {
+        var f = factor || 1;
+        var unit = unitOf(o, f);
+        return exact(o.min / f) + ' to ' + exact(o.max / f) + (unit ? ' ' + unit : '') + (o.zero ? '; 0 = ' + o.zero : '');
+      }
+      // Two parameters: Node-RED (>= 3.1) reads a string from a validator of two parameters as the
+      // reason it is invalid, and from one of one parameter as true (valid).
       function validator(key, o) {
-        return function (v) {
+        return function (v, opt) {
           if (o.when && o.when.is.indexOf(other(this, o.when.option)) < 0) return true;
           var s = v === undefined || v === null ? '' : String(v).trim();
           if (ENV.test(s)) return true;
           if (s === '' && o.requiredWhen && o.requiredWhen.is.indexOf(other(this, o.requiredWhen.option)) >= 0) return o.requiredWhen.reason;
-          if (s === '') return o.kind === 'text' && o.required ? 'needed' : true;
+          if (s === '') return o.kind === 'text' && o.required ? say(this, 'needed', {}, 'needed') : true;
           if (o.kind === 'integer' || o.kind === 'number') {
-            var n = Number(s);
+            if (field(key).length && isEnvField(field(key))) return true;
+            var factor = shownFactor(key);
+            var n = factor === 1 ? Number(s) : exact(Number(s) * factor);
             var ok = !isNaN(n) && n >= o.min && n <= o.max && (o.kind === 'number' || Math.floor(n) === n);
-            return ok || (o.kind === 'integer' ? 'a whole number from ' : 'a number from ') + range(o);
+            if (ok) return true;
+            var unit = unitOf(o, factor);
+            var words = { min: exact(o.min / factor), max: exact(o.max / factor), unit: unit ? text(this, 'units.' + unit) || unit : '' };
+            return say(this, o.kind === 'integer' ? 'whole' : 'number', words, (o.kind === 'integer' ? 'a whole number from ' : 'a number from ') + range(o, factor));
           }
-          if (o.kind === 'choice') return o.choices.indexOf(s) >= 0 || 'one of ' + o.choices.join(', ');
+          if (o.kind === 'choice') return o.choices.indexOf(s) >= 0 || say(this, 'choice', { choices: o.choices.join(', ') }, 'one of ' + o.choices.join(', '));
           if (o.kind === 'text' && o.check) return CHECKS[o.check](s);
           return true;
         };
+      }
+      /** A message of the node's catalogue, or undefined where it has none (or no catalogue is at hand). */
+      function text(node, key, words) {
+        if (!node || typeof node._ !== 'function' || !node.type) return undefined;
+        var full = node.type + '.' + key;
+        var found = node._(full, words);
+        return found && found !== full ? found : undefined;
+      }
+      /** A validator's reason in the editor's language, else in English. */
+      function say(node, key, words, english) {
+        return text(node, 'validation.' + key, words) || english;
+      }
+      /**
+       * For oneditprepare: each number field becomes a typed input (a number or \${VARIABLE}) with its
+       * unit after it and its range as a tooltip, shown in seconds where stored in ms; the fields of an
+       * option that counts only while another has a value are hidden until it has.
+       */
+      /** Whether a field is a typed input set to an environment variable (Node-RED substitutes it). */
+      function isEnvField(input) {
+        return input.next('.red-ui-typedInput-container').length > 0 && input.typedInput('type') === 'env';
+      }
+      function prepare(node) {
+        // A flow older than an option lacks it, and the runtime reads the default: show that, so that
+        // Done does not save an unticked box or an empty choice that means something else.
+        Object.keys(TABLE).forEach(function (key) {
+          var o = TABLE[key];
+          var input = field(key);
+          if (!input.length || (node[key] !== undefined && node[key] !== null && node[key] !== '')) return;
+          if (o.kind === 'flag') input.prop('checked', o.default);
+          else if (o.kind === 'choice') input.val(o.default);
+          else if (o.kind === 'text' && node[key] === undefined && o.default !== '') {
+            // Missing (not empty, which may mean none): the runtime's default, e.g. schema public.
+            if (input.next('.red-ui-typedInput-container').length) input.typedInput('value', o.default);
+            else input.val(o.default);
+          }
+        });
+        Object.keys(TABLE).forEach(function (key) {
+          var o = TABLE[key];
+          var input = field(key);
+          if (!input.length || (o.kind !== 'integer' && o.kind !== 'number')) return;
+          var factor = SHOWN[o.unit] ? SHOWN[o.unit].factor : 1;
+          var stored = String(input.val()).trim();
+          var env = ENV.test(stored);
+          if (factor !== 1) {
+            input.data('telemetry-shown', factor);
+            if (stored !== '' && !env && !isNaN(Number(stored))) input.val(String(exact(Number(stored) / factor)));
+          }
+          // An empty field is the default (a flow written before the option existed): show which.
+          if (!input.attr('placeholder')) input.attr('placeholder', String(exact(o.default / factor)));
+          if (env) input.val(stored.slice(2, -1));
+          input.typedInput({ default: 'num', types: ['num', 'env'] });
+          input.typedInput('type', env ? 'env' : 'num');
+          var container = input.next('.red-ui-typedInput-container');
+          var after = $('<span class="telemetry-unit" style="margin-left:6px"></span>');
+          (container.length ? container : input).after(after);
+          // A variable's value is read in the unit the flow keeps (ms), a typed number in the one shown.
+          function describe() {
+            var f = isEnvField(input) ? 1 : factor;
+            var unit = f === 1 ? o.unit : unitOf(o, f);
+            var unitName = unit ? text(node, 'units.' + unit) || unit : '';
+            var note = text(node, 'note.' + key);
+            var zero = o.zero ? text(node, 'zero.' + key) || o.zero : undefined;
+            var hint = exact(o.min / f).toLocaleString() + ' – ' + exact(o.max / f).toLocaleString() + (unitName ? ' ' + unitName : '') + (zero ? '; 0 = ' + zero : '');
+            (container.length ? container : input).attr('title', hint);
+            after.text([unitName, note, zero ? '(0 = ' + zero + ')' : ''].filter(Boolean).join(' ')).attr('title', hint);
+          }
+          input.on('change', describe);
+          describe();
+        });
+        Object.keys(TABLE).forEach(function (key) {
+          var o = TABLE[key];
+          var input = field(key);
+          if (!o.when || !input.length) return;
+          var controller = field(o.when.option);
+          var row = input.closest('.form-row');
+          var show = function () { row.toggle(o.when.is.indexOf(other(node, o.when.option)) >= 0); };
+          controller.on('change', show);
+          show();
+        });
+      }
+      /** For oneditsave: an environment variable back to \${NAME}, a number shown in seconds back to the unit the flow keeps. */
+      function save() {
+        Object.keys(TABLE).forEach(function (key) {
+          var o = TABLE[key];
+          var input = field(key);
+          if (!input.length || (o.kind !== 'integer' && o.kind !== 'number')) return;
+          var factor = shownFactor(key);
+          input.removeData('telemetry-shown');
+          var value = String(input.val()).trim();
+          if (isEnvField(input)) {
+            input.val(value === '' ? '' : '\${' + value + '}');
+            return;
+          }
+          if (factor === 1 || value === '' || ENV.test(value) || isNaN(Number(value))) return;
+          input.val(String(exact(Number(value) * factor)));
+        });
       }
       var defaults = {};
       Object.keys(TABLE).forEach(function (key) {
         var o = TABLE[key];
         // Node-RED's own required check would hold always: an option that counts only when another has a value checks it in its validator.
-        defaults[key] = o.kind === 'flag' ? { value: o.default } : { value: o.default, required: !!o.required && !o.when, validate: validator(key, o) };
+        // No required: false either: Node-RED then takes an empty value as valid without asking the
+        // validator, and a CA file that verify-ca needs could stay empty.
+        defaults[key] = o.kind === 'flag' ? { value: o.default } : { value: o.default, validate: validator(key, o) };
+        if (o.required && !o.when) defaults[key].required = true;
       });
       // The checks and the functions they use, for an editor that reads a field as the runtime does.
-      return { table: TABLE, defaults: defaults, range: range, lib: { ${named.map(([name]) => `${name}: ${name}`).join(', ')} } };
+      return { table: TABLE, defaults: defaults, range: range, prepare: prepare, save: save, lib: { ${named.map(([name]) => `${name}: ${name}`).join(', ')} } };
     })();`;
+}
+
+/**
+ * The form row of a number option, for `<!-- @field <key> <icon> -->` in a node's template: its
+ * label (the locale's label.<key>) and its field; OPTIONS.prepare adds the typed input, the unit
+ * and the range when the dialog opens.
+ */
+function formRow(type, table, key, icon, config) {
+  const o = table[key];
+  if (o === undefined || (o.kind !== 'integer' && o.kind !== 'number')) throw new Error(`src/nodes/${type}.html: @field ${key} is not a number option of src/options/${type}.ts`);
+  const id = `node-${config ? 'config-' : ''}input-${key}`;
+  return [
+    '  <div class="form-row">',
+    `    <label for="${id}"><i class="fa ${icon}"></i> <span data-i18n="${type}.label.${key}"></span></label>`,
+    `    <input type="text" id="${id}" style="width:150px">`,
+    '  </div>',
+  ].join('\n');
 }
 
 function escapeHtml(text) {
@@ -76,13 +220,20 @@ function amount(n, unit) {
   return Number(n).toLocaleString('en-US', { maximumFractionDigits: 6, useGrouping: Boolean(unit) });
 }
 
-/** One option's default and range in words: "100,000 events (1 to 50,000,000)". */
-function facts(o) {
+/**
+ * One option's default and range in words: "100,000 events (1 to 50,000,000)". `asShown`: in the
+ * unit the dialog shows (seconds for an option stored in ms), as the help beside the dialog says it.
+ */
+function facts(o, asShown = false) {
   switch (o.kind) {
     case 'integer':
     case 'number': {
-      const dflt = o.default === 0 && o.zero ? `0 (${o.zero})` : `${amount(o.default, o.unit)}${o.unit ? ` ${o.unit}` : ''}`;
-      return `${dflt}; ${amount(o.min, o.unit)} to ${amount(o.max, o.unit)}${o.zero && o.default !== 0 ? `, 0 = ${o.zero}` : ''}`;
+      const shown = asShown ? SHOWN[o.unit] : undefined;
+      const factor = shown ? shown.factor : 1;
+      const unit = shown ? shown.unit : o.unit;
+      const at = (n) => amount(Number((n / factor).toPrecision(12)), unit);
+      const dflt = o.default === 0 && o.zero ? `0 (${o.zero})` : `${at(o.default)}${unit ? ` ${unit}` : ''}`;
+      return `${dflt}; ${at(o.min)} to ${at(o.max)}${o.zero && o.default !== 0 ? `, 0 = ${o.zero}` : ''}`;
     }
     case 'flag':
       return o.default ? 'on' : 'off';
@@ -99,14 +250,14 @@ function helpList(table, messages, type) {
   const helps = (messages[type] && messages[type].help) || {};
   const rows = Object.entries(table).map(([key, o]) => {
     const label = labels[key] || o.name;
-    return `    <dt>${escapeHtml(label)} <span class="property-type">${escapeHtml(facts(o))}</span></dt>\n    <dd>${helps[key] || ''}</dd>`;
+    return `    <dt>${escapeHtml(label)} <span class="property-type">${escapeHtml(facts(o, true))}</span></dt>\n    <dd>${helps[key] || ''}</dd>`;
   });
   return `<dl class="message-properties">\n${rows.join('\n')}\n  </dl>`;
 }
 
 /** docs/options.md: every node's options, in English. */
 function optionsMarkdown(types) {
-  const parts = ['# Options', '', 'Generated by `npm run build` from the option tables in `src/options/`; the editor, the help and', 'the runtime read the same tables. Edit those, not this file.', ''];
+  const parts = ['# Options', '', 'Generated by `npm run build` from the option tables in `src/options/`; the editor, the help and', 'the runtime read the same tables. Edit those, not this file. Values are in the unit the flow keeps;', 'the edit dialogs show a duration kept in ms in seconds.', ''];
   for (const type of types) {
     const table = tableOf(type);
     if (table === undefined) continue;
@@ -122,4 +273,4 @@ function optionsMarkdown(types) {
   return parts.join('\n');
 }
 
-module.exports = { tableOf, editorScript, helpList, optionsMarkdown, facts };
+module.exports = { SHOWN, formRow, tableOf, editorScript, helpList, optionsMarkdown, facts };

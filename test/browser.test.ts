@@ -61,9 +61,10 @@ async function assertFitsCanvas(page: Page, name: string): Promise<void> {
 /** The connection node's edit dialog, pointed at the test database, credentials included. */
 async function setConnection(page: Page, id: string, db: URL): Promise<void> {
   await page.evaluate((nodeId) => (globalThis as any).RED.editor.editConfig('', 'timescale-connection', nodeId), id);
-  await page.waitForSelector('#node-config-input-port', { state: 'visible' });
+  await page.waitForSelector('#node-config-input-host', { state: 'visible' });
   await page.fill('#node-config-input-host', db.hostname);
-  await page.fill('#node-config-input-port', db.port);
+  // Port is a typed input: the user types into its own text box.
+  await page.fill('#node-config-input-port + .red-ui-typedInput-container input.red-ui-typedInput-input', db.port);
   await page.fill('#node-config-input-database', decodeURIComponent(db.pathname.slice(1)));
   await page.fill('#node-config-input-user', decodeURIComponent(db.username));
   await page.fill('#node-config-input-password', decodeURIComponent(db.password));

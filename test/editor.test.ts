@@ -27,7 +27,7 @@ function probes(option: Option): unknown[] {
     case 'choice':
       return [...option.choices, 'other', option.choices[0].toUpperCase()];
     case 'text':
-      return ['1 day', '30', 'day', 'a_table', 'bad-name', 'x'.repeat(64), '__proto__', 'time, ts', 'a,b', 'db1:5432,db2', 'db1:70000', ':1', 'sim/line2', option.default];
+      return ['1 day', '30', 'day', 'a_table', 'line-1', 'x'.repeat(64), 'ä'.repeat(32), 'a\u0000b', 'say "hi"', '__proto__', 'time, ts', 'a,b', 'db1:5432,db2', 'db1:70000', ':1', 'sim/line2', option.default];
     default:
       return [true, false];
   }
@@ -136,6 +136,16 @@ describe('editor: help, labels, defaults and validation of every node', function
         assert.doesNotMatch(html.replace(/<script type="text\/javascript">[\s\S]*?<\/script>/, ''), /<label[^>]*>\s*(<i[^>]*><\/i>)?\s*[A-Za-z]/, 'no untranslated label text in the form');
       });
 
+      it('gives every validator two parameters and no required: false, so that Node-RED asks it and shows its reason', function () {
+        const def = definition(type);
+        const validators = Object.entries(def.defaults).filter(([, p]) => p.validate);
+        assert.ok(validators.length > 0);
+        for (const [field, p] of validators) {
+          assert.equal(p.validate?.length, 2, `${type}.${field}`);
+          assert.notEqual(p.required, false, `${type}.${field}: required false makes Node-RED skip the validator for an empty value`);
+        }
+      });
+
       it('accepts every default and names its own SVG icon', function () {
         const def = definition(type);
         for (const [field, p] of Object.entries(def.defaults)) {
@@ -207,6 +217,47 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.ok(listed > 0);
   });
 
+  it('has a field for every option of its table in each dialog, number fields generated from the table', function () {
+    for (const type of types) {
+      const table = tableOf(type);
+      if (table === undefined) continue;
+      const html = editorFile(type);
+      assert.doesNotMatch(html, /@field/, `${type}: every @field is generated`);
+      const prefix = type === 'timescale-connection' ? 'node-config-input' : 'node-input';
+      for (const key of Object.keys(table)) assert.match(html, new RegExp(`id="${prefix}-${key}"`), `${type}: a field for ${key}`);
+    }
+  });
+
+  it('every example carries every option of its nodes, so an imported example shows each field filled in', function () {
+    let checked = 0;
+    for (const file of fs.readdirSync(path.join(root, 'examples')).filter((f) => f.endsWith('.json'))) {
+      const flow = JSON.parse(fs.readFileSync(path.join(root, 'examples', file), 'utf8')) as Array<Record<string, unknown>>;
+      for (const node of flow) {
+        const table = typeof node.type === 'string' && types.includes(node.type) ? tableOf(node.type) : undefined;
+        if (table === undefined) continue;
+        const missing = Object.keys(table).filter((key) => !(key in node));
+        assert.deepEqual(missing, [], `${file}: ${String(node.type)} ${String(node.id)}`);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 15, `${checked} nodes checked`);
+  });
+
+  it('keeps the prose of the buffer and sink help short and lets code samples wrap in the sidebar', function () {
+    for (const lang of LANGS) {
+      for (const type of types) {
+        const built = fs.readFileSync(path.join(root, 'nodes', 'locales', lang, `${type}.html`), 'utf8');
+        assert.doesNotMatch(built, /<(code|pre)>/, `${lang}/${type}: every code sample wraps`);
+        assert.match(built, /<code style="white-space:pre-wrap;overflow-wrap:anywhere">/, `${lang}/${type}`);
+      }
+      for (const type of ['telemetry-buffer', 'timescale-sink']) {
+        // What is written by hand (the option list and the shared input shapes are generated or included).
+        const words = fs.readFileSync(path.join(root, 'src', 'locales', lang, `${type}.html`), 'utf8').replace(/<[^>]+>/g, ' ').split(/\s+/).filter(Boolean).length;
+        assert.ok(words <= 480, `${lang}/${type}: ${words} words of prose`);
+      }
+    }
+  });
+
   it('docs/options.md is what the option tables say (npm run docs writes it)', function () {
     const { optionsMarkdown } = require('../scripts/options.js') as { optionsMarkdown(types: string[]): string };
     assert.equal(fs.readFileSync(path.join(root, 'docs', 'options.md'), 'utf8'), optionsMarkdown(types), 'docs/options.md is stale: run npm run docs');
@@ -260,7 +311,10 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.equal(label({}), 'localhost:5432/postgres');
 
     const sink = definition('timescale-sink');
-    assert.equal(valid(sink, 'table', 'bad-name'), false);
+    assert.equal(valid(sink, 'table', 'line-1'), true, 'always quoted: a hyphen is safe');
+    assert.equal(valid(sink, 'table', 'x'.repeat(64)), false, 'over 63 bytes');
+    assert.equal(valid(sink, 'table', 'ä'.repeat(32)), false, '64 bytes in 32 characters');
+    assert.equal(valid(sink, 'table', 'a\u0000b'), false, 'a NUL');
     assert.equal(valid(sink, 'schema', ''), false);
     assert.equal(valid(sink, 'timeColumn', '', { mode: 'existing' }), false, 'existing mode needs a time column');
     assert.equal(valid(sink, 'timeColumn', '', { mode: 'auto' }), true);

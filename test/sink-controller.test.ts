@@ -37,8 +37,9 @@ describe('the sink controller', function () {
     assert.deepEqual(existing({ kindColumn: '', seqColumn: 'n', extraColumn: 'rest' }), { time: 'time', source: 'source', kind: null, value: 'value', seq: 'n', extra: null });
     assert.deepEqual(existing({ extra: true, extraColumn: 'rest' }), { time: 'time', source: 'source', kind: 'kind', value: 'value', seq: 'seq', extra: 'rest' });
     assert.throws(() => existing({ timeColumn: '' }), /^RangeError: Time column is needed$/);
-    assert.throws(() => existing({ sourceColumn: 'bad-name' }), /Source column: "bad-name": use letters/);
-    const auto = writerOptionsOf(readOptions(OPTIONS, { timeColumn: 'bad-name', maxRows: '250' }));
+    assert.throws(() => existing({ sourceColumn: 'x'.repeat(64) }), /Source column: "x{64}" is 64 bytes long: PostgreSQL keeps only the first 63 bytes/);
+    assert.equal(existing({ sourceColumn: 'device-id' })?.source, 'device-id', 'a hyphen is safe inside quotes');
+    const auto = writerOptionsOf(readOptions(OPTIONS, { timeColumn: 'x'.repeat(64), maxRows: '250' }));
     assert.equal(auto.columns, undefined, 'auto mode makes its own columns');
     assert.throws(() => readOptions(OPTIONS, { maxRows: '0' }), /^RangeError: Max rows must be a whole number from 1 to 10000000, got "0"$/);
     assert.throws(() => readOptions(OPTIONS, { chunkInterval: '500 ms' }), /Chunk interval: "500 ms" is shorter than 1 second/);

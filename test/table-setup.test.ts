@@ -116,7 +116,7 @@ describe('table setup: intervals, names and statements (no database)', function 
     const one = uniqueIndexName(`${shared}_raw_a`);
     const two = uniqueIndexName(`${shared}_raw_b`);
     assert.notEqual(one, two);
-    for (const name of [one, two, uniqueIndexName('x'.repeat(63))]) assert.ok(name.length <= 63, name);
+    for (const name of [one, two, uniqueIndexName('x'.repeat(63)), uniqueIndexName('ü'.repeat(31))]) assert.ok(Buffer.byteLength(name) <= 63, name);
   });
 
   it('uses the columnstore API from TimescaleDB 2.18, segmented by source and ordered by the rest of the key', function () {
@@ -228,6 +228,22 @@ describe('table setup against PostgreSQL', function () {
       assert.match(result.warnings[0], /can be stored twice.*CREATE UNIQUE INDEX ON "public"."keyless" \("source", "time", "seq"\)/);
       assert.equal((await writer.write(records(10))).written, 10);
     });
+  });
+
+  it('writes into a schema and a table whose names need quoting (a hyphen, a space, a quote, a long multi-byte name)', async function () {
+    const names = [['plant-north', 'line-1'], ['public', 'press "A" 2'], ['public', 'ü'.repeat(31)]];
+    for (const [schema, table] of names) {
+      const writer = new TimescaleWriter(pool, { schema, table });
+      const result = await writer.prepare();
+      assert.equal(result.idempotent, true, table);
+      assert.equal((await writer.write(records(10))).written, 10, table);
+      assert.equal((await writer.write(records(10))).duplicates, 10, `${table}: a replay is skipped`);
+      const quoted = `"${schema.replace(/"/g, '""')}"."${table.replace(/"/g, '""')}"`;
+      assert.equal(await count(quoted), 10, table);
+      const { rows } = await pool.query('SELECT n.nspname AS schema, c.relname AS table FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)', [quoted]);
+      assert.deepEqual(rows, [{ schema, table }], 'the name is stored as written, not cut short');
+    }
+    assert.ok(Buffer.byteLength(uniqueIndexName('ü'.repeat(31))) <= 63, 'the index name fits in 63 bytes');
   });
 
   it('gives two tables whose names share 43 characters a unique index each', async function () {
@@ -342,6 +358,18 @@ describe('table setup against TimescaleDB (TELEMETRY_TIMESCALE_TEST_URL)', funct
     const again = await new TimescaleWriter(pool, options).prepare();
     assert.deepEqual(codes(again), apache ? ['COMPRESSION_REFUSED', 'RETENTION_REFUSED'] : []);
     assert.equal(again.policies.chunkInterval.status, 'present');
+  });
+
+  it('makes a hypertable of a table whose schema and name need quoting (plant-north."line-1")', async function () {
+    const writer = new TimescaleWriter(pool, { schema: 'plant-north', table: 'line-1', timescale: { chunkInterval: '6 hours' } });
+    const result = await writer.prepare();
+    assert.equal(result.hypertable, true);
+    assert.equal(result.idempotent, true);
+    assert.equal(await chunkInterval('line-1'), '06:00:00');
+    assert.equal((await writer.write(records(100))).written, 100);
+    assert.equal((await writer.write(records(100))).duplicates, 100);
+    assert.equal(await count('"plant-north"."line-1"'), 100);
+    assert.equal((await new TimescaleWriter(pool, { schema: 'plant-north', table: 'line-1', timescale: { chunkInterval: '6 hours' } }).prepare()).policies.chunkInterval.status, 'present', 'found again on the next deploy');
   });
 
   it("sends the documented calls of both compression APIs, which the Apache edition refuses only for its license", async function () {

@@ -78,11 +78,22 @@ export function chunkInterval(value: unknown): true | string {
   }
 }
 
-/** A table or schema name: letters, digits and _, starting with a letter or _, at most 63 characters (always quoted). */
+/**
+ * A table, schema or column name. Always written double-quoted (a quote doubled), so any character
+ * is safe: only what PostgreSQL cannot take is refused. An empty name, a NUL, and more than 63 bytes
+ * (PostgreSQL would cut the name short and write to another table than the one named).
+ */
 export function identifier(value: unknown): true | string {
   const text = value === undefined || value === null ? '' : String(value).trim();
-  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(text) && text.length <= 63) return true;
-  return `"${text}": use letters, digits and _, starting with a letter or _, at most 63 characters`;
+  if (text === '') return 'a name is needed';
+  if (text.includes('\u0000')) return `"${text.split('\u0000').join('\\0')}" contains a NUL character, which PostgreSQL cannot store in a name`;
+  let bytes = 0;
+  for (const char of text) {
+    const code = char.codePointAt(0) as number;
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+  }
+  if (bytes > 63) return `"${text}" is ${bytes} bytes long: PostgreSQL keeps only the first 63 bytes of a name`;
+  return true;
 }
 
 /** One payload property name (not a prototype key, no comma). */

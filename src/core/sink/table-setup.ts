@@ -58,14 +58,20 @@ const KEY_SUFFIX = '_time_source_seq_key';
 
 /**
  * The name of the auto table's unique index: `<table>_time_source_seq_key` when it fits in 63
- * characters, else the table name cut short plus a hash of the whole name, so two long table names
+ * bytes, else the table name cut short plus a hash of the whole name, so two long table names
  * that share their first characters never get the same index name.
  */
 export function uniqueIndexName(table: string): string {
-  if (table.length + KEY_SUFFIX.length <= MAX_IDENTIFIER_LENGTH) return `${table}${KEY_SUFFIX}`;
+  if (Buffer.byteLength(table + KEY_SUFFIX) <= MAX_IDENTIFIER_LENGTH) return `${table}${KEY_SUFFIX}`;
   const hash = createHash('sha256').update(table).digest('hex').slice(0, 8);
   const suffix = `_${hash}_key`;
-  return `${table.slice(0, MAX_IDENTIFIER_LENGTH - suffix.length)}${suffix}`;
+  // Whole characters only: a name cut inside a multi-byte character is not valid UTF-8.
+  let head = '';
+  for (const char of table) {
+    if (Buffer.byteLength(head + char + suffix) > MAX_IDENTIFIER_LENGTH) break;
+    head += char;
+  }
+  return `${head}${suffix}`;
 }
 
 function errorCode(err: unknown): string | undefined {

@@ -4,6 +4,7 @@
  * strictly checked). Setting the table up is table-setup.ts; writing to it, timescale-writer.ts.
  */
 import type { ResolvedTimescaleOptions } from './hypertable-setup';
+import { identifier } from '../shared/checks';
 
 /** The part of a pg.Pool (or pg.Client) the writer uses. */
 export interface Queryable {
@@ -33,20 +34,19 @@ export class WriterConfigError extends Error {
     this.code = code;
   }
 }
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const MAX_IDENTIFIER_LENGTH = 63;
 
 /**
- * Validates a SQL identifier and returns it double-quoted. Only [A-Za-z_][A-Za-z0-9_]*, at most
- * 63 characters (PostgreSQL would silently truncate a longer name): strict on purpose, so a name
- * can never carry a quote, a semicolon or anything else that changes the statement. Quoting keeps
- * the case as written: unquoted names created by CREATE TABLE are lower case.
+ * Checks a SQL identifier (the rule the editor applies too: src/core/shared/checks.ts) and returns
+ * it double-quoted, each quote doubled: inside the quotes no character can end the name or change
+ * the statement. Quoting keeps the case as written: unquoted names created by CREATE TABLE are lower
+ * case.
  */
 export function quoteIdentifier(name: unknown, what = 'identifier'): string {
-  if (typeof name !== 'string' || !IDENTIFIER.test(name) || name.length > MAX_IDENTIFIER_LENGTH) {
-    throw new WriterConfigError(`invalid ${what} ${JSON.stringify(name)}: use letters, digits and _, starting with a letter or _, at most ${MAX_IDENTIFIER_LENGTH} characters`);
-  }
-  return `"${name}"`;
+  const verdict = typeof name === 'string' ? identifier(name) : 'a name is needed';
+  if (verdict !== true) throw new WriterConfigError(`invalid ${what} ${JSON.stringify(name)}: ${verdict}`);
+  const text = name as string;
+  return `"${text.replace(/"/g, '""')}"`;
 }
 
 /** `"schema"."table"`, each checked. */
