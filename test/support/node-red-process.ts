@@ -100,8 +100,11 @@ export async function startNodeRed(options: StartOptions = {}): Promise<NodeRedP
 `,
   );
   const red = require.resolve('node-red/red.js');
+  // The sink sets NODE_RED_USER_DIR in the process it runs in when it is unset, the tests' own
+  // process included (in-process tests): a child has a user directory of its own.
+  const { NODE_RED_USER_DIR: _parentUserDir, ...parentEnv } = process.env;
   const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), red, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
-    env: { ...process.env, ...(options.inputPackages === true ? { XDG_CONFIG_HOME: userDir } : {}), ...options.env, NODE_RED_ENABLE_TOURS: 'false' },
+    env: { ...parentEnv, ...(options.inputPackages === true ? { XDG_CONFIG_HOME: userDir } : {}), ...options.env, NODE_RED_ENABLE_TOURS: 'false' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
