@@ -127,19 +127,7 @@ export class RingBuffer<T> implements EventStore<T> {
         this.onDrop?.(item, w, 'overflow');
         return false;
       }
-      while (this.events + w > this.capacity) {
-        const oldWeight = this.weights[this.head];
-        this.droppedOverflow += oldWeight;
-        if (this.slots[this.head] === IN_LOG) {
-          // Under sustained overload nearly every drop is one of these: decoding it only to throw it
-          // away cost the overloaded process a decode (and a new message id) per dropped message.
-          this.discardHead();
-        } else {
-          // Removed before the call: `onDrop?.(this.removeHead(), ...)` skips its arguments without a listener.
-          const old = this.removeHead();
-          this.onDrop?.(old, oldWeight, 'overflow');
-        }
-      }
+      while (this.events + w > this.capacity) this.dropHead();
     }
     let tail = this.head + this.count;
     if (tail >= this.capacity) tail -= this.capacity;
