@@ -1,22 +1,11 @@
 /** The disk tier's counters (in the buffer's stats) and how it tells a caller it fails or works again. */
-export interface DiskCounters {
+
+/** What the tier counts itself. */
+export interface DiskTally {
   /** Events written to disk. */
   spilled: number;
-  /**
-   * Of spilled, the events of this event-loop turn not yet handed to the operating system: the
-   * most a killed process can lose of what it spilled.
-   */
-  spillPending: number;
   /** Events read back and handed out. */
   replayed: number;
-  /** Events on disk not yet replayed. */
-  diskDepth: number;
-  /** Bytes of records not yet replayed. */
-  diskBacklogBytes: number;
-  /** Bytes the segment files take now (what the cap limits). */
-  diskBytes: number;
-  diskMaxBytes: number;
-  segments: number;
   /** Events dropped by the policy at the byte cap. */
   diskDroppedOverflow: number;
   /** Events found on disk at start (left by the previous run), counted as received again. */
@@ -32,25 +21,27 @@ export interface DiskCounters {
   diskEncodeErrors: number;
   /** Failed file operations (open, write, fsync, rename, read, remove). */
   diskErrors: number;
-  /** Whether the last file operation failed (see onStateChange). */
-  diskFailing: boolean;
   /** Number of fsync calls. */
   syncs: number;
 }
 
-/** What the tier counts itself (the rest of DiskCounters is its state at the moment). */
-export interface DiskTally {
-  spilled: number;
-  replayed: number;
-  diskDroppedOverflow: number;
-  diskRecovered: number;
-  tornTailRecords: number;
-  tornTailBytes: number;
-  diskLost: number;
-  diskDroppedError: number;
-  diskEncodeErrors: number;
-  diskErrors: number;
-  syncs: number;
+/** The tally and the tier's state at the moment. */
+export interface DiskCounters extends DiskTally {
+  /**
+   * Of spilled, the events of this event-loop turn not yet handed to the operating system: the
+   * most a killed process can lose of what it spilled.
+   */
+  spillPending: number;
+  /** Events on disk not yet replayed. */
+  diskDepth: number;
+  /** Bytes of records not yet replayed. */
+  diskBacklogBytes: number;
+  /** Bytes the segment files take now (what the cap limits). */
+  diskBytes: number;
+  diskMaxBytes: number;
+  segments: number;
+  /** Whether the last file operation failed (see onStateChange). */
+  diskFailing: boolean;
 }
 
 /**
