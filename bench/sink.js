@@ -1,8 +1,8 @@
 'use strict';
 // How much the sink's writer costs over raw node-postgres, measured side by side in one run:
-//   (a) raw node-postgres sending the writer's own statement (the plain INSERT ... SELECT FROM
-//       unnest(...) it tries first), with the arrays built the obvious way from the same records;
-//   (b) TimescaleWriter.write (mapping, validation, array literals, retry bookkeeping);
+//   (a) raw node-postgres sending the unnest INSERT a user writes by hand (bench/raw-unnest.js:
+//       text arrays, epoch ms), with the arrays built the obvious way from the same records;
+//   (b) TimescaleWriter.write (mapping, validation, binary arrays, retry bookkeeping);
 //   (c) COPY FROM STDIN (text) straight into the table, for reference: all or nothing like the
 //       plain INSERT, and no faster than it (its ISO times cost the server more to read);
 //   (d) COPY into a temporary staging table + INSERT ... SELECT ... ON CONFLICT DO NOTHING in one
@@ -16,6 +16,7 @@
 const { Pool } = require('pg');
 const { startEmbeddedPostgres } = require('../scripts/embedded-pg.js');
 const { TimescaleWriter } = require('../nodes/lib/core/sink/timescale-writer.js');
+const { rawUnnestSql } = require('./raw-unnest.js');
 
 const ROWS = Number(process.env.BENCH_ROWS || 500000);
 const BATCH = Number(process.env.BENCH_BATCH || 5000);
@@ -106,7 +107,7 @@ async function main() {
     await pool.query('TRUNCATE bench_raw, bench_writer, bench_copy, bench_staged');
     // One connection (max: 1), so the temporary table lives for the whole run.
     await pool.query('CREATE TEMP TABLE bench_stage (LIKE bench_staged INCLUDING DEFAULTS) ON COMMIT DELETE ROWS');
-    const rawSql = rawTable.insertSql;
+    const rawSql = rawUnnestSql('bench_raw');
     const copySql = 'COPY "public"."bench_copy" ("time", "source", "kind", "value", "seq") FROM STDIN';
 
     const records = makeRecords(ROWS);
@@ -170,7 +171,7 @@ async function main() {
     const rate = (name) => ROWS / (Number(elapsedNs[name]) / 1e9);
     const line = (label, name) => `${label.padEnd(44)} ${Math.round(rate(name)).toLocaleString('en-US').padStart(9)} rows/s  (${(Number(elapsedNs[name]) / 1e9).toFixed(2)} s)`;
     console.log(`sink benchmark: ${ROWS.toLocaleString('en-US')} rows, batches of ${BATCH.toLocaleString('en-US')}, one connection, PostgreSQL ${version}, Node.js ${process.version}${server ? ' (embedded server, fsync=off)' : ''}`);
-    console.log(line('(a) raw node-postgres, same unnest SQL', 'raw'));
+    console.log(line('(a) raw node-postgres, raw unnest SQL', 'raw'));
     console.log(line('(b) TimescaleWriter.write', 'writer'));
     console.log(line('(c) COPY FROM STDIN text (no ON CONFLICT)', 'copy'));
     console.log(line('(d) COPY to staging + INSERT ON CONFLICT', 'staged'));

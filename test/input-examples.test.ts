@@ -115,7 +115,7 @@ function expectedRows(copyFile: string): { rows: [string, number | undefined, nu
     for (const record of shaped.readings) {
       const mapped = mapRecord(record, Date.now(), mapping);
       assert.ok(mapped.ok, line);
-      rows.push([mapped.row.source, record.timestamp === undefined ? undefined : mapped.row.time.getTime(), mapped.row.value]);
+      rows.push([mapped.row.source, record.timestamp === undefined ? undefined : mapped.row.time, mapped.row.value]);
     }
   }
   return { rows, ignored, readings };

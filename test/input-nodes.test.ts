@@ -53,7 +53,7 @@ function rows(records: TelemetryRecord[]): TelemetryRow[] {
 
 /** source, time (ISO), value, kind of each row: what a reader of the table sees. */
 function table(records: TelemetryRecord[]): [string, string, number | null, string | null][] {
-  return rows(records).map((r) => [r.source, r.time.toISOString(), r.value, r.kind]);
+  return rows(records).map((r) => [r.source, new Date(r.time).toISOString(), r.value, r.kind]);
 }
 
 /** The fields a real message has, for comparing with its copy in the fixtures (ids and node ids differ). */
@@ -316,7 +316,7 @@ describe('input nodes: what the real packages send, read as readings', function 
     it('subscribe: quality keep-all stores them with kind uncertain / bad and the status in extra', function () {
       const keepAll = resolveShapeOptions({ quality: 'keep-all' });
       const stored = [22.5, 23.5].map((v) => rows(readings(shapeMessage(collected.subscribe.find((m) => m.payload === v) as Msg, keepAll)))[0]);
-      assert.deepStrictEqual(stored.map((r) => [r.source, r.time.toISOString(), r.value, r.kind, r.extra]), [
+      assert.deepStrictEqual(stored.map((r) => [r.source, new Date(r.time).toISOString(), r.value, r.kind, r.extra]), [
         ['ns=1;s=MyVariable2', '2026-01-02T03:04:05.000Z', 22.5, 'uncertain', { statusCode: 0x40900000, statusName: 'UncertainLastUsableValue' }],
         ['ns=1;s=MyVariable2', '2026-01-02T03:04:06.000Z', 23.5, 'bad', { statusCode: 0x808c0000, statusName: 'BadSensorFailure' }],
       ]);

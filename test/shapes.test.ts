@@ -26,7 +26,7 @@ function table(result: ShapeResult): [string, string, number | null, string | nu
   return readingsOf(result).readings.map((record) => {
     const mapped = mapRecord(record, RECEIVED_AT, mapping);
     if (!mapped.ok) assert.fail(`${record.topic}: ${mapped.reason}`);
-    return [mapped.row.source, mapped.row.time.toISOString(), mapped.row.value, mapped.row.kind];
+    return [mapped.row.source, new Date(mapped.row.time).toISOString(), mapped.row.value, mapped.row.kind];
   });
 }
 

@@ -1,7 +1,7 @@
 /**
  * The INSERT a batch is sent as, and its parameters. How, and why:
- * - One statement, `INSERT INTO t (...) SELECT to_timestamp(u.c1 / 1000.0::float8), ($3::text[])[u.c2],
- *   ... FROM unnest($1::int8[], $2::int4[], ...) AS u(c1, c2, ...)`: each column travels as one
+ * - One statement, `INSERT INTO t (...) SELECT u.c1, ($3::text[])[u.c2], ... FROM
+ *   unnest($1::timestamptz[], $2::int4[], ...) AS u(c1, c2, ...)`: each column travels as one
  *   array parameter (two for source and kind, see below), so a batch of any size is one round
  *   trip with at most eight parameters (a multi-row VALUES list hits node-postgres' 65,535
  *   bind-parameter limit at 10-13k rows, and measured about 4x slower than unnest).
@@ -14,12 +14,11 @@
  * - source and kind travel as a dictionary (each distinct text once, per row its position): a
  *   batch holds a few dozen of each, so this is about half the bytes on the wire (28 instead of 51
  *   per row of the simulator's data), and less work for the client; PostgreSQL's CPU per row is the same.
- * - The array parameters are serialised here as PostgreSQL array literals rather than left to
- *   node-postgres, which quotes every element one call at a time; the rows are already validated,
- *   so the text is built in one pass. Times travel as epoch milliseconds and become timestamptz in
- *   the statement: formatting an ISO string per row was the writer's largest cost (12 % of the
- *   whole pipeline's CPU in `npm run bench` item c); a JavaScript time is whole milliseconds, which
- *   to_timestamp() turns into exactly the same microsecond value.
+ * - The arrays travel in PostgreSQL's binary format (binary-arrays.ts; extra stays a jsonb text
+ *   literal): the client writes each number's bytes instead of formatting it, the server copies
+ *   them instead of parsing text, and times go as timestamptz microseconds with no conversion in
+ *   the statement. Formatting an ISO string per row was once the writer's largest cost (12 % of the
+ *   pipeline's CPU in `npm run bench` item c); bench/README.md has what the binary form saves.
  * - Idempotency: the auto table has a UNIQUE index on (time, source, seq) with seq NOT NULL
  *   DEFAULT 0 (NULLs are never equal in a unique index, so a NULL seq would let a retried row in
  *   twice). A batch retried after an ambiguous failure (committed, but the client saw an error)
@@ -33,72 +32,59 @@
  *   that does hold duplicates pays one refused statement more (and leaves its dead tuples to
  *   autovacuum), which happens after an outage or a redeploy, not in steady flow.
  */
+import { float8Array, int4Array, int8Array, textArray, timestamptzArray } from './binary-arrays';
 import type { TelemetryRow } from './row-mapping';
 import { quoteIdentifier, type ColumnName } from './table-spec';
 
-const ARRAY_TYPES: Record<ColumnName, string> = { time: 'int8[]', source: 'text[]', kind: 'text[]', value: 'float8[]', seq: 'int8[]', extra: 'jsonb[]' };
+const ARRAY_TYPES: Record<ColumnName, string> = { time: 'timestamptz[]', source: 'text[]', kind: 'text[]', value: 'float8[]', seq: 'int8[]', extra: 'jsonb[]' };
+
 /** Quotes one text element of a PostgreSQL array literal. */
 function arrayText(value: string): string {
-  // Most sources and kinds hold neither character: skip the regular expression for them.
+  // Most values hold neither character: skip the regular expression for them.
   if (value.indexOf('"') < 0 && value.indexOf('\\') < 0) return `"${value}"`;
   return `"${value.replace(/[\\"]/g, '\\$&')}"`;
 }
 
-function textArray(rows: TelemetryRow[], pick: (row: TelemetryRow) => string | null): string {
-  const parts = new Array<string>(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const value = pick(rows[i]);
-    parts[i] = value === null ? 'NULL' : arrayText(value);
-  }
-  return `{${parts.join(',')}}`;
-}
-
-function numberArray(rows: TelemetryRow[], pick: (row: TelemetryRow) => number | null): string {
-  const parts = new Array<string>(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const value = pick(rows[i]);
-    parts[i] = value === null ? 'NULL' : String(value);
-  }
-  return `{${parts.join(',')}}`;
-}
-
-/** Each distinct value once (a text array) and, per row, its 1-based position in it (an int4 array; NULL for NULL). */
-function dictionaryArrays(rows: TelemetryRow[], pick: (row: TelemetryRow) => string | null): [string, string] {
+/** Each distinct value once and, per row, its 1-based position in that list (NULL for NULL). */
+function dictionaryArrays(rows: TelemetryRow[], pick: (row: TelemetryRow) => string | null): [Buffer, Buffer] {
   const positions = new Map<string, number>();
   const dictionary: string[] = [];
-  const parts = new Array<string>(rows.length);
+  const at = new Array<number | null>(rows.length);
   for (let i = 0; i < rows.length; i++) {
     const value = pick(rows[i]);
     if (value === null) {
-      parts[i] = 'NULL';
+      at[i] = null;
       continue;
     }
     let position = positions.get(value);
     if (position === undefined) {
-      dictionary.push(arrayText(value));
+      dictionary.push(value);
       position = dictionary.length;
       positions.set(value, position);
     }
-    parts[i] = String(position);
+    at[i] = position;
   }
-  return [`{${parts.join(',')}}`, `{${dictionary.join(',')}}`];
+  return [int4Array(at), textArray(dictionary)];
+}
+
+function column<T>(rows: TelemetryRow[], pick: (row: TelemetryRow) => T): T[] {
+  const values = new Array<T>(rows.length);
+  for (let i = 0; i < rows.length; i++) values[i] = pick(rows[i]);
+  return values;
 }
 
 /** Text columns that repeat from row to row: sent as a dictionary (see dictionaryArrays). */
 const DICTIONARY_COLUMNS: ReadonlySet<ColumnName> = new Set(['source', 'kind']);
 
 /** A column's statement parameters: one array, or for a dictionary column its positions and its dictionary. */
-const COLUMN_PARAMETERS: Record<ColumnName, (rows: TelemetryRow[]) => string[]> = {
-  time: (rows) => {
-    const parts = new Array<string>(rows.length);
-    for (let i = 0; i < rows.length; i++) parts[i] = String(rows[i].time.getTime());
-    return [`{${parts.join(',')}}`];
-  },
+const COLUMN_PARAMETERS: Record<ColumnName, (rows: TelemetryRow[]) => Array<Buffer | string>> = {
+  time: (rows) => [timestamptzArray(column(rows, (row) => row.time))],
   source: (rows) => dictionaryArrays(rows, (row) => row.source),
   kind: (rows) => dictionaryArrays(rows, (row) => row.kind),
-  value: (rows) => [numberArray(rows, (row) => row.value)],
-  seq: (rows) => [numberArray(rows, (row) => row.seq)],
-  extra: (rows) => [textArray(rows, (row) => (row.extra === null ? null : JSON.stringify(row.extra)))]
+  value: (rows) => [float8Array(column(rows, (row) => row.value))],
+  seq: (rows) => [int8Array(column(rows, (row) => row.seq))],
+  // jsonb's binary form is a version byte and the same text: a literal costs nothing more.
+  extra: (rows) => [`{${column(rows, (row) => (row.extra === null ? 'NULL' : arrayText(JSON.stringify(row.extra)))).join(',')}}`]
 };
 
 /** The INSERT of the written columns into one table, in its plain and its ON CONFLICT DO NOTHING form. */
@@ -125,7 +111,7 @@ export class InsertStatement {
         selected.push(`($${++parameter}::text[])[${alias}]`);
       } else {
         arrays.push(`$${++parameter}::${ARRAY_TYPES[column]}`);
-        selected.push(column === 'time' ? `to_timestamp(${alias} / 1000.0::float8)` : alias);
+        selected.push(alias);
       }
     });
     const aliases = written.map((_column, i) => `c${i + 1}`);
@@ -134,8 +120,8 @@ export class InsertStatement {
   }
 
   /** The statement's parameters for these rows. */
-  parameters(rows: TelemetryRow[]): string[] {
-    const values: string[] = [];
+  parameters(rows: TelemetryRow[]): Array<Buffer | string> {
+    const values: Array<Buffer | string> = [];
     for (const column of this.written) values.push(...COLUMN_PARAMETERS[column](rows));
     return values;
   }

@@ -66,7 +66,8 @@ export interface ResolvedMappingOptions {
 }
 
 export interface TelemetryRow {
-  time: Date;
+  /** Epoch milliseconds. */
+  time: number;
   source: string;
   kind: string | null;
   value: number | null;
@@ -378,5 +379,5 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
   }
   if (!hasContent) return reject(`payload has no ${options.valueProperty} and nothing else to store${options.extra ? '' : ' (its other fields are kept only with Extra on)'}`);
 
-  return { ok: true, row: { time: new Date(timeMs), source, kind, value, seq, extra } };
+  return { ok: true, row: { time: timeMs, source, kind, value, seq, extra } };
 }
