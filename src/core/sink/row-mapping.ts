@@ -226,42 +226,44 @@ function sanitizeExtra(value: unknown, depth: number, state: ExtraState): unknow
   return out;
 }
 
-function reject(reason: string): MappingResult {
-  return { ok: false, reason };
-}
-
 /**
  * Maps one record. `receivedAt` (epoch ms) is the time used when neither the payload nor the
  * message carries one; pass the same value when a batch is retried so its rows keep their identity.
  */
 export function mapRecord(record: TelemetryRecord, receivedAt: number, options: ResolvedMappingOptions): MappingResult {
+  const result = mapRow(record, receivedAt, options);
+  return typeof result === 'string' ? { ok: false, reason: result } : { ok: true, row: result };
+}
+
+/** mapRecord for the writer's hot path: the row, or the reason it was rejected (no result object per row). */
+export function mapRow(record: TelemetryRecord, receivedAt: number, options: ResolvedMappingOptions): TelemetryRow | string {
   try {
     return mapRecordUnsafe(record, receivedAt, options);
   } catch (err) {
     // Getters and proxies in a payload can throw; the promise is a reason, never an exception.
-    return reject(`payload could not be read: ${err instanceof Error ? err.message : String(err)}`);
+    return `payload could not be read: ${err instanceof Error ? err.message : String(err)}`;
   }
 }
 
-function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: ResolvedMappingOptions): MappingResult {
-  if (record === null || typeof record !== 'object') return reject(`record is ${describe(record)}`);
+function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: ResolvedMappingOptions): TelemetryRow | string {
+  if (record === null || typeof record !== 'object') return `record is ${describe(record)}`;
   // A reading the node that shaped it refused (shapes.ts): rejected with that node's reason.
-  if (typeof record.refused === 'string') return reject(record.refused);
+  if (typeof record.refused === 'string') return record.refused;
   const payload = record.payload;
   let fields: Record<string, unknown> | null = null;
   let value: number | null = null;
 
   if (typeof payload === 'number') {
-    if (!Number.isFinite(payload)) return reject(`value is ${describe(payload)}, expected a finite number`);
+    if (!Number.isFinite(payload)) return `value is ${describe(payload)}, expected a finite number`;
     value = payload;
   } else if (typeof payload === 'boolean') {
     value = payload ? 1 : 0;
   } else if (isPlainObject(payload)) {
     fields = payload;
   } else if (payload === undefined || payload === null) {
-    return reject('payload is empty');
+    return 'payload is empty';
   } else {
-    return reject(`payload is ${describe(payload)}, expected a number, a boolean or an object`);
+    return `payload is ${describe(payload)}, expected a number, a boolean or an object`;
   }
 
   // source
@@ -274,10 +276,10 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
       sourceWhere = `payload.${options.sourceProperty}`;
     }
   }
-  if (source === undefined || source === null || source === '') return reject(`no source: set msg.topic or payload.${options.sourceProperty}`);
-  if (typeof source !== 'string') return reject(`${sourceWhere} is ${describe(source)}, expected a string`);
+  if (source === undefined || source === null || source === '') return `no source: set msg.topic or payload.${options.sourceProperty}`;
+  if (typeof source !== 'string') return `${sourceWhere} is ${describe(source)}, expected a string`;
   const sourceProblem = checkText(source, sourceWhere, options.maxTextLength);
-  if (sourceProblem) return reject(sourceProblem);
+  if (sourceProblem) return sourceProblem;
 
   // time
   let rawTime: unknown;
@@ -301,11 +303,11 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
     timeWhere = 'time of receipt';
   }
   const timeMs = parseTime(rawTime, timeWhere);
-  if (typeof timeMs === 'string') return reject(timeMs);
+  if (typeof timeMs === 'string') return timeMs;
   if (timeMs < options.minTimeMs || timeMs >= options.maxTimeMs) {
     const shown = new Date(timeMs).toISOString();
     const hint = timeMs >= 0 && timeMs < 1e11 ? ' (epoch seconds instead of milliseconds?)' : '';
-    return reject(`${timeWhere} ${shown} is outside ${new Date(options.minTimeMs).toISOString()} .. ${new Date(options.maxTimeMs).toISOString()}${hint}`);
+    return `${timeWhere} ${shown} is outside ${new Date(options.minTimeMs).toISOString()} .. ${new Date(options.maxTimeMs).toISOString()}${hint}`;
   }
 
   // value
@@ -313,14 +315,14 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
   if (fields) {
     const rawValue = own(fields, options.valueProperty);
     if (typeof rawValue === 'number') {
-      if (!Number.isFinite(rawValue)) return reject(`payload.${options.valueProperty} is ${describe(rawValue)}, expected a finite number`);
+      if (!Number.isFinite(rawValue)) return `payload.${options.valueProperty} is ${describe(rawValue)}, expected a finite number`;
       value = rawValue;
       hasContent = true;
     } else if (typeof rawValue === 'boolean') {
       value = rawValue ? 1 : 0;
       hasContent = true;
     } else if (rawValue !== undefined && rawValue !== null) {
-      return reject(`payload.${options.valueProperty} is ${describe(rawValue)}, expected a number or a boolean`);
+      return `payload.${options.valueProperty} is ${describe(rawValue)}, expected a number or a boolean`;
     }
   } else {
     hasContent = true;
@@ -339,7 +341,7 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
       seqWhere = `payload.${options.seqProperty}`;
     }
   }
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq)) return reject(`${seqWhere} is ${describe(seq)}, expected an integer`);
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq)) return `${seqWhere} is ${describe(seq)}, expected an integer`;
 
   // kind
   let kind: string | null = null;
@@ -350,9 +352,9 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
     kindWhere = 'msg.kind';
   }
   if (rawKind !== undefined && rawKind !== null && rawKind !== '') {
-    if (typeof rawKind !== 'string') return reject(`${kindWhere} is ${describe(rawKind)}, expected a string`);
+    if (typeof rawKind !== 'string') return `${kindWhere} is ${describe(rawKind)}, expected a string`;
     const kindProblem = checkText(rawKind, kindWhere, options.maxTextLength);
-    if (kindProblem) return reject(kindProblem);
+    if (kindProblem) return kindProblem;
     kind = rawKind;
     hasContent = true;
   }
@@ -371,13 +373,13 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
     if (restCount > 0) {
       const state: ExtraState = { failure: null };
       const copy = sanitizeExtra(rest, 0, state) as Record<string, unknown> | undefined;
-      if (state.failure) return reject(state.failure);
+      if (state.failure) return state.failure;
       const json = JSON.stringify(copy);
-      if (json.length > options.maxExtraLength) return reject(`extra fields are ${json.length} characters of JSON, more than ${options.maxExtraLength}`);
+      if (json.length > options.maxExtraLength) return `extra fields are ${json.length} characters of JSON, more than ${options.maxExtraLength}`;
       if (copy && Object.keys(copy).length > 0) extra = copy;
     }
   }
-  if (!hasContent) return reject(`payload has no ${options.valueProperty} and nothing else to store${options.extra ? '' : ' (its other fields are kept only with Extra on)'}`);
+  if (!hasContent) return `payload has no ${options.valueProperty} and nothing else to store${options.extra ? '' : ' (its other fields are kept only with Extra on)'}`;
 
-  return { ok: true, row: { time: timeMs, source, kind, value, seq, extra } };
+  return { time: timeMs, source, kind, value, seq, extra };
 }

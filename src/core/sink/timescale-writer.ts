@@ -16,7 +16,7 @@ import type { TelemetryRecord } from '../readings/records';
 import { resolveTimescaleOptions, type ResolvedTimescaleOptions, type TimescaleOptions } from './hypertable-setup';
 import { InsertStatement } from './insert-statement';
 import { DataRowsError, resolveBackoffOptions, RetryLoop, sleep as defaultSleep, type BackoffOptions, type Sleep, type WriteContext, type WriterStateName } from './retry';
-import { mapRecord, resolveMappingOptions, type MappingOptions, type ResolvedMappingOptions, type TelemetryRow } from './row-mapping';
+import { mapRow, resolveMappingOptions, type MappingOptions, type ResolvedMappingOptions, type TelemetryRow } from './row-mapping';
 import { prepareTable } from './table-setup';
 import type { PrepareResult } from './table-report';
 import { COLUMN_ORDER, qualifiedName, quoteIdentifier, WriterConfigError, type ColumnMap, type ColumnName, type Queryable, type SchemaMode } from './table-spec';
@@ -198,12 +198,12 @@ export class TimescaleWriter extends EventEmitter {
     const rows: TelemetryRow[] = [];
     const origins: TelemetryRecord[] = [];
     for (const record of records) {
-      const result = mapRecord(record, receivedAt, this.mapping);
-      if (result.ok) {
-        rows.push(result.row);
-        origins.push(record);
+      const row = mapRow(record, receivedAt, this.mapping);
+      if (typeof row === 'string') {
+        rejected.push({ record, reason: row, code: 'MAPPING' });
       } else {
-        rejected.push({ record, reason: result.reason, code: 'MAPPING' });
+        rows.push(row);
+        origins.push(record);
       }
     }
     if (rows.length === 0) return { written: 0, duplicates: 0, rejected, attempts: 0, statements: 0 };
