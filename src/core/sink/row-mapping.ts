@@ -63,6 +63,8 @@ export interface ResolvedMappingOptions {
   maxTimeMs: number;
   /** The payload keys that are not extra fields (the property names above). */
   reservedKeys: ReadonlySet<string>;
+  /** "payload.<property>" of each property above, for the reasons, made once rather than per row. */
+  labels: { source: string; value: string; kind: string; seq: string; time: string[] };
 }
 
 export interface TelemetryRow {
@@ -124,12 +126,15 @@ export function resolveMappingOptions(options: MappingOptions = {}): ResolvedMap
     maxTextLength: positiveNumber(options.maxTextLength, 256, 'maxTextLength'),
     minTimeMs,
     maxTimeMs,
-    reservedKeys: new Set([sourceProperty, valueProperty, kindProperty, seqProperty, ...timeProperties])
+    reservedKeys: new Set([sourceProperty, valueProperty, kindProperty, seqProperty, ...timeProperties]),
+    labels: {
+      source: `payload.${sourceProperty}`,
+      value: `payload.${valueProperty}`,
+      kind: `payload.${kindProperty}`,
+      seq: `payload.${seqProperty}`,
+      time: timeProperties.map((name) => `payload.${name}`)
+    }
   };
-}
-
-function own(object: Record<string, unknown>, key: string): unknown {
-  return Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -266,15 +271,42 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
     return `payload is ${describe(payload)}, expected a number, a boolean or an object`;
   }
 
+  // The payload's fields the options name, in one pass over its keys: a lookup by a configured
+  // name costs V8 a generic keyed load each (4x the pass at the simulator's five keys).
+  let fromSource: unknown;
+  let fromValue: unknown;
+  let fromSeq: unknown;
+  let fromKind: unknown;
+  let fromTime: unknown;
+  let timeAt = -1;
+  if (fields) {
+    const { sourceProperty, valueProperty, seqProperty, kindProperty, timeProperties } = options;
+    for (const key in fields) {
+      // Own fields only, as everywhere here (a polluted Object.prototype adds nothing).
+      if (!Object.prototype.hasOwnProperty.call(fields, key)) continue;
+      const field = fields[key];
+      if (field === undefined) continue;
+      if (key === sourceProperty) fromSource = field;
+      if (key === valueProperty) fromValue = field;
+      if (key === seqProperty) fromSeq = field;
+      if (key === kindProperty) fromKind = field;
+      if (field !== null) {
+        // The first of the time properties that is present wins, whatever the payload's key order.
+        const at = timeProperties.indexOf(key);
+        if (at >= 0 && (timeAt < 0 || at < timeAt)) {
+          timeAt = at;
+          fromTime = field;
+        }
+      }
+    }
+  }
+
   // source
   let source: unknown = record.topic;
   let sourceWhere = 'msg.topic';
-  if (fields) {
-    const fromPayload = own(fields, options.sourceProperty);
-    if (fromPayload !== undefined) {
-      source = fromPayload;
-      sourceWhere = `payload.${options.sourceProperty}`;
-    }
+  if (fromSource !== undefined) {
+    source = fromSource;
+    sourceWhere = options.labels.source;
   }
   if (source === undefined || source === null || source === '') return `no source: set msg.topic or payload.${options.sourceProperty}`;
   if (typeof source !== 'string') return `${sourceWhere} is ${describe(source)}, expected a string`;
@@ -284,15 +316,9 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
   // time
   let rawTime: unknown;
   let timeWhere = '';
-  if (fields) {
-    for (const property of options.timeProperties) {
-      const candidate = own(fields, property);
-      if (candidate !== undefined && candidate !== null) {
-        rawTime = candidate;
-        timeWhere = `payload.${property}`;
-        break;
-      }
-    }
+  if (timeAt >= 0) {
+    rawTime = fromTime;
+    timeWhere = options.labels.time[timeAt];
   }
   if (rawTime === undefined && record.timestamp !== undefined && record.timestamp !== null) {
     rawTime = record.timestamp;
@@ -313,7 +339,7 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
   // value
   let hasContent = false;
   if (fields) {
-    const rawValue = own(fields, options.valueProperty);
+    const rawValue = fromValue;
     if (typeof rawValue === 'number') {
       if (!Number.isFinite(rawValue)) return `payload.${options.valueProperty} is ${describe(rawValue)}, expected a finite number`;
       value = rawValue;
@@ -334,19 +360,16 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
   if (record.seq !== undefined && record.seq !== null) {
     seq = record.seq;
     seqWhere = 'msg.seq';
-  } else if (fields) {
-    const fromPayload = own(fields, options.seqProperty);
-    if (fromPayload !== undefined && fromPayload !== null) {
-      seq = fromPayload;
-      seqWhere = `payload.${options.seqProperty}`;
-    }
+  } else if (fromSeq !== undefined && fromSeq !== null) {
+    seq = fromSeq;
+    seqWhere = options.labels.seq;
   }
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq)) return `${seqWhere} is ${describe(seq)}, expected an integer`;
 
   // kind
   let kind: string | null = null;
-  let rawKind: unknown = fields ? own(fields, options.kindProperty) : undefined;
-  let kindWhere = `payload.${options.kindProperty}`;
+  let rawKind: unknown = fromKind;
+  let kindWhere = options.labels.kind;
   if (rawKind === undefined || rawKind === null) {
     rawKind = record.kind;
     kindWhere = 'msg.kind';
