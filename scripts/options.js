@@ -163,6 +163,18 @@ function editorScript(table) {
           show();
         });
       }
+      /**
+       * An option's value as its dialog shows it, with its unit, for a node's label: 1000 ms is "1 s";
+       * empty is the default; a \${VARIABLE} stays as the flow keeps it, in the flow's unit.
+       */
+      function shown(key, value, node) {
+        var o = TABLE[key];
+        var s = value === undefined || value === null || String(value).trim() === '' ? String(o.default) : String(value).trim();
+        var convert = SHOWN[o.unit] && !ENV.test(s) && s !== '' && !isNaN(Number(s));
+        var unit = convert ? SHOWN[o.unit].unit : o.unit;
+        var unitName = unit ? text(node, 'units.' + unit) || unit : '';
+        return (convert ? String(exact(Number(s) / SHOWN[o.unit].factor)) : s) + (unitName ? ' ' + unitName : '');
+      }
       /** For oneditsave: an environment variable back to \${NAME}, a number shown in seconds back to the unit the flow keeps. */
       function save() {
         Object.keys(TABLE).forEach(function (key) {
@@ -190,7 +202,7 @@ function editorScript(table) {
         if (o.required && !o.when) defaults[key].required = true;
       });
       // The checks and the functions they use, for an editor that reads a field as the runtime does.
-      return { table: TABLE, defaults: defaults, range: range, prepare: prepare, save: save, lib: { ${named.map(([name]) => `${name}: ${name}`).join(', ')} } };
+      return { table: TABLE, defaults: defaults, range: range, shown: shown, prepare: prepare, save: save, lib: { ${named.map(([name]) => `${name}: ${name}`).join(', ')} } };
     })();`;
 }
 

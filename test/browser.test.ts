@@ -158,7 +158,7 @@ describe('the editor in headless chromium', function () {
     }, flowTypes);
     assert.deepEqual(Object.fromEntries(flowTypes.map((t, i) => [t, fresh[i]])), {
       'telemetry-buffer': 'buffer',
-      'telemetry-batcher': 'batch 1000 / 1000 ms',
+      'telemetry-batcher': 'batch 1000 / 1 s',
       'timescale-sink': 'telemetry table',
       'telemetry-simulator': 'simulator 100/s',
     });

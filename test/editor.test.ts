@@ -56,7 +56,7 @@ interface Definition {
   icon?: string;
   paletteLabel?: unknown;
   label?: unknown;
-  _: (key: string) => string;
+  _: (key: string, words?: Record<string, unknown>) => string;
 }
 
 /** The editor file as Node-RED gets it: built (its option defaults and validators generated). */
@@ -65,12 +65,13 @@ function editorFile(type: string): string {
 }
 
 /** Runs the registerType script of an editor file with a stand-in RED and an empty jQuery. */
-function definition(type: string): Definition {
+function definition(type: string, lang = 'en-US'): Definition {
   const script = /<script type="text\/javascript">([\s\S]*?)<\/script>/.exec(editorFile(type));
   assert.ok(script, `${type}.html has a registration script`);
   let registered: Definition | undefined;
-  const catalog = messages('en-US', type);
-  const translate = (key: string): string => lookup(catalog, key) ?? key;
+  const catalog = messages(lang, type);
+  // As i18next does: __name__ in a message is the named value.
+  const translate = (key: string, words: Record<string, unknown> = {}): string => (lookup(catalog, key) ?? key).replace(/__(\w+)__/g, (_, name: string) => String(words[name]));
   const RED = {
     nodes: { registerType: (name: string, def: Definition) => { if (name === type) registered = { ...def, _: translate }; } },
     _: translate,
@@ -166,6 +167,24 @@ describe('editor: help, labels, defaults and validation of every node', function
       });
     });
   }
+
+  it('labels a node in the units its dialog shows, in English and German', function () {
+    const label = (type: string, lang: string, overrides: Record<string, unknown> = {}): string => {
+      const def = definition(type, lang);
+      return (def.label as (this: unknown) => string).call({ ...nodeWithDefaults(def), ...overrides });
+    };
+    // The batcher's dialog shows Max age in seconds (the flow keeps ms): so does its label.
+    assert.equal(label('telemetry-batcher', 'en-US'), 'batch 1000 / 1 s');
+    assert.equal(label('telemetry-batcher', 'de'), 'Batch 1000 / 1 s');
+    assert.equal(label('telemetry-batcher', 'en-US', { maxSize: '250', maxAge: 250 }), 'batch 250 / 0.25 s');
+    assert.equal(label('telemetry-batcher', 'en-US', { maxSize: '', maxAge: '' }), 'batch 1000 / 1 s', 'empty: the defaults the runtime reads');
+    assert.equal(label('telemetry-batcher', 'en-US', { maxAge: '${BATCH_AGE}' }), 'batch 1000 / ${BATCH_AGE} ms', 'a variable in the unit the flow keeps');
+    assert.equal(label('telemetry-simulator', 'en-US'), 'simulator 100/s');
+    assert.equal(label('telemetry-simulator', 'en-US', { rate: '' }), 'simulator 100/s');
+    assert.equal(label('timescale-sink', 'en-US'), 'telemetry table');
+    assert.equal(label('timescale-sink', 'de'), 'Tabelle telemetry');
+    assert.equal(label('telemetry-batcher', 'en-US', { name: 'line 1' }), 'line 1');
+  });
 
   it('offers in the editor exactly what the runtime accepts, for every option of every table', function () {
     let compared = 0;
