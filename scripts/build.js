@@ -56,7 +56,7 @@ for (const lang of fs.readdirSync(locales)) {
       const table = tableOf(type);
       if (table === undefined) throw new Error(`src/locales/${lang}/${name} asks for options, but src/options/${type}.ts does not exist`);
       const messages = JSON.parse(fs.readFileSync(path.join(locales, lang, `${type}.json`), 'utf8'));
-      text = text.replace(HELP_MARK, helpList(table, messages, type));
+      text = text.replace(HELP_MARK, helpList(table, messages, type, lang));
     }
     // Code samples wrap inside the sidebar instead of widening it (a path, NODE_OPTIONS=...): inline,
     // so the style reaches our help only.

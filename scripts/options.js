@@ -31,7 +31,7 @@ function editorScript(table) {
     var OPTIONS = (function () {
       ${functions.join('\n      ')}
       var CHECKS = { ${Object.keys(checks.CHECKS).map((name) => `${name}: ${name}`).join(', ')} };
-      var TABLE = ${JSON.stringify(table)};
+      var TABLE = ${JSON.stringify(withoutDocs(table))};
       var ENV = /^\\$\\{[^}]+\\}$/;
       // Every dialog shows durations in seconds; a flow keeps each option in its table's unit, so an
       // option stored in ms is converted while its dialog is open (prepare and save below).
@@ -163,6 +163,18 @@ function editorScript(table) {
           show();
         });
       }
+      /**
+       * An option's value as its dialog shows it, with its unit, for a node's label: 1000 ms is "1 s";
+       * empty is the default; a \${VARIABLE} stays as the flow keeps it, in the flow's unit.
+       */
+      function shown(key, value, node) {
+        var o = TABLE[key];
+        var s = value === undefined || value === null || String(value).trim() === '' ? String(o.default) : String(value).trim();
+        var convert = SHOWN[o.unit] && !ENV.test(s) && s !== '' && !isNaN(Number(s));
+        var unit = convert ? SHOWN[o.unit].unit : o.unit;
+        var unitName = unit ? text(node, 'units.' + unit) || unit : '';
+        return (convert ? String(exact(Number(s) / SHOWN[o.unit].factor)) : s) + (unitName ? ' ' + unitName : '');
+      }
       /** For oneditsave: an environment variable back to \${NAME}, a number shown in seconds back to the unit the flow keeps. */
       function save() {
         Object.keys(TABLE).forEach(function (key) {
@@ -190,7 +202,7 @@ function editorScript(table) {
         if (o.required && !o.when) defaults[key].required = true;
       });
       // The checks and the functions they use, for an editor that reads a field as the runtime does.
-      return { table: TABLE, defaults: defaults, range: range, prepare: prepare, save: save, lib: { ${named.map(([name]) => `${name}: ${name}`).join(', ')} } };
+      return { table: TABLE, defaults: defaults, range: range, shown: shown, prepare: prepare, save: save, lib: { ${named.map(([name]) => `${name}: ${name}`).join(', ')} } };
     })();`;
 }
 
@@ -244,15 +256,59 @@ function facts(o, asShown = false) {
   }
 }
 
-/** The help page's option list in one language, from its labels and help lines. */
-function helpList(table, messages, type) {
+/** Words of the built help that are not in a locale's catalogue: a flag's state. */
+const FLAG_WORDS = { 'en-US': { true: 'on', false: 'off' }, de: { true: 'an', false: 'aus' } };
+
+/**
+ * An option's default as the help beside the dialog gives it, in the dialog's language and unit
+ * ("100,000 events", "10 s", "0 = only on request"); the range is in the dialog's tooltip and in
+ * docs/options.md.
+ */
+function shownDefault(o, messages, type, lang) {
+  const own = messages[type] || {};
+  switch (o.kind) {
+    case 'integer':
+    case 'number': {
+      const shown = SHOWN[o.unit];
+      const factor = shown ? shown.factor : 1;
+      const unit = shown ? shown.unit : o.unit;
+      if (o.default === 0 && o.zero) return `0 = ${(own.zero && own.zero[o.key]) || o.zero}`;
+      const n = Number((o.default / factor).toPrecision(12));
+      const number = n.toLocaleString(lang, { maximumFractionDigits: 6, useGrouping: Boolean(unit) });
+      const unitName = unit ? (own.units && own.units[unit]) || unit : '';
+      return unitName ? `${number} ${unitName}` : number;
+    }
+    case 'flag':
+      return (FLAG_WORDS[lang] || FLAG_WORDS['en-US'])[String(o.default)];
+    default:
+      return o.default === '' ? '–' : o.default;
+  }
+}
+
+/**
+ * The help page's option list in one language: each option's label, default and one short line
+ * (help.<key> of the locale). Ranges and the longer explanations are in docs/options.md, which the
+ * help links, so that the help beside the dialog stays about as long as a core node's.
+ */
+function helpList(table, messages, type, lang = 'en-US') {
   const labels = (messages[type] && messages[type].label) || {};
   const helps = (messages[type] && messages[type].help) || {};
   const rows = Object.entries(table).map(([key, o]) => {
     const label = labels[key] || o.name;
-    return `    <dt>${escapeHtml(label)} <span class="property-type">${escapeHtml(facts(o, true))}</span></dt>\n    <dd>${helps[key] || ''}</dd>`;
+    const dflt = shownDefault({ ...o, key }, messages, type, lang);
+    const row = `    <dt>${escapeHtml(label)} <span class="property-type">${escapeHtml(dflt)}</span></dt>`;
+    // An empty help line: the label and default say it all (a column name in existing mode).
+    return helps[key] ? `${row}\n    <dd>${helps[key]}</dd>` : row;
   });
   return `<dl class="message-properties">\n${rows.join('\n')}\n  </dl>`;
+}
+
+/** A table as the editor needs it: without the reference prose of docs/options.md. */
+function withoutDocs(table) {
+  return Object.fromEntries(Object.entries(table).map(([key, o]) => {
+    const { doc, ...rest } = o; // eslint-disable-line @typescript-eslint/no-unused-vars
+    return [key, rest];
+  }));
 }
 
 /** docs/options.md: every node's options, in English. */
@@ -265,7 +321,7 @@ function optionsMarkdown(types) {
     const helps = messages[type].help || {};
     parts.push(`## ${type}`, '', '| option | key | default; range | meaning |', '|---|---|---|---|');
     for (const [key, o] of Object.entries(table)) {
-      const meaning = String(helps[key] || '').replace(/<code>(.*?)<\/code>/g, '`$1`').replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&').replace(/\s+/g, ' ').replace(/\|/g, '\\|').trim();
+      const meaning = [helps[key], o.doc].filter(Boolean).map((part) => String(part).trim().replace(/[.;]$/, '')).join('. ').replace(/<code>(.*?)<\/code>/g, '`$1`').replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&').replace(/\s+/g, ' ').replace(/\|/g, '\\|').trim();
       parts.push(`| ${o.name} | \`${key}\` | ${facts(o)} | ${meaning} |`);
     }
     parts.push('');

@@ -85,8 +85,8 @@ describe('the edit dialogs in headless chromium, English and German', function (
   });
 
   for (const [locale, words] of [
-    ['en-US', { events: 'events', weight: 'share = weight / sum of the three weights', noLimit: 'no limit', maxAge: 'a number from 0 to 86400 s' }],
-    ['de', { events: 'Ereignisse', weight: 'Anteil = Gewicht / Summe der drei Gewichte', noLimit: 'keine Grenze', maxAge: 'eine Zahl von 0 bis 86400 s' }],
+    ['en-US', { events: 'events', weight: 'share = weight / sum of the three weights', noLimit: 'no limit', maxAge: 'a number from 0 to 86400 s', batcher: 'batch 1000 / 0.25 s', headings: ['Inputs', 'Outputs', 'Details', 'References'] }],
+    ['de', { events: 'Ereignisse', weight: 'Anteil = Gewicht / Summe der drei Gewichte', noLimit: 'keine Grenze', maxAge: 'eine Zahl von 0 bis 86400 s', batcher: 'Batch 1000 / 0.25 s', headings: ['Eingaben', 'Ausgaben', 'Details', 'Referenzen'] }],
   ] as const) {
     it(`${locale}: units and ranges from the option tables, seconds throughout, disk options only with Overflow to disk`, async function () {
       const context = await browser!.newContext({ locale, viewport: { width: 1400, height: 900 } });
@@ -126,6 +126,7 @@ describe('the edit dialogs in headless chromium, English and German', function (
       assert.equal((await fieldState(page, 'node-input-maxAge')).invalid, false);
       await close(page, 'done');
       assert.equal(await page.evaluate(() => String((globalThis as any).RED.nodes.node('bat').maxAge)), '250', 'stored in ms, as before');
+      assert.equal(await page.evaluate(() => (globalThis as any).RED.utils.getNodeLabel((globalThis as any).RED.nodes.node('bat'))), words.batcher, 'its label in the unit its dialog shows');
       assert.equal(await page.evaluate(() => (globalThis as any).RED.nodes.node('bat').valid), true);
 
       // The simulator's mix says it is made of weights.
@@ -167,6 +168,22 @@ describe('the edit dialogs in headless chromium, English and German', function (
       assert.equal(await page.locator('#node-config-input-ca.input-error').count(), 1, 'verify-ca needs a CA file');
       await page.screenshot({ path: path.join(os.tmpdir(), `dialog-connection-${locale}.png`) });
       await close(page, 'cancel');
+
+      // Each node's help in the sidebar: in this language, linking the option reference, and no code
+      // sample (a path, a connection string) wider than the sidebar.
+      for (const type of ['telemetry-simulator', 'telemetry-buffer', 'telemetry-batcher', 'timescale-sink', 'timescale-connection']) {
+        // Emptied first, so that the wait below sees this type's help, not the one before.
+        await page.evaluate((t) => { (globalThis as any).$('.red-ui-panel > .red-ui-help').empty(); (globalThis as any).RED.sidebar.help.show(t); }, type);
+        await page.waitForFunction(() => ((globalThis as any).document.querySelector('.red-ui-panel > .red-ui-help')?.textContent ?? '').includes('docs/options.md'), undefined, { timeout: 10_000 });
+        const help = await page.evaluate(() => {
+          const section = (globalThis as any).document.querySelector('.red-ui-panel > .red-ui-help');
+          const wide = Array.from(section.querySelectorAll('code, pre, dd, p, li') as any[]).filter((el) => el.getBoundingClientRect().right > section.getBoundingClientRect().right + 1).map((el) => el.textContent as string);
+          return { wide, headings: Array.from(section.querySelectorAll('h3') as any[]).map((h) => h.textContent as string) };
+        });
+        assert.deepEqual(help.wide, [], `${type}: nothing wider than the sidebar`);
+        assert.deepEqual(help.headings, words.headings, `${type}: the help in the editor's language`);
+      }
+      await page.screenshot({ path: path.join(os.tmpdir(), `help-connection-${locale}.png`) });
 
       assert.deepEqual(errors, [], 'no script error in the editor');
       await context.close();

@@ -158,7 +158,7 @@ describe('the editor in headless chromium', function () {
     }, flowTypes);
     assert.deepEqual(Object.fromEntries(flowTypes.map((t, i) => [t, fresh[i]])), {
       'telemetry-buffer': 'buffer',
-      'telemetry-batcher': 'batch 1000 / 1000 ms',
+      'telemetry-batcher': 'batch 1000 / 1 s',
       'timescale-sink': 'telemetry table',
       'telemetry-simulator': 'simulator 100/s',
     });
@@ -253,8 +253,9 @@ describe('the editor in headless chromium', function () {
       const here = (type: string): any[] => RED.nodes.filterNodes({ type, z: RED.workspaces.active() });
       const texts: Record<string, string> = {};
       for (const t of here('ui-text')) texts[t.label] = t.id;
-      return { connection: here('timescale-sink')[0]?.connection as string, buffer: here('telemetry-buffer')[0]?.id as string, gauge: here('ui-gauge')[0]?.id as string, charts: here('ui-chart').length, texts };
+      return { connection: here('timescale-sink')[0]?.connection as string, buffer: here('telemetry-buffer')[0]?.id as string, gauge: here('ui-gauge')[0]?.id as string, charts: here('ui-chart').length, functions: here('function').length, texts };
     });
+    assert.equal(flow.functions, 0, 'the figures come from the stats as they are (the sink carries its rows/s): no function node');
     assert.ok(flow.connection && flow.gauge, 'the example brought a sink and a gauge');
     assert.equal(flow.charts, 2, 'rows/s and fill level over time');
     assert.deepEqual(Object.keys(flow.texts).sort(), ['dropped', 'rows/s', 'sink state']);

@@ -85,6 +85,35 @@ describe('the sink controller', function () {
       assert.deepEqual(rows.rows, [{ source: 'press7/temp', value: 21.5 }]);
     });
 
+    it('its stats carry the rows per second its badge shows', async function () {
+      const finished: Array<[string, Finish]> = [];
+      const events: SinkEvents<string> = { finish: (port, how) => finished.push([port, how]), stats: () => undefined, log: () => undefined, changed: () => undefined, t: english('timescale-sink') };
+      const db = { label: 'test', host: '', poolSize: 2, redact: (text: string) => text };
+      const controller = new SinkController<string>(pool, readOptions(OPTIONS, { statsInterval: '0', table: 'telemetry_rate' }), db, { fileBase: path.join(dir, 'sink-rate'), closeLimitMs: 5000 }, events);
+      const before = Date.now();
+      assert.equal(controller.stats().rowsPerSecond, 0, 'nothing written yet');
+      const started = Date.now();
+      controller.receive({ topic: 'press7', payload: Array.from({ length: 500 }, (_, i) => i) }, 'array');
+      const deadline = Date.now() + 10_000;
+      while (finished.length < 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(finished, [['array', {}]]);
+      const end = Date.now();
+      const stats = controller.stats();
+      const after = Date.now();
+      assert.equal(stats.written, 500);
+      // 500 rows between the two readings of the meter, whose times lie within these bounds.
+      assert.ok(stats.rowsPerSecond >= (500 * 1000) / (after - before) - 0.1, `${stats.rowsPerSecond} rows/s, at least 500 in ${after - before} ms`);
+      assert.ok(stats.rowsPerSecond <= (500 * 1000) / Math.max(1, end - started) + 0.1, `${stats.rowsPerSecond} rows/s, at most 500 in ${end - started} ms`);
+      const badge = controller.badge(Date.now());
+      assert.equal(badge.fill, 'green');
+      const [, figure, k] = /^([\d.]+)(k?) rows\/s$/.exec(badge.text) ?? [];
+      const shown = Number(figure) * (k ? 1000 : 1);
+      // The badge reads the same meter a moment later: the same rows over a little more time
+      // (shown short, "7.8k" or "12k": up to 5 % either way).
+      assert.ok(shown > 0 && shown <= stats.rowsPerSecond * 1.05 + 1, `badge "${badge.text}", stats ${stats.rowsPerSecond} rows/s`);
+      await controller.close(true);
+    });
+
     it('its badge is red while it refuses messages for a full queue, and normal again once it stopped refusing', async function () {
       const finished: Array<[string, Finish]> = [];
       const events: SinkEvents<string> = { finish: (port, how) => finished.push([port, how]), stats: () => undefined, log: () => undefined, changed: () => undefined, t: english('timescale-sink') };

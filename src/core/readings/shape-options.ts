@@ -15,8 +15,8 @@ export type QualityPolicy = (typeof QUALITY_POLICIES)[number];
  * option-table.ts): spread into the node's table, read by readShapeOptions().
  */
 export const SHAPE_OPTIONS = {
-  shape: { kind: 'choice', name: 'Input shape', default: 'auto', choices: INPUT_SHAPES },
-  quality: { kind: 'choice', name: 'OPC UA quality', default: 'good-only', choices: QUALITY_POLICIES },
+  shape: { kind: 'choice', name: 'Input shape', doc: 'What each shape reads: docs/input-shapes.md. Batches from a telemetry-batcher are never read again.', default: 'auto', choices: INPUT_SHAPES },
+  quality: { kind: 'choice', name: 'OPC UA quality', doc: '`good-only` refuses them (they reach the sink\'s dead-letter output); `keep-uncertain` and `keep-all` store them with kind `uncertain` / `bad`.', default: 'good-only', choices: QUALITY_POLICIES },
 } as const satisfies OptionTable;
 
 export interface ShapeOptions {

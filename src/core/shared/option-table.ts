@@ -3,13 +3,18 @@
  * node's configuration through readOptions(); the build generates the editor's `defaults` and
  * validators, the option lists of the help and docs/options.md from the same table
  * (scripts/build.js), so what the editor offers is what the runtime accepts. Labels and help lines
- * are the locales' (src/locales/<lang>/<type>.json: label.<key>, help.<key>).
+ * are the locales' (src/locales/<lang>/<type>.json: label.<key>, help.<key>: one short line).
  */
 import { CHECKS, type CheckName } from './checks';
 
 interface Common {
   /** The option's name in runtime errors ("Capacity must be ..."): the English label. */
   name: string;
+  /**
+   * What docs/options.md says beyond the help line (English): the help beside the dialog keeps one
+   * short line per option, so that the sidebar stays short; the reference says the rest.
+   */
+  doc?: string;
   /** Only checked, and only read, while another option has one of these values (e.g. columns in existing mode). */
   when?: { option: string; is: readonly (string | boolean)[] };
 }

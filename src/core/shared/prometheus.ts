@@ -13,7 +13,7 @@ export interface PipelineNodeStats {
 
 const GAUGES = new Set([
   'depth', 'capacity', 'highWater', 'inFlight', 'inFlightEvents', 'window', 'heldEvents', 'openBatches', 'waitingBatches',
-  'queued', 'queuedEvents', 'sources', 'rate', 'running', 'up', 'since', 'idempotent', 'distinctRows', 'tableNotices',
+  'queued', 'queuedEvents', 'sources', 'rate', 'rowsPerSecond', 'running', 'up', 'since', 'idempotent', 'distinctRows', 'tableNotices',
   'heldAsText', 'heldAsTextBytes', 'ringBytes', 'maxBytes', 'spillPending', 'diskDepth', 'diskBacklogBytes', 'diskBytes', 'diskMaxBytes', 'segments', 'diskDrainSeconds',
 ]);
 

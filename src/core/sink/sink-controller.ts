@@ -11,6 +11,7 @@ import type { OPTIONS } from '../../options/timescale-sink';
 import { stampMissing, type TelemetryRecord } from '../readings/records';
 import { resolveShapeOptions, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../readings/shapes';
 import { SequenceJournal, SequenceStamper } from '../readings/sequence';
+import { RateMeter } from '../shared/rate-meter';
 import { Totals } from '../shared/totals';
 import type { Translate } from '../shared/text';
 import { misconfiguredFix, REFUSAL_SHOWN_MS, shortDuration, sinkBadge, type Badge } from './sink-status';
@@ -119,8 +120,8 @@ export class SinkController<P> {
   private ignored = 0;
   private ignoredReason = '';
   private lastStatsAt = Date.now();
-  /** (time, rows written) over the last 5 s, for the rate on the badge. */
-  private readonly samples: Array<[number, number]> = [];
+  /** Rows written per second over the last 5 s: on the badge and in the stats. */
+  private readonly writeRate = new RateMeter(5000);
   private shownHost: string;
   private hostChangedAt = 0;
   /** Since when no write has finished while one is out (rows finished, for telling). */
@@ -183,7 +184,8 @@ export class SinkController<P> {
 
   stats(): SinkStats {
     const { state, code, since, table, ignoredReason } = this;
-    return { state, code, since, host: this.db.host, ...table, ignoredReason, ...this.totals.add({ ...this.scheduler.counters, ignored: this.ignored }) };
+    const rowsPerSecond = Math.round(this.writeRate.rate(Date.now(), this.scheduler.counters.written) * 10) / 10;
+    return { state, code, since, host: this.db.host, ...table, ignoredReason, rowsPerSecond, ...this.totals.add({ ...this.scheduler.counters, ignored: this.ignored }) };
   }
 
   /** Message ids of everything held (queued or being written): the custody this node answers for. */
@@ -197,11 +199,7 @@ export class SinkController<P> {
       if (this.shownHost !== '') this.hostChangedAt = now;
       this.shownHost = this.db.host;
     }
-    const written = this.scheduler.counters.written;
-    this.samples.push([now, written]);
-    while (this.samples.length > 2 && now - this.samples[0][0] > 5000) this.samples.shift();
-    const [t0, w0] = this.samples[0];
-    const rate = now > t0 ? ((written - w0) * 1000) / (now - t0) : 0;
+    const rate = this.writeRate.rate(now, this.scheduler.counters.written);
     const c = this.scheduler.counters;
     const finishedRows = c.written + c.duplicates + c.rejected + c.deadLetteredEvents + c.closedEvents;
     if (c.inFlight === 0 || finishedRows !== this.finishedRows) {

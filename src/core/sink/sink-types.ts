@@ -53,6 +53,8 @@ export interface SinkStats extends SinkCounters {
   ignored: number;
   /** Why the last of them is not a reading. */
   ignoredReason: string;
+  /** Rows written per second over the last 5 s (one decimal), the rate the badge shows: a gauge, not a total. */
+  rowsPerSecond: number;
 }
 
 export interface DeadLetterEntry {
