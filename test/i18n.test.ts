@@ -7,9 +7,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { diskBadgeText } from '../src/core/buffer/disk-tier-settings';
-import { sinkBadge } from '../src/core/sink/sink-status';
+import { BADGE_MAX_LENGTH, compactCount, formatBytes, formatDuration } from '../src/core/shared/badge-text';
+import { shortDuration, sinkBadge } from '../src/core/sink/sink-status';
 import type { SinkState } from '../src/core/sink/sink-types';
-import type { Translate } from '../src/core/shared/text';
+import type { TextParams, Translate } from '../src/core/shared/text';
+import { OPTIONS as OPTIONS_BATCHER } from '../src/options/telemetry-batcher';
+import { OPTIONS as OPTIONS_SINK } from '../src/options/timescale-sink';
 import { catalog, lookUp } from '../src/nodes/i18n';
 import { NodeRedProcess, startNodeRed } from './support/node-red-process';
 import { waitUntil } from './support/wait';
@@ -89,6 +92,43 @@ describe('badges and log lines in the user\'s language', function () {
     }
   });
 
+  it('every badge of every node fits BADGE_MAX_LENGTH characters in both languages, with its widest parameters', function () {
+    // Counts and rates as compactCount shows them (at most 4 characters), durations as their
+    // formatter's longest, codes as SQLSTATEs (the sink leaves out a longer code), the limits (open
+    // batches, attempts) at their defaults; a host name is the user's own and is cut by the sink.
+    const count = '999k';
+    const wide: Record<string, TextParams> = {
+      'telemetry-buffer': { percent: '100', dropped: count, events: count, bytes: formatBytes(1023 * 1024 * 1024 - 1), duration: formatDuration(86400 * 10 - 60) },
+      'telemetry-batcher': { open: OPTIONS_BATCHER.maxOpenBatches.default, max: OPTIONS_BATCHER.maxOpenBatches.default, held: count, refused: count },
+      'timescale-sink': { attempt: OPTIONS_SINK.maxAttempts.default, max: OPTIONS_SINK.maxAttempts.default, code: '40P01', duration: shortDuration((86400 - 1) * 1000), refused: count, host: 'db2.plant:5432', rate: count, warning: '!policy' },
+      'telemetry-simulator': { rate: count, sent: count },
+    };
+    assert.equal(compactCount(9_960), '10k');
+    assert.equal(compactCount(999_600), '1.0M');
+    let checked = 0;
+    for (const [type, params] of Object.entries(wide)) {
+      for (const lang of LANGS) {
+        for (const key of keysOf(catalog(type, lang)).keys()) {
+          if (!key.startsWith('status.')) continue;
+          const text = lookUp(catalog(type, lang), key, params) as string;
+          assert.doesNotMatch(text, /__[A-Za-z0-9_]+__/, `${lang}/${type}.json ${key}: a parameter is not filled in`);
+          assert.ok(text.length <= BADGE_MAX_LENGTH, `${lang}/${type}.json ${key}: "${text}" is ${text.length} characters`);
+          checked++;
+        }
+      }
+    }
+    assert.ok(checked > 70, `checked ${checked} badge texts`);
+    // What the sink makes of a code too long for its badge: the word alone, never a cut code.
+    for (const lang of LANGS) {
+      const t = strict('timescale-sink', lang);
+      for (const code of ['ENOTFOUND', 'NO_PASSWORD', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'ERR_TLS_CERT_ALTNAME_INVALID']) {
+        const text = sinkBadge({ state: 'misconfigured', now: 0, rate: 0, code, since: 0, attempt: 0, maxAttempts: 10, warning: '' }, t).text;
+        assert.ok(text.length <= BADGE_MAX_LENGTH && !text.includes(code.slice(0, 3)) && text === text.trim(), `${lang} ${code}: "${text}"`);
+      }
+      assert.match(sinkBadge({ state: 'retrying', now: 0, rate: 0, code: 'ECONNRESET_LONG_CODE', since: 0, attempt: 10, maxAttempts: 10, warning: '' }, t).text, /^\S+ 10\/10$/);
+    }
+  });
+
   it('the buffer\'s disk badges stay under 20 characters in both languages', function () {
     for (const lang of LANGS) {
       const t = strict('telemetry-buffer', lang);
@@ -124,7 +164,7 @@ describe('badges and log lines in the user\'s language', function () {
     });
 
     it('shows the batcher\'s badge and logs the sink\'s error in German', async function () {
-      await waitUntil('the batcher\'s badge in the log', () => /\[debug:n4\][^\n]*0 offen, 1 gehalten/.test(red.output()), 30_000);
+      await waitUntil('the batcher\'s badge in the log', () => /\[debug:n4\][^\n]*0 offen, hält 1/.test(red.output()), 30_000);
       assert.match(red.output(), /\[error\] \[timescale-sink:n5\] timescale-sink nicht gestartet: keine Verbindung konfiguriert/);
       assert.doesNotMatch(red.output(), /\b(status|log)\.[a-z][A-Za-z.]+/, 'no bare key reaches the log');
     });
