@@ -20,6 +20,7 @@
  *   statement). The batch is bisected so the good rows go in.
  * - permanent: anything else (an internal error, an ended pool): the batch fails at once.
  */
+import type { Words } from '../shared/text';
 
 export type ErrorKind = 'unavailable' | 'config' | 'transient' | 'data' | 'permanent';
 
@@ -29,6 +30,8 @@ export interface ErrorClassification {
   code: string;
   /** The error's message with any connection password blanked out. */
   message: string;
+  /** The message's words in the sink's catalog, where the sink made the error (WriterConfigError). */
+  words?: Words;
 }
 
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '57014', '25006']);

@@ -12,6 +12,7 @@
 import { DatabaseGate } from './database-gate';
 import { AbortedError, classifyError, type ErrorClassification, type ErrorKind } from './error-classes';
 import { WriterConfigError } from './table-spec';
+import type { Words } from '../shared/text';
 import { OPTIONS } from '../../options/timescale-sink';
 import type { RejectedRecord } from './timescale-writer';
 
@@ -32,6 +33,8 @@ export interface WriterState {
   maxAttempts: number;
   code?: string;
   message?: string;
+  /** The message's words in the sink's catalog, when the sink made the error (a table that does not fit). */
+  words?: Words;
   /** Epoch ms at which this state began: for down and misconfigured, the first failure. */
   since: number;
 }
@@ -232,7 +235,7 @@ export class RetryLoop {
             context.mayConflict = true;
             continue;
           }
-          classification = err instanceof WriterConfigError ? { kind: 'config', code: err.code, message: err.message } : classifyError(err);
+          classification = err instanceof WriterConfigError ? { kind: 'config', code: err.code, message: err.message, ...(err.words ? { words: err.words } : {}) } : classifyError(err);
           // Creating or checking the table fails only for reasons a person must fix (an option, a
           // grant), unless the database is not there: its rows are not the problem.
           if (preparing && classification.kind !== 'unavailable') classification = { ...classification, kind: 'config' };
@@ -300,7 +303,7 @@ export class RetryLoop {
     this.currentState = state;
     // A closed gate keeps the start of the outage, so "down for 5 min" is true across its reasons.
     const since = state === 'down' || state === 'misconfigured' ? this.gate.since : this.o.now();
-    const change: WriterState = { state, previous, attempt, maxAttempts: state === 'retrying' ? this.o.backoff.maxAttempts : Infinity, code: cause?.code, message: cause?.message, since };
+    const change: WriterState = { state, previous, attempt, maxAttempts: state === 'retrying' ? this.o.backoff.maxAttempts : Infinity, code: cause?.code, message: cause?.message, ...(cause?.words ? { words: cause.words } : {}), since };
     this.o.emit('state', change);
   }
 }
