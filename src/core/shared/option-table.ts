@@ -87,7 +87,7 @@ export function readOption(option: Option, value: unknown, key?: string): number
       const whole = option.kind === 'integer';
       if (!(whole ? Number.isSafeInteger(n) : Number.isFinite(n)) || n < option.min || n > option.max) {
         const range: Words = { key: `.validation.${whole ? 'whole' : 'number'}`, params: { min: option.min, max: option.max, unit: { key: `.units.${option.unit}`, text: option.unit } } };
-        throw refuse(`${option.name} must be a ${whole ? 'whole number' : 'number'} from ${option.min} to ${option.max} ${option.unit}, got "${shown(value)}"`, 'mustBe', { reason: range, value: shown(value) });
+        throw refuse(`${option.name} must be a ${whole ? 'whole number' : 'number'} from ${option.min} to ${option.max}, got "${shown(value)}"`, 'mustBe', { reason: range, value: shown(value) });
       }
       return n;
     }
