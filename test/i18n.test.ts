@@ -15,7 +15,8 @@ import { OPTIONS as OPTIONS_BATCHER } from '../src/options/telemetry-batcher';
 import { OPTIONS as OPTIONS_SINK } from '../src/options/timescale-sink';
 import { catalog, lookUp } from '../src/nodes/i18n';
 import { readOptions } from '../src/core/shared/option-table';
-import { errorText } from '../src/core/shared/text';
+import { errorText, say } from '../src/core/shared/text';
+import { WriteFailedError } from '../src/core/sink/retry';
 import { NOTICE_ENGLISH } from '../src/core/sink/table-report';
 import { Client } from 'pg';
 import { NodeRedProcess, startNodeRed } from './support/node-red-process';
@@ -35,6 +36,7 @@ const SOURCES: Array<[dir: string, type: string]> = [
   ['src/core/sink', 'timescale-sink'],
   ['src/core/simulator', 'telemetry-simulator'],
   ['src/core/connection', 'timescale-connection'],
+  ['src/core/connection/failover-pool.ts', 'timescale-sink'],
   ...TYPES.map((type): [string, string] => [`src/nodes/${type}.ts`, type]),
 ];
 
@@ -131,6 +133,12 @@ describe('badges and log lines in the user\'s language', function () {
       assert.fail('0 is refused');
     })();
     assert.equal(errorText(range, strict('telemetry-batcher', 'de')), 'Batchgröße muss eine ganze Zahl von 1 bis 1000000 Ereignisse sein, nicht „0“');
+  });
+
+  it('says a failed write in the node\'s language, the English staying the message (and the dead letter\'s error)', function () {
+    const failures = [new WriteFailedError({ kind: 'transient', code: '40P01', message: 'deadlock detected' }, 3), new WriteFailedError({ kind: 'transient', code: '40P01', message: 'deadlock detected' }, 1), new WriteFailedError({ kind: 'permanent', code: 'XX000', message: 'internal error' }, 1)];
+    for (const failure of failures) assert.equal(say(failure.words, strict('timescale-sink', 'en-US')), failure.message);
+    assert.deepEqual(failures.map((failure) => say(failure.words, strict('timescale-sink', 'de'))), ['Schreiben nach 3 Versuchen fehlgeschlagen: 40P01: deadlock detected', 'Schreiben nach 1 Versuch fehlgeschlagen: 40P01: deadlock detected', 'Schreiben fehlgeschlagen: XX000: internal error']);
   });
 
   it('the sink names every state and code it knows in both languages (keys made at runtime)', function () {

@@ -13,7 +13,7 @@ import { hostLabel, parseHostList, type HostAddress } from '../core/connection/h
 import { readOptions } from '../core/shared/option-table';
 import { OPTIONS } from '../options/timescale-connection';
 import { translator } from './i18n';
-import { errorText } from '../core/shared/text';
+import { errorText, say } from '../core/shared/text';
 import type { Node, NodeDef, RedAPI } from './red';
 import { nodeCloseTimeout, type DatabasePool, type TimescaleConnectionApi } from './timescale-red';
 
@@ -62,8 +62,8 @@ export = function (RED: RedAPI): void {
     // One line per switch, however many sinks share the connection.
     if (pool instanceof FailoverPool) {
       pool.on('switch', (change: HostSwitch) => {
-        const why = [...change.skipped];
-        if (change.from !== undefined && !why.some((reason) => reason.startsWith(`${change.from} `) || reason.startsWith(`${change.from}:`))) why.push(t('log.previousHost', { host: change.from }));
+        const why = change.skippedWords.map((words) => say(words, t));
+        if (change.from !== undefined && !change.skipped.some((reason) => reason.startsWith(`${change.from} `) || reason.startsWith(`${change.from}:`))) why.push(t('log.previousHost', { host: change.from }));
         node.log(redact(why.length > 0 ? t('log.switchedBecause', { host: change.to, why: why.join('; ') }) : t('log.switched', { host: change.to })));
       });
     }

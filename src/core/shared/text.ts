@@ -17,7 +17,8 @@ export type Translate = (key: string, params?: TextParams) => string;
  */
 export interface Words {
   key: string;
-  params?: Record<string, string | number | Words>;
+  /** Words in a list are said one after the other, separated by '; '. */
+  params?: Record<string, string | number | Words | Words[]>;
   /** The English, when the catalog may lack the key (a unit of a new option). */
   text?: string;
 }
@@ -30,7 +31,9 @@ export function withWords<E extends Error>(err: E, words: Words): E & { words: W
 /** Words in the language of `t`, each parameter that is words said first. */
 export function say(words: Words, t: Translate): string {
   const params: TextParams = {};
-  for (const [name, value] of Object.entries(words.params ?? {})) params[name] = typeof value === 'object' ? say(value, t) : value;
+  for (const [name, value] of Object.entries(words.params ?? {})) {
+    params[name] = Array.isArray(value) ? value.map((part) => say(part, t)).join('; ') : typeof value === 'object' ? say(value, t) : value;
+  }
   const text = t(words.key, params);
   return text === words.key && words.text !== undefined ? words.text : text;
 }

@@ -60,6 +60,8 @@ export class WriteFailedError extends Error {
   readonly kind: ErrorKind | 'aborted';
   readonly attempts: number;
   readonly causeMessage: string;
+  /** The message as words of the sink's catalog (log.writeFailed...), for done(err) in the user's language. */
+  readonly words: Words;
   /** Rows of this batch already inserted before the failure (they are safe to send again). */
   readonly written: number;
   /** Rows already rejected before the failure. */
@@ -68,6 +70,8 @@ export class WriteFailedError extends Error {
   constructor(classification: Omit<ErrorClassification, 'kind'> & { kind: ErrorKind | 'aborted' }, attempts: number, written = 0, rejected: RejectedRecord[] = []) {
     const after = classification.kind === 'transient' ? ` after ${attempts} attempt${attempts === 1 ? '' : 's'}` : '';
     super(`write failed${after}: ${classification.code}: ${classification.message}`);
+    const cause = classification.words ?? classification.message;
+    this.words = { key: classification.kind !== 'transient' ? 'log.writeFailed' : attempts === 1 ? 'log.writeFailedAfterOne' : 'log.writeFailedAfter', params: { attempts, code: classification.code, error: cause } };
     this.name = 'WriteFailedError';
     this.code = classification.code;
     this.kind = classification.kind;

@@ -327,7 +327,8 @@ export class SinkController<P> {
     }
     if (result.kind === 'failed') {
       how.completion = 'failed';
-      how.error = this.events.t('log.notWritten', { error: result.error });
+      // The dead letter keeps the English (an API); done(err) says it in the user's language.
+      how.error = this.events.t('log.notWritten', { error: result.errorWords ? this.db.redact(say(result.errorWords, this.events.t)) : result.error });
     } else if (job.mergeable && result.deadLetters.length === job.records.length) {
       // A plain message none of whose rows could be stored is a bad message: done(err) with the
       // reason, so a Catch node sees it. A batch completes: its good rows are in.
