@@ -67,7 +67,7 @@ function editorScript(table) {
           if (o.when && o.when.is.indexOf(other(this, o.when.option)) < 0) return true;
           var s = v === undefined || v === null ? '' : String(v).trim();
           if (ENV.test(s)) return true;
-          if (s === '' && o.requiredWhen && o.requiredWhen.is.indexOf(other(this, o.requiredWhen.option)) >= 0) return o.requiredWhen.reason;
+          if (s === '' && o.requiredWhen && o.requiredWhen.is.indexOf(other(this, o.requiredWhen.option)) >= 0) return say(this, 'requiredWhen.' + key, {}, o.requiredWhen.reason);
           if (s === '') return o.kind === 'text' && o.required ? say(this, 'needed', {}, 'needed') : true;
           if (o.kind === 'integer' || o.kind === 'number') {
             if (field(key).length && isEnvField(field(key))) return true;
@@ -80,7 +80,11 @@ function editorScript(table) {
             return say(this, o.kind === 'integer' ? 'whole' : 'number', words, (o.kind === 'integer' ? 'a whole number from ' : 'a number from ') + range(o, factor));
           }
           if (o.kind === 'choice') return o.choices.indexOf(s) >= 0 || say(this, 'choice', { choices: o.choices.join(', ') }, 'one of ' + o.choices.join(', '));
-          if (o.kind === 'text' && o.check) return CHECKS[o.check](s);
+          if (o.kind === 'text' && o.check) {
+            // A check answers true or its reason: the English and its key under validation.
+            var verdict = CHECKS[o.check](s);
+            return verdict === true || say(this, verdict.key, verdict.params, verdict.text);
+          }
           return true;
         };
       }

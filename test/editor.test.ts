@@ -404,4 +404,18 @@ describe('editor: help, labels, defaults and validation of every node', function
     assert.equal(def.defaults.password, undefined);
     assert.match(editorFile('timescale-connection'), /<input type="password" id="node-config-input-password"/);
   });
+  it('gives a check\'s reason in the editor\'s language, the way the runtime says it', function () {
+    // node._ as the editor binds it: the node's catalog in the browser's language, __name__ filled in.
+    const reason = (type: string, lang: string, field: string, value: unknown, over: Record<string, unknown> = {}): unknown => {
+      const def = definition(type);
+      const catalog = messages(lang, type);
+      const _ = (key: string, params: Record<string, unknown> = {}): string => (lookup(catalog, key) ?? key).replace(/__([A-Za-z0-9_]+)__/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
+      return def.defaults[field].validate?.call({ ...nodeWithDefaults(def), ...over, type, _ }, value, { label: field });
+    };
+    assert.equal(reason('timescale-sink', 'de', 'chunkInterval', '1 fortnight'), '„1 fortnight“ hat die unbekannte Einheit „fortnight“: seconds, minutes, hours, days, weeks, months oder years verwenden');
+    assert.equal(reason('timescale-sink', 'en-US', 'chunkInterval', '1 fortnight'), '"1 fortnight" has an unknown unit "fortnight": use seconds, minutes, hours, days, weeks, months or years');
+    assert.equal(reason('timescale-sink', 'de', 'table', 'x'.repeat(64)), `„${'x'.repeat(64)}“ ist 64 Bytes lang: PostgreSQL behält nur die ersten 63 Bytes eines Namens`);
+    assert.equal(reason('timescale-connection', 'de', 'host', 'db1:70000'), 'der Port von „db1:70000“ muss eine ganze Zahl von 1 bis 65535 sein');
+    assert.equal(reason('timescale-connection', 'de', 'ca', '', { tls: 'verify-ca' }), 'TLS-Modus verify-ca braucht eine CA-Datei');
+  });
 });

@@ -6,6 +6,13 @@ import type { TelemetryRecord } from '../src/core/readings/records';
 import { TimescaleWriter, type WriterState } from '../src/core/sink/timescale-writer';
 import { freePort } from './support/node-red-process';
 import { createTestDatabase } from './support/postgres';
+import { errorText, say, type Translate } from '../src/core/shared/text';
+import { catalog, english, lookUp } from '../src/nodes/i18n';
+
+/** A node's texts in German, from its de catalog. */
+function german(type: string): Translate {
+  return (key, params) => lookUp(catalog(type, 'de'), key, params) ?? key;
+}
 
 const { startEmbeddedPostgres } = require('../scripts/embedded-pg.js') as {
   startEmbeddedPostgres(): Promise<{ port: number; url(database?: string): string; destroy(): Promise<void>; recentLog(): string[] }>;
@@ -111,6 +118,8 @@ describe('FailoverPool: writes go to the host that accepts them (real servers)',
     assert.equal(switches[0].from, undefined);
     assert.match(switches[0].skipped[0], new RegExp(`^127.0.0.1:${deadPort}: .*ECONNREFUSED`));
     assert.equal(switches[0].skipped[1], `127.0.0.1:${ownUrl.port} is read-only`);
+    assert.deepEqual(switches[0].skippedWords.map((words) => say(words, english('timescale-connection'))), switches[0].skipped, 'the words say the same in en-US');
+    assert.equal(say(switches[0].skippedWords[1], german('timescale-connection')), `127.0.0.1:${ownUrl.port} ist schreibgeschützt`);
     assert.equal((await sql(ownUrl, 'SELECT count(*)::int AS n FROM t'))[0].n, 0, 'nothing reached the read-only server');
     assert.ok(!own.recentLog().some((line) => /read-only transaction/.test(line)), 'no statement was even tried there');
   });
@@ -120,6 +129,8 @@ describe('FailoverPool: writes go to the host that accepts them (real servers)',
     await assert.rejects(pool([deadPort, ownUrl]).query('SELECT 1'), (err: Error & { code?: string }) => {
       assert.equal(err.code, '25006');
       assert.match(err.message, new RegExp(`^no host accepts writes: 127.0.0.1:${deadPort}: .*ECONNREFUSED.*; 127.0.0.1:${ownUrl.port} is read-only$`));
+      assert.equal(errorText(err, english('timescale-sink')), err.message);
+      assert.match(errorText(err, german('timescale-sink')), new RegExp(`^kein Host nimmt Schreibvorgänge an: 127.0.0.1:${deadPort}: .*ECONNREFUSED.*; 127.0.0.1:${ownUrl.port} ist schreibgeschützt$`));
       return true;
     });
     await assert.rejects(pool([deadPort]).query('SELECT 1'), { code: 'ECONNREFUSED' });

@@ -9,6 +9,8 @@ import type { TelemetryRecord } from '../src/core/readings/records';
 import { prepareTable } from '../src/core/sink/table-setup';
 import type { TableSpec } from '../src/core/sink/table-spec';
 import { intervalSeconds, resolveTimescaleOptions, timescaleStatements, TimescaleWriter, uniqueIndexName, WriterConfigError, type PrepareResult, type Queryable, type TimescaleWriterOptions } from '../src/core/sink/timescale-writer';
+import { say } from '../src/core/shared/text';
+import { english } from '../src/nodes/i18n';
 import { helper } from './support/node-red';
 import { createTestDatabase } from './support/postgres';
 import { createTimescaleDatabase, timescaleDbOrSkip } from './support/timescaledb';
@@ -37,6 +39,12 @@ function recording(pool: Pool): Queryable & { texts: string[] } {
 /** Statements that change the schema or TimescaleDB's settings: a role with only INSERT may send none. */
 function ddl(texts: string[]): string[] {
   return texts.filter((text) => /^\s*(CREATE|ALTER|DROP|CALL)\b|create_hypertable|add_\w+_policy|set_chunk_time_interval/i.test(text));
+}
+
+/** A config error's words say in the en-US catalog exactly what its English message says. */
+function saysItsMessage(err: WriterConfigError): boolean {
+  assert.equal(err.words && say(err.words, english('timescale-sink')), err.message);
+  return true;
 }
 
 function codes(result: PrepareResult): string[] {
@@ -170,7 +178,7 @@ describe('table setup against PostgreSQL', function () {
         await admin.query('ALTER TABLE plant_a ALTER COLUMN line SET DEFAULT \'line 1\'');
       };
       const writer = new TimescaleWriter(db, { table: 'plant_a', mode: 'existing', columns: { kind: null }, sleep });
-      await assert.rejects(writer.prepare(), (err: WriterConfigError) => err.code === 'NOT_NULL' && /NOT NULL column "line" without a default/.test(err.message) && !/"created"|"ident"|"id"|"doubled"/.test(err.message));
+      await assert.rejects(writer.prepare(), (err: WriterConfigError) => saysItsMessage(err) && err.code === 'NOT_NULL' && /NOT NULL column "line" without a default/.test(err.message) && !/"created"|"ident"|"id"|"doubled"/.test(err.message));
       const states: string[] = [];
       writer.on('state', (change: { state: string; code?: string }) => states.push(`${change.state} ${change.code ?? ''}`.trim()));
       // Serial, identity, default and generated columns fill themselves; a default on `line` fixes it.
@@ -181,7 +189,7 @@ describe('table setup against PostgreSQL', function () {
 
     it('refuses a smallint sequence column and warns about an integer one', async function () {
       await admin.query('CREATE TABLE seq_small (time timestamptz NOT NULL, source text NOT NULL, value float8, seq smallint NOT NULL, UNIQUE (source, time, seq))');
-      await assert.rejects(new TimescaleWriter(pool, { table: 'seq_small', mode: 'existing', columns: { kind: null } }).prepare(), (err: WriterConfigError) => err.code === 'SEQ_TYPE' && /32,767/.test(err.message) && /TYPE bigint/.test(err.message));
+      await assert.rejects(new TimescaleWriter(pool, { table: 'seq_small', mode: 'existing', columns: { kind: null } }).prepare(), (err: WriterConfigError) => saysItsMessage(err) && err.code === 'SEQ_TYPE' && /32,767/.test(err.message) && /TYPE bigint/.test(err.message));
       await admin.query('CREATE TABLE seq_int (time timestamptz NOT NULL, source text NOT NULL, value float8, seq integer NOT NULL, UNIQUE (source, time, seq))');
       const writer = new TimescaleWriter(pool, { table: 'seq_int', mode: 'existing', columns: { kind: null } });
       const result = await writer.prepare();
@@ -260,7 +268,7 @@ describe('table setup against PostgreSQL', function () {
 
   it('says so when another relation has the name its unique index needs, instead of writing without a key', async function () {
     await admin.query('CREATE TABLE clash_time_source_seq_key (id int)');
-    await assert.rejects(new TimescaleWriter(pool, { table: 'clash' }).prepare(), (err: WriterConfigError) => err.code === 'INDEX_NAME' && /clash_time_source_seq_key/.test(err.message));
+    await assert.rejects(new TimescaleWriter(pool, { table: 'clash' }).prepare(), (err: WriterConfigError) => saysItsMessage(err) && err.code === 'INDEX_NAME' && /clash_time_source_seq_key/.test(err.message));
   });
 
   it('reports a key that leaves out seq: different readings with one source and time are merged', async function () {
@@ -472,9 +480,9 @@ describe('table setup against TimescaleDB (TELEMETRY_TIMESCALE_TEST_URL)', funct
     await admin.query('CREATE TABLE readings (ts timestamptz NOT NULL, device text NOT NULL, reading float8, n smallint NOT NULL, UNIQUE (device, ts, n))');
     await admin.query("SELECT create_hypertable('readings', by_range('ts', INTERVAL '12 hours'))");
     const columns = { time: 'ts', source: 'device', value: 'reading', seq: 'n', kind: null };
-    await assert.rejects(new TimescaleWriter(pool, { table: 'readings', mode: 'existing', columns }).prepare(), (err: WriterConfigError) => err.code === 'SEQ_TYPE');
+    await assert.rejects(new TimescaleWriter(pool, { table: 'readings', mode: 'existing', columns }).prepare(), (err: WriterConfigError) => saysItsMessage(err) && err.code === 'SEQ_TYPE');
     await admin.query('ALTER TABLE readings ALTER COLUMN n TYPE bigint, ADD COLUMN site text NOT NULL');
-    await assert.rejects(new TimescaleWriter(pool, { table: 'readings', mode: 'existing', columns }).prepare(), (err: WriterConfigError) => err.code === 'NOT_NULL' && /"site"/.test(err.message));
+    await assert.rejects(new TimescaleWriter(pool, { table: 'readings', mode: 'existing', columns }).prepare(), (err: WriterConfigError) => saysItsMessage(err) && err.code === 'NOT_NULL' && /"site"/.test(err.message));
     await admin.query('ALTER TABLE readings DROP COLUMN site');
     const writer = new TimescaleWriter(pool, { table: 'readings', mode: 'existing', columns });
     const result = await writer.prepare();

@@ -35,9 +35,14 @@ export function lookUp(messages: Record<string, unknown>, key: string, params: T
   return at.replace(/__([A-Za-z0-9_]+)__/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
 }
 
+/** A key as the catalog holds it: '.validation.whole' is in the node's own section (see Words). */
+function fullKey(type: string, key: string): string {
+  return key.startsWith('.') ? `${type}${key}` : key;
+}
+
 /** English from the package's own en-US catalog (tests, and a runtime that has no catalog loaded). */
 export function english(type: string): Translate {
-  return (key, params) => lookUp(catalog(type), key, params) ?? key;
+  return (key, params) => lookUp(catalog(type), fullKey(type, key), params) ?? key;
 }
 
 /**
@@ -48,7 +53,8 @@ export function english(type: string): Translate {
 export function translator(RED: RedAPI, type: string): Translate {
   const fallback = english(type);
   return (key, params) => {
-    const text = typeof RED._ === 'function' ? RED._(key, params) : key;
-    return text === key ? fallback(key, params) : text;
+    const full = fullKey(type, key);
+    const text = typeof RED._ === 'function' ? RED._(full, params) : full;
+    return text === full ? fallback(key, params) : text;
   };
 }

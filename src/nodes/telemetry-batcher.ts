@@ -8,6 +8,7 @@ import { installAdminEndpoints, publishStats } from './admin';
 import { acceptRecordGroups, canHandBack, declareCustody, followDeploys, heldBy, markCompletion, watchCompletions } from '../contract';
 import type { Node, NodeDef, RedAPI } from './red';
 import { translator } from './i18n';
+import { errorText } from '../core/shared/text';
 import { ThrottledStatus } from './status';
 
 export = function (RED: RedAPI): void {
@@ -46,7 +47,7 @@ export = function (RED: RedAPI): void {
         }
       );
     } catch (err) {
-      const message = t('log.notStarted', { error: (err as Error).message });
+      const message = t('log.notStarted', { error: errorText(err, t) });
       node.error(message);
       node.status({ fill: 'red', shape: 'ring', text: t('status.badConfig') });
       node.on('input', (_msg, _send, done) => done(new Error(message)));

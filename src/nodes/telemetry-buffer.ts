@@ -7,6 +7,7 @@ import { installAdminEndpoints, publishStats } from './admin';
 import { followDeploys, heldBy, markReleased, recordGroupLimit, watchCompletions } from '../contract';
 import type { Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { translator } from './i18n';
+import { errorText } from '../core/shared/text';
 import { ThrottledStatus } from './status';
 
 /** telemetry-buffer: the node around a BufferController (src/core/buffer/buffer-controller.ts). */
@@ -41,7 +42,7 @@ export = function (RED: RedAPI): void {
         { filesDir, nodeId: node.id },
       );
     } catch (err) {
-      const message = t('log.notStarted', { error: (err as Error).message });
+      const message = t('log.notStarted', { error: errorText(err, t) });
       node.error(message);
       node.status({ fill: 'red', shape: 'ring', text: t('status.badConfig') });
       node.on('input', (_msg, _send, done) => done(new Error(message)));

@@ -5,6 +5,7 @@ import { installAdminEndpoints, publishStats } from './admin';
 import { followDeploys } from '../contract';
 import type { Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { translator } from './i18n';
+import { errorText } from '../core/shared/text';
 import { compactCount, ThrottledStatus } from './status';
 
 const CONTROLS = ['start', 'stop', 'reset', 'stats'];
@@ -35,7 +36,7 @@ export = function (RED: RedAPI): void {
         }
       );
     } catch (err) {
-      const message = t('log.notStarted', { error: (err as Error).message });
+      const message = t('log.notStarted', { error: errorText(err, t) });
       node.error(message);
       node.status({ fill: 'red', shape: 'ring', text: t('status.badConfig') });
       node.on('input', (_msg, _send, done) => done(new Error(message)));
@@ -70,7 +71,7 @@ export = function (RED: RedAPI): void {
           node.send({ topic: 'stats', control: 'stats', payload: sim.stats() });
           break;
         default:
-          done(new Error(`msg.control must be one of ${CONTROLS.join(', ')}, got ${describeControl(msg.control)}`));
+          done(new Error(t('log.badControl', { controls: CONTROLS.join(', '), got: describeControl(msg.control) })));
           return;
       }
       done();

@@ -13,6 +13,7 @@ import { hostLabel, parseHostList, type HostAddress } from '../core/connection/h
 import { readOptions } from '../core/shared/option-table';
 import { OPTIONS } from '../options/timescale-connection';
 import { translator } from './i18n';
+import { errorText, say } from '../core/shared/text';
 import type { Node, NodeDef, RedAPI } from './red';
 import { nodeCloseTimeout, type DatabasePool, type TimescaleConnectionApi } from './timescale-red';
 
@@ -45,7 +46,7 @@ export = function (RED: RedAPI): void {
         statementTimeout: o.statementTimeout
       };
     } catch (err) {
-      configError = (err as Error).message;
+      configError = errorText(err, t);
     }
     const shownAs = (value: unknown, fallback: string): string => (typeof value === 'string' && value.trim() !== '' ? value.trim() : fallback);
     const label = settings ? `${hosts.map(hostLabel).join(',')}/${settings.database}` : `${shownAs(def.host, OPTIONS.host.default)}/${shownAs(def.database, OPTIONS.database.default)}`;
@@ -55,14 +56,14 @@ export = function (RED: RedAPI): void {
     try {
       if (settings) pool = hosts.length === 1 ? new Pool(poolConfig(settings)) : new FailoverPool(hosts, poolConfig(settings));
     } catch (err) {
-      configError = redact((err as Error).message);
+      configError = redact(errorText(err, t));
     }
     if (configError) node.error(t('log.badConfig', { connection: label, error: configError }));
     // One line per switch, however many sinks share the connection.
     if (pool instanceof FailoverPool) {
       pool.on('switch', (change: HostSwitch) => {
-        const why = [...change.skipped];
-        if (change.from !== undefined && !why.some((reason) => reason.startsWith(`${change.from} `) || reason.startsWith(`${change.from}:`))) why.push(t('log.previousHost', { host: change.from }));
+        const why = change.skippedWords.map((words) => say(words, t));
+        if (change.from !== undefined && !change.skipped.some((reason) => reason.startsWith(`${change.from} `) || reason.startsWith(`${change.from}:`))) why.push(t('log.previousHost', { host: change.from }));
         node.log(redact(why.length > 0 ? t('log.switchedBecause', { host: change.to, why: why.join('; ') }) : t('log.switched', { host: change.to })));
       });
     }
@@ -93,7 +94,7 @@ export = function (RED: RedAPI): void {
     Object.defineProperty(node, 'host', { get: () => singleHost ?? (pool instanceof FailoverPool ? (pool.host ?? '') : ''), enumerable: true });
     node.redact = redact;
     node.acquire = (userId: string): DatabasePool => {
-      if (configError || !pool) throw new Error(t('log.notUsable', { connection: label, error: configError ?? 'no pool' }));
+      if (configError || !pool) throw new Error(t('log.notUsable', { connection: label, error: configError ?? t('log.noPool') }));
       if (closing) throw new Error(t('log.closing', { connection: label }));
       users.add(userId);
       return pool;

@@ -13,6 +13,7 @@ import { installAdminEndpoints, publishStats } from './admin';
 import { declareCustody, markCompletion } from '../contract';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI, SendFn } from './red';
 import { translator } from './i18n';
+import { errorText } from '../core/shared/text';
 import { ThrottledStatus } from './status';
 import { nodeCloseTimeout, type TimescaleConnectionApi } from './timescale-red';
 
@@ -62,7 +63,7 @@ export = function (RED: RedAPI): void {
       });
     } catch (err) {
       db?.release(node.id);
-      const reason = t('log.notStarted', { error: (err as Error).message });
+      const reason = t('log.notStarted', { error: errorText(err, t) });
       node.error(reason);
       node.status({ fill: 'red', shape: 'ring', text: t('status.badConfig') });
       node.on('input', (_msg, _send, done) => done(new Error(reason)));

@@ -7,6 +7,7 @@ import type { PoolConfig } from 'pg';
 import type { ConnectionOptions } from 'tls';
 import { OPTIONS, TLS_MODES } from '../../options/timescale-connection';
 import { redactSecrets } from '../sink/error-classes';
+import { withWords } from '../shared/text';
 
 export { TLS_MODES };
 export type TlsMode = (typeof TLS_MODES)[number];
@@ -50,10 +51,11 @@ export function poolConfig(s: ConnectionSettings): PoolConfig {
       try {
         opts.ca = fs.readFileSync(s.caFile, 'utf8');
       } catch (err) {
-        throw new Error(`cannot read CA file ${s.caFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+        const code = (err as NodeJS.ErrnoException).code ?? 'error';
+        throw withWords(new Error(`cannot read CA file ${s.caFile}: ${code}`), { key: 'log.caUnreadable', params: { file: s.caFile, code } });
       }
     } else if (s.tls === 'verify-ca') {
-      throw new Error('TLS mode verify-ca needs a CA file');
+      throw withWords(new Error('TLS mode verify-ca needs a CA file'), { key: '.validation.requiredWhen.ca' });
     }
     // verify-ca checks the certificate chain only; verify-full also checks the host name.
     if (s.tls === 'verify-ca') opts.checkServerIdentity = () => undefined;

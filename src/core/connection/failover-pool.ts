@@ -16,6 +16,7 @@ import { EventEmitter } from 'events';
 import { Pool, type ClientBase, type PoolClient, type PoolConfig, type QueryResult } from 'pg';
 import { hostLabel, type HostAddress } from './host-list';
 import { classifyError } from '../sink/error-classes';
+import { withWords, type Words } from '../shared/text';
 
 /** Emitted as 'switch' when statements go to another host than before (or to the first one). */
 export interface HostSwitch {
@@ -25,6 +26,8 @@ export interface HostSwitch {
   from: string | undefined;
   /** Why each host before `to` in the list was passed over: `db1:5432 is read-only`. */
   skipped: string[];
+  /** The same reasons as words of the catalogs (log.hostReadOnly, log.hostFailed), for the log in the user's language. */
+  skippedWords: Words[];
 }
 
 const READ_ONLY = '25006';
@@ -92,6 +95,7 @@ export class FailoverPool extends EventEmitter {
 
   private async choose(): Promise<number> {
     const skipped: string[] = [];
+    const skippedWords: Words[] = [];
     const failures: Array<{ code: string; kind: string }> = [];
     for (let i = 0; i < this.pools.length; i++) {
       const label = this.labels[i];
@@ -106,7 +110,7 @@ export class FailoverPool extends EventEmitter {
         if (this.lastChosen !== i) {
           const from = this.lastChosen === undefined ? undefined : this.labels[this.lastChosen];
           this.lastChosen = i;
-          const change: HostSwitch = { to: label, from, skipped };
+          const change: HostSwitch = { to: label, from, skipped, skippedWords };
           this.emit('switch', change);
         }
         return i;
@@ -115,13 +119,19 @@ export class FailoverPool extends EventEmitter {
         client?.release(err instanceof Error ? err : true);
         const classification = classifyError(err);
         failures.push(classification);
-        if (classification.code === READ_ONLY) skipped.push(`${label} is read-only`);
-        else skipped.push(`${label}: ${classification.message}${classification.message.includes(classification.code) ? '' : ` (${classification.code})`}`);
+        if (classification.code === READ_ONLY) {
+          skipped.push(`${label} is read-only`);
+          skippedWords.push({ key: 'log.hostReadOnly', params: { host: label } });
+        } else {
+          const error = `${classification.message}${classification.message.includes(classification.code) ? '' : ` (${classification.code})`}`;
+          skipped.push(`${label}: ${error}`);
+          skippedWords.push({ key: 'log.hostFailed', params: { host: label, error } });
+        }
       }
     }
     // The code decides the sink's state: read-only (a failover under way) before "down", before
     // whatever the first host said (a misconfiguration when every host refuses the password).
     const code = failures.some((f) => f.code === READ_ONLY) ? READ_ONLY : (failures.find((f) => f.kind === 'unavailable') ?? failures[0]).code;
-    throw Object.assign(new Error(`no host accepts writes: ${skipped.join('; ')}`), { code });
+    throw withWords(Object.assign(new Error(`no host accepts writes: ${skipped.join('; ')}`), { code }), { key: 'log.noHostWritable', params: { hosts: skippedWords } });
   }
 }

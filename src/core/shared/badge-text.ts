@@ -1,14 +1,22 @@
 /**
- * Numbers as a node's status badge shows them: short, because the editor cuts a badge longer than
- * about 20 characters.
+ * Numbers as a node's status badge shows them: short, because a badge is read at a glance beside
+ * the node and takes at most BADGE_MAX_LENGTH characters in every language.
  */
 
-/** Compact counts: 999, 12.3k, 4.5M, 123M, 1.2G. */
+/** The longest badge text, in characters: longer ones overlap the next node on the canvas. */
+export const BADGE_MAX_LENGTH = 20;
+
+/** Compact counts, at most 4 characters: 999, 9.9k, 12k, 4.5M, 123M, 1.2G. */
 export function compactCount(n: number): string {
   if (n < 1000) return String(n);
-  if (n < 1e6) return `${(n / 1e3).toFixed(n < 1e4 ? 1 : 0)}k`;
-  if (n < 1e9) return `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)}M`;
-  return `${(n / 1e9).toFixed(1)}G`;
+  for (const [size, suffix] of [[1e3, 'k'], [1e6, 'M']] as const) {
+    const x = n / size;
+    // 9.96k rounds to 10k (not "10.0k"), 999.6k to 1.0M (not "1000k").
+    if (x < 9.95) return `${x.toFixed(1)}${suffix}`;
+    if (x < 999.5) return `${Math.round(x)}${suffix}`;
+  }
+  const g = n / 1e9;
+  return g < 9.95 ? `${g.toFixed(1)}G` : `${Math.round(g)}G`;
 }
 
 /** Bytes: 512B, 12kB, 340MB, 1.5GB. */

@@ -6,6 +6,7 @@
  * are the locales' (src/locales/<lang>/<type>.json: label.<key>, help.<key>: one short line).
  */
 import { CHECKS, type CheckName } from './checks';
+import { withWords, type Words } from './text';
 
 interface Common {
   /** The option's name in runtime errors ("Capacity must be ..."): the English label. */
@@ -75,8 +76,14 @@ function shown(value: unknown): string {
   }
 }
 
-/** Reads one option of a node's configuration; throws a RangeError that names the option. */
-export function readOption(option: Option, value: unknown): number | boolean | string {
+/**
+ * Reads one option of a node's configuration; throws a RangeError that names the option, with its
+ * words (the option's label and the reason in the node's catalog: see Words). `key`: the option's
+ * key in its table, for its label.
+ */
+export function readOption(option: Option, value: unknown, key?: string): number | boolean | string {
+  const name: string | Words = key === undefined ? option.name : { key: `.label.${key}`, text: option.name };
+  const refuse = (message: string, wordsKey: string, params: Words['params']): RangeError => withWords(new RangeError(message), { key: `.validation.${wordsKey}`, params: { option: name, ...params } });
   switch (option.kind) {
     case 'integer':
     case 'number': {
@@ -84,7 +91,8 @@ export function readOption(option: Option, value: unknown): number | boolean | s
       const n = typeof value === 'number' ? value : Number(String(value).trim());
       const whole = option.kind === 'integer';
       if (!(whole ? Number.isSafeInteger(n) : Number.isFinite(n)) || n < option.min || n > option.max) {
-        throw new RangeError(`${option.name} must be a ${whole ? 'whole number' : 'number'} from ${option.min} to ${option.max}, got "${shown(value)}"`);
+        const range: Words = { key: `.validation.${whole ? 'whole' : 'number'}`, params: { min: option.min, max: option.max, unit: { key: `.units.${option.unit}`, text: option.unit } } };
+        throw refuse(`${option.name} must be a ${whole ? 'whole number' : 'number'} from ${option.min} to ${option.max}, got "${shown(value)}"`, 'mustBe', { reason: range, value: shown(value) });
       }
       return n;
     }
@@ -94,18 +102,18 @@ export function readOption(option: Option, value: unknown): number | boolean | s
     case 'choice':
       if (isEmpty(value)) return option.default;
       if ((option.choices as readonly unknown[]).includes(value)) return value as string;
-      throw new RangeError(`${option.name} must be one of ${option.choices.join(', ')}, got "${shown(value)}"`);
+      throw refuse(`${option.name} must be one of ${option.choices.join(', ')}, got "${shown(value)}"`, 'mustBe', { reason: { key: '.validation.choice', params: { choices: option.choices.join(', ') } }, value: shown(value) });
     case 'text': {
       // Missing (a flow written by hand, or older than the option) is the default; an empty field
       // is empty where that means something (optional), else the default too.
       if (value === undefined || value === null) return option.default;
       const text = typeof value === 'string' ? value.trim() : shown(value);
       if (text === '') {
-        if (option.required) throw new RangeError(`${option.name} is needed`);
+        if (option.required) throw refuse(`${option.name} is needed`, 'isNeeded', {});
         return option.optional ? '' : option.default;
       }
       const verdict = option.check === undefined ? true : CHECKS[option.check](text);
-      if (verdict !== true) throw new RangeError(`${option.name}: ${verdict}`);
+      if (verdict !== true) throw refuse(`${option.name}: ${verdict.text}`, 'checked', { reason: { key: `.validation.${verdict.key}`, params: verdict.params, text: verdict.text } });
       return text;
     }
   }
@@ -118,15 +126,15 @@ export function readOption(option: Option, value: unknown): number | boolean | s
  */
 export function readOptions<T extends OptionTable>(table: T, def: Record<string, unknown>): OptionValues<T> {
   const out: Record<string, unknown> = {};
-  const holds = (condition: { option: string; is: readonly (string | boolean)[] }): boolean => condition.is.includes(readOption(table[condition.option], def[condition.option]) as string | boolean);
+  const holds = (condition: { option: string; is: readonly (string | boolean)[] }): boolean => condition.is.includes(readOption(table[condition.option], def[condition.option], condition.option) as string | boolean);
   for (const [key, option] of Object.entries(table)) {
     if (option.when !== undefined && !holds(option.when)) {
       out[key] = option.default;
       continue;
     }
-    out[key] = readOption(option, def[key]);
+    out[key] = readOption(option, def[key], key);
     if (option.kind === 'text' && option.requiredWhen !== undefined && out[key] === '' && holds(option.requiredWhen)) {
-      throw new RangeError(option.requiredWhen.reason);
+      throw withWords(new RangeError(option.requiredWhen.reason), { key: `.validation.requiredWhen.${key}`, text: option.requiredWhen.reason });
     }
   }
   return out as OptionValues<T>;

@@ -17,6 +17,7 @@
  * sink's jsonb column: samples carry `unit`, detections `label` and `confidence` (value 1 per
  * detection, so SUM(value) counts them), counters none (value is the cycle count).
  */
+import { withWords } from '../shared/text';
 
 export { Pacer, type PacerOptions } from './pacer';
 
@@ -100,8 +101,10 @@ function round2(x: number): number {
  */
 export function apportionSources(total: number, mix: KindMix): Record<EventKind, number> {
   const active = EVENT_KINDS.filter((k) => mix[k] > 0);
-  if (active.length === 0) throw new RangeError('Mix must give at least one kind a weight above 0');
-  if (total < active.length) throw new RangeError(`Sources must be at least ${active.length} for this mix (one per kind), got ${total}`);
+  if (active.length === 0) throw withWords(new RangeError('Mix must give at least one kind a weight above 0'), { key: '.validation.mixZero' });
+  if (total < active.length) {
+    throw withWords(new RangeError(`Sources must be at least ${active.length} for this mix (one per kind), got ${total}`), { key: '.validation.mixSources', params: { least: active.length, value: total } });
+  }
   const out: Record<EventKind, number> = { sample: 0, detection: 0, counter: 0 };
   const sum = active.reduce((s, k) => s + mix[k], 0);
   let given = 0;

@@ -20,6 +20,7 @@
  *   statement). The batch is bisected so the good rows go in.
  * - permanent: anything else (an internal error, an ended pool): the batch fails at once.
  */
+import { wordsOf, type Words } from '../shared/text';
 
 export type ErrorKind = 'unavailable' | 'config' | 'transient' | 'data' | 'permanent';
 
@@ -29,6 +30,8 @@ export interface ErrorClassification {
   code: string;
   /** The error's message with any connection password blanked out. */
   message: string;
+  /** The message's words in the sink's catalog, where the sink made the error (WriterConfigError). */
+  words?: Words;
 }
 
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '57014', '25006']);
@@ -84,10 +87,17 @@ function errorMessage(err: unknown): string {
   return String(err);
 }
 
+/** What kind of failure an error is (see the file's comment), with the words it names, if any. */
 export function classifyError(err: unknown): ErrorClassification {
+  const classification = classifyKind(err);
+  const words = wordsOf(err);
+  return words ? { ...classification, words } : classification;
+}
+
+function classifyKind(err: unknown): ErrorClassification {
   // Node's happy-eyeballs connect reports an AggregateError whose parts carry the socket codes.
   if (err instanceof AggregateError && !errorCode(err) && err.errors.length > 0) {
-    const inner = classifyError(err.errors[0]);
+    const inner = classifyKind(err.errors[0]);
     return { ...inner, message: redactSecrets(errorMessage(err) || inner.message) };
   }
   const code = errorCode(err);

@@ -27,6 +27,7 @@ import { OPTIONS } from '../../options/timescale-sink';
 import { intervalSeconds } from '../shared/checks';
 import { classifyError } from './error-classes';
 import type { PolicyReport, PrepareResult, TableNoticeCode, TableNotices } from './table-report';
+import type { Words } from '../shared/text';
 import { qualifiedName, quoteIdentifier, WriterConfigError, type Queryable, type TableSpec } from './table-spec';
 
 export { intervalSeconds };
@@ -119,6 +120,13 @@ export function timescaleStatements(schema: string, table: string, version: stri
   };
 }
 
+/** The sink's fields a notice tells the user to change, by their label in the user's language. */
+const FIELD = {
+  chunkInterval: { key: '.label.chunkInterval', text: 'Chunk interval' },
+  compressAfter: { key: '.label.compressAfter', text: 'Compress after' },
+  retention: { key: '.label.retention', text: 'Drop after' }
+} satisfies Record<string, Words>;
+
 function sqlText(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
@@ -129,8 +137,10 @@ interface PolicyPlan {
   report: PolicyReport;
   /** Sent in order when the table has no such policy. */
   statements: SqlStatement[];
-  differs: { code: TableNoticeCode; subject: string; reason: string; action: string };
-  refused: { code: TableNoticeCode; subject: string; consequence: string; field: string };
+  /** The notice when the table has another value: its parameters (notice.<code>.subject/action). */
+  differs: { code: TableNoticeCode; params: Record<string, string | Words> };
+  /** The notice when the server refuses: its parameters, and the field that turns it off. */
+  refused: { code: TableNoticeCode; params: Record<string, string>; field: Words };
 }
 
 /** TimescaleDB's part of one prepare(): see the file's comment. */
@@ -166,7 +176,11 @@ export class HypertableSetup {
     } else if (spec.mode === 'auto') {
       for (const policy of [policies.chunkInterval, policies.compressAfter, policies.retention]) if (policy.configured) policy.status = 'unavailable';
       if (spec.timescale.compressAfter || spec.timescale.retention) {
-        this.notices.add('NO_TIMESCALEDB', `compression and retention of ${this.target}`, 'this database has no timescaledb extension', 'The rows are written to a plain table and nothing is compressed or dropped; install TimescaleDB (CREATE EXTENSION timescaledb) or clear "Compress after" and "Drop after"');
+        this.notices.add('NO_TIMESCALEDB', {
+          subject: { key: 'notice.NO_TIMESCALEDB.subject', params: { table: this.target } },
+          reason: { key: 'notice.NO_TIMESCALEDB.reason' },
+          action: { key: 'notice.NO_TIMESCALEDB.action', params: { compressField: FIELD.compressAfter, dropField: FIELD.retention } }
+        });
       }
     }
     return { version, hypertable, policies };
@@ -199,15 +213,21 @@ export class HypertableSetup {
         try {
           await this.pool.query(statements.hypertableDefaultInterval.text, statements.hypertableDefaultInterval.values);
           policies.chunkInterval.status = 'refused';
-          this.notices.add('CHUNK_INTERVAL_REFUSED', `chunk interval ${JSON.stringify(options.chunkInterval)} of ${target}`, first.reason, "The hypertable was made with TimescaleDB's default chunk interval; set one the server accepts, e.g. \"1 day\"", first.sqlstate);
+          this.notices.add(
+            'CHUNK_INTERVAL_REFUSED',
+            { subject: { key: 'notice.CHUNK_INTERVAL_REFUSED.subject', params: { interval: JSON.stringify(options.chunkInterval), table: target } }, reason: first.words, action: { key: 'notice.CHUNK_INTERVAL_REFUSED.action' } },
+            first.sqlstate
+          );
         } catch (again) {
           const second = this.notices.refusal(again);
           for (const policy of [policies.chunkInterval, policies.compressAfter, policies.retention]) if (policy.configured) policy.status = 'unavailable';
           this.notices.add(
             'HYPERTABLE_REFUSED',
-            `${target} stays a plain PostgreSQL table`,
-            `create_hypertable was ${second.reason}`,
-            `The rows are written to the plain table, without chunks, compression or retention. To make it a hypertable, have the table's owner run: SELECT create_hypertable(${sqlText(target)}, by_range('time', INTERVAL ${sqlText(options.chunkInterval)}), migrate_data => true)`,
+            {
+              subject: { key: 'notice.HYPERTABLE_REFUSED.subject', params: { table: target } },
+              reason: { key: 'notice.HYPERTABLE_REFUSED.reason', params: { refusal: second.words } },
+              action: { key: 'notice.HYPERTABLE_REFUSED.action', params: { sql: `SELECT create_hypertable(${sqlText(target)}, by_range('time', INTERVAL ${sqlText(options.chunkInterval)}), migrate_data => true)` } }
+            },
             second.sqlstate
           );
           return false;
@@ -224,8 +244,8 @@ export class HypertableSetup {
         existing: jobs.compression,
         report: policies.compressAfter,
         statements: info?.compressionEnabled ? [statements.compressionPolicy] : [statements.enableCompression, statements.compressionPolicy],
-        differs: { code: 'COMPRESSION_DIFFERS', subject: `${target} compresses chunks after ${jobs.compression}, configured ${after}`, reason: 'an existing policy is kept as it is', action: `To use the configured one, run: ${remove}; ${add}; or set "Compress after" to ${jobs.compression}` },
-        refused: { code: 'COMPRESSION_REFUSED', subject: `compression after ${after} of ${target}`, consequence: 'The rows are written uncompressed.', field: '"Compress after"' }
+        differs: { code: 'COMPRESSION_DIFFERS', params: { table: target, actual: jobs.compression ?? '', configured: after, sql: `${remove}; ${add}`, field: FIELD.compressAfter } },
+        refused: { code: 'COMPRESSION_REFUSED', params: { interval: after, table: target }, field: FIELD.compressAfter }
       });
     }
     const dropAfter = options.retention;
@@ -236,11 +256,15 @@ export class HypertableSetup {
         statements: [statements.retentionPolicy],
         differs: {
           code: 'RETENTION_DIFFERS',
-          subject: `${target} drops chunks after ${jobs.retention}, configured ${dropAfter}`,
-          reason: 'an existing policy is kept as it is (changing it could delete data at once)',
-          action: `To use the configured one, run: SELECT remove_retention_policy(${sqlText(target)}); SELECT add_retention_policy(${sqlText(target)}, drop_after => INTERVAL ${sqlText(dropAfter)}); or set "Drop after" to ${jobs.retention}`
+          params: {
+            table: target,
+            actual: jobs.retention ?? '',
+            configured: dropAfter,
+            sql: `SELECT remove_retention_policy(${sqlText(target)}); SELECT add_retention_policy(${sqlText(target)}, drop_after => INTERVAL ${sqlText(dropAfter)})`,
+            field: FIELD.retention
+          }
         },
-        refused: { code: 'RETENTION_REFUSED', subject: `retention (drop after ${dropAfter}) of ${target}`, consequence: 'The rows are written and kept.', field: '"Drop after"' }
+        refused: { code: 'RETENTION_REFUSED', params: { interval: dropAfter, table: target }, field: FIELD.retention }
       });
     }
     if (policies.chunkInterval.status === 'off') await this.compareChunkInterval(policies.chunkInterval);
@@ -261,12 +285,12 @@ export class HypertableSetup {
     }
     report.status = 'differs';
     report.actual = row.actual;
-    this.notices.add(
-      'CHUNK_INTERVAL_DIFFERS',
-      `${this.target} has a chunk interval of ${row.actual}, configured ${report.configured}`,
-      'an existing hypertable keeps its own chunk interval',
-      `To use the configured one for new chunks, run: SELECT set_chunk_time_interval(${sqlText(this.target)}, INTERVAL ${sqlText(report.configured as string)}); or set "Chunk interval" to ${row.actual}`
-    );
+    const params = { table: this.target, actual: row.actual ?? '', configured: report.configured ?? '' };
+    this.notices.add('CHUNK_INTERVAL_DIFFERS', {
+      subject: { key: 'notice.CHUNK_INTERVAL_DIFFERS.subject', params },
+      reason: { key: 'notice.CHUNK_INTERVAL_DIFFERS.reason' },
+      action: { key: 'notice.CHUNK_INTERVAL_DIFFERS.action', params: { ...params, sql: `SELECT set_chunk_time_interval(${sqlText(this.target)}, INTERVAL ${sqlText(report.configured as string)})`, field: FIELD.chunkInterval } }
+    });
   }
 
   /** The table's compression and retention policies, as timescaledb_information.jobs shows them. */
@@ -305,7 +329,10 @@ export class HypertableSetup {
     if (existing !== null) {
       report.actual = existing;
       report.status = (await this.sameInterval(existing, report.configured as string)) ? 'present' : 'differs';
-      if (report.status === 'differs') this.notices.add(plan.differs.code, plan.differs.subject, plan.differs.reason, plan.differs.action);
+      if (report.status === 'differs') {
+        const { code, params } = plan.differs;
+        this.notices.add(code, { subject: { key: `notice.${code}.subject`, params }, reason: { key: `notice.${code}.reason` }, action: { key: `notice.${code}.action`, params } });
+      }
       return;
     }
     try {
@@ -315,7 +342,9 @@ export class HypertableSetup {
     } catch (err) {
       const refusal = this.notices.refusal(err);
       report.status = 'refused';
-      this.notices.add(plan.refused.code, plan.refused.subject, refusal.reason, `${plan.refused.consequence} ${policyAdvice(refusal.sqlstate, plan.refused.field)}`, refusal.sqlstate);
+      const { code, params, field } = plan.refused;
+      const advice: Words = { key: `notice.advice.${['0A000', '42501'].includes(refusal.sqlstate) ? refusal.sqlstate : 'other'}`, params: { field } };
+      this.notices.add(code, { subject: { key: `notice.${code}.subject`, params }, reason: refusal.words, action: { key: `notice.${code}.action`, params: { advice } } }, refusal.sqlstate);
     }
   }
 
@@ -333,11 +362,4 @@ export class HypertableSetup {
       retention.actual ??= jobs.retention;
     }
   }
-}
-
-/** What to do about a refused policy, by SQLSTATE. */
-function policyAdvice(sqlstate: string, field: string): string {
-  if (sqlstate === '0A000') return `The Apache-2 edition of TimescaleDB has no compression or retention policies (they need the Timescale License edition); clear ${field} to silence this`;
-  if (sqlstate === '42501') return `Only the table's owner may set it: connect as the owner once, or have it set by an administrator; clear ${field} to silence this`;
-  return `Check ${field}, or clear it`;
 }

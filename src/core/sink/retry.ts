@@ -12,6 +12,7 @@
 import { DatabaseGate } from './database-gate';
 import { AbortedError, classifyError, type ErrorClassification, type ErrorKind } from './error-classes';
 import { WriterConfigError } from './table-spec';
+import type { Words } from '../shared/text';
 import { OPTIONS } from '../../options/timescale-sink';
 import type { RejectedRecord } from './timescale-writer';
 
@@ -32,6 +33,8 @@ export interface WriterState {
   maxAttempts: number;
   code?: string;
   message?: string;
+  /** The message's words in the sink's catalog, when the sink made the error (a table that does not fit). */
+  words?: Words;
   /** Epoch ms at which this state began: for down and misconfigured, the first failure. */
   since: number;
 }
@@ -57,6 +60,8 @@ export class WriteFailedError extends Error {
   readonly kind: ErrorKind | 'aborted';
   readonly attempts: number;
   readonly causeMessage: string;
+  /** The message as words of the sink's catalog (log.writeFailed...), for done(err) in the user's language. */
+  readonly words: Words;
   /** Rows of this batch already inserted before the failure (they are safe to send again). */
   readonly written: number;
   /** Rows already rejected before the failure. */
@@ -65,6 +70,8 @@ export class WriteFailedError extends Error {
   constructor(classification: Omit<ErrorClassification, 'kind'> & { kind: ErrorKind | 'aborted' }, attempts: number, written = 0, rejected: RejectedRecord[] = []) {
     const after = classification.kind === 'transient' ? ` after ${attempts} attempt${attempts === 1 ? '' : 's'}` : '';
     super(`write failed${after}: ${classification.code}: ${classification.message}`);
+    const cause = classification.words ?? classification.message;
+    this.words = { key: classification.kind !== 'transient' ? 'log.writeFailed' : attempts === 1 ? 'log.writeFailedAfterOne' : 'log.writeFailedAfter', params: { attempts, code: classification.code, error: cause } };
     this.name = 'WriteFailedError';
     this.code = classification.code;
     this.kind = classification.kind;
@@ -232,7 +239,7 @@ export class RetryLoop {
             context.mayConflict = true;
             continue;
           }
-          classification = err instanceof WriterConfigError ? { kind: 'config', code: err.code, message: err.message } : classifyError(err);
+          classification = err instanceof WriterConfigError ? { kind: 'config', code: err.code, message: err.message, ...(err.words ? { words: err.words } : {}) } : classifyError(err);
           // Creating or checking the table fails only for reasons a person must fix (an option, a
           // grant), unless the database is not there: its rows are not the problem.
           if (preparing && classification.kind !== 'unavailable') classification = { ...classification, kind: 'config' };
@@ -300,7 +307,7 @@ export class RetryLoop {
     this.currentState = state;
     // A closed gate keeps the start of the outage, so "down for 5 min" is true across its reasons.
     const since = state === 'down' || state === 'misconfigured' ? this.gate.since : this.o.now();
-    const change: WriterState = { state, previous, attempt, maxAttempts: state === 'retrying' ? this.o.backoff.maxAttempts : Infinity, code: cause?.code, message: cause?.message, since };
+    const change: WriterState = { state, previous, attempt, maxAttempts: state === 'retrying' ? this.o.backoff.maxAttempts : Infinity, code: cause?.code, message: cause?.message, ...(cause?.words ? { words: cause.words } : {}), since };
     this.o.emit('state', change);
   }
 }

@@ -13,7 +13,7 @@ import { resolveShapeOptions, recordsOf, shapeMessage, type ResolvedShapeOptions
 import { SequenceJournal, SequenceStamper } from '../readings/sequence';
 import { RateMeter } from '../shared/rate-meter';
 import { Totals } from '../shared/totals';
-import type { Translate } from '../shared/text';
+import { say, type Translate } from '../shared/text';
 import { misconfiguredFix, REFUSAL_SHOWN_MS, shortDuration, sinkBadge, type Badge } from './sink-status';
 import type { DeadLetterEntry, SinkState, SinkStats } from './sink-types';
 import { TimescaleWriter, type ColumnMap, type Queryable, type TimescaleWriterOptions, type WriterRetryEvent, type WriterStateChange } from './timescale-writer';
@@ -164,7 +164,7 @@ export class SinkController<P> {
     this.writer
       .start(this.scheduler.signal)
       .then((result) => {
-        for (const text of result.warnings) events.log('warn', db.redact(text));
+        for (const notice of result.notices) events.log('warn', db.redact(say(notice.words, events.t)));
         this.table = { idempotent: result.idempotent, distinctRows: result.idempotent && !result.mergesReadings, tableNotices: result.notices.length };
         if (result.notices.some((notice) => notice.code.endsWith('_REFUSED'))) this.warning = '!policy';
         else if (!this.table.distinctRows) this.warning = '!key';
@@ -297,7 +297,7 @@ export class SinkController<P> {
     const { db, code } = this;
     const counters = this.scheduler.counters;
     const t = this.events.t;
-    const facts = { database: db.label, code, error: event.message ?? '', held: counters.inFlightEvents + counters.queuedEvents };
+    const facts = { database: db.label, code, error: event.words ? say(event.words, t) : (event.message ?? ''), held: counters.inFlightEvents + counters.queuedEvents };
     if (event.state === 'down') {
       this.events.log('warn', db.redact(t('log.down', facts)));
       this.downLogged = true;
@@ -325,7 +325,8 @@ export class SinkController<P> {
     }
     if (result.kind === 'failed') {
       how.completion = 'failed';
-      how.error = this.events.t('log.notWritten', { error: result.error });
+      // The dead letter keeps the English (an API); done(err) says it in the user's language.
+      how.error = this.events.t('log.notWritten', { error: result.errorWords ? this.db.redact(say(result.errorWords, this.events.t)) : result.error });
     } else if (job.mergeable && result.deadLetters.length === job.records.length) {
       // A plain message none of whose rows could be stored is a bad message: done(err) with the
       // reason, so a Catch node sees it. A batch completes: its good rows are in.

@@ -1,8 +1,8 @@
 /**
- * What timescale-sink shows: its badge (under 20 characters, the editor cuts longer ones) and the
+ * What timescale-sink shows: its badge (at most BADGE_MAX_LENGTH characters) and the
  * words its log lines use for a state, so that a badge always names the present state and why.
  */
-import { compactCount } from '../shared/badge-text';
+import { BADGE_MAX_LENGTH, compactCount } from '../shared/badge-text';
 import type { Translate } from '../shared/text';
 import type { SinkState } from './sink-types';
 
@@ -60,14 +60,6 @@ export function misconfiguredFix(code: string, t: Translate): string {
   return t('log.fix.config');
 }
 
-/** "1.2k" above 999. */
-function shortRate(perSecond: number): string {
-  const n = Math.round(perSecond);
-  if (n < 1000) return String(n);
-  if (n < 1e6) return `${(n / 1e3).toFixed(n < 1e4 ? 1 : 0)}k`;
-  return `${(n / 1e6).toFixed(1)}M`;
-}
-
 export interface SinkBadgeFacts {
   state: SinkState;
   now: number;
@@ -100,24 +92,30 @@ export const WRITE_WAIT_SHOWN_MS = 2000;
 export const HOST_CHANGE_SHOWN_MS = 10_000;
 
 export function sinkBadge(f: SinkBadgeFacts, t: Translate): Badge {
-  const fit = (text: string): string => (text.length < 20 ? text : text.slice(0, 19));
+  const fit = (text: string): string => (text.length <= BADGE_MAX_LENGTH ? text : text.slice(0, BADGE_MAX_LENGTH));
+  // A code too long for the badge (ENOTFOUND, DEPTH_ZERO_SELF_SIGNED_CERT) is left out rather than
+  // cut: the word names the reason, the log line carries the whole code.
+  const withCode = (key: string, params: Record<string, string | number>): string => {
+    const full = t(key, params);
+    return full.length <= BADGE_MAX_LENGTH ? full : fit(t(key, { ...params, code: '' }).trim());
+  };
   switch (f.state) {
     case 'closing':
       return { fill: 'grey', shape: 'ring', text: fit(t('status.closing')) };
     case 'starting':
       return { fill: 'grey', shape: 'ring', text: fit(t('status.connecting')) };
     case 'retrying':
-      return { fill: 'yellow', shape: 'ring', text: fit(t('status.retry', { attempt: f.attempt, max: f.maxAttempts, code: f.code })) };
+      return { fill: 'yellow', shape: 'ring', text: withCode('status.retry', { attempt: f.attempt, max: f.maxAttempts, code: f.code }) };
     case 'down':
       return { fill: 'red', shape: 'ring', text: fit(t(`status.down.${downKey(f.code)}`, { duration: shortDuration(f.now - f.since) })) };
     case 'misconfigured':
-      return { fill: 'red', shape: 'ring', text: fit(t(`status.misconfigured.${misconfiguredKey(f.code)}`, { code: f.code })) };
+      return { fill: 'red', shape: 'ring', text: withCode(`status.misconfigured.${misconfiguredKey(f.code)}`, { code: f.code }) };
     default: {
       if (f.refused !== undefined && f.refused > 0) return { fill: 'red', shape: 'dot', text: fit(t('status.queueFull', { refused: compactCount(f.refused) })) };
       // Rows that do not arrive are not a rate of 0: the write waits, and the badge says so.
       if (f.waitingMs !== undefined && f.waitingMs >= WRITE_WAIT_SHOWN_MS) return { fill: 'yellow', shape: 'ring', text: fit(t('status.writeWaits', { duration: shortDuration(f.waitingMs) })) };
       if (f.host && f.hostChangedAt && f.now - f.hostChangedAt < HOST_CHANGE_SHOWN_MS) return { fill: 'green', shape: 'dot', text: fit(t('status.onHost', { host: f.host })) };
-      const rate = shortRate(f.rate);
+      const rate = compactCount(Math.round(f.rate));
       return f.warning ? { fill: 'yellow', shape: 'dot', text: fit(t('status.rateWarning', { rate, warning: f.warning })) } : { fill: 'green', shape: 'dot', text: fit(t('status.rate', { rate })) };
     }
   }

@@ -19,7 +19,7 @@
  */
 import { createHash } from 'crypto';
 import { HypertableSetup } from './hypertable-setup';
-import { TableNotices, type PrepareResult } from './table-report';
+import { TableNotices, type PrepareResult, type Refusal } from './table-report';
 import { MAX_IDENTIFIER_LENGTH, qualifiedName, quoteIdentifier, WriterConfigError, type ColumnName, type Queryable, type TableSpec } from './table-spec';
 
 const COMPATIBLE_TYPES: Record<ColumnName, string[]> = {
@@ -113,12 +113,13 @@ class TableSetup {
     }
     this.checkColumns(columns);
     let keys = await this.uniqueKeys();
-    let indexRefusal: { sqlstate: string; reason: string } | null = null;
+    let indexRefusal: Refusal | null = null;
     if (keys.length === 0 && spec.mode === 'auto') {
       indexRefusal = await this.createUniqueIndex();
       keys = await this.uniqueKeys();
       if (keys.length === 0 && !indexRefusal) {
-        throw new WriterConfigError(`the unique index ${uniqueIndexName(spec.table)} on ${this.target} could not be created: another relation has that name; rename it`, 'INDEX_NAME');
+        const index = uniqueIndexName(spec.table);
+        throw new WriterConfigError(`the unique index ${index} on ${this.target} could not be created: another relation has that name; rename it`, 'INDEX_NAME', { key: 'config.INDEX_NAME', params: { index, table: this.target } });
       }
     }
     const { idempotent, mergesReadings } = this.judgeKeys(keys, indexRefusal);
@@ -156,45 +157,62 @@ class TableSetup {
   /** Throws WriterConfigError for a table the rows cannot go into; notes what only loses precision. */
   private checkColumns(columns: Map<string, TableColumn>): void {
     const { spec, target } = this;
-    if (columns.size === 0) throw new WriterConfigError(`table ${target} does not exist (or this user cannot see it)`, 'NO_TABLE');
+    if (columns.size === 0) throw new WriterConfigError(`table ${target} does not exist (or this user cannot see it)`, 'NO_TABLE', { key: 'config.NO_TABLE', params: { table: target } });
     const nameOf = (column: ColumnName): string => spec.columns[column] as string;
     const missing = spec.written.filter((column) => !columns.has(nameOf(column))).map(nameOf);
-    if (missing.length > 0) throw new WriterConfigError(`table ${target} has no column ${missing.map((name) => JSON.stringify(name)).join(', ')}`, 'NO_COLUMN');
+    if (missing.length > 0) {
+      const names = missing.map((name) => JSON.stringify(name)).join(', ');
+      throw new WriterConfigError(`table ${target} has no column ${names}`, 'NO_COLUMN', { key: 'config.NO_COLUMN', params: { table: target, columns: names } });
+    }
     for (const column of spec.written) {
       const name = nameOf(column);
       const type = (columns.get(name) as TableColumn).type;
-      if (!COMPATIBLE_TYPES[column].includes(type)) throw new WriterConfigError(`column ${JSON.stringify(name)} of ${target} is ${type}; ${column} needs one of: ${COMPATIBLE_TYPES[column].join(', ')}`, 'COLUMN_TYPE');
+      if (!COMPATIBLE_TYPES[column].includes(type)) {
+        const params = { column: JSON.stringify(name), table: target, type, role: column, types: COMPATIBLE_TYPES[column].join(', ') };
+        throw new WriterConfigError(`column ${params.column} of ${target} is ${type}; ${column} needs one of: ${params.types}`, 'COLUMN_TYPE', { key: 'config.COLUMN_TYPE', params });
+      }
     }
     const written = new Set(spec.written.map(nameOf));
     const unfilled = [...columns.values()].filter((column) => column.notNull && !column.filled && !written.has(column.name)).map((column) => JSON.stringify(column.name));
     if (unfilled.length > 0) {
+      const one = unfilled.length === 1;
       throw new WriterConfigError(
-        `table ${target} has NOT NULL column${unfilled.length === 1 ? '' : 's'} ${unfilled.join(', ')} without a default, which the sink does not write: every row would be refused. Map ${unfilled.length === 1 ? 'it' : 'them'} to a field, give ${unfilled.length === 1 ? 'it' : 'them'} a DEFAULT, or drop NOT NULL`,
-        'NOT_NULL'
+        `table ${target} has NOT NULL column${one ? '' : 's'} ${unfilled.join(', ')} without a default, which the sink does not write: every row would be refused. Map ${one ? 'it' : 'them'} to a field, give ${one ? 'it' : 'them'} a DEFAULT, or drop NOT NULL`,
+        'NOT_NULL',
+        { key: one ? 'config.NOT_NULL.one' : 'config.NOT_NULL.many', params: { table: target, columns: unfilled.join(', ') } }
       );
     }
     const seq = spec.written.includes('seq') ? (columns.get(nameOf('seq')) as TableColumn) : undefined;
     if (seq?.type === 'smallint') {
+      const params = { column: JSON.stringify(seq.name), table: target, sql: `ALTER TABLE ${target} ALTER COLUMN ${quoteIdentifier(seq.name)} TYPE bigint` };
       throw new WriterConfigError(
-        `column ${JSON.stringify(seq.name)} of ${target} is smallint: sequence numbers count every reading of a source and pass 32,767 after 9 hours at one reading a second; from then on every row would be refused. Run ALTER TABLE ${target} ALTER COLUMN ${quoteIdentifier(seq.name)} TYPE bigint`,
-        'SEQ_TYPE'
+        `column ${params.column} of ${target} is smallint: sequence numbers count every reading of a source and pass 32,767 after 9 hours at one reading a second; from then on every row would be refused. Run ${params.sql}`,
+        'SEQ_TYPE',
+        { key: 'config.SEQ_TYPE', params }
       );
     }
     if (seq?.type === 'integer') {
-      this.notices.add(
-        'SEQ_INTEGER',
-        `column ${JSON.stringify(seq.name)} of ${target} is integer`,
-        'sequence numbers count every reading of a source and pass 2,147,483,647 after 68 years at one reading a second but 25 days at 1,000; from then on every row of that source is refused as out of range',
-        `Run ALTER TABLE ${target} ALTER COLUMN ${quoteIdentifier(seq.name)} TYPE bigint`
-      );
+      this.notices.add('SEQ_INTEGER', {
+        subject: { key: 'notice.SEQ_INTEGER.subject', params: { column: JSON.stringify(seq.name), table: target } },
+        reason: { key: 'notice.SEQ_INTEGER.reason' },
+        action: { key: 'notice.SEQ_INTEGER.action', params: { sql: `ALTER TABLE ${target} ALTER COLUMN ${quoteIdentifier(seq.name)} TYPE bigint` } }
+      });
     }
     const value = spec.written.includes('value') ? (columns.get(nameOf('value')) as TableColumn) : undefined;
     if (value && INTEGER_TYPES.has(value.type)) {
-      this.notices.add('VALUE_ROUNDED', `column ${JSON.stringify(value.name)} of ${target} is ${value.type}`, 'readings are rounded to whole numbers (21.5 is stored as 22)', `If readings have decimals, run ALTER TABLE ${target} ALTER COLUMN ${quoteIdentifier(value.name)} TYPE double precision`);
+      this.notices.add('VALUE_ROUNDED', {
+        subject: { key: 'notice.VALUE_ROUNDED.subject', params: { column: JSON.stringify(value.name), table: target, type: value.type } },
+        reason: { key: 'notice.VALUE_ROUNDED.reason' },
+        action: { key: 'notice.VALUE_ROUNDED.action', params: { sql: `ALTER TABLE ${target} ALTER COLUMN ${quoteIdentifier(value.name)} TYPE double precision` } }
+      });
     }
     const time = columns.get(nameOf('time')) as TableColumn;
     if (time.type === 'timestamp without time zone') {
-      this.notices.add('TIME_WITHOUT_ZONE', `column ${JSON.stringify(time.name)} of ${target} is timestamp without time zone`, "times are stored in the session's time zone and lose their offset", `Prefer timestamptz: ALTER TABLE ${target} ALTER COLUMN ${quoteIdentifier(time.name)} TYPE timestamptz`);
+      this.notices.add('TIME_WITHOUT_ZONE', {
+        subject: { key: 'notice.TIME_WITHOUT_ZONE.subject', params: { column: JSON.stringify(time.name), table: target } },
+        reason: { key: 'notice.TIME_WITHOUT_ZONE.reason' },
+        action: { key: 'notice.TIME_WITHOUT_ZONE.action', params: { sql: `ALTER TABLE ${target} ALTER COLUMN ${quoteIdentifier(time.name)} TYPE timestamptz` } }
+      });
     }
   }
 
@@ -217,7 +235,7 @@ class TableSetup {
   }
 
   /** Creates the auto table's unique key; returns the refusal when the role may not (it is then reported, not fatal). */
-  private async createUniqueIndex(): Promise<{ sqlstate: string; reason: string } | null> {
+  private async createUniqueIndex(): Promise<Refusal | null> {
     const name = quoteIdentifier(uniqueIndexName(this.spec.table), 'index');
     try {
       // Time first: each new row goes to the index's right edge (where the newest rows are), which
@@ -230,22 +248,24 @@ class TableSetup {
       // 42P07 or a unique violation in pg_class: another sink created it a moment ago.
       if (code === '42P07' || (code === '23505' && /^pg_class/.test(String((err as { constraint?: unknown }).constraint ?? '')))) return null;
       if (code === '23505') {
-        throw new WriterConfigError(`table ${this.target} already holds duplicate (source, time, seq) rows, so the unique index that makes retries safe cannot be created: remove the duplicates`, 'DUPLICATES');
+        throw new WriterConfigError(`table ${this.target} already holds duplicate (source, time, seq) rows, so the unique index that makes retries safe cannot be created: remove the duplicates`, 'DUPLICATES', { key: 'config.DUPLICATES', params: { table: this.target } });
       }
       return this.notices.refusal(err);
     }
   }
 
-  private judgeKeys(keys: Array<{ name: string; columns: string[] }>, indexRefusal: { sqlstate: string; reason: string } | null): { idempotent: boolean; mergesReadings: boolean } {
+  private judgeKeys(keys: Array<{ name: string; columns: string[] }>, indexRefusal: Refusal | null): { idempotent: boolean; mergesReadings: boolean } {
     const { spec, target } = this;
     const distinguishing = (['source', 'time', 'seq'] as ColumnName[]).filter((column) => spec.written.includes(column)).map((column) => spec.columns[column] as string);
     if (keys.length === 0) {
       const wanted = distinguishing.map((name) => quoteIdentifier(name)).join(', ');
       this.notices.add(
         'NO_UNIQUE_KEY',
-        `table ${target} has no unique index on written columns only`,
-        `${indexRefusal ? `creating one was ${indexRefusal.reason}; ` : ''}a batch retried after an ambiguous failure (committed, but the answer lost) can be stored twice`,
-        `Have the table's owner run: CREATE UNIQUE INDEX ON ${target} (${wanted})`,
+        {
+          subject: { key: 'notice.NO_UNIQUE_KEY.subject', params: { table: target } },
+          reason: indexRefusal ? { key: 'notice.NO_UNIQUE_KEY.reasonRefused', params: { refusal: indexRefusal.words } } : { key: 'notice.NO_UNIQUE_KEY.reason' },
+          action: { key: 'notice.NO_UNIQUE_KEY.action', params: { table: target, columns: wanted } }
+        },
         indexRefusal?.sqlstate
       );
       return { idempotent: false, mergesReadings: false };
@@ -253,13 +273,13 @@ class TableSetup {
     const seqName = spec.written.includes('seq') ? (spec.columns.seq as string) : null;
     const merging = keys.filter((key) => !distinguishing.every((name) => key.columns.includes(name)) || seqName === null);
     for (const key of merging) {
-      const left = seqName === null ? 'the table has no sequence column' : `it leaves out ${distinguishing.filter((name) => !key.columns.includes(name)).map((name) => JSON.stringify(name)).join(', ')}`;
-      this.notices.add(
-        'KEY_MERGES_READINGS',
-        `the unique index ${JSON.stringify(key.name)} on ${target} (${key.columns.join(', ')})`,
-        `${left}, so two different readings of a source that share ${key.columns.join(', ')} are stored as one row and the second is counted as a duplicate`,
-        seqName === null ? 'Add a bigint sequence column, map it, and include it in the key' : `Make the key (${distinguishing.join(', ')})`
-      );
+      const columns = key.columns.join(', ');
+      const missing = distinguishing.filter((name) => !key.columns.includes(name)).map((name) => JSON.stringify(name)).join(', ');
+      this.notices.add('KEY_MERGES_READINGS', {
+        subject: { key: 'notice.KEY_MERGES_READINGS.subject', params: { index: JSON.stringify(key.name), table: target, columns } },
+        reason: seqName === null ? { key: 'notice.KEY_MERGES_READINGS.reasonNoSeq', params: { columns } } : { key: 'notice.KEY_MERGES_READINGS.reasonLeavesOut', params: { missing, columns } },
+        action: seqName === null ? { key: 'notice.KEY_MERGES_READINGS.actionNoSeq' } : { key: 'notice.KEY_MERGES_READINGS.action', params: { key: distinguishing.join(', ') } }
+      });
     }
     return { idempotent: true, mergesReadings: merging.length > 0 };
   }

@@ -5,6 +5,7 @@
  */
 import type { ResolvedTimescaleOptions } from './hypertable-setup';
 import { identifier } from '../shared/checks';
+import type { Words } from '../shared/text';
 
 /** The part of a pg.Pool (or pg.Client) the writer uses. */
 export interface Queryable {
@@ -25,13 +26,18 @@ export const COLUMN_ORDER: readonly ColumnName[] = ['time', 'source', 'kind', 'v
  */
 export type ColumnMap = Partial<Record<ColumnName, string | null>>;
 
-/** The writer's configuration or the table does not fit; retrying cannot fix it. */
+/**
+ * The writer's configuration or the table does not fit; retrying cannot fix it. The message is
+ * English (the API's); `words` name it in the sink's catalog (config.<code>) for the node to say.
+ */
 export class WriterConfigError extends Error {
   readonly code: string;
-  constructor(message: string, code = 'CONFIG') {
+  readonly words?: Words;
+  constructor(message: string, code = 'CONFIG', words?: Words) {
     super(message);
     this.name = 'WriterConfigError';
     this.code = code;
+    if (words) this.words = words;
   }
 }
 export const MAX_IDENTIFIER_LENGTH = 63;
@@ -43,8 +49,8 @@ export const MAX_IDENTIFIER_LENGTH = 63;
  * case.
  */
 export function quoteIdentifier(name: unknown, what = 'identifier'): string {
-  const verdict = typeof name === 'string' ? identifier(name) : 'a name is needed';
-  if (verdict !== true) throw new WriterConfigError(`invalid ${what} ${JSON.stringify(name)}: ${verdict}`);
+  const verdict = typeof name === 'string' ? identifier(name) : { text: 'a name is needed' };
+  if (verdict !== true) throw new WriterConfigError(`invalid ${what} ${JSON.stringify(name)}: ${verdict.text}`);
   const text = name as string;
   return `"${text.replace(/"/g, '""')}"`;
 }

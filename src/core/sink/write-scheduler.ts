@@ -10,6 +10,7 @@ import type { TelemetryRecord } from '../readings/records';
 import type { DeadLetterEntry, SinkCounters } from './sink-types';
 import { WriteFailedError, type WriteOutcome } from './timescale-writer';
 import { classifyError } from './error-classes';
+import type { Words } from '../shared/text';
 
 export interface SinkJob<M> {
   /** What the node needs to finish the message (its msg, send, done): opaque here. */
@@ -27,7 +28,7 @@ export type JobResult =
   /** Every row written, already there (duplicates) or rejected (deadLetters, possibly empty). */
   | { kind: 'written'; deadLetters: DeadLetterEntry[] }
   /** The write failed as a whole (transient failures past the attempts, a permanent error). */
-  | { kind: 'failed'; deadLetters: DeadLetterEntry[]; error: string; code: string; written: number }
+  | { kind: 'failed'; deadLetters: DeadLetterEntry[]; error: string; code: string; written: number; errorWords?: Words }
   /** Not confirmed written: the node is closing. */
   | { kind: 'returned' };
 
@@ -252,7 +253,7 @@ export class WriteScheduler<M> {
         const own = before.get(record);
         return own ? { record, reason: own.reason, code: own.code ?? '' } : { record, reason, code: info.code };
       });
-      this.finish(job, { kind: 'failed', deadLetters, error, code: info.code, written });
+      this.finish(job, { kind: 'failed', deadLetters, error, code: info.code, written, ...(failure ? { errorWords: failure.words } : {}) });
     }
   }
 
