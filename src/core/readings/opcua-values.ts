@@ -84,14 +84,19 @@ export function opcua(msg: InputMessage, options: ResolvedShapeOptions, explicit
   }
   // DataValues as an array: readmultiple with payload "ALL" (items in msg.items) or its output 3 (items in msg.topic).
   if (Array.isArray(msg.payload) && msg.payload.length > 0) {
-    const values = msg.payload.map(dataValueOf);
-    if (values.some((v) => v === undefined)) return undefined;
+    // Stops at the first element that is not a DataValue: an array of readings is the common case.
+    const values: DataValueLike[] = [];
+    for (const element of msg.payload) {
+      const value = dataValueOf(element);
+      if (value === undefined) return undefined;
+      values.push(value);
+    }
     const items = Array.isArray(msg.items) ? msg.items : Array.isArray(msg.topic) ? (msg.topic as unknown[]) : undefined;
     const out = new Collector(msg);
     values.forEach((value, i) => {
       const item = items?.[i];
       const source = isObject(item) ? nodeIdText((item as { nodeId?: unknown }).nodeId) : undefined;
-      addOpcuaValue(out, options, msg, source, value as DataValueLike);
+      addOpcuaValue(out, options, msg, source, value);
     });
     return out.result('opcua');
   }
