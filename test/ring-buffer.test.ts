@@ -139,6 +139,27 @@ describe('RingBuffer', function () {
       assert.deepStrictEqual(ring.compactCounters(), { items: 0, bytes: 0 });
     });
 
+    it('compact: while it holds text, what it takes in becomes text too, even with room; objects again once the text is gone', function () {
+      const encoded: number[] = [];
+      const codec = { encode: (item: number) => String(item), decode: (data: Buffer) => Number(data.toString('utf8')) };
+      const ring = new RingBuffer<number>(3, 'drop-oldest', undefined, { codec, onEncoded: (item) => encoded.push(item) });
+      for (let i = 1; i <= 4; i++) ring.push(i, 1); // 4 pushed 1 out: [2, 3, "4"]
+      assert.deepStrictEqual(encoded, [4]);
+      assert.strictEqual(ring.shift(), 2); // room for one, while "4" waits as text
+      assert.strictEqual(ring.keepsAsObject(1), false);
+      ring.push(5, 1);
+      // Taken in behind a backlog of text, 5 would most likely be dropped old: it is kept as text.
+      assert.deepStrictEqual(encoded, [4, 5]);
+      assert.deepStrictEqual(ring.compactCounters(), { items: 2, bytes: 2 });
+      assert.deepStrictEqual(ring.popBatch(3), [3, 4, 5]);
+      assert.strictEqual(ring.keepsAsObject(1), true);
+      ring.push(6, 1);
+      assert.deepStrictEqual(encoded, [4, 5]);
+      assert.deepStrictEqual(ring.compactCounters(), { items: 0, bytes: 0 });
+      assert.deepStrictEqual(ring.drain(), [6]);
+      assert.deepStrictEqual(ring.counters(), { received: 6, released: 4, droppedOverflow: 1, droppedOversize: 0, depth: 0, highWater: 3, drained: 1 });
+    });
+
     it('drop-oldest without a drop listener: pushes the oldest out and counts it (it used to loop forever)', function () {
       const ring = new RingBuffer<number>(3, 'drop-oldest');
       for (let i = 1; i <= 5; i++) assert.strictEqual(ring.push(i, 1), true);
