@@ -31,8 +31,8 @@
 // BENCH_NODE_ARGS="--trace-gc" passes extra node options to every Node-RED child.
 // BENCH_OUTPUT_DIR=/tmp/out writes each Node-RED child's console output (with --trace-gc's lines) there.
 // BENCH_OLD_GEN_DIR=/tmp/old writes, for f and f2, a sampling heap profile of what reached V8's old
-// generation from 10 s into the overload to its end (see /bench/old-gen in bench/nodes; summary:
-// node bench/old-gen-summary.js FILE).
+// generation from 10 s into the overload (BENCH_OLD_GEN_FROM_S=1: from 1 s, the ring's fill included)
+// to its end (see /bench/old-gen in bench/nodes; summary: node bench/old-gen-summary.js FILE).
 require('ts-node').register({ transpileOnly: true, project: require('path').join(__dirname, '..', 'test', 'tsconfig.json') });
 const fs = require('fs');
 const os = require('os');
@@ -472,7 +472,7 @@ async function itemF(db, pool, routingRate, ringNeed, { seconds = OVERLOAD_S, no
       await delay(t0 + s * 1000 - Date.now());
       const [state, st] = await Promise.all([nr.get('/bench/state'), nr.stats()]);
       samples.push({ t: s, rss: rssOf(nr.red.pid), heapUsed: state.memory.heapUsed, heapTotal: state.memory.heapTotal, external: state.memory.external, arrayBuffers: state.memory.arrayBuffers, depth: st.buf.depth, dropped: st.buf.dropped, written: st.sink.written, produced: st.sim.sentEvents });
-      if (OLD_GEN_DIR && s === Math.min(10, seconds - 1)) await nr.red.request('POST', '/bench/old-gen');
+      if (OLD_GEN_DIR && s === Math.min(Number(process.env.BENCH_OLD_GEN_FROM_S || 10), seconds - 1)) await nr.red.request('POST', '/bench/old-gen');
     }
     if (OLD_GEN_DIR) {
       const res = await nr.red.request('DELETE', '/bench/old-gen');
