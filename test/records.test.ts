@@ -27,6 +27,10 @@ describe('records', function () {
     for (const payload of [Buffer.from('ab'), new Date(0), [1, 2], Object.assign(Object.create(null) as object, { value: 1 }), 3, 'text', null]) {
       assert.strictEqual(recordOf({ payload }).payload, payload, `${Object.prototype.toString.call(payload)} is kept as it is`);
     }
+    const throwing = Object.defineProperty({ value: 1 }, 'broken', { enumerable: true, get: () => { throw new Error('getter'); } });
+    assert.strictEqual(recordOf({ payload: throwing }).payload, throwing, 'a payload that cannot be copied is shared, recordOf does not throw');
+    const proxy = new Proxy({ value: 1 }, { getPrototypeOf: () => { throw new Error('trap'); } });
+    assert.strictEqual(recordOf({ payload: proxy }).payload, proxy);
   });
 
   it('shortLivedRecordOf (its own allocation site) gives exactly what recordOf gives', function () {

@@ -94,10 +94,18 @@ export function recordOf(msg: TelemetryMessageLike): TelemetryRecord {
   };
 }
 
-/** A plain object's top level copied (about 40 ns for a reading); anything else (a number, a Buffer, a Date, an array) as it is. */
+/**
+ * A plain object's top level copied (about 40 ns for a reading); anything else (a number, a Buffer,
+ * a Date, an array) as it is, and so is an object that cannot be copied (a getter or a proxy that
+ * throws): taking a message in must not throw.
+ */
 function ownCopy(payload: unknown): unknown {
-  if (typeof payload !== 'object' || payload === null || Object.getPrototypeOf(payload) !== Object.prototype) return payload;
-  return { ...(payload as Record<string, unknown>) };
+  if (typeof payload !== 'object' || payload === null) return payload;
+  try {
+    return Object.getPrototypeOf(payload) === Object.prototype ? { ...(payload as Record<string, unknown>) } : payload;
+  } catch {
+    return payload;
+  }
 }
 
 /**
