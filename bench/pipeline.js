@@ -32,8 +32,8 @@
 // BENCH_NODE_ARGS="--trace-gc" passes extra node options to every Node-RED child.
 // BENCH_OUTPUT_DIR=/tmp/out writes each Node-RED child's console output (with --trace-gc's lines) there.
 // BENCH_OLD_GEN_DIR=/tmp/old writes, for f and f2, a sampling heap profile of what reached V8's old
-// generation from 10 s into the overload to its end (see /bench/old-gen in bench/nodes; summary:
-// node bench/old-gen-summary.js FILE).
+// generation from 10 s into the overload (BENCH_OLD_GEN_FROM_S=1: from 1 s, the ring's fill included)
+// to its end (see /bench/old-gen in bench/nodes; summary: node bench/old-gen-summary.js FILE).
 require('ts-node').register({ transpileOnly: true, project: require('path').join(__dirname, '..', 'test', 'tsconfig.json') });
 const fs = require('fs');
 const os = require('os');
@@ -472,8 +472,8 @@ async function itemF(db, pool, routingRate, ringNeed, { seconds = OVERLOAD_S, no
     for (let s = 1; s <= seconds; s++) {
       await delay(t0 + s * 1000 - Date.now());
       const [state, st] = await Promise.all([nr.get('/bench/state'), nr.stats()]);
-      samples.push({ t: s, rss: rssOf(nr.red.pid), heapUsed: state.memory.heapUsed, depth: st.buf.depth, dropped: st.buf.dropped, written: st.sink.written, produced: st.sim.sentEvents });
-      if (OLD_GEN_DIR && s === Math.min(10, seconds - 1)) await nr.red.request('POST', '/bench/old-gen');
+      samples.push({ t: s, rss: rssOf(nr.red.pid), heapUsed: state.memory.heapUsed, heapTotal: state.memory.heapTotal, external: state.memory.external, arrayBuffers: state.memory.arrayBuffers, depth: st.buf.depth, dropped: st.buf.dropped, written: st.sink.written, produced: st.sim.sentEvents });
+      if (OLD_GEN_DIR && s === Math.min(Number(process.env.BENCH_OLD_GEN_FROM_S || 10), seconds - 1)) await nr.red.request('POST', '/bench/old-gen');
     }
     if (OLD_GEN_DIR) {
       const res = await nr.red.request('DELETE', '/bench/old-gen');
@@ -516,6 +516,11 @@ async function itemF(db, pool, routingRate, ringNeed, { seconds = OVERLOAD_S, no
   } finally {
     await nr.stop();
   }
+}
+
+/** One overload run in a line, logged as soon as it ends (the table is printed only at the end of the whole run). */
+function overloadSummary(f) {
+  return `produced ${fmt(f.produced)} at ${fmt(f.targetRate)}/s (skipped by the pacer ${fmt(f.skippedByPacer)}), accounted ${f.accountedFor}; RSS ${MiB(f.rssBaseline).toFixed(0)} -> ${MiB(f.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(f.rssMax).toFixed(0)} MiB, beyond the ring ${MiB(f.rssMax - f.rssBaseline - f.ringNeedBytes).toFixed(1)} MiB; heap max ${MiB(f.heapMax).toFixed(0)} MiB, held after a full GC +${MiB(f.heapRetained).toFixed(0)} MiB`;
 }
 
 async function itemG(db, pool, rate) {
@@ -719,6 +724,8 @@ async function main() {
   const server = await startEmbeddedPostgres({ settings: { track_commit_timestamp: 'on' } });
   const db = { host: server.host, port: server.port, database: 'postgres', user: server.user, password: server.password };
   const pool = new Pool({ ...db, max: 2 });
+  // An idle connection the server ends when it stops must not end the run before its results are written.
+  pool.on('error', (err) => log(`bench pool: ${err.message}`));
   results.machine.postgres = (await pool.query('SHOW server_version')).rows[0].server_version;
   const items = results.items;
   try {
@@ -746,13 +753,13 @@ async function main() {
       items[item] = { ...sorted[Math.floor((sorted.length - 1) / 2)], rounds: list.map((x) => Math.round(x.eventsPerSecond)) };
     }
     const cRate = items.c ? items.c.eventsPerSecond : Number(process.env.BENCH_C_RATE || 20000);
-    if (want('f')) { const aRate = items.a ? items.a.eventsPerSecond : Number(process.env.BENCH_A_RATE || 30000); log(`f: 10x overload at ${fmt(aRate / 2)}/s for ${OVERLOAD_S} s`); const ringNeed = await ringNeedBytes(OVERLOAD_CAPACITY); log(`f: a ring of ${fmt(OVERLOAD_CAPACITY)} messages needs ${MiB(ringNeed).toFixed(1)} MiB`); items.f = await itemF(db, pool, aRate, ringNeed); log(`f: dropped ${fmt(items.f.dropped)}`);
+    if (want('f')) { const aRate = items.a ? items.a.eventsPerSecond : Number(process.env.BENCH_A_RATE || 30000); log(`f: 10x overload at ${fmt(aRate / 2)}/s for ${OVERLOAD_S} s`); const ringNeed = await ringNeedBytes(OVERLOAD_CAPACITY); log(`f: a ring of ${fmt(OVERLOAD_CAPACITY)} messages needs ${MiB(ringNeed).toFixed(1)} MiB`); items.f = await itemF(db, pool, aRate, ringNeed); log(`f: dropped ${fmt(items.f.dropped)}; ${overloadSummary(items.f)}`);
       // The same with V8's old space capped: shows how much of f's RSS is garbage V8 lets pile up
       // before a full collection (the dropped messages die old), rather than memory the pipeline holds.
       const cap = Number(process.env.BENCH_HEAP_CAP_MB || 192);
       log(`f2: the same for ${Math.round(OVERLOAD_S / 2)} s with --max-old-space-size=${cap}`);
       items.f2 = await itemF(db, pool, aRate, ringNeed, { seconds: Math.round(OVERLOAD_S / 2), nodeArgs: [`--max-old-space-size=${cap}`], table: 'bench_f2' });
-      log(`f2: dropped ${fmt(items.f2.dropped)}`);
+      log(`f2: dropped ${fmt(items.f2.dropped)}; ${overloadSummary(items.f2)}`);
     }
     if (want('g')) { log(`g: latency at ${fmt(cRate / 2)}/s`); items.g = await itemG(db, pool, Math.round(cRate / 2)); log(`g: p99 ${items.g.p99ms.toFixed(0)} ms`); }
     if (want('t')) {

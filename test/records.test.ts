@@ -12,7 +12,25 @@ describe('records', function () {
   it('recordOf takes topic (strings only), payload, timestamp, seq (finite numbers only) and kind', function () {
     assert.deepStrictEqual(recordOf(messages[0]), { topic: 'line1/temp', payload: { value: 21.5, unit: 'C' }, timestamp: 1764115200000, seq: 7, kind: 'sample' });
     assert.deepStrictEqual(recordOf(messages[1]), { topic: undefined, payload: 3, timestamp: '2026-11-26T00:00:00Z', seq: undefined, kind: undefined });
-    assert.strictEqual(recordOf(messages[0]).payload, messages[0].payload, 'the payload is shared, not copied');
+    assert.notStrictEqual(recordOf(messages[0]).payload, messages[0].payload, 'a plain object payload is copied');
+  });
+
+  it('recordOf copies the top level of a plain object payload only; shortLivedRecordOf shares it', function () {
+    const nested = { at: 'line 1' };
+    const plain = { value: 1, where: nested };
+    const record = recordOf({ topic: 't', payload: plain });
+    // The producer's object is not held: V8 must not learn at its allocation site that it lives long.
+    assert.notStrictEqual(record.payload, plain);
+    assert.deepStrictEqual(record.payload, plain);
+    assert.strictEqual((record.payload as typeof plain).where, nested, 'only the top level');
+    assert.strictEqual(shortLivedRecordOf({ topic: 't', payload: plain }).payload, plain);
+    for (const payload of [Buffer.from('ab'), new Date(0), [1, 2], Object.assign(Object.create(null) as object, { value: 1 }), 3, 'text', null]) {
+      assert.strictEqual(recordOf({ payload }).payload, payload, `${Object.prototype.toString.call(payload)} is kept as it is`);
+    }
+    const throwing = Object.defineProperty({ value: 1 }, 'broken', { enumerable: true, get: () => { throw new Error('getter'); } });
+    assert.strictEqual(recordOf({ payload: throwing }).payload, throwing, 'a payload that cannot be copied is shared, recordOf does not throw');
+    const proxy = new Proxy({ value: 1 }, { getPrototypeOf: () => { throw new Error('trap'); } });
+    assert.strictEqual(recordOf({ payload: proxy }).payload, proxy);
   });
 
   it('shortLivedRecordOf (its own allocation site) gives exactly what recordOf gives', function () {

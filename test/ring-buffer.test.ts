@@ -139,6 +139,44 @@ describe('RingBuffer', function () {
       assert.deepStrictEqual(ring.compactCounters(), { items: 0, bytes: 0 });
     });
 
+    it('compact: while it holds text, what it takes in becomes text too, even with room; objects again once the text is gone', function () {
+      const encoded: number[] = [];
+      const codec = { encode: (item: number) => String(item), decode: (data: Buffer) => Number(data.toString('utf8')) };
+      const ring = new RingBuffer<number>(3, 'drop-oldest', undefined, { codec, onEncoded: (item) => encoded.push(item) });
+      for (let i = 1; i <= 4; i++) ring.push(i, 1); // 4 pushed 1 out: [2, 3, "4"]
+      assert.deepStrictEqual(encoded, [4]);
+      assert.strictEqual(ring.shift(), 2); // room for one, while "4" waits as text
+      assert.strictEqual(ring.keepsAsObject(1), false);
+      ring.push(5, 1);
+      // Taken in behind a backlog of text, 5 would most likely be dropped old: it is kept as text.
+      assert.deepStrictEqual(encoded, [4, 5]);
+      assert.deepStrictEqual(ring.compactCounters(), { items: 2, bytes: 2 });
+      assert.deepStrictEqual(ring.popBatch(3), [3, 4, 5]);
+      assert.strictEqual(ring.keepsAsObject(1), true);
+      ring.push(6, 1);
+      assert.deepStrictEqual(encoded, [4, 5]);
+      assert.deepStrictEqual(ring.compactCounters(), { items: 0, bytes: 0 });
+      assert.deepStrictEqual(ring.drain(), [6]);
+      assert.deepStrictEqual(ring.counters(), { received: 6, released: 4, droppedOverflow: 1, droppedOversize: 0, depth: 0, highWater: 3, drained: 1 });
+    });
+
+    it('compact: sizes its block once for a whole ring of text, not by doubling', function () {
+      const capacity = 30000;
+      const codec = { encode: (item: number) => Buffer.alloc(100, item % 256), decode: (data: Buffer) => data[0] };
+      const ring = new RingBuffer<number>(capacity, 'drop-oldest', undefined, { codec });
+      const blocks = new Set<Buffer>();
+      const log = (): { allocated: number; buffer: Buffer } => (ring as unknown as { log: { allocated: number; buffer: Buffer } }).log;
+      for (let i = 0; i < 3 * capacity; i++) {
+        ring.push(i, 1);
+        if (i >= capacity) blocks.add(log().buffer);
+      }
+      assert.deepStrictEqual(ring.compactCounters(), { items: capacity, bytes: 100 * capacity });
+      // Doubling from 1 MiB took 1, 2 and 4 MiB blocks for these 3,000,000 bytes.
+      assert.strictEqual(blocks.size, 2, 'the first block and the one for the whole ring');
+      assert.ok(log().allocated <= 1.2 * 100 * capacity, `a block of ${log().allocated} bytes for ${100 * capacity}`);
+      assert.deepStrictEqual(ring.popBatch(3), [(2 * capacity) % 256, (2 * capacity + 1) % 256, (2 * capacity + 2) % 256]);
+    });
+
     it('drop-oldest without a drop listener: pushes the oldest out and counts it (it used to loop forever)', function () {
       const ring = new RingBuffer<number>(3, 'drop-oldest');
       for (let i = 1; i <= 5; i++) assert.strictEqual(ring.push(i, 1), true);
@@ -221,13 +259,21 @@ describe('RingBuffer', function () {
 describe('ByteLog', function () {
   it('returns every text as it was, first in first out, through wrap-around and growth (property-based)', function () {
     const textArb = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 20 }), fc.constantFrom('', 'Grüße 🌡', 'z'.repeat(200)));
-    const opArb = fc.oneof({ arbitrary: textArb.map((text) => ({ append: text })), weight: 3 }, { arbitrary: fc.constant({ append: undefined }), weight: 2 });
+    const opArb = fc.oneof(
+      { arbitrary: textArb.map((text) => ({ append: text, reserve: undefined })), weight: 3 },
+      { arbitrary: fc.constant({ append: undefined, reserve: undefined }), weight: 2 },
+      { arbitrary: fc.integer({ min: 0, max: 300 }).map((bytes) => ({ append: undefined, reserve: bytes })), weight: 1 }
+    );
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 64 }), fc.array(opArb, { maxLength: 200 }), (initial, ops) => {
         const log = new ByteLog(initial);
         const queue: { text: string; start: number; length: number }[] = [];
         for (const op of ops) {
-          if (op.append !== undefined) {
+          if (op.reserve !== undefined) {
+            const before = log.allocated;
+            log.reserve(op.reserve);
+            assert.strictEqual(log.allocated, Math.max(before, op.reserve), 'reserve enlarges to exactly what is asked, never shrinks');
+          } else if (op.append !== undefined) {
             const start = log.append(op.append);
             assert.strictEqual(log.lastLength, Buffer.byteLength(op.append), 'length in UTF-8 bytes');
             queue.push({ text: op.append, start, length: log.lastLength });

@@ -90,9 +90,22 @@ export class ByteLog {
     }
   }
 
+  /**
+   * Enlarges the block to at least `bytes` now, in one step, when the caller knows what it will
+   * need: every block left behind stays in memory until V8 collects its Buffer, and doubling
+   * overshoots by up to half.
+   */
+  reserve(bytes: number): void {
+    if (bytes > this.block.length) this.resize(Math.ceil(bytes));
+  }
+
   private grow(needed: number): void {
     let size = this.block.length * 2;
     while (size < needed) size *= 2;
+    this.resize(size);
+  }
+
+  private resize(size: number): void {
     const next = Buffer.allocUnsafeSlow(size);
     // Same virtual positions, new modulus: copy the held bytes one contiguous run at a time.
     for (let v = this.head; v < this.tail; ) {
