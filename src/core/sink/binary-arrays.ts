@@ -37,6 +37,9 @@ function setInt64(view: DataView, at: number, value: number): void {
   view.setUint32(at + 4, value - high * TWO_TO_32);
 }
 
+// One loop per element type on purpose: a shared loop calling a writer per element measured 1.5x
+// slower for a batch's parameters (four writers make its call site megamorphic).
+
 /** int4[] of whole numbers, NULL where null. */
 export function int4Array(values: ArrayLike<number | null>): Buffer {
   const count = values.length;
