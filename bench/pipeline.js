@@ -31,9 +31,9 @@
 // BENCH_PROFILE_DIR=/tmp/prof writes a --cpu-prof profile of every Node-RED child there.
 // BENCH_NODE_ARGS="--trace-gc" passes extra node options to every Node-RED child.
 // BENCH_OUTPUT_DIR=/tmp/out writes each Node-RED child's console output (with --trace-gc's lines) there.
-// BENCH_OLD_GEN_DIR=/tmp/old writes, for f and f2, a sampling heap profile of what reached V8's old
-// generation from 10 s into the overload (BENCH_OLD_GEN_FROM_S=1: from 1 s, the ring's fill included)
-// to its end (see /bench/old-gen in bench/nodes; summary: node bench/old-gen-summary.js FILE).
+// BENCH_OLD_GEN_DIR=/tmp/old writes, for c, d, f and f2, a sampling heap profile of what reached V8's
+// old generation (c, d: the whole run; f, f2: from 10 s into the overload, BENCH_OLD_GEN_FROM_S=1: from
+// 1 s, the ring's fill included) to its end (see /bench/old-gen in bench/nodes; summary: node bench/old-gen-summary.js FILE).
 require('ts-node').register({ transpileOnly: true, project: require('path').join(__dirname, '..', 'test', 'tsconfig.json') });
 const fs = require('fs');
 const os = require('os');
@@ -165,6 +165,24 @@ function cpuNow(server, clientPid) {
   const postgres = new Map();
   for (const pid of postgresPids(server)) postgres.set(pid, cpuSecondsOf(pid));
   return { client, postgres };
+}
+
+/**
+ * Waits until PostgreSQL is idle before an item starts: the writes of the item before leave dirty
+ * buffers for the checkpointer and tables for autovacuum, whose CPU would land in the next item's
+ * time on a 2-core machine (item c's rounds once spread from 96,000 to 134,000 events/s).
+ */
+async function settle(server, pool) {
+  await pool.query('CHECKPOINT');
+  const until = Date.now() + 30000;
+  while (Date.now() < until) {
+    const before = cpuNow(server, null);
+    await delay(250);
+    const after = cpuNow(server, null);
+    let used = 0;
+    for (const [pid, seconds] of after.postgres) used += seconds - (before.postgres.get(pid) ?? 0);
+    if (used <= 0.01) return;
+  }
 }
 
 function cpuSince(before, after, events, seconds) {
@@ -369,6 +387,7 @@ async function runPipeline(db, pool, server, { table, perMessage, prefix, auto =
   try {
     await waitFor('the sink to prepare', async () => (await nr.stats()).sink !== undefined, 30000, 100);
     const t0 = Date.now();
+    if (OLD_GEN_DIR) await nr.red.request('POST', '/bench/old-gen');
     const cpu0 = cpuNow(server, nr.red.pid);
     await nr.inject('injStart');
     // Polled less often than the other items: the end comes from the table, and each poll costs the child CPU.
@@ -378,6 +397,11 @@ async function runPipeline(db, pool, server, { table, perMessage, prefix, auto =
     }, Number(process.env.BENCH_TIMEOUT_MS || 300000), auto ? 50 : 250);
     const seenAt = Date.now();
     const cpu1 = cpuNow(server, nr.red.pid);
+    if (OLD_GEN_DIR) {
+      const res = await nr.red.request('DELETE', '/bench/old-gen');
+      fs.mkdirSync(OLD_GEN_DIR, { recursive: true });
+      fs.writeFileSync(path.join(OLD_GEN_DIR, `${table}.heapprofile`), res.body);
+    }
     const lastCommit = auto ? null : await pool.query(`SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) * 1000 AS ms FROM public.${table}`);
     const seconds = ((auto ? seenAt : Number(lastCommit.rows[0].ms)) - t0) / 1000;
     const cpu = cpuSince(cpu0, cpu1, N, seconds);
@@ -743,6 +767,7 @@ async function main() {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [item, what, run] of throughput) {
         log(`${item}: ${what} (round ${round} of ${ROUNDS})`);
+        await settle(server, pool);
         const result = await run();
         (runs[item] ??= []).push(result);
         log(`${item}: ${fmt(result.eventsPerSecond)}/s`);
