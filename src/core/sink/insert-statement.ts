@@ -33,7 +33,7 @@
  *   autovacuum), which happens after an outage or a redeploy, not in steady flow.
  */
 import { float8Array, int4Array, int8Array, textArray, timestamptzArray } from './binary-arrays';
-import type { TelemetryRow } from './row-mapping';
+import type { RowColumns } from './row-mapping';
 import { quoteIdentifier, type ColumnName } from './table-spec';
 
 const ARRAY_TYPES: Record<ColumnName, string> = { time: 'timestamptz[]', source: 'text[]', kind: 'text[]', value: 'float8[]', seq: 'int8[]', extra: 'jsonb[]' };
@@ -46,12 +46,12 @@ function arrayText(value: string): string {
 }
 
 /** Each distinct value once and, per row, its 1-based position in that list (NULL for NULL). */
-function dictionaryArrays(rows: TelemetryRow[], pick: (row: TelemetryRow) => string | null): [Buffer, Buffer] {
+function dictionaryArrays(values: ReadonlyArray<string | null>): [Buffer, Buffer] {
   const positions = new Map<string, number>();
   const dictionary: string[] = [];
-  const at = new Array<number | null>(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const value = pick(rows[i]);
+  const at = new Array<number | null>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
     if (value === null) {
       at[i] = null;
       continue;
@@ -67,24 +67,18 @@ function dictionaryArrays(rows: TelemetryRow[], pick: (row: TelemetryRow) => str
   return [int4Array(at), textArray(dictionary)];
 }
 
-function column<T>(rows: TelemetryRow[], pick: (row: TelemetryRow) => T): T[] {
-  const values = new Array<T>(rows.length);
-  for (let i = 0; i < rows.length; i++) values[i] = pick(rows[i]);
-  return values;
-}
-
 /** Text columns that repeat from row to row: sent as a dictionary (see dictionaryArrays). */
 const DICTIONARY_COLUMNS: ReadonlySet<ColumnName> = new Set(['source', 'kind']);
 
 /** A column's statement parameters: one array, or for a dictionary column its positions and its dictionary. */
-const COLUMN_PARAMETERS: Record<ColumnName, (rows: TelemetryRow[]) => Array<Buffer | string>> = {
-  time: (rows) => [timestamptzArray(column(rows, (row) => row.time))],
-  source: (rows) => dictionaryArrays(rows, (row) => row.source),
-  kind: (rows) => dictionaryArrays(rows, (row) => row.kind),
-  value: (rows) => [float8Array(column(rows, (row) => row.value))],
-  seq: (rows) => [int8Array(column(rows, (row) => row.seq))],
+const COLUMN_PARAMETERS: Record<ColumnName, (rows: RowColumns) => Array<Buffer | string>> = {
+  time: (rows) => [timestamptzArray(rows.time)],
+  source: (rows) => dictionaryArrays(rows.source),
+  kind: (rows) => dictionaryArrays(rows.kind),
+  value: (rows) => [float8Array(rows.value)],
+  seq: (rows) => [int8Array(rows.seq)],
   // jsonb's binary form is a version byte and the same text: a literal costs nothing more.
-  extra: (rows) => [`{${column(rows, (row) => (row.extra === null ? 'NULL' : arrayText(JSON.stringify(row.extra)))).join(',')}}`]
+  extra: (rows) => [`{${rows.extra.map((extra) => (extra === null ? 'NULL' : arrayText(JSON.stringify(extra)))).join(',')}}`],
 };
 
 /** The INSERT of the written columns into one table, in its plain and its ON CONFLICT DO NOTHING form. */
@@ -120,7 +114,7 @@ export class InsertStatement {
   }
 
   /** The statement's parameters for these rows. */
-  parameters(rows: TelemetryRow[]): Array<Buffer | string> {
+  parameters(rows: RowColumns): Array<Buffer | string> {
     const values: Array<Buffer | string> = [];
     for (const column of this.written) values.push(...COLUMN_PARAMETERS[column](rows));
     return values;

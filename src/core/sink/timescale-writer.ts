@@ -16,7 +16,7 @@ import type { TelemetryRecord } from '../readings/records';
 import { resolveTimescaleOptions, type ResolvedTimescaleOptions, type TimescaleOptions } from './hypertable-setup';
 import { InsertStatement } from './insert-statement';
 import { DataRowsError, resolveBackoffOptions, RetryLoop, sleep as defaultSleep, type BackoffOptions, type Sleep, type WriteContext, type WriterStateName } from './retry';
-import { mapRow, resolveMappingOptions, type MappingOptions, type ResolvedMappingOptions, type TelemetryRow } from './row-mapping';
+import { mapRow, resolveMappingOptions, RowColumns, type MappingOptions, type ResolvedMappingOptions } from './row-mapping';
 import { prepareTable } from './table-setup';
 import type { PrepareResult } from './table-report';
 import { COLUMN_ORDER, qualifiedName, quoteIdentifier, WriterConfigError, type ColumnMap, type ColumnName, type Queryable, type SchemaMode } from './table-spec';
@@ -195,14 +195,13 @@ export class TimescaleWriter extends EventEmitter {
   async write(records: readonly TelemetryRecord[], options: WriteOptions = {}): Promise<WriteOutcome> {
     const receivedAt = options.receivedAt ?? this.now();
     const rejected: RejectedRecord[] = [];
-    const rows: TelemetryRow[] = [];
+    const rows = new RowColumns();
     const origins: TelemetryRecord[] = [];
     for (const record of records) {
-      const row = mapRow(record, receivedAt, this.mapping);
-      if (typeof row === 'string') {
-        rejected.push({ record, reason: row, code: 'MAPPING' });
+      const reason = mapRow(record, receivedAt, this.mapping, rows);
+      if (reason !== null) {
+        rejected.push({ record, reason, code: 'MAPPING' });
       } else {
-        rows.push(row);
         origins.push(record);
       }
     }
@@ -218,7 +217,7 @@ export class TimescaleWriter extends EventEmitter {
   }
 
 
-  private async insertIsolatingBadRows(rows: TelemetryRow[], origins: TelemetryRecord[], context: WriteContext): Promise<void> {
+  private async insertIsolatingBadRows(rows: RowColumns, origins: TelemetryRecord[], context: WriteContext): Promise<void> {
     try {
       const values = this.insert.parameters(rows);
       context.written += await this.retry.run(context, async () => (await this.pool.query(context.mayConflict ? this.insert.idempotent : this.insert.plain, values)).rowCount ?? 0);
@@ -230,7 +229,7 @@ export class TimescaleWriter extends EventEmitter {
       }
       const middle = Math.ceil(rows.length / 2);
       await this.insertIsolatingBadRows(rows.slice(0, middle), origins.slice(0, middle), context);
-      await this.insertIsolatingBadRows(rows.slice(middle), origins.slice(middle), context);
+      await this.insertIsolatingBadRows(rows.slice(middle, rows.length), origins.slice(middle), context);
     }
   }
 }
