@@ -10,7 +10,7 @@ import { BufferCore } from './buffer-core';
 import { CarryOver, type CarryOverLog, type CarriedTotals } from './carry-over';
 import { DiskTierDriver } from './disk-tier-driver';
 import { diskDirFor, diskTierSettings, openDiskTier } from './disk-tier-settings';
-import { type BufferMessage, type HeldItem, persisted, readBack } from './held-item';
+import { type BufferMessage, contentOf, type HeldItem, HeldMessage, persisted, readBack, settle } from './held-item';
 import { packMessage, unpackMessage } from './message-codec';
 import { ResendGuard } from './resend-guard';
 import { sequencesAfter } from './segment-files';
@@ -96,7 +96,7 @@ export class BufferController {
           this.groupLimit = ports.downstream.groupLimit();
           return Math.max(1, this.groupLimit);
         },
-        settled: (held) => held.done(),
+        settled: settle,
         expectedCompletions: () => ports.downstream.count,
         now: ports.now,
       },
@@ -107,7 +107,7 @@ export class BufferController {
               replayRate: settings.replayRate,
               now: ports.now,
               onSpill: (held) => {
-                held.done();
+                settle(held);
                 this.disk?.afterSpill();
               },
               onDrop,
@@ -122,15 +122,15 @@ export class BufferController {
           decode: (bytes) => fromBytes(unpackMessage(bytes, true)),
           decodeRange: (block, start, end) => fromBytes(unpackMessage(block, true, start, end)),
         },
-        onEncoded: (held) => held.done(),
+        onEncoded: settle,
       },
-      o.memoryLimit > 0 ? { maxBytes: o.memoryLimit * 1024 * 1024, sizeOf: (held) => held.size ?? approximateSize(held.msg) } : undefined,
+      o.memoryLimit > 0 ? { maxBytes: o.memoryLimit * 1024 * 1024, sizeOf: (held) => approximateSize(contentOf(held)) } : undefined,
     );
     if (this.store !== undefined) {
       const core = this.core;
       this.disk = new DiskTierDriver(this.store, settings, { inFlight: () => core.inFlightEvents, paused: () => core.isPaused, pump: () => this.schedulePump(), error: (message) => ports.log.error(ports.t('log.diskTierError', { dir: this.diskDir, error: message })), now: ports.now });
     }
-    this.intake = new Intake(this.core, this.shapes, this.sequences, o.stampSequence, o.memoryLimit > 0, () => this.schedulePump());
+    this.intake = new Intake(this.core, this.shapes, this.sequences, o.stampSequence, () => this.schedulePump());
     this.carry = new CarryOver(place.filesDir, place.nodeId, ports.log, ports.t);
     this.dropLog = new DropLog(ports.t, ports.t('log.bufferFull', { capacity: o.capacity, policy: o.dropPolicy }));
   }
@@ -258,7 +258,7 @@ export class BufferController {
     const { queued, inFlight } = this.core.drain();
     const all = inFlight.concat(queued);
     this.carry.writeSpool(all, removed, this.shapes);
-    for (const held of all) held.done();
+    for (const held of all) settle(held);
     this.disk?.close();
     this.carry.close(removed, this.sequences, () => this.totalsNow());
   }
@@ -327,8 +327,9 @@ export class BufferController {
    * id of the message that asked for it, and a completion must find the message it is for.
    */
   private keyOf(items: readonly HeldItem[]): string {
-    if (items.length === 1 && items[0].record !== true) {
-      const msg = items[0].msg;
+    const first = items[0];
+    if (items.length === 1 && first instanceof HeldMessage) {
+      const msg = first.msg;
       if (typeof msg._msgid !== 'string' || this.core.isInFlight(msg._msgid)) msg._msgid = this.ports.newId();
       return msg._msgid as string;
     }
@@ -340,14 +341,14 @@ export class BufferController {
     for (let i = 0; i < groups.length; i++) {
       const group = groups[i];
       let msg: BufferMessage;
-      if (group.length === 1 && (group[0].record !== true || this.groupLimit === 0)) {
-        msg = group[0].msg;
+      if (group.length === 1 && (group[0] instanceof HeldMessage || this.groupLimit === 0)) {
+        msg = contentOf(group[0]);
       } else {
         // Into batchers a reading always travels as a record, so nobody reads it as a message again.
         const records: TelemetryRecord[] = [];
         for (const held of group) {
-          if (held.record === true) records.push(held.msg as TelemetryRecord);
-          else for (const record of recordsOf(shapeMessage(held.msg, this.shapes))) records.push(record);
+          if (held instanceof HeldMessage) for (const record of recordsOf(shapeMessage(held.msg, this.shapes))) records.push(record);
+          else records.push(held);
         }
         const recordGroup: RecordGroup & { _msgid: string } = { _msgid: keys[i], payload: records, telemetryRecords: true };
         msg = recordGroup as unknown as BufferMessage;

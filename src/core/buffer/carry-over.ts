@@ -5,7 +5,7 @@ import type { ResolvedShapeOptions } from '../readings/shapes';
 import { SequenceJournal, type SequenceStamper } from '../readings/sequence';
 import type { Translate } from '../shared/text';
 import { Totals } from '../shared/totals';
-import { type BufferMessage, type HeldItem, messageWeight, noUpstream, persisted, weightOf } from './held-item';
+import { type BufferMessage, type HeldItem, HeldMessage, messageWeight, noUpstream, persisted, weightOf } from './held-item';
 import { restoreSpool, spoolFileFor, writeSpool } from './spool';
 
 /** Counters that add up across instances (see Totals); `dropped` and `drained` are sums of others but add up the same way. */
@@ -103,14 +103,14 @@ export class CarryOver {
           // Readings kept as records (see persisted): each is one reading again.
           for (const record of msg.payload) {
             counters.restored++;
-            offer({ msg: (typeof record === 'object' && record !== null ? record : { payload: record }) as BufferMessage, done: noUpstream, record: true }, 1);
+            offer(typeof record === 'object' && record !== null ? record : { payload: record }, 1);
           }
           return;
         }
         msg._msgid = newId();
         const weight = messageWeight(msg, shapes);
         counters.restored += weight;
-        offer({ msg, done: noUpstream, weight }, weight);
+        offer(new HeldMessage(msg, noUpstream, weight), weight);
       },
     });
     counters.spoolBadLines += restore.badLines;

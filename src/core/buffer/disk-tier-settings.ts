@@ -33,7 +33,7 @@ export function diskDirFor(filesDir: string, nodeId: string): string {
 }
 
 /** Opens (and recovers) the disk tier of Node-RED messages in `dir`. */
-export function openDiskTier<H extends { msg: Record<string, unknown> }>(
+export function openDiskTier<H>(
   dir: string,
   settings: DiskTierSettings,
   policy: DropPolicy,

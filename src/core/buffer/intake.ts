@@ -1,9 +1,8 @@
 import { hasSequence, recordOf, shortLivedRecordOf, stampRecords, type TelemetryRecord } from '../readings/records';
 import { isPlainReading, readingCount, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../readings/shapes';
 import type { SequenceStamper } from '../readings/sequence';
-import { approximateSize } from './approximate-size';
 import type { BufferCore } from './buffer-core';
-import { type BufferMessage, type HeldItem, noUpstream } from './held-item';
+import { type BufferMessage, type HeldItem, HeldMessage } from './held-item';
 
 /**
  * How the buffer takes a message in: numbered (msg.seq per source) and timed at ingest, so a
@@ -21,8 +20,6 @@ export class Intake {
     private readonly shapes: ResolvedShapeOptions,
     private readonly sequences: SequenceStamper,
     private readonly stampSequence: boolean,
-    /** With a memory limit: each reading of a message counts its share of the message's size. */
-    private readonly memoryBound: boolean,
     private readonly schedulePump: () => void,
   ) {}
 
@@ -41,15 +38,12 @@ export class Intake {
         // promoted by V8 while the reading waits for its commit (npm run bench, item c).
         // Two literals on purpose (see shortLivedRecordOf): what a full ring turns into text at once
         // must not share the allocation site of what waits as an object for its commit.
-        const held: HeldItem = core.keepsAsObject(1)
-          ? { msg: recordOf(msg) as BufferMessage, done: noUpstream, record: true }
-          : { msg: shortLivedRecordOf(msg) as BufferMessage, done: noUpstream, record: true };
-        core.offer(held, 1, false);
+        core.offer(core.keepsAsObject(1) ? recordOf(msg) : shortLivedRecordOf(msg), 1, false);
         done();
         this.schedulePump();
         return;
       }
-      core.offer({ msg, done, weight: 1 }, 1);
+      core.offer(new HeldMessage(msg, done, 1), 1);
       return;
     }
     const shaped = shapeMessage(msg, shapes);
@@ -69,14 +63,7 @@ export class Intake {
       // fills in only where there is none.
       const now = Date.now();
       for (const record of records) if (record.timestamp === undefined || record.timestamp === null) record.timestamp = now;
-      if (records.length === 1) {
-        core.offer({ msg: records[0] as BufferMessage, done: noUpstream, record: true }, 1, false);
-      } else {
-        // Each reading's share of the message's size: the size of 100 readings one by one cost more
-        // than everything else the buffer does with them (npm run bench, item d).
-        const size = this.memoryBound ? Math.ceil(approximateSize(msg) / records.length) + 64 : 0;
-        for (const record of records) core.offer({ msg: record as BufferMessage, done: noUpstream, record: true, size }, 1, false);
-      }
+      for (const record of records) core.offer(record, 1, false);
       done();
       this.schedulePump();
       return;
@@ -86,6 +73,6 @@ export class Intake {
     const weight = Math.max(1, readingCount(shaped));
     if (this.stampSequence || !hasSequence(msg as TelemetryRecord)) msg.seq = sequences.reserve(typeof msg.topic === 'string' ? msg.topic : '', weight);
     if (msg.timestamp === undefined) msg.timestamp = Date.now();
-    core.offer({ msg, done, weight }, weight);
+    core.offer(new HeldMessage(msg, done, weight), weight);
   }
 }
