@@ -15,7 +15,8 @@
 //   e  what an integrator builds today: simulator -> core batch (count) -> core join -> function
 //      (one multi-row INSERT per batch) -> a node doing what node-red-contrib-postgresql does
 //   f  10x overload for 60 s: producer at half of a, into a database slowed to a tenth of that;
-//      heap and RSS each second, exact drop counts
+//      heap and RSS each second, exact drop counts; f2: with --max-old-space-size; f3: in a memory cgroup
+//      of 512 MiB (BENCH_GATEWAY_MB), as on a 512 MB gateway, with no flags (needs root; else skipped)
 //   g  latency event time -> commit (a clock_timestamp() column default), p50/p99 at half of c's rate
 //   h  1, 2 and 4 Node-RED processes, each its own pipeline, into one table: aggregate rate, duplicates
 //   t  on a real TimescaleDB hypertable (the auto table): raw COPY (tc) and raw unnest with the key
@@ -61,6 +62,8 @@ const WINDOW = Number(process.env.BENCH_WINDOW || 2 * POOL * BATCH);
 const OVERLOAD_S = Number(process.env.BENCH_OVERLOAD_S || 60);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
 const OVERLOAD_CAPACITY = Number(process.env.BENCH_OVERLOAD_CAPACITY || 100000);
+// f3: f with Node-RED in a memory cgroup of this many MiB, the RAM of the gateway the issue names.
+const GATEWAY_MB = Number(process.env.BENCH_GATEWAY_MB || 512);
 const LATENCY_S = Number(process.env.BENCH_LATENCY_S || 15);
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 const want = (item) => !ONLY || ONLY.has(item);
@@ -473,7 +476,31 @@ async function ringNeedBytes(capacity) {
  * route (a): otherwise the producer outruns Node-RED itself, and the messages pile up in Node-RED's
  * own send queue before they ever reach the buffer, which no node can bound.
  */
-async function itemF(db, pool, routingRate, ringNeed, { seconds = OVERLOAD_S, nodeArgs = [], table = 'bench_f' } = {}) {
+/**
+ * A memory cgroup of `mb` MiB for a Node-RED child, as on a gateway with that much RAM: Node.js
+ * sizes V8's heap from the memory it is constrained to (process.constrainedMemory()), so this shows
+ * what a 512 MB gateway does with no flags, which this 24 GiB machine's defaults cannot. Needs root
+ * and a writable cgroup hierarchy (v1 or v2); null with the reason otherwise.
+ */
+function memoryCgroup(mb) {
+  try {
+    const lines = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+    const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+    const own = v2 ? lines.find((l) => l.startsWith('0::')) : lines.find((l) => /^\d+:[^:]*\bmemory\b[^:]*:/.test(l));
+    if (!own) return { reason: 'no memory cgroup in /proc/self/cgroup' };
+    const base = path.join(v2 ? '/sys/fs/cgroup' : '/sys/fs/cgroup/memory', own.slice(own.indexOf(':', own.indexOf(':') + 1) + 1));
+    const dir = path.join(base, `telemetry-bench-${mb}mb`);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), String(mb * 1048576));
+    const move = (to) => fs.writeFileSync(path.join(to, 'cgroup.procs'), String(process.pid));
+    // A child starts in its parent's cgroup: this process steps in while it spawns one, then back.
+    return { mb, enter: () => move(dir), leave: () => move(base) };
+  } catch (err) {
+    return { reason: err.message };
+  }
+}
+
+async function itemF(db, pool, routingRate, ringNeed, { seconds = OVERLOAD_S, nodeArgs = [], table = 'bench_f', cgroup = null } = {}) {
   await createTable(pool, table);
   const producerRate = Math.round(routingRate / 2);
   const dbRate = producerRate / 10;
@@ -484,10 +511,17 @@ async function itemF(db, pool, routingRate, ringNeed, { seconds = OVERLOAD_S, no
   const flow = pipelineFlow(db, { table, rate, count: 0, perMessage: 1, capacity: OVERLOAD_CAPACITY, prefix: 'f' });
   // One statement of BATCH rows at a time, so the sleep sets the database's rate exactly.
   Object.assign(flow.find((n) => n.id === 'sink'), { maxConcurrent: 1, maxRows: BATCH });
-  const nr = await nodeRed(flow, [...nodeArgs, '--expose-gc']);
+  cgroup?.enter();
+  let nr;
+  try {
+    nr = await nodeRed(flow, [...nodeArgs, '--expose-gc']);
+  } finally {
+    cgroup?.leave();
+  }
   try {
     await waitFor('the sink to prepare', async () => (await nr.stats()).sink !== undefined, 30000, 100);
     const base = await nr.get('/bench/state');
+    const heapLimit = base.memory.heapLimit;
     const baseCollected = await nr.get('/bench/state?gc=1');
     const samples = [];
     const t0 = Date.now();
@@ -526,7 +560,7 @@ async function itemF(db, pool, routingRate, ringNeed, { seconds = OVERLOAD_S, no
     const after10 = samples.filter((x) => x.t >= 10);
     const rss10 = samples.find((x) => x.t === 10) ?? samples[samples.length - 1];
     return {
-      seconds, nodeArgs, targetRate: rate, overloadUsPerEvent, databaseRate: Math.round(dbRate), produced, bufferReceived: final.buf.received, buffer: final.buf, skippedByPacer: final.sim.skippedEvents, written: final.sink.written, dropped: final.buf.dropped,
+      seconds, nodeArgs, gatewayMb: cgroup?.mb ?? null, heapLimit, targetRate: rate, overloadUsPerEvent, databaseRate: Math.round(dbRate), produced, bufferReceived: final.buf.received, buffer: final.buf, skippedByPacer: final.sim.skippedEvents, written: final.sink.written, dropped: final.buf.dropped,
       rowsInTable: check.rows, accountedFor: accounted === produced && check.rows === final.sink.written,
       capacity: OVERLOAD_CAPACITY, ringNeedBytes: ringNeed,
       rssBaseline: base.memory.rss, heapBaseline: base.memory.heapUsed,
@@ -715,6 +749,7 @@ function table(results) {
   if (r.e) row('e', 'core batch -> join -> function -> postgresql (1 query/msg)', fmt(r.e.eventsPerSecond), `${r.e.seconds.toFixed(2)} s, ${r.e.rows} rows`, r.e);
   if (r.f) row('f', `10x overload: ${fmt(r.f.targetRate)}/s into a database taking ${fmt(r.f.databaseRate)}/s, ${r.f.seconds} s`, fmt(r.f.samples[r.f.samples.length - 1].written / r.f.seconds), `produced ${fmt(r.f.produced)} (Node-RED ${r.f.overloadUsPerEvent.toFixed(1)} us of CPU per event), written ${fmt(r.f.written)} (with the drain), dropped ${fmt(r.f.dropped)}, accounted ${r.f.accountedFor}; RSS ${MiB(r.f.rssBaseline).toFixed(0)} -> ${MiB(r.f.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(r.f.rssMax).toFixed(0)} MiB, +${MiB(r.f.rssGrowthAfter10s).toFixed(1)} MiB after 10 s; heap max ${MiB(r.f.heapMax).toFixed(0)} MiB, held after a full GC +${MiB(r.f.heapRetained).toFixed(0)} MiB; ring needs ~${MiB(r.f.ringNeedBytes).toFixed(0)} MiB`);
   if (r.f2) row('f2', `f with node --max-old-space-size=${r.f2.nodeArgs[0].split('=')[1]}, ${r.f2.seconds} s`, fmt(r.f2.samples[r.f2.samples.length - 1].written / r.f2.seconds), `dropped ${fmt(r.f2.dropped)}, accounted ${r.f2.accountedFor}; RSS ${MiB(r.f2.rssBaseline).toFixed(0)} -> ${MiB(r.f2.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(r.f2.rssMax).toFixed(0)} MiB, +${MiB(r.f2.rssGrowthAfter10s).toFixed(1)} MiB after 10 s; heap max ${MiB(r.f2.heapMax).toFixed(0)} MiB, held after a full GC +${MiB(r.f2.heapRetained).toFixed(0)} MiB`);
+  if (r.f3) row('f3', `f with Node-RED in a ${r.f3.gatewayMb} MiB memory cgroup (a gateway's RAM; V8 heap limit ${MiB(r.f3.heapLimit).toFixed(0)} MiB, here ${MiB(r.f.heapLimit).toFixed(0)}), no flags, ${r.f3.seconds} s`, fmt(r.f3.samples[r.f3.samples.length - 1].written / r.f3.seconds), `produced ${fmt(r.f3.produced)}, dropped ${fmt(r.f3.dropped)}, accounted ${r.f3.accountedFor}; RSS ${MiB(r.f3.rssBaseline).toFixed(0)} -> ${MiB(r.f3.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(r.f3.rssMax).toFixed(0)} MiB, +${MiB(r.f3.rssGrowthAfter10s).toFixed(1)} MiB after 10 s; heap max ${MiB(r.f3.heapMax).toFixed(0)} MiB, held after a full GC +${MiB(r.f3.heapRetained).toFixed(0)} MiB`);
   if (r.g) row('g', `latency at ${fmt(r.g.rate)}/s (half of c)`, fmt(r.g.rate), `p50 ${r.g.p50ms.toFixed(0)} ms, p99 ${r.g.p99ms.toFixed(0)} ms, max ${r.g.maxMs.toFixed(0)} ms (maxAge ${MAX_AGE_MS} ms)`);
   if (r.t) {
     row('tc', `TimescaleDB ${r.t.version} hypertable: raw COPY, ${BATCH} rows/stmt, ${POOL} conns, no key handling`, fmt(r.t.tc.eventsPerSecond), `${r.t.tc.seconds.toFixed(2)} s`, r.t.tc);
@@ -735,7 +770,8 @@ function table(results) {
     lines.push(`c's CPU: Node-RED ${r.c.cpu.clientMsPer1k.toFixed(1)} us per event (a: ${r.a.cpu.clientMsPer1k.toFixed(1)}) + PostgreSQL ${r.c.cpu.postgresMsPer1k.toFixed(1)}, on the same ${results.machine.nproc} cores: even with all of them busy (c kept ${r.c.cpu.coresBusy.toFixed(2)} busy) c could reach ${fmt(cMax)}/s, c/a ${(cMax / r.a.eventsPerSecond).toFixed(2)}`);
   }
   if (r.f2) lines.push(`f2: RSS beyond ring need ${MiB(r.f2.rssMax - r.f2.rssBaseline - r.f2.ringNeedBytes).toFixed(1)} MiB, growth after 10 s ${MiB(r.f2.rssGrowthAfter10s).toFixed(1)} MiB`);
-  if (r.f) lines.push(`f: RSS beyond ring need ${MiB(t.rssBeyondRing).toFixed(1)} MiB (target <= 64) ${t.rssBeyondRing <= 64 * 1048576 ? 'OK' : 'MISSED'}; growth after 10 s ${MiB(r.f.rssGrowthAfter10s).toFixed(1)} MiB`);
+  if (r.f) lines.push(`f: RSS beyond ring need ${MiB(t.rssBeyondRing).toFixed(1)} MiB on this host, V8 heap limit ${MiB(r.f.heapLimit).toFixed(0)} MiB (target <= 64) ${t.rssBeyondRing <= 64 * 1048576 ? 'OK' : 'MISSED'}; growth after 10 s ${MiB(r.f.rssGrowthAfter10s).toFixed(1)} MiB`);
+  if (r.f3) lines.push(`f3: RSS beyond ring need ${MiB(t.gatewayRssBeyondRing).toFixed(1)} MiB on a ${r.f3.gatewayMb} MiB gateway, V8 heap limit ${MiB(r.f3.heapLimit).toFixed(0)} MiB, no flags (target <= 64) ${t.gatewayRssBeyondRing <= 64 * 1048576 ? 'OK' : 'MISSED'}; growth after 10 s ${MiB(r.f3.rssGrowthAfter10s).toFixed(1)} MiB`);
   if (r.g) lines.push(`g: p99 ${r.g.p99ms.toFixed(0)} ms (target <= ${MAX_AGE_MS + 100}) ${r.g.p99ms <= MAX_AGE_MS + 100 ? 'OK' : 'MISSED'}`);
   return lines.join('\n');
 }
@@ -785,6 +821,13 @@ async function main() {
       log(`f2: the same for ${Math.round(OVERLOAD_S / 2)} s with --max-old-space-size=${cap}`);
       items.f2 = await itemF(db, pool, aRate, ringNeed, { seconds: Math.round(OVERLOAD_S / 2), nodeArgs: [`--max-old-space-size=${cap}`], table: 'bench_f2' });
       log(`f2: dropped ${fmt(items.f2.dropped)}; ${overloadSummary(items.f2)}`);
+      const cgroup = memoryCgroup(GATEWAY_MB);
+      if (cgroup.reason) log(`f3: skipped: no memory cgroup of ${GATEWAY_MB} MiB for Node-RED (${cgroup.reason}); it needs root`);
+      else {
+        log(`f3: f again, Node-RED in a memory cgroup of ${GATEWAY_MB} MiB (a gateway's RAM), no flags`);
+        items.f3 = await itemF(db, pool, aRate, ringNeed, { table: 'bench_f3', cgroup });
+        log(`f3: dropped ${fmt(items.f3.dropped)}; ${overloadSummary(items.f3)}`);
+      }
     }
     if (want('g')) { log(`g: latency at ${fmt(cRate / 2)}/s`); items.g = await itemG(db, pool, Math.round(cRate / 2)); log(`g: p99 ${items.g.p99ms.toFixed(0)} ms`); }
     if (want('t')) {
@@ -808,6 +851,7 @@ async function main() {
     tdu: r.t ? r.t.td.eventsPerSecond / r.t.tu.eventsPerSecond : null,
     tdc: r.t ? r.t.td.eventsPerSecond / r.t.tc.eventsPerSecond : null,
     rssBeyondRing: r.f ? r.f.rssMax - r.f.rssBaseline - r.f.ringNeedBytes : null,
+    gatewayRssBeyondRing: r.f3 ? r.f3.rssMax - r.f3.rssBaseline - r.f3.ringNeedBytes : null,
     ceiling: null,
   };
   if (r.a1 && r.b && r.c && r.e) {

@@ -13,7 +13,7 @@ module.exports = function (RED) {
     for (const [id, c] of counters) out[id] = c;
     const collected = req.query.gc === '1' && typeof global.gc === 'function';
     if (collected) global.gc();
-    res.json({ memory: process.memoryUsage(), collected, counters: out });
+    res.json({ memory: { ...process.memoryUsage(), heapLimit: require('v8').getHeapStatistics().heap_size_limit }, collected, counters: out });
   });
 
   // POST /bench/old-gen starts V8's sampling heap profiler keeping only what a full (mark-compact)
