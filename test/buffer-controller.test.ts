@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { approximateSize } from '../src/core/buffer/approximate-size';
 import { BufferController, type BufferPorts } from '../src/core/buffer/buffer-controller';
 import type { BufferMessage } from '../src/core/buffer/held-item';
 import { readOptions } from '../src/core/shared/option-table';
@@ -96,6 +97,22 @@ describe('BufferController: the buffer without Node-RED', function () {
     const group = a.sent[0] as unknown as { telemetryRecords: boolean; payload: { topic?: string; payload: unknown }[] };
     assert.equal(group.telemetryRecords, true);
     assert.equal(group.payload.length, 3, 'three readings');
+    a.buffer.close(true);
+  });
+
+  it('with a memory limit, each reading of a message counts its share of the message, and a lone reading its own size', async function () {
+    // window 1: the readings wait in the ring, where the memory limit counts them.
+    const a = harness(dir, { capacity: 1000, window: 1, memoryLimit: 1, statsInterval: 0 }, 500);
+    const readings = Array.from({ length: 100 }, (_, i) => ({ value: i, kind: 'sample', unit: 'degC', label: `reading number ${i} of a long message` }));
+    const msg = { topic: 'plc1', payload: readings };
+    const share = Math.ceil(approximateSize(msg) / 100) + 64;
+    a.buffer.input(msg, () => undefined);
+    const many = a.buffer.stats() as unknown as { ringBytes: number; depth: number };
+    assert.equal(many.depth, 100);
+    assert.equal(many.ringBytes, 100 * share, 'the message sized once and shared, not each reading on its own');
+    a.buffer.input({ topic: 'plc1', payload: { value: 1, note: 'x'.repeat(500) } }, () => undefined);
+    const one = a.buffer.stats() as unknown as { ringBytes: number };
+    assert.ok(one.ringBytes - many.ringBytes > 500, `a lone reading counts its own size (${one.ringBytes - many.ringBytes} bytes)`);
     a.buffer.close(true);
   });
 

@@ -125,9 +125,10 @@ export class BufferCore<T> {
   /**
    * Takes an item from the producer; never blocks, never throws for a full ring. With `pumpNow`
    * false the item waits for the next pump(), so items arriving together can travel together.
+   * `size`: what it counts against a memory limit, when the caller knows it.
    */
-  offer(item: T, weight: number, pumpNow = true): void {
-    this.store.push(item, weight);
+  offer(item: T, weight: number, pumpNow = true, size?: number): void {
+    this.store.push(item, weight, size);
     if (pumpNow) this.pump();
   }
 

@@ -38,7 +38,8 @@ export interface EventStore<T> {
   readonly depth: number;
   /** Items held now. */
   readonly length: number;
-  push(item: T, weight: number): boolean;
+  /** `size`: the item's size for a memory limit, when the caller knows it (else the store estimates it). */
+  push(item: T, weight: number, size?: number): boolean;
   shift(): T | undefined;
   /** Weight of the item shift() would return next (0 when empty). */
   peekWeight(): number;

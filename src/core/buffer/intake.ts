@@ -2,6 +2,7 @@ import { hasSequence, recordOf, shortLivedRecordOf, stampRecords, type Telemetry
 import { isPlainReading, readingCount, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../readings/shapes';
 import type { SequenceStamper } from '../readings/sequence';
 import type { BufferCore } from './buffer-core';
+import { approximateSize } from './approximate-size';
 import { type BufferMessage, type HeldItem, HeldMessage } from './held-item';
 
 /**
@@ -20,6 +21,8 @@ export class Intake {
     private readonly shapes: ResolvedShapeOptions,
     private readonly sequences: SequenceStamper,
     private readonly stampSequence: boolean,
+    /** With a memory limit: each reading of a message counts its share of the message's size. */
+    private readonly memoryBound: boolean,
     private readonly schedulePump: () => void,
   ) {}
 
@@ -63,7 +66,13 @@ export class Intake {
       // fills in only where there is none.
       const now = Date.now();
       for (const record of records) if (record.timestamp === undefined || record.timestamp === null) record.timestamp = now;
-      for (const record of records) core.offer(record, 1, false);
+      if (records.length === 1) core.offer(records[0], 1, false);
+      else {
+        // Each reading's share of the message's size: sizing 100 readings one by one cost more
+        // than everything else the buffer does with them (npm run bench, item d).
+        const size = this.memoryBound ? Math.ceil(approximateSize(msg) / records.length) + 64 : undefined;
+        for (const record of records) core.offer(record, 1, false, size);
+      }
       done();
       this.schedulePump();
       return;

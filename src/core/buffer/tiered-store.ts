@@ -60,11 +60,11 @@ export class TieredStore<T> implements EventStore<T> {
     return this.ring.length + (this.disk.depth > 0 ? 1 : 0);
   }
 
-  push(item: T, weight: number): boolean {
+  push(item: T, weight: number, known?: number): boolean {
     const w = weight >= 1 ? Math.floor(weight) : 1;
     this.choice = undefined;
     const ring = this.ring;
-    const size = ring.sizeOf(item);
+    const size = known ?? ring.sizeOf(item);
     // What fits neither the ring's capacity nor its memory limit goes to disk (too many events for the ring alone: dropped there).
     if (w > ring.capacity || (!this.forceSpill && ring.hasRoom(w, size))) {
       this.received += w;
