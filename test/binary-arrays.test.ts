@@ -1,6 +1,6 @@
 import assert from 'assert';
 import { Pool } from 'pg';
-import { float8Array, int4Array, int8Array, textArray, timestamptzArray } from '../src/core/sink/binary-arrays';
+import { float8Array, int8Array, textArray, timestamptzArray } from '../src/core/sink/binary-arrays';
 import { createTestDatabase } from './support/postgres';
 
 /** What PostgreSQL reads from each binary array, shown as text by the server itself. */
@@ -21,10 +21,6 @@ describe('binary arrays, read back by a real PostgreSQL', function () {
     const result = await pool.query(`SELECT ${sql} AS shown`, [value]);
     return result.rows[0].shown as string;
   }
-
-  it('int4[]: positions and NULLs', async function () {
-    assert.strictEqual(await serverText('$1::int4[]::text', int4Array([1, 2, null, 2147483647, -2147483648, 0])), '{1,2,NULL,2147483647,-2147483648,0}');
-  });
 
   it('int8[]: the whole range of safe integers, negative ones too', async function () {
     const values = [0, 1, -1, 4294967295, 4294967296, -4294967297, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 17];
@@ -58,8 +54,14 @@ describe('binary arrays, read back by a real PostgreSQL', function () {
     assert.deepStrictEqual(result.rows.map((r) => r.t), texts);
   });
 
+  it('text[]: NULLs, and a text that repeats (encoded once) at every place it appears', async function () {
+    const texts = ['line1/temp', null, 'ümlaut', 'line1/temp', null, '', 'ümlaut', 'line1/temp'];
+    const result = await pool.query('SELECT t FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n', [textArray(texts)]);
+    assert.deepStrictEqual(result.rows.map((r) => r.t), texts);
+  });
+
   it('empty arrays of every type', async function () {
-    for (const [type, value] of [['int4', int4Array([])], ['int8', int8Array([])], ['float8', float8Array([])], ['timestamptz', timestamptzArray([])], ['text', textArray([])]] as const) {
+    for (const [type, value] of [['int8', int8Array([])], ['float8', float8Array([])], ['timestamptz', timestamptzArray([])], ['text', textArray([])]] as const) {
       assert.strictEqual(await serverText(`cardinality($1::${type}[])::text`, value), '0', type);
     }
   });

@@ -32,7 +32,7 @@
  *   that does hold duplicates pays one refused statement more (and leaves its dead tuples to
  *   autovacuum), which happens after an outage or a redeploy, not in steady flow.
  */
-import { float8Array, int4Array, int8Array, textArray, timestamptzArray } from './binary-arrays';
+import { float8Array, int8Array, textArray, timestamptzArray } from './binary-arrays';
 import type { RowColumns } from './row-mapping';
 import { quoteIdentifier, type ColumnName } from './table-spec';
 
@@ -45,40 +45,15 @@ function arrayText(value: string): string {
   return `"${value.replace(/[\\"]/g, '\\$&')}"`;
 }
 
-/** Each distinct value once and, per row, its 1-based position in that list (NULL for NULL). */
-function dictionaryArrays(values: ReadonlyArray<string | null>): [Buffer, Buffer] {
-  const positions = new Map<string, number>();
-  const dictionary: string[] = [];
-  const at = new Array<number | null>(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i];
-    if (value === null) {
-      at[i] = null;
-      continue;
-    }
-    let position = positions.get(value);
-    if (position === undefined) {
-      dictionary.push(value);
-      position = dictionary.length;
-      positions.set(value, position);
-    }
-    at[i] = position;
-  }
-  return [int4Array(at), textArray(dictionary)];
-}
-
-/** Text columns that repeat from row to row: sent as a dictionary (see dictionaryArrays). */
-const DICTIONARY_COLUMNS: ReadonlySet<ColumnName> = new Set(['source', 'kind']);
-
-/** A column's statement parameters: one array, or for a dictionary column its positions and its dictionary. */
-const COLUMN_PARAMETERS: Record<ColumnName, (rows: RowColumns) => Array<Buffer | string>> = {
-  time: (rows) => [timestamptzArray(rows.time)],
-  source: (rows) => dictionaryArrays(rows.source),
-  kind: (rows) => dictionaryArrays(rows.kind),
-  value: (rows) => [float8Array(rows.value)],
-  seq: (rows) => [int8Array(rows.seq)],
+/** A column's statement parameter: one array of the batch's values. */
+const COLUMN_PARAMETER: Record<ColumnName, (rows: RowColumns) => Buffer | string> = {
+  time: (rows) => timestamptzArray(rows.time),
+  source: (rows) => textArray(rows.source),
+  kind: (rows) => textArray(rows.kind),
+  value: (rows) => float8Array(rows.value),
+  seq: (rows) => int8Array(rows.seq),
   // jsonb's binary form is a version byte and the same text: a literal costs nothing more.
-  extra: (rows) => [`{${rows.extra.map((extra) => (extra === null ? 'NULL' : arrayText(JSON.stringify(extra)))).join(',')}}`],
+  extra: (rows) => `{${rows.extra.map((extra) => (extra === null ? 'NULL' : arrayText(JSON.stringify(extra)))).join(',')}}`,
 };
 
 /** The INSERT of the written columns into one table, in its plain and its ON CONFLICT DO NOTHING form. */
@@ -94,29 +69,14 @@ export class InsertStatement {
     private readonly written: readonly ColumnName[]
   ) {
     const names = written.map((column) => quoteIdentifier(columns[column]));
-    // Parameters in the order COLUMN_PARAMETERS gives them: a dictionary column takes two.
-    const arrays: string[] = [];
-    const selected: string[] = [];
-    let parameter = 0;
-    written.forEach((column, i) => {
-      const alias = `u.c${i + 1}`;
-      if (DICTIONARY_COLUMNS.has(column)) {
-        arrays.push(`$${++parameter}::int4[]`);
-        selected.push(`($${++parameter}::text[])[${alias}]`);
-      } else {
-        arrays.push(`$${++parameter}::${ARRAY_TYPES[column]}`);
-        selected.push(alias);
-      }
-    });
+    const arrays = written.map((column, i) => `$${i + 1}::${ARRAY_TYPES[column]}`);
     const aliases = written.map((_column, i) => `c${i + 1}`);
-    this.plain = `INSERT INTO ${target} (${names.join(', ')}) SELECT ${selected.join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${aliases.join(', ')})`;
+    this.plain = `INSERT INTO ${target} (${names.join(', ')}) SELECT ${aliases.map((alias) => `u.${alias}`).join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${aliases.join(', ')})`;
     this.idempotent = `${this.plain} ON CONFLICT DO NOTHING`;
   }
 
   /** The statement's parameters for these rows. */
   parameters(rows: RowColumns): Array<Buffer | string> {
-    const values: Array<Buffer | string> = [];
-    for (const column of this.written) values.push(...COLUMN_PARAMETERS[column](rows));
-    return values;
+    return this.written.map((column) => COLUMN_PARAMETER[column](rows));
   }
 }
