@@ -27,7 +27,7 @@
 //   npm run bench                     N=300,000 events per throughput item (about 4 minutes)
 //   BENCH_EVENTS=100000 BENCH_OVERLOAD_S=20 npm run bench     quicker, for trying things out
 //   BENCH_ONLY=a,c npm run bench      a subset (ratios need both sides)
-//   BENCH_ROUNDS=1 npm run bench      one run of each throughput item instead of the median of 3
+//   BENCH_ROUNDS=1 npm run bench      one run of each throughput item instead of the median of 5
 // Results: printed, and written to bench/results/pipeline.json.
 // BENCH_PROFILE_DIR=/tmp/prof writes a --cpu-prof profile of every Node-RED child there.
 // BENCH_NODE_ARGS="--trace-gc" passes extra node options to every Node-RED child.
@@ -60,7 +60,7 @@ const MAX_AGE_MS = 200;
 // excess, which the buffer counts as failed, so the bench keeps the window inside.
 const WINDOW = Number(process.env.BENCH_WINDOW || 2 * POOL * BATCH);
 const OVERLOAD_S = Number(process.env.BENCH_OVERLOAD_S || 60);
-const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
 const OVERLOAD_CAPACITY = Number(process.env.BENCH_OVERLOAD_CAPACITY || 100000);
 // f3: f with Node-RED in a memory cgroup of this many MiB, the RAM of the gateway the issue names.
 const GATEWAY_MB = Number(process.env.BENCH_GATEWAY_MB || 512);
@@ -330,24 +330,14 @@ async function itemA(server, direct = false) {
   }
 }
 
-/**
- * The writer's statement parameters for messages[from, to), built the obvious way and handed to
- * node-postgres, which encodes them itself; source and kind as the statement takes them, each
- * distinct value once and per row its position.
- */
+/** The statement parameters for messages[from, to), built the obvious way and handed to node-postgres, which encodes them itself. */
 function unnestParams(messages, from, to) {
-  const times = [], sourceAt = [], kindAt = [], values = [], seqs = [];
-  const sources = new Map(), kinds = new Map();
-  const position = (dictionary, value) => {
-    let at = dictionary.get(value);
-    if (at === undefined) dictionary.set(value, (at = dictionary.size + 1));
-    return at;
-  };
+  const times = [], sources = [], kinds = [], values = [], seqs = [];
   for (let i = from; i < to; i++) {
     const m = messages[i];
-    times.push(m.payload.time); sourceAt.push(position(sources, m.topic)); kindAt.push(position(kinds, m.payload.kind)); values.push(m.payload.value); seqs.push(m.payload.seq);
+    times.push(m.payload.time); sources.push(m.topic); kinds.push(m.payload.kind); values.push(m.payload.value); seqs.push(m.payload.seq);
   }
-  return [times, sourceAt, [...sources.keys()], kindAt, [...kinds.keys()], values, seqs];
+  return [times, sources, kinds, values, seqs];
 }
 
 /** The rows of c, generated the same way, written by node-postgres with the writer's statement. */
@@ -758,8 +748,9 @@ function table(results) {
   }
   for (const h of r.h ?? []) row(`h${h.processes}`, `${h.processes} Node-RED process(es), one table`, fmt(h.eventsPerSecond), `${fmt(h.rows)} rows, ${h.duplicates} duplicates, complete ${h.complete}`);
   const t = results.targets;
-  const ratio = (name, v, min) => (v === null ? `${name}: -` : `${name}: ${v.toFixed(2)} (target >= ${min}) ${v >= min ? 'OK' : 'MISSED'}`);
-  lines.push('', ratio('c/a', t.ca, 0.6), ratio('d/b', t.db, 0.95), ratio('c/e', t.ce, 3), ratio('td/tu', t.tdu, 0.9), ...(r.t ? [`td/tc: ${t.tdc.toFixed(2)} (raw COPY, for reference)`] : []));
+  const ratio = (name, v, min, each) => (v === null ? `${name}: -` : `${name}: ${v.toFixed(2)}${each && each.rounds.length > 1 ? ` (median of the rounds' ${each.rounds.map((x) => x.toFixed(2)).join(' / ')})` : ''} (target >= ${min}) ${v >= min ? 'OK' : 'MISSED'}`);
+  const each = results.ratios ?? {};
+  lines.push('', ratio('c/a', t.ca, 0.6, each.ca), ratio('d/b', t.db, 0.95, each.db), ratio('c/e', t.ce, 3, each.ce), ratio('td/tu', t.tdu, 0.9), ...(r.t ? [`td/tc: ${t.tdc.toFixed(2)} (raw COPY, for reference)`] : []));
   if (t.ceiling) {
     const c = t.ceiling;
     lines.push(`floor: one Node-RED delivery ${c.deliveryUsPerEvent.toFixed(1)} (a1) + rows to parameters and sent ${c.sendUsPerEvent.toFixed(1)} (b's client) + PostgreSQL ${c.postgresUsPerEvent.toFixed(1)} (c) = ${c.usPerEvent.toFixed(1)} us of CPU per event at least; on ${c.cores} cores, all busy, no pipeline passes ${fmt(c.eventsPerSecond)}/s: c/e <= ${c.ceBound.toFixed(2)}${c.caBound ? `, c/a <= ${c.caBound.toFixed(2)}` : ''}`);
@@ -813,6 +804,15 @@ async function main() {
       const sorted = [...list].sort((x, y) => x.eventsPerSecond - y.eventsPerSecond);
       items[item] = { ...sorted[Math.floor((sorted.length - 1) / 2)], rounds: list.map((x) => Math.round(x.eventsPerSecond)) };
     }
+    // Each ratio is the median of its rounds' ratios: the two items of a round run seconds apart,
+    // while the host's speed drifts by tens of percent over minutes, so a ratio of medians taken
+    // from different rounds says less.
+    const paired = (x, y) => {
+      if (!runs[x] || !runs[y]) return null;
+      const each = runs[x].map((rx, i) => rx.eventsPerSecond / runs[y][i].eventsPerSecond);
+      return { median: [...each].sort((p, q) => p - q)[Math.floor((each.length - 1) / 2)], rounds: each };
+    };
+    results.ratios = { ca: paired('c', 'a'), db: paired('d', 'b'), ce: paired('c', 'e') };
     const cRate = items.c ? items.c.eventsPerSecond : Number(process.env.BENCH_C_RATE || 20000);
     if (want('f')) { const aRate = items.a ? items.a.eventsPerSecond : Number(process.env.BENCH_A_RATE || 30000); log(`f: 10x overload at ${fmt(aRate / 2)}/s for ${OVERLOAD_S} s`); const ringNeed = await ringNeedBytes(OVERLOAD_CAPACITY); log(`f: a ring of ${fmt(OVERLOAD_CAPACITY)} messages needs ${MiB(ringNeed).toFixed(1)} MiB`); items.f = await itemF(db, pool, aRate, ringNeed); log(`f: dropped ${fmt(items.f.dropped)}; ${overloadSummary(items.f)}`);
       // The same with V8's old space capped: shows how much of f's RSS is garbage V8 lets pile up
@@ -845,9 +845,9 @@ async function main() {
   }
   const r = items;
   results.targets = {
-    ca: r.a && r.c ? r.c.eventsPerSecond / r.a.eventsPerSecond : null,
-    db: r.b && r.d ? r.d.eventsPerSecond / r.b.eventsPerSecond : null,
-    ce: r.c && r.e ? r.c.eventsPerSecond / r.e.eventsPerSecond : null,
+    ca: results.ratios?.ca?.median ?? null,
+    db: results.ratios?.db?.median ?? null,
+    ce: results.ratios?.ce?.median ?? null,
     tdu: r.t ? r.t.td.eventsPerSecond / r.t.tu.eventsPerSecond : null,
     tdc: r.t ? r.t.td.eventsPerSecond / r.t.tc.eventsPerSecond : null,
     rssBeyondRing: r.f ? r.f.rssMax - r.f.rssBaseline - r.f.ringNeedBytes : null,
