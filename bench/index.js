@@ -17,6 +17,8 @@
 const fs = require('fs');
 const { Pool } = require('pg');
 const { startEmbeddedPostgres } = require('../scripts/embedded-pg.js');
+const { InsertStatement } = require('../nodes/lib/core/sink/insert-statement.js');
+const { RowColumns } = require('../nodes/lib/core/sink/row-mapping.js');
 
 const ROWS = Number(process.env.BENCH_ROWS || 2_000_000);
 const BATCH = Number(process.env.BENCH_BATCH || 1000);
@@ -27,8 +29,9 @@ const RUNS = 15;
 const TICK = 100; // USER_HZ: /proc times are in 1/100 s
 
 const COLUMNS = 'time timestamptz NOT NULL, source text NOT NULL, kind text, value double precision, seq bigint NOT NULL DEFAULT 0, extra jsonb';
-const INSERT = (t) =>
-  `INSERT INTO ${t} (time, source, kind, value, seq) SELECT to_timestamp(u.c1 / 1000.0::float8), ($3::text[])[u.c2], NULL, u.c3, u.c4 FROM unnest($1::int8[], $2::int4[], $4::float8[], $5::int8[]) AS u(c1, c2, c3, c4)`;
+const WRITTEN = ['time', 'source', 'kind', 'value', 'seq'];
+const NAMES = { time: 'time', source: 'source', kind: 'kind', value: 'value', seq: 'seq' };
+const INSERT = (t) => new InsertStatement(t, NAMES, WRITTEN).plain;
 
 const PLAIN = {
   'pg: unique (source, time, seq)': ['CREATE UNIQUE INDEX ON %t (source, time, seq)'],
@@ -43,18 +46,11 @@ const HYPER = {
 };
 
 function batchParams(from) {
-  const times = [];
-  const at = [];
-  const values = [];
-  const seqs = [];
+  const rows = new RowColumns();
   for (let i = from; i < from + BATCH; i++) {
-    times.push(T0 + Math.floor((i * SPAN_MS) / ROWS));
-    at.push((i % SOURCES) + 1);
-    values.push(Math.round(Math.sin(i) * 10000) / 100);
-    seqs.push(Math.floor(i / SOURCES) + 1);
+    rows.add(T0 + Math.floor((i * SPAN_MS) / ROWS), `plant/line1/sensor-${i % SOURCES}`, null, Math.round(Math.sin(i) * 10000) / 100, Math.floor(i / SOURCES) + 1, null);
   }
-  const names = Array.from({ length: SOURCES }, (_, s) => `"plant/line1/sensor-${s}"`);
-  return [`{${times.join(',')}}`, `{${at.join(',')}}`, `{${names.join(',')}}`, `{${values.join(',')}}`, `{${seqs.join(',')}}`];
+  return new InsertStatement('unused', NAMES, WRITTEN).parameters(rows);
 }
 
 function cpuTicks(pid) {

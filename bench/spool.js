@@ -42,7 +42,7 @@ const RUNS = 3;
 const TARGET_SPILL = Number(process.env.PIPELINE_EVENTS_PER_S) || 100_000;
 
 let ids = 0;
-const codec = messageCodec((msg) => ({ msg, done: () => undefined }));
+const codec = messageCodec((msg) => ({ msg, done: () => undefined }), (held) => held.msg);
 codec.decodeOnly = codec.decode;
 
 function message(i, events) {

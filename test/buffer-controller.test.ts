@@ -100,6 +100,23 @@ describe('BufferController: the buffer without Node-RED', function () {
     a.buffer.close(true);
   });
 
+  it('a reading spooled while wired to batchers goes on as a message, under its own id, once rewired away from them', async function () {
+    const a = harness(dir, { capacity: 100, window: 1, statsInterval: 0 }, 500);
+    a.buffer.input({ topic: 'plc1', payload: { value: 1 } }, () => undefined);
+    a.buffer.input({ topic: 'plc1', payload: { value: 2 } }, () => undefined);
+    await turn();
+    a.buffer.close(false);
+
+    const b = harness(dir, { capacity: 100, window: 100, statsInterval: 0 }, 0);
+    await turn();
+    assert.deepEqual(b.sent.map((m) => (m.payload as { value: number }).value).sort(), [1, 2], 'both readings sent, as messages');
+    assert.ok(b.sent.every((m) => typeof m._msgid === 'string' && m.telemetryRecords === undefined), JSON.stringify(b.sent));
+    for (const m of b.sent) b.buffer.completed(m._msgid as string, 'ok');
+    const s = b.buffer.stats() as unknown as Counts & { delivered: number; inFlight: number };
+    assert.deepEqual([s.delivered, s.inFlight], [2, 0], 'each completion found its message');
+    b.buffer.close(true);
+  });
+
   it('with a memory limit, each reading of a message counts its share of the message, and a lone reading its own size', async function () {
     // window 1: the readings wait in the ring, where the memory limit counts them.
     const a = harness(dir, { capacity: 1000, window: 1, memoryLimit: 1, statsInterval: 0 }, 500);

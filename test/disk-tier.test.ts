@@ -286,7 +286,7 @@ describe('disk tier: every event counted when the disk or the codec fails', func
     type Held = { msg: Record<string, unknown> };
     const drops: [unknown, number, string][] = [];
     const ring = new RingBuffer<Held>(2, 'drop-newest');
-    const disk = new DiskTier<Held>({ dir: dir(), maxBytes: 1 << 20, policy: 'drop-newest', codec: messageCodec((msg) => ({ msg })) });
+    const disk = new DiskTier<Held>({ dir: dir(), maxBytes: 1 << 20, policy: 'drop-newest', codec: messageCodec((msg) => ({ msg }), (held) => held.msg) });
     const store = new TieredStore<Held>(ring, disk, { replayRate: 1000, now: () => 0, onDrop: (item, weight, reason) => drops.push([item.msg.topic, weight, reason]) });
     let deep: unknown = 1;
     for (let i = 0; i < 200_000; i++) deep = { a: deep };

@@ -65,7 +65,7 @@ describe('messages keep their types through every store (Buffer, Date, nesting, 
 
   it('the disk tier', function () {
     type Held = { msg: Record<string, unknown> };
-    const tier = new DiskTier<Held>({ dir: dir(), maxBytes: 1 << 20, policy: 'drop-newest', codec: messageCodec((msg) => ({ msg })) });
+    const tier = new DiskTier<Held>({ dir: dir(), maxBytes: 1 << 20, policy: 'drop-newest', codec: messageCodec((msg) => ({ msg }), (held) => held.msg) });
     for (const msg of samples()) assert.ok(tier.push({ msg }, 1));
     const back: Record<string, unknown>[] = [];
     for (let g = tier.shift(); g !== undefined; g = tier.shift()) back.push(g.item.msg);

@@ -10,7 +10,7 @@ import { BufferCore } from './buffer-core';
 import { CarryOver, type CarryOverLog, type CarriedTotals } from './carry-over';
 import { DiskTierDriver } from './disk-tier-driver';
 import { diskDirFor, diskTierSettings, openDiskTier } from './disk-tier-settings';
-import { type BufferMessage, contentOf, type HeldItem, HeldMessage, persisted, readBack, settle } from './held-item';
+import { type BufferMessage, completeUpstream, contentOf, type HeldItem, HeldMessage, persisted, readBack } from './held-item';
 import { packMessage, unpackMessage } from './message-codec';
 import { ResendGuard } from './resend-guard';
 import { sequencesAfter } from './segment-files';
@@ -96,7 +96,7 @@ export class BufferController {
           this.groupLimit = ports.downstream.groupLimit();
           return Math.max(1, this.groupLimit);
         },
-        settled: settle,
+        settled: completeUpstream,
         expectedCompletions: () => ports.downstream.count,
         now: ports.now,
       },
@@ -107,7 +107,7 @@ export class BufferController {
               replayRate: settings.replayRate,
               now: ports.now,
               onSpill: (held) => {
-                settle(held);
+                completeUpstream(held);
                 this.disk?.afterSpill();
               },
               onDrop,
@@ -122,7 +122,7 @@ export class BufferController {
           decode: (bytes) => fromBytes(unpackMessage(bytes, true)),
           decodeRange: (block, start, end) => fromBytes(unpackMessage(block, true, start, end)),
         },
-        onEncoded: settle,
+        onEncoded: completeUpstream,
       },
       o.memoryLimit > 0 ? { maxBytes: o.memoryLimit * 1024 * 1024, sizeOf: (held) => approximateSize(contentOf(held)) } : undefined,
     );
@@ -258,7 +258,7 @@ export class BufferController {
     const { queued, inFlight } = this.core.drain();
     const all = inFlight.concat(queued);
     this.carry.writeSpool(all, removed, this.shapes);
-    for (const held of all) settle(held);
+    for (const held of all) completeUpstream(held);
     this.disk?.close();
     this.carry.close(removed, this.sequences, () => this.totalsNow());
   }
@@ -341,8 +341,14 @@ export class BufferController {
     for (let i = 0; i < groups.length; i++) {
       const group = groups[i];
       let msg: BufferMessage;
-      if (group.length === 1 && (group[0] instanceof HeldMessage || this.groupLimit === 0)) {
-        msg = contentOf(group[0]);
+      const first = group[0];
+      if (group.length === 1 && first instanceof HeldMessage) {
+        msg = first.msg;
+      } else if (group.length === 1 && this.groupLimit === 0) {
+        // A record read back (disk, spool) after the buffer was rewired away from batchers goes
+        // on as the message it looks like, under its key, so that its completion finds it.
+        msg = contentOf(first);
+        msg._msgid = keys[i];
       } else {
         // Into batchers a reading always travels as a record, so nobody reads it as a message again.
         const records: TelemetryRecord[] = [];

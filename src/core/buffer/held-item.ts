@@ -32,13 +32,13 @@ export class HeldMessage {
 export type HeldItem = HeldMessage | TelemetryRecord;
 
 /** Completes a held message upstream; a record's upstream was completed at ingest. */
-export function settle(held: HeldItem): void {
+export function completeUpstream(held: HeldItem): void {
   if (held instanceof HeldMessage) held.done();
 }
 
 /** The message or record an item holds, as written to the disk tier or the spool (see persisted). */
 export function contentOf(held: HeldItem): BufferMessage {
-  return held instanceof HeldMessage ? held.msg : (held as unknown as BufferMessage);
+  return held instanceof HeldMessage ? held.msg : (held as BufferMessage & TelemetryRecord);
 }
 
 /**

@@ -1,8 +1,8 @@
 import { hasSequence, recordOf, shortLivedRecordOf, stampRecords, type TelemetryRecord } from '../readings/records';
 import { isPlainReading, readingCount, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../readings/shapes';
 import type { SequenceStamper } from '../readings/sequence';
-import type { BufferCore } from './buffer-core';
 import { approximateSize } from './approximate-size';
+import type { BufferCore } from './buffer-core';
 import { type BufferMessage, type HeldItem, HeldMessage } from './held-item';
 
 /**

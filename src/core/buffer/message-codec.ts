@@ -207,7 +207,7 @@ export function parseMessageLine(line: string): Record<string, unknown> {
  * Node-RED messages as disk tier records (MessagePack). Each chunk read back is screened once for
  * the keys a decoder must strip, so a record pays for that only when its chunk names one.
  */
-export function messageCodec<H>(wrap: (msg: Record<string, unknown>) => H, messageOf: (held: H) => Record<string, unknown> = (held) => (held as { msg: Record<string, unknown> }).msg): DiskCodec<H> {
+export function messageCodec<H>(wrap: (msg: Record<string, unknown>) => H, messageOf: (held: H) => Record<string, unknown>): DiskCodec<H> {
   return {
     encode: (held) => packMessage(messageOf(held)),
     decode: (payload, _weight, screened) => wrap(unpackMessage(payload, screened)),

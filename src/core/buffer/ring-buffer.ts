@@ -109,8 +109,8 @@ export class RingBuffer<T> implements EventStore<T> {
   }
 
   /**
-   * Stores the item unless the policy drops it; returns whether it was stored. `size`: the item's
-   * sizeOf when the caller has it already (with a memory limit).
+   * Stores the item unless the policy drops it; returns whether it was stored. `size`: what it
+   * counts against a memory limit, when the caller knows it (else its sizeOf).
    */
   push(item: T, weight = 1, _size?: number): boolean {
     // Without a memory limit. A ring with one has pushBounded as its push (see the constructor): a
@@ -193,7 +193,7 @@ export class RingBuffer<T> implements EventStore<T> {
 
   /**
    * Whether an item of this weight pushed now would be kept as the object (not as text, not
-   * dropped). `size`: its sizeOf, when a byte bound is set (without it, the answer is as if it fit).
+   * dropped). `size`: what it counts against a byte bound (without one, the answer is as if it fit).
    */
   keepsAsObject(weight: number, size = 0): boolean {
     const w = weight >= 1 ? Math.floor(weight) : 1;

@@ -60,15 +60,15 @@ export class TieredStore<T> implements EventStore<T> {
     return this.ring.length + (this.disk.depth > 0 ? 1 : 0);
   }
 
-  push(item: T, weight: number, known?: number): boolean {
+  push(item: T, weight: number, size?: number): boolean {
     const w = weight >= 1 ? Math.floor(weight) : 1;
     this.choice = undefined;
     const ring = this.ring;
-    const size = known ?? ring.sizeOf(item);
+    const counted = size ?? ring.sizeOf(item);
     // What fits neither the ring's capacity nor its memory limit goes to disk (too many events for the ring alone: dropped there).
-    if (w > ring.capacity || (!this.forceSpill && ring.hasRoom(w, size))) {
+    if (w > ring.capacity || (!this.forceSpill && ring.hasRoom(w, counted))) {
       this.received += w;
-      return ring.push(item, w, size); // the ring counts its own received; ours covers both tiers
+      return ring.push(item, w, counted); // the ring counts its own received; ours covers both tiers
     }
     this.received += w;
     let stored = false;

@@ -1,6 +1,6 @@
 /**
  * One-dimensional PostgreSQL arrays in the binary wire format (what array_send writes and
- * array_recv reads; docs/architecture.md, "The insert statement"). node-postgres sends a Buffer
+ * array_recv reads; why the sink sends them: insert-statement.ts). node-postgres sends a Buffer
  * parameter as binary, so the server copies each element instead of parsing its text (array_in,
  * float8in, int8in per element), and the client writes numbers instead of formatting them.
  *

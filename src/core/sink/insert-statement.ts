@@ -1,19 +1,19 @@
 /**
  * The INSERT a batch is sent as, and its parameters. How, and why:
- * - One statement, `INSERT INTO t (...) SELECT u.c1, ($3::text[])[u.c2], ... FROM
- *   unnest($1::timestamptz[], $2::int4[], ...) AS u(c1, c2, ...)`: each column travels as one
- *   array parameter (two for source and kind, see below), so a batch of any size is one round
- *   trip with at most eight parameters (a multi-row VALUES list hits node-postgres' 65,535
- *   bind-parameter limit at 10-13k rows, and measured about 4x slower than unnest).
+ * - One statement, `INSERT INTO t (...) SELECT u.c1, u.c2, ... FROM unnest($1::timestamptz[],
+ *   $2::text[], ...) AS u(c1, c2, ...)`: each column travels as one array parameter, so a batch
+ *   of any size is one round trip with at most six parameters (a multi-row VALUES list hits
+ *   node-postgres' 65,535 bind-parameter limit at 10-13k rows, and measured about 4x slower than
+ *   unnest).
  * - unnest rather than COPY, by measurement (bench/sink.js, same machine, same run, same indexed
  *   table): COPY text straight into the table runs at 0.90x of the plain unnest INSERT (it reads
  *   ISO times, which costs the server more than epoch milliseconds), and it cannot say ON CONFLICT
  *   DO NOTHING for a retried batch. The idempotent COPY (into a temporary staging table, then
  *   INSERT ... SELECT ... ON CONFLICT DO NOTHING, in a transaction: four round trips) measured
  *   0.53x: no gain, for a pinned connection, a transaction and the pg-copy-streams dependency.
- * - source and kind travel as a dictionary (each distinct text once, per row its position): a
- *   batch holds a few dozen of each, so this is about half the bytes on the wire (28 instead of 51
- *   per row of the simulator's data), and less work for the client; PostgreSQL's CPU per row is the same.
+ * - source and kind travel as plain text arrays: PostgreSQL finds a text array's element by
+ *   walking the array, so a dictionary of positions costs the server more per row the more distinct
+ *   sources a batch holds (bench/README.md, "The sink's writer").
  * - The arrays travel in PostgreSQL's binary format (binary-arrays.ts; extra stays a jsonb text
  *   literal): the client writes each number's bytes instead of formatting it, the server copies
  *   them instead of parsing text, and times go as timestamptz microseconds with no conversion in

@@ -79,17 +79,12 @@ export interface TelemetryRow {
 
 export type MappingResult = { ok: true; row: TelemetryRow } | { ok: false; reason: string };
 
-/** Where a mapped row goes: its fields, in the order of the table's columns. */
-export interface RowTarget {
-  add(time: number, source: string, kind: string | null, value: number | null, seq: number, extra: Record<string, unknown> | null): void;
-}
-
 /**
  * A batch's rows as one array per column: what the insert's parameters are built from. The writer
  * holds a batch's rows until its statement completes (a batch with a bad row is split and sent
  * again), so an object per row would wait with them and be promoted by V8 (npm run bench, item c).
  */
-export class RowColumns implements RowTarget {
+export class RowColumns {
   readonly time: number[] = [];
   readonly source: string[] = [];
   readonly kind: Array<string | null> = [];
@@ -115,15 +110,6 @@ export class RowColumns implements RowTarget {
     const part = new RowColumns();
     for (let i = from; i < end; i++) part.add(this.time[i], this.source[i], this.kind[i], this.value[i], this.seq[i], this.extra[i]);
     return part;
-  }
-}
-
-/** Keeps the one row mapped into it (mapRecord's). */
-class OneRow implements RowTarget {
-  row: TelemetryRow | undefined;
-
-  add(time: number, source: string, kind: string | null, value: number | null, seq: number, extra: Record<string, unknown> | null): void {
-    this.row = { time, source, kind, value, seq, extra };
   }
 }
 
@@ -284,22 +270,23 @@ function sanitizeExtra(value: unknown, depth: number, state: ExtraState): unknow
  * message carries one; pass the same value when a batch is retried so its rows keep their identity.
  */
 export function mapRecord(record: TelemetryRecord, receivedAt: number, options: ResolvedMappingOptions): MappingResult {
-  const target = new OneRow();
-  const reason = mapRow(record, receivedAt, options, target);
-  return reason === null && target.row !== undefined ? { ok: true, row: target.row } : { ok: false, reason: reason ?? 'no row' };
+  const rows = new RowColumns();
+  const reason = mapRow(record, receivedAt, options, rows);
+  if (reason !== null) return { ok: false, reason };
+  return { ok: true, row: { time: rows.time[0], source: rows.source[0], kind: rows.kind[0], value: rows.value[0], seq: rows.seq[0], extra: rows.extra[0] } };
 }
 
-/** mapRecord for the writer's hot path: adds the row to `target` and returns null, or returns the reason it was rejected. */
-export function mapRow(record: TelemetryRecord, receivedAt: number, options: ResolvedMappingOptions, target: RowTarget): string | null {
+/** mapRecord for the writer's hot path: adds the row to `rows` and returns null, or returns the reason it was rejected. */
+export function mapRow(record: TelemetryRecord, receivedAt: number, options: ResolvedMappingOptions, rows: RowColumns): string | null {
   try {
-    return mapRecordUnsafe(record, receivedAt, options, target);
+    return mapRecordUnsafe(record, receivedAt, options, rows);
   } catch (err) {
     // Getters and proxies in a payload can throw; the promise is a reason, never an exception.
     return `payload could not be read: ${err instanceof Error ? err.message : String(err)}`;
   }
 }
 
-function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: ResolvedMappingOptions, target: RowTarget): string | null {
+function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: ResolvedMappingOptions, rows: RowColumns): string | null {
   if (record === null || typeof record !== 'object') return `record is ${describe(record)}`;
   // A reading the node that shaped it refused (shapes.ts): rejected with that node's reason.
   if (typeof record.refused === 'string') return record.refused;
@@ -453,6 +440,6 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
   }
   if (!hasContent) return `payload has no ${options.valueProperty} and nothing else to store${options.extra ? '' : ' (its other fields are kept only with Extra on)'}`;
 
-  target.add(timeMs, source, kind, value, seq, extra);
+  rows.add(timeMs, source, kind, value, seq, extra);
   return null;
 }
