@@ -36,6 +36,32 @@ describe('Simulation (the telemetry-simulator controller)', function () {
     }
   });
 
+  it('sends at most 1,000 events in one event-loop turn (and at least one message), however many are due', async function () {
+    for (const [eventsPerMessage, most] of [[1, 1000], [100, 10], [5000, 1]]) {
+      let sent = 0;
+      let burst = 0;
+      let largest = 0;
+      // A turn sends synchronously: what is sent before the next tick of the process is one burst.
+      const send = (): void => {
+        if (burst++ === 0) {
+          process.nextTick(() => {
+            largest = Math.max(largest, burst);
+            burst = 0;
+          });
+        }
+        sent++;
+      };
+      const sim = new Simulation({ generator: { sources: 4, seed: 7, eventsPerMessage }, pacer: { rate: 10_000_000 }, count: 0, idPrefix: 'x.' }, { send, changed: () => undefined });
+      try {
+        sim.start();
+        await sleep(100);
+      } finally {
+        sim.close();
+      }
+      assert.equal(largest, most, `${eventsPerMessage} events per message: at most ${most} messages in a turn, and a backlog at 10M/s fills one (largest ${largest}, ${sent} sent)`);
+    }
+  });
+
   it('stops at its count, refuses to start again until reset, and tells the node each change', async function () {
     const { sim, sent, changes } = simulation(100_000, 250);
     try {

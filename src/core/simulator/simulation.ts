@@ -10,12 +10,14 @@ import { TelemetryGenerator, type KindMix, type SimMessage, type SimulatorOption
 /** Ticks this often; each tick sends everything due since the last one. */
 const TICK_MS = 10;
 /**
- * At most this many messages per event-loop turn; the rest of what is due follows in the next
- * turns. Sending a high rate's whole backlog at once (100,000 messages in one tick at 10M/s)
- * blocked the event loop for a second at a time: database replies, the buffer's pump, timers and
- * the editor all waited, and 100,000 messages were alive at once for the garbage collector.
+ * At most this many events per event-loop turn (and at least one message); the rest of what is due
+ * follows in the next turns. Sending a high rate's whole backlog at once (100,000 messages in one
+ * tick at 10M/s) blocked the event loop for a second at a time: database replies, the buffer's
+ * pump, timers and the editor all waited, and 100,000 messages were alive at once for the garbage
+ * collector. Counted in events, not messages: 1,000 messages of 100 events each held the sink's
+ * replies back for tens of milliseconds while PostgreSQL waited (npm run bench, items d and td).
  */
-const MAX_MESSAGES_PER_TURN = 1000;
+const MAX_EVENTS_PER_TURN = 1000;
 
 export interface SimulatorStats {
   running: boolean;
@@ -160,7 +162,7 @@ export class Simulation {
     const perMessage = this.generator.eventsPerMessage;
     const count = this.settings.count;
     const due = Math.floor(this.pacer.advance(t) / perMessage);
-    let messages = Math.min(due, MAX_MESSAGES_PER_TURN);
+    let messages = Math.min(due, Math.max(1, Math.floor(MAX_EVENTS_PER_TURN / perMessage)));
     const sent = this.generator.stats().messages;
     if (count > 0) messages = Math.min(messages, count - sent);
     if (messages > 0) {
