@@ -20,8 +20,8 @@
 //   g  latency event time -> commit (a clock_timestamp() column default), p50/p99 at half of c's rate
 //   h  1, 2 and 4 Node-RED processes, each its own pipeline, into one table: aggregate rate, duplicates
 //   t  on a real TimescaleDB hypertable (the auto table): raw COPY (tc) and raw unnest with the key
-//      (tu, item b's statement) from this process, and the pipeline at 100 events/msg (td, as d);
-//      runs when TELEMETRY_TIMESCALE_TEST_URL and TELEMETRY_TIMESCALE_DATA are set, which
+//      (tu, item b's statement) from this process, and the pipeline at 100 events/msg (td, as d),
+//      1,000,000 events each (BENCH_T_EVENTS), in rounds; runs when TELEMETRY_TIMESCALE_TEST_URL and TELEMETRY_TIMESCALE_DATA are set, which
 //      `eval "$(../shared/timescaledb/start-server.sh)"` does (as root), else says it is skipped
 //
 //   npm run bench                     N=300,000 events per throughput item (about 4 minutes)
@@ -52,6 +52,9 @@ const { Readable } = require('stream');
 
 // 300,000: at 100,000 the start-up and the last partial batch's maxAge were 10 % of item c's time.
 const N = Number(process.env.BENCH_EVENTS || 300000);
+// Item t's runs: at 300,000 events a run into the hypertable lasts about a second, and the fill and
+// drain of the pipeline's window weighed 15-20 % of td's time (td/tu 0.81 there, 0.99-1.04 at 1,000,000).
+const T_EVENTS = Number(process.env.BENCH_T_EVENTS || Math.max(N, 1000000));
 const BATCH = Number(process.env.BENCH_BATCH || 1000);
 const POOL = Number(process.env.BENCH_POOL || 4);
 const MAX_AGE_MS = 200;
@@ -372,12 +375,12 @@ async function itemB(db, server) {
   }
 }
 
-async function runPipeline(db, pool, server, { table, perMessage, prefix, auto = false }) {
+async function runPipeline(db, pool, server, { table, perMessage, prefix, auto = false, events = N }) {
   // auto: the sink creates its own table (on TimescaleDB a hypertable), and the end is when the
   // stats say so, polled often (that server does not track commit timestamps).
   if (!auto) await createTable(pool, table);
-  const count = Math.ceil(N / perMessage);
-  const nr = await nodeRed(pipelineFlow(db, { table, rate: 10000000, count, perMessage, capacity: N + 1000, prefix }));
+  const count = Math.ceil(events / perMessage);
+  const nr = await nodeRed(pipelineFlow(db, { table, rate: 10000000, count, perMessage, capacity: events + 1000, prefix }));
   try {
     await waitFor('the sink to prepare', async () => (await nr.stats()).sink !== undefined, 30000, 100);
     const t0 = Date.now();
@@ -391,11 +394,11 @@ async function runPipeline(db, pool, server, { table, perMessage, prefix, auto =
     const s = await waitFor('all rows written', async () => {
       const st = (lastSeen = await nr.stats());
       const now = { at: Date.now(), rows: st.sink.written + st.sink.duplicates + st.sink.rejected };
-      if (now.rows < N) {
+      if (now.rows < events) {
         before = now;
         return null;
       }
-      end = before.at + ((N - before.rows) / Math.max(1, now.rows - before.rows)) * (now.at - before.at);
+      end = before.at + ((events - before.rows) / Math.max(1, now.rows - before.rows)) * (now.at - before.at);
       return st;
     }, Number(process.env.BENCH_TIMEOUT_MS || 300000), 250);
     const cpu1 = cpuNow(server, nr.red.pid);
@@ -406,10 +409,10 @@ async function runPipeline(db, pool, server, { table, perMessage, prefix, auto =
     }
     const lastCommit = auto ? null : await pool.query(`SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) * 1000 AS ms FROM public.${table}`);
     const seconds = ((auto ? end : Number(lastCommit.rows[0].ms)) - t0) / 1000;
-    const cpu = cpuSince(cpu0, cpu1, N, seconds);
+    const cpu = cpuSince(cpu0, cpu1, events, seconds);
     const check = await tableCheck(pool, table);
-    if (check.rows !== N || check.keys !== N) throw new Error(`${table}: ${JSON.stringify(check)} for ${N} events`);
-    return { events: N, seconds, eventsPerSecond: N / seconds, dropped: s.buf.dropped, rows: check.rows, cpu, batcher: s.bat, buffer: s.buf };
+    if (check.rows !== events || check.keys !== events) throw new Error(`${table}: ${JSON.stringify(check)} for ${events} events`);
+    return { events, seconds, eventsPerSecond: events / seconds, dropped: s.buf.dropped, rows: check.rows, cpu, batcher: s.bat, buffer: s.buf };
   } finally {
     await nr.stop();
   }
@@ -654,17 +657,17 @@ async function itemT(ts) {
   try {
     out.version = (await pool.query("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).rows[0]?.extversion;
     const generator = new TelemetryGenerator({ sources: 50, eventsPerMessage: 1, topicPrefix: 't', seed: 7, mix: { sample: 80, detection: 10, counter: 10 } });
-    const messages = generator.generate(N, Date.now(), []);
+    const messages = generator.generate(T_EVENTS, Date.now(), []);
     const timed = async (table, work) => {
       await autoTable(pool, table);
       const t0 = process.hrtime.bigint();
       const cpu0 = cpuNow(server, null);
       await work();
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const cpu = cpuSince(cpu0, cpuNow(server, null), N, seconds);
+      const cpu = cpuSince(cpu0, cpuNow(server, null), T_EVENTS, seconds);
       const check = await tableCheck(pool, table);
-      if (check.rows !== N || check.keys !== N) throw new Error(`${table}: ${JSON.stringify(check)} for ${N} events`);
-      return { events: N, seconds, eventsPerSecond: N / seconds, cpu };
+      if (check.rows !== T_EVENTS || check.keys !== T_EVENTS) throw new Error(`${table}: ${JSON.stringify(check)} for ${T_EVENTS} events`);
+      return { events: T_EVENTS, seconds, eventsPerSecond: T_EVENTS / seconds, cpu };
     };
     // tc: COPY in BATCH-row statements on POOL connections, text format built here: the fastest
     // way in PostgreSQL offers, with no conflict handling (a retried batch would fail on the key).
@@ -689,9 +692,9 @@ async function itemT(ts) {
         const worker = async () => {
           const client = await pool.connect();
           try {
-            while (next < N) {
+            while (next < T_EVENTS) {
               const from = next;
-              next = Math.min(N, next + BATCH);
+              next = Math.min(T_EVENTS, next + BATCH);
               await pipeline(Readable.from([copyRows(from, next)]), client.query(copyFrom('COPY public.bench_tc (time, source, kind, value, seq) FROM STDIN')));
             }
           } finally {
@@ -707,9 +710,9 @@ async function itemT(ts) {
       round.tu = await timed('bench_tu', async () => {
         let next = 0;
         const worker = async () => {
-          while (next < N) {
+          while (next < T_EVENTS) {
             const from = next;
-            next = Math.min(N, next + BATCH);
+            next = Math.min(T_EVENTS, next + BATCH);
             await pool.query(sql, unnestParams(messages, from, next));
           }
         };
@@ -719,7 +722,7 @@ async function itemT(ts) {
       // td: as d, the sink creating its own auto table on the TimescaleDB server.
       log('td: pipeline, 100 events/msg, into the hypertable');
       await pool.query('DROP TABLE IF EXISTS public.bench_td');
-      round.td = await runPipeline(db, pool, server, { table: 'bench_td', perMessage: 100, prefix: 'td', auto: true });
+      round.td = await runPipeline(db, pool, server, { table: 'bench_td', perMessage: 100, prefix: 'td', auto: true, events: T_EVENTS });
       log(`td: ${fmt(round.td.eventsPerSecond)}/s`);
       runs.push(round);
     }
