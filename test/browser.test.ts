@@ -29,6 +29,7 @@ type Page = import('playwright-core').Page;
 
 /** Import > Examples: the menu, the Examples tab, our module, the example, Import into a new flow. */
 async function importExample(page: Page, name: string): Promise<void> {
+  const before = await page.evaluate(() => (globalThis as any).RED.workspaces.active() as string);
   await page.click('#red-ui-header-button-sidemenu');
   await page.click('#menu-item-import');
   await page.click('#red-ui-tab-red-ui-clipboard-dialog-import-tab-examples a');
@@ -37,6 +38,12 @@ async function importExample(page: Page, name: string): Promise<void> {
   await library.getByText(name, { exact: true }).click();
   await page.click('#red-ui-clipboard-dialog-import-opt-new');
   await page.click('#red-ui-clipboard-dialog-ok');
+  // The import opens a flow of its own: what the test reads next is on it, so wait until it is there.
+  await page.waitForFunction((tab) => {
+    const RED = (globalThis as any).RED;
+    const active = RED.workspaces.active();
+    return active !== tab && RED.nodes.filterNodes({ z: active }).length > 0;
+  }, before);
   // Imported nodes follow the mouse until a click drops them.
   await page.mouse.move(260, 150);
   await page.mouse.click(260, 150);
@@ -256,7 +263,7 @@ describe('the editor in headless chromium', function () {
       return { connection: here('timescale-sink')[0]?.connection as string, buffer: here('telemetry-buffer')[0]?.id as string, gauge: here('ui-gauge')[0]?.id as string, charts: here('ui-chart').length, functions: here('function').length, texts };
     });
     assert.equal(flow.functions, 0, 'the figures come from the stats as they are (the sink carries its rows/s): no function node');
-    assert.ok(flow.connection && flow.gauge, 'the example brought a sink and a gauge');
+    assert.ok(flow.connection && flow.gauge, `the example brought a sink and a gauge: ${JSON.stringify(flow)}`);
     assert.equal(flow.charts, 2, 'rows/s and fill level over time');
     assert.deepEqual(Object.keys(flow.texts).sort(), ['dropped', 'rows/s', 'sink state']);
     await setConnection(page, flow.connection, db);
