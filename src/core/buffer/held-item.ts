@@ -36,7 +36,7 @@ export function completeUpstream(held: HeldItem): void {
   if (held instanceof HeldMessage) held.done();
 }
 
-/** The message or record an item holds, as written to the disk tier or the spool (see persisted). */
+/** The message or record an item holds: what a memory limit sizes, and what goes on when it is released alone. */
 export function contentOf(held: HeldItem): BufferMessage {
   return held instanceof HeldMessage ? held.msg : (held as BufferMessage & TelemetryRecord);
 }
