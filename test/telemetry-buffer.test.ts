@@ -369,6 +369,30 @@ describe('telemetry-batcher in a real Node-RED runtime', function () {
     assert.equal(helper.getNode('bat').telemetryStats().receivedMessages, 100);
   });
 
+  it('beside a node of another package, each completion counts once: the batcher tells its own, the hook the other', async function () {
+    // The buffer waits for both completions of each message. Told twice (by the batcher and by the
+    // hook), the batcher's would release the messages the side node still holds.
+    await helper.load([bufferNode, batcherNode, testNodes], [
+      { id: 'buf', type: 'telemetry-buffer', statsInterval: 0, wires: [['bat', 'side'], []] },
+      { id: 'bat', type: 'telemetry-batcher', maxSize: 5, maxAge: 10, wires: [['sink'], []] },
+      { id: 'side', type: 'test-hold', wires: [] },
+      { id: 'sink', type: 'test-hold', mode: 'fast', wires: [] },
+    ]);
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 10; i++) buf.receive({ topic: 'line', payload: i });
+    await waitUntil('the batcher completed all ten', () => completions.total('bat') === 10);
+    await settle(50);
+    assert.equal(stats('buf').delivered, 0, 'the side node holds all ten');
+    release('side', 4);
+    await waitUntil('four delivered', () => stats('buf').delivered === 4);
+    await settle(50);
+    assert.equal(stats('buf').delivered, 4);
+    release('side');
+    await waitUntil('all delivered', () => stats('buf').delivered === 10);
+    assertCountsAddUp(stats('buf'));
+    assert.deepEqual(completions.repeats('buf'), []);
+  });
+
   it('into a batcher alone, keeps a one-event message as its record and completes it on arrival', async function () {
     // maxSize 50: groups of up to 5 events (a batcher of fewer than 20 takes messages one by one).
     await helper.load([bufferNode, batcherNode, testNodes], pipeline({ maxSize: 50, maxAge: 50, maxOpenBatches: 1 }));

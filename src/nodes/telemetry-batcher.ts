@@ -5,7 +5,7 @@ import { resolveShapeOptions } from '../core/readings/shapes';
 import { readOptions } from '../core/shared/option-table';
 import { OPTIONS } from '../options/telemetry-batcher';
 import { installAdminEndpoints, publishStats } from './admin';
-import { acceptRecordGroups, canHandBack, declareCustody, followDeploys, heldBy, markCompletion, watchCompletions } from '../contract';
+import { acceptRecordGroups, canHandBack, declareCustody, followDeploys, heldBy, markCompletion, reportCompletions, watchCompletions } from '../contract';
 import type { Node, NodeDef, RedAPI } from './red';
 import { translator } from './i18n';
 import { errorText } from '../core/shared/text';
@@ -59,6 +59,7 @@ export = function (RED: RedAPI): void {
     const withdrawCustody = declareCustody(node.id, () => batcher.heldIds());
     const stopWatching = watchCompletions(RED, downstream, (msgId, completion) => batcher.completed(msgId, completion));
     const stopFollowingDeploys = followDeploys(RED, downstream, batcher);
+    const report = reportCompletions(node.id);
 
     const telemetryStats = (): object => batcher.stats();
     node.telemetryStats = telemetryStats;
@@ -66,7 +67,11 @@ export = function (RED: RedAPI): void {
     const status = new ThrottledStatus(node, () => batcher.badge(Date.now()));
     status.refresh();
 
-    node.on('input', (msg, _send, done) => {
+    node.on('input', (msg, _send, nodeDone) => {
+      const done = (err?: Error): void => {
+        nodeDone(err);
+        report.completed(msg, err);
+      };
       if (msg.control === 'flush') {
         batcher.flush();
         done();
@@ -86,6 +91,7 @@ export = function (RED: RedAPI): void {
       unpublish();
       status.stop();
       batcher.close(removed);
+      report.withdraw();
       closed();
     });
   }

@@ -10,7 +10,7 @@ import { readOptions } from '../core/shared/option-table';
 import { SinkController, type SinkInput } from '../core/sink/sink-controller';
 import { OPTIONS } from '../options/timescale-sink';
 import { installAdminEndpoints, publishStats } from './admin';
-import { declareCustody, markCompletion } from '../contract';
+import { declareCustody, markCompletion, reportCompletions } from '../contract';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI, SendFn } from './red';
 import { translator } from './i18n';
 import { errorText } from '../core/shared/text';
@@ -49,7 +49,9 @@ export = function (RED: RedAPI): void {
         finish({ msg, send, done }, how) {
           if (how.deadLetter) send([how.deadLetter, null]);
           if (how.completion) markCompletion(msg, how.completion);
-          done(how.error === undefined ? undefined : new Error(how.error));
+          const error = how.error === undefined ? undefined : new Error(how.error);
+          done(error);
+          report.completed(msg, error);
         },
         stats: (payload) => node.send([null, { topic: 'stats', payload }]),
         log(level, text, payload) {
@@ -74,6 +76,7 @@ export = function (RED: RedAPI): void {
     node.telemetryStats = stats;
     const unpublish = publishStats(node, stats);
     const withdrawCustody = declareCustody(node.id, () => controller.held());
+    const report = reportCompletions(node.id);
     const status = new ThrottledStatus(node, () => controller.badge(Date.now()));
     status.refresh();
 
@@ -81,6 +84,7 @@ export = function (RED: RedAPI): void {
       if (msg.control === 'stats') {
         send([null, { topic: 'stats', payload: controller.stats() }]);
         done();
+        report.completed(msg);
         return;
       }
       controller.receive(msg as SinkInput, { msg, send, done });
@@ -89,6 +93,7 @@ export = function (RED: RedAPI): void {
     node.on('close', (removed: boolean, closed: () => void) => {
       controller.close(removed).finally(() => {
         withdrawCustody();
+        report.withdraw();
         unpublish();
         status.stop();
         connection.release(node.id);
