@@ -1,6 +1,6 @@
 import assert from 'assert';
 import fc from 'fast-check';
-import { mapRecord, resolveMappingOptions, type MappingResult, type TelemetryRow } from '../src/core/sink/row-mapping';
+import { mapRecord, mapRow, readsByName, resolveMappingOptions, RowColumns, type MappingResult, type TelemetryRow } from '../src/core/sink/row-mapping';
 import type { TelemetryRecord } from '../src/core/readings/records';
 
 const RECEIVED_AT = Date.UTC(2025, 5, 1, 12, 0, 0);
@@ -196,5 +196,45 @@ describe('row mapping', function () {
       }),
       { numRuns: 3000 }
     );
+  });
+
+  it('reads the default names directly exactly as its pass over the keys reads them', function () {
+    const value = fc.oneof(fc.constant(undefined), fc.constant(null), fc.jsonValue(), fc.double(), fc.integer({ min: 946684800000, max: 4102444799999 }), fc.date({ noInvalidDate: false }));
+    const record = fc.record(
+      {
+        topic: fc.oneof(fc.constant(undefined), fc.constantFrom('line1/temp', '')),
+        payload: fc.oneof(fc.double(), fc.dictionary(fc.constantFrom('value', 'source', 'time', 'ts', 'kind', 'seq', 'unit'), value)),
+        timestamp: fc.oneof(fc.constant(undefined), fc.integer({ min: 946684800000, max: 4102444799999 })),
+        seq: fc.oneof(fc.constant(undefined), fc.integer()),
+        kind: fc.oneof(fc.constant(undefined), fc.string()),
+      },
+      { requiredKeys: ['payload'] }
+    );
+    const mapped = (input: unknown, byName: boolean, options: typeof defaults) => {
+      const rows = new RowColumns();
+      const rejected = mapRow(input as TelemetryRecord, RECEIVED_AT, options, rows, byName);
+      return { rejected, rows: { ...rows } };
+    };
+    fc.assert(
+      fc.property(record, fc.boolean(), (input, extra) => {
+        const options = extra ? withExtra : defaults;
+        assert.deepStrictEqual(mapped(input, true, options), mapped(input, false, options));
+      }),
+      { numRuns: 3000 }
+    );
+  });
+
+  it('reads by name only with the default names and only while Object.prototype has none of them', function () {
+    assert.strictEqual(readsByName(defaults), true);
+    assert.strictEqual(readsByName(resolveMappingOptions({ valueProperty: 'v' })), false);
+    assert.strictEqual(readsByName(resolveMappingOptions({ timeProperty: 'ts' })), false);
+    Object.defineProperty(Object.prototype, 'value', { value: 5, configurable: true, writable: true });
+    try {
+      assert.strictEqual(readsByName(defaults), false);
+      assert.match(reason({ topic: 'line1/temp', payload: { unit: 'C' } }), /payload has no value/, 'an inherited value is not the reading\'s');
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).value;
+    }
+    assert.strictEqual(readsByName(defaults), true);
   });
 });

@@ -16,7 +16,7 @@ import type { TelemetryRecord } from '../readings/records';
 import { resolveTimescaleOptions, type ResolvedTimescaleOptions, type TimescaleOptions } from './hypertable-setup';
 import { InsertStatement } from './insert-statement';
 import { DataRowsError, resolveBackoffOptions, RetryLoop, sleep as defaultSleep, type BackoffOptions, type Sleep, type WriteContext, type WriterStateName } from './retry';
-import { mapRow, resolveMappingOptions, RowColumns, type MappingOptions, type ResolvedMappingOptions } from './row-mapping';
+import { mapRow, readsByName, resolveMappingOptions, RowColumns, type MappingOptions, type ResolvedMappingOptions } from './row-mapping';
 import { prepareTable } from './table-setup';
 import type { PrepareResult } from './table-report';
 import { COLUMN_ORDER, qualifiedName, quoteIdentifier, WriterConfigError, type ColumnMap, type ColumnName, type Queryable, type SchemaMode } from './table-spec';
@@ -197,8 +197,9 @@ export class TimescaleWriter extends EventEmitter {
     const rejected: RejectedRecord[] = [];
     const rows = new RowColumns();
     const origins: TelemetryRecord[] = [];
+    const byName = readsByName(this.mapping);
     for (const record of records) {
-      const reason = mapRow(record, receivedAt, this.mapping, rows);
+      const reason = mapRow(record, receivedAt, this.mapping, rows, byName);
       if (reason !== null) {
         rejected.push({ record, reason, code: 'MAPPING' });
       } else {
