@@ -10,7 +10,7 @@
  *    the message. A completion mark set just before done() (markCompletion) says how it ended, when
  *    not 'ok': 'returned' (given back unprocessed), 'failed', 'unacknowledged'. The batcher and the
  *    sink report their completions themselves (reportCompletions); Node-RED's onComplete hook, which
- *    runs for every done() in the runtime, is installed only while some other node is watched.
+ *    runs for every done() in the runtime, is installed only while a watched node does not.
  * 2. Release mark: the buffer marks what it releases (markReleased). A node that cannot take a
  *    message hands it back ('returned') only when canHandBack() says a buffer keeps it; else done(err).
  * 3. Record groups ({payload: TelemetryRecord[], telemetryRecords: true}, RecordGroup in
@@ -38,13 +38,15 @@ type Listener = (msgId: string, completion: Completion) => void;
 
 // ---- 1. Completion --------------------------------------------------------------------------
 
-// One onComplete hook for the whole package, and only while a watched node does not report its
+// One onComplete hook for the whole package, and only while some watched node does not report its
 // completions itself: once installed, Node-RED runs it for every done() of every node in the
-// runtime (for the buffer's own done() of each reading, npm run bench's item c: 2 % of its time).
+// runtime, the buffer's own for each reading included (bench/README.md, "Last full run").
 const HOOK_NAME = 'onComplete.telemetryPipeline';
 const listenersByNode = new Map<string, Set<Listener>>();
-/** Nodes that report their own completions (reportCompletions), by how many instances registered. */
-const reporting = new Map<string, number>();
+/** Node ids with a registered instance that reports itself, and how many: whether the hook is needed. */
+const reportingIds = new Map<string, number>();
+/** Instances that report themselves, for good: the hook never tells their done(), whenever it runs. */
+const reportingNodes = new WeakSet<object>();
 let hooks: RedAPI['hooks'] | undefined;
 let installed: RedAPI['hooks'] | undefined;
 const marked = new WeakMap<object, Completion>();
@@ -76,8 +78,8 @@ function deliver(nodeId: string, msg: { _msgid?: unknown } | undefined, error: u
 }
 
 function dispatch(event: CompleteEvent): void {
-  // A node that reports itself was heard already.
-  if (reporting.has(event.node.id)) return;
+  // An instance that reports itself has told this done() already (other hooks may run before this one).
+  if (event.node.node !== undefined && reportingNodes.has(event.node.node)) return;
   deliver(event.node.id, event.msg, event.error);
 }
 
@@ -85,7 +87,7 @@ function dispatch(event: CompleteEvent): void {
 function refreshHook(): void {
   let needed = false;
   for (const id of listenersByNode.keys()) {
-    if (!reporting.has(id)) {
+    if (!reportingIds.has(id)) {
       needed = true;
       break;
     }
@@ -123,25 +125,28 @@ export function watchCompletions(RED: RedAPI, nodeIds: readonly string[], listen
 }
 
 /**
- * A node of this package reports its completions itself: it calls the returned `completed` right
- * after each done() (with done()'s error), and `withdraw` once it has closed (after its last done()).
- * Every completion is told exactly once: by the node while it is registered, else by the hook.
+ * A node of this package (telemetry-batcher, timescale-sink) reports its completions itself, every
+ * instance, also one whose configuration failed: `wrap(msg, done)` is the done() to use for `msg`,
+ * which calls Node-RED's and tells the watchers. `withdraw` once the node has closed: the hook is
+ * then installed again while nobody reports for its id (a done() after close is still told once).
  */
-export function reportCompletions(nodeId: string): { completed(msg: object, error?: unknown): void; withdraw(): void } {
-  reporting.set(nodeId, (reporting.get(nodeId) ?? 0) + 1);
+export function reportCompletions(node: { id: string }): { wrap(msg: object, done: (err?: Error) => void): (err?: Error) => void; withdraw(): void } {
+  const nodeId = node.id;
+  reportingNodes.add(node);
+  reportingIds.set(nodeId, (reportingIds.get(nodeId) ?? 0) + 1);
   refreshHook();
   let withdrawn = false;
   return {
-    completed(msg, error) {
-      // After withdraw (a done() that came late) the hook tells it, if anyone watches.
-      if (reporting.has(nodeId)) deliver(nodeId, msg as { _msgid?: unknown }, error);
+    wrap: (msg, done) => (err) => {
+      done(err);
+      deliver(nodeId, msg as { _msgid?: unknown }, err);
     },
     withdraw() {
       if (withdrawn) return;
       withdrawn = true;
-      const count = (reporting.get(nodeId) ?? 1) - 1;
-      if (count > 0) reporting.set(nodeId, count);
-      else reporting.delete(nodeId);
+      const count = (reportingIds.get(nodeId) ?? 1) - 1;
+      if (count > 0) reportingIds.set(nodeId, count);
+      else reportingIds.delete(nodeId);
       refreshHook();
     },
   };

@@ -45,7 +45,8 @@ export interface NodeDef {
 export interface CompleteEvent {
   msg?: NodeMessage;
   error?: unknown;
-  node: { id: string };
+  /** `node` is the instance that called done() (Node-RED >= 1.3). */
+  node: { id: string; node?: object };
 }
 
 export interface Hooks {

@@ -17,6 +17,9 @@ export = function (RED: RedAPI): void {
   function TelemetryBatcher(this: Node, def: NodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    // Every instance tells its completions itself, one whose configuration failed too (src/contract).
+    const report = reportCompletions(node);
+    node.on('close', () => report.withdraw());
     const t = translator(RED, 'telemetry-batcher');
     const downstream = (def.wires?.[0] ?? []).slice();
     // Totals and sequence numbers outlive this instance (a redeploy, a restart).
@@ -50,7 +53,7 @@ export = function (RED: RedAPI): void {
       const message = t('log.notStarted', { error: errorText(err, t) });
       node.error(message);
       node.status({ fill: 'red', shape: 'ring', text: t('status.badConfig') });
-      node.on('input', (_msg, _send, done) => done(new Error(message)));
+      node.on('input', (msg, _send, done) => report.wrap(msg, done)(new Error(message)));
       return;
     }
 
@@ -59,7 +62,6 @@ export = function (RED: RedAPI): void {
     const withdrawCustody = declareCustody(node.id, () => batcher.heldIds());
     const stopWatching = watchCompletions(RED, downstream, (msgId, completion) => batcher.completed(msgId, completion));
     const stopFollowingDeploys = followDeploys(RED, downstream, batcher);
-    const report = reportCompletions(node.id);
 
     const telemetryStats = (): object => batcher.stats();
     node.telemetryStats = telemetryStats;
@@ -68,10 +70,7 @@ export = function (RED: RedAPI): void {
     status.refresh();
 
     node.on('input', (msg, _send, nodeDone) => {
-      const done = (err?: Error): void => {
-        nodeDone(err);
-        report.completed(msg, err);
-      };
+      const done = report.wrap(msg, nodeDone);
       if (msg.control === 'flush') {
         batcher.flush();
         done();
@@ -91,7 +90,6 @@ export = function (RED: RedAPI): void {
       unpublish();
       status.stop();
       batcher.close(removed);
-      report.withdraw();
       closed();
     });
   }

@@ -32,6 +32,9 @@ export = function (RED: RedAPI): void {
   function TimescaleSink(this: Node, def: NodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    // Every instance tells its completions itself, one whose configuration failed too (src/contract).
+    const report = reportCompletions(node);
+    node.on('close', () => report.withdraw());
     const t = translator(RED, 'timescale-sink');
     let db: TimescaleConnectionApi | undefined;
     let controller: SinkController<Port>;
@@ -49,9 +52,7 @@ export = function (RED: RedAPI): void {
         finish({ msg, send, done }, how) {
           if (how.deadLetter) send([how.deadLetter, null]);
           if (how.completion) markCompletion(msg, how.completion);
-          const error = how.error === undefined ? undefined : new Error(how.error);
-          done(error);
-          report.completed(msg, error);
+          done(how.error === undefined ? undefined : new Error(how.error));
         },
         stats: (payload) => node.send([null, { topic: 'stats', payload }]),
         log(level, text, payload) {
@@ -68,7 +69,7 @@ export = function (RED: RedAPI): void {
       const reason = t('log.notStarted', { error: errorText(err, t) });
       node.error(reason);
       node.status({ fill: 'red', shape: 'ring', text: t('status.badConfig') });
-      node.on('input', (_msg, _send, done) => done(new Error(reason)));
+      node.on('input', (msg, _send, done) => report.wrap(msg, done)(new Error(reason)));
       return;
     }
     const connection = db;
@@ -76,15 +77,14 @@ export = function (RED: RedAPI): void {
     node.telemetryStats = stats;
     const unpublish = publishStats(node, stats);
     const withdrawCustody = declareCustody(node.id, () => controller.held());
-    const report = reportCompletions(node.id);
     const status = new ThrottledStatus(node, () => controller.badge(Date.now()));
     status.refresh();
 
-    node.on('input', (msg, send, done) => {
+    node.on('input', (msg, send, nodeDone) => {
+      const done = report.wrap(msg, nodeDone);
       if (msg.control === 'stats') {
         send([null, { topic: 'stats', payload: controller.stats() }]);
         done();
-        report.completed(msg);
         return;
       }
       controller.receive(msg as SinkInput, { msg, send, done });
@@ -93,7 +93,6 @@ export = function (RED: RedAPI): void {
     node.on('close', (removed: boolean, closed: () => void) => {
       controller.close(removed).finally(() => {
         withdrawCustody();
-        report.withdraw();
         unpublish();
         status.stop();
         connection.release(node.id);
