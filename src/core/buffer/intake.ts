@@ -32,15 +32,15 @@ export class Intake {
       // One reading, exactly as the message has it (a simulator's, MQTT's, most flows'): the hot path.
       // On: every reading is numbered here. Off: the producer's own msg.seq or payload.seq is kept,
       // and only a reading without one is numbered, so no two readings become one row.
-      const seq = this.stampSequence || !hasSequence(msg as TelemetryRecord) ? sequences.reserve(typeof msg.topic === 'string' ? msg.topic : '', 1) : msg.seq;
+      const numbered = this.stampSequence || !hasSequence(msg as TelemetryRecord);
+      const seq = numbered ? sequences.reserve(typeof msg.topic === 'string' ? msg.topic : '', 1) : msg.seq;
       // Fixing the time at ingest makes a retried or replayed reading map to the same row.
       const timestamp = msg.timestamp === undefined ? Date.now() : msg.timestamp;
       if (grouping) {
         // A batcher reads only the record, so the buffer keeps only the record and completes the
         // message now: the message and Node-RED's done() closure die young instead of being
         // promoted by V8 while the reading waits for its commit (npm run bench, item c). The number
-        // and the time go into the record only: written onto the message, two new properties gave
-        // every message a new shape on its way to the garbage.
+        // and the time go into the record only: the message is garbage once completed.
         // Two literals on purpose (see shortLivedRecordOf): what a full ring turns into text at once
         // must not share the allocation site of what waits as an object for its commit.
         core.offer(core.keepsAsObject(1) ? recordOf(msg, seq, timestamp) : shortLivedRecordOf(msg, seq, timestamp), 1, false);
@@ -48,8 +48,8 @@ export class Intake {
         this.schedulePump();
         return;
       }
-      msg.seq = seq;
-      msg.timestamp = timestamp;
+      if (numbered) msg.seq = seq;
+      if (msg.timestamp === undefined) msg.timestamp = timestamp;
       core.offer(new HeldMessage(msg, done, 1), 1);
       return;
     }
