@@ -215,10 +215,22 @@ describe('row mapping', function () {
       const rejected = mapRow(input as TelemetryRecord, RECEIVED_AT, options, rows, byName);
       return { rejected, rows: { ...rows } };
     };
+    // Payloads as flows make them, and odd ones: no prototype, a getter that throws on a field
+    // the row does not read, a getter for a field it does.
+    const odd = fc.constantFrom('plain', 'null-prototype', 'throwing unit', 'value getter');
+    const shaped = (payload: unknown, how: string): unknown => {
+      if (typeof payload !== 'object' || payload === null || how === 'plain') return payload;
+      if (how === 'null-prototype') return Object.assign(Object.create(null), payload);
+      const copy = { ...(payload as object) };
+      if (how === 'throwing unit') Object.defineProperty(copy, 'unit', { enumerable: true, get: () => { throw new Error('boom'); } });
+      else Object.defineProperty(copy, 'value', { enumerable: true, get: () => 21.5 });
+      return copy;
+    };
     fc.assert(
-      fc.property(record, fc.boolean(), (input, extra) => {
+      fc.property(record, fc.boolean(), odd, (input, extra, how) => {
         const options = extra ? withExtra : defaults;
-        assert.deepStrictEqual(mapped(input, true, options), mapped(input, false, options));
+        const odd = { ...input, payload: shaped(input.payload, how) };
+        assert.deepStrictEqual(mapped(odd, true, options), mapped(odd, false, options));
       }),
       { numRuns: 3000 }
     );

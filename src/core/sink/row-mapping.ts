@@ -116,8 +116,11 @@ export class RowColumns {
 }
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-/** sourceProperty, valueProperty, kindProperty, seqProperty, then the timeProperty list: the options' defaults. */
-const DEFAULT_NAMES = [OPTIONS.sourceProperty.default, OPTIONS.valueProperty.default, OPTIONS.kindProperty.default, OPTIONS.seqProperty.default, ...OPTIONS.timeProperty.default.split(',')];
+/**
+ * The names mapRecordUnsafe reads directly: sourceProperty, valueProperty, kindProperty, seqProperty,
+ * then the timeProperty list, as the options' defaults have them (a test holds the two equal).
+ */
+const BY_NAME = ['source', 'value', 'kind', 'seq', 'time', 'ts'];
 const MAX_EXTRA_DEPTH = 16;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
 
@@ -165,7 +168,7 @@ export function resolveMappingOptions(options: MappingOptions = {}): ResolvedMap
     minTimeMs,
     maxTimeMs,
     reservedKeys: new Set([sourceProperty, valueProperty, kindProperty, seqProperty, ...timeProperties]),
-    defaultNames: sourceProperty === DEFAULT_NAMES[0] && valueProperty === DEFAULT_NAMES[1] && kindProperty === DEFAULT_NAMES[2] && seqProperty === DEFAULT_NAMES[3] && timeProperties.join(',') === DEFAULT_NAMES.slice(4).join(','),
+    defaultNames: sameNames([sourceProperty, valueProperty, kindProperty, seqProperty, ...timeProperties], BY_NAME),
     labels: {
       source: `payload.${sourceProperty}`,
       value: `payload.${valueProperty}`,
@@ -174,6 +177,10 @@ export function resolveMappingOptions(options: MappingOptions = {}): ResolvedMap
       time: timeProperties.map((name) => `payload.${name}`)
     }
   };
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name, i) => name === b[i]);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -282,14 +289,14 @@ export function mapRecord(record: TelemetryRecord, receivedAt: number, options: 
 }
 
 /**
- * Whether rows may read the payload's fields by the default names (source, value, kind, seq, time,
- * ts) directly, as named loads V8 makes fast, instead of one pass over the payload's keys (a sixth
- * of the writer's CPU per row, bench/README.md "The sink's writer"). Only own fields count, so only
- * while nothing gave Object.prototype a property of those names: checked once per batch.
+ * Whether rows may read the payload's fields by the default names (BY_NAME) directly, as named
+ * loads V8 makes fast, instead of one pass over the payload's keys (bench/README.md, "The sink's
+ * writer"). Only own fields count, so only while nothing gave Object.prototype a property of those
+ * names: checked once per batch.
  */
 export function readsByName(options: ResolvedMappingOptions): boolean {
   if (!options.defaultNames) return false;
-  for (const name of DEFAULT_NAMES) if (Object.prototype.hasOwnProperty.call(Object.prototype, name)) return false;
+  for (const name of BY_NAME) if (Object.prototype.hasOwnProperty.call(Object.prototype, name)) return false;
   return true;
 }
 
@@ -325,8 +332,9 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
   }
 
   // The payload's fields the options name: by the default names directly (readsByName), else in
-  // one pass over its keys, as a lookup by a configured name costs V8 a generic keyed load each
-  // (4x the pass at the simulator's five keys). Both read what is there the same way.
+  // one pass over its keys, as a lookup by a configured name costs V8 a generic keyed load each.
+  // Both read only those fields (a getter elsewhere is not called); a non-enumerable own field,
+  // which JSON and Node-RED's clone never carry, is seen by name only.
   let fromSource: unknown;
   let fromValue: unknown;
   let fromSeq: unknown;
@@ -334,6 +342,7 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
   let fromTime: unknown;
   let timeAt = -1;
   if (fields && byName) {
+    // BY_NAME, one by one.
     fromSource = fields.source;
     fromValue = fields.value;
     fromSeq = fields.seq;
@@ -348,10 +357,10 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
       timeAt = 1;
     }
   } else if (fields) {
-    const { sourceProperty, valueProperty, seqProperty, kindProperty, timeProperties } = options;
+    const { sourceProperty, valueProperty, seqProperty, kindProperty, timeProperties, reservedKeys } = options;
     for (const key in fields) {
       // Own fields only, as everywhere here (a polluted Object.prototype adds nothing).
-      if (!Object.prototype.hasOwnProperty.call(fields, key)) continue;
+      if (!reservedKeys.has(key) || !Object.prototype.hasOwnProperty.call(fields, key)) continue;
       const field = fields[key];
       if (field === undefined) continue;
       if (key === sourceProperty) fromSource = field;
