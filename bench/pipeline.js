@@ -32,8 +32,8 @@
 // BENCH_PROFILE_DIR=/tmp/prof writes a --cpu-prof profile of every Node-RED child there.
 // BENCH_NODE_ARGS="--trace-gc" passes extra node options to every Node-RED child.
 // BENCH_OUTPUT_DIR=/tmp/out writes each Node-RED child's console output (with --trace-gc's lines) there.
-// BENCH_OLD_GEN_DIR=/tmp/old writes, for c, d, f and f2, a sampling heap profile of what reached V8's
-// old generation (c, d: the whole run; f, f2: from 10 s into the overload, BENCH_OLD_GEN_FROM_S=1: from
+// BENCH_OLD_GEN_DIR=/tmp/old writes, for a, a1, c, d, f and f2, a sampling heap profile of what reached V8's
+// old generation (a, a1, c, d: the whole run; f, f2: from 10 s into the overload, BENCH_OLD_GEN_FROM_S=1: from
 // 1 s, the ring's fill included) to its end (see /bench/old-gen in bench/nodes; summary: node bench/old-gen-summary.js FILE).
 require('ts-node').register({ transpileOnly: true, project: require('path').join(__dirname, '..', 'test', 'tsconfig.json') });
 const fs = require('fs');
@@ -314,6 +314,13 @@ async function tableCheck(pool, table) {
   return r.rows[0];
 }
 
+/** Stops the child's profile of what reached the old generation and writes it as OLD_GEN_DIR/<name>.heapprofile. */
+async function saveOldGen(nr, name) {
+  const res = await nr.red.request('DELETE', '/bench/old-gen');
+  fs.mkdirSync(OLD_GEN_DIR, { recursive: true });
+  fs.writeFileSync(path.join(OLD_GEN_DIR, `${name}.heapprofile`), res.body);
+}
+
 // ---- items ---------------------------------------------------------------------------------------------
 async function itemA(server, direct = false) {
   const nr = await nodeRed(routingFlow(N, direct));
@@ -321,6 +328,7 @@ async function itemA(server, direct = false) {
     await delay(500);
     const t0 = Date.now();
     const cpu0 = cpuNow(server, nr.red.pid);
+    if (OLD_GEN_DIR) await nr.red.request('POST', '/bench/old-gen');
     await nr.inject('injStart');
     const state = await waitFor('the counter', async () => {
       const s = await nr.get('/bench/state');
@@ -328,6 +336,7 @@ async function itemA(server, direct = false) {
     }, 300000, POLL_MS);
     const seconds = (state.counters.counter0.lastAt - t0) / 1000;
     const cpu = cpuSince(cpu0, cpuNow(server, nr.red.pid), N, (Date.now() - t0) / 1000);
+    if (OLD_GEN_DIR) await saveOldGen(nr, direct ? 'a1' : 'a');
     return { events: N, seconds, eventsPerSecond: N / seconds, deliveriesPerEvent: direct ? 1 : 2, cpu };
   } finally {
     await nr.stop();
@@ -402,11 +411,7 @@ async function runPipeline(db, pool, server, { table, perMessage, prefix, auto =
       return st;
     }, Number(process.env.BENCH_TIMEOUT_MS || 300000), 250);
     const cpu1 = cpuNow(server, nr.red.pid);
-    if (OLD_GEN_DIR) {
-      const res = await nr.red.request('DELETE', '/bench/old-gen');
-      fs.mkdirSync(OLD_GEN_DIR, { recursive: true });
-      fs.writeFileSync(path.join(OLD_GEN_DIR, `${table}.heapprofile`), res.body);
-    }
+    if (OLD_GEN_DIR) await saveOldGen(nr, table);
     const lastCommit = auto ? null : await pool.query(`SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) * 1000 AS ms FROM public.${table}`);
     const seconds = ((auto ? end : Number(lastCommit.rows[0].ms)) - t0) / 1000;
     const cpu = cpuSince(cpu0, cpu1, events, seconds);
@@ -535,11 +540,7 @@ async function itemF(db, pool, routingRate, ringNeed, { seconds = OVERLOAD_S, no
       samples.push({ t: s, rss: rssOf(nr.red.pid), heapUsed: state.memory.heapUsed, heapTotal: state.memory.heapTotal, external: state.memory.external, arrayBuffers: state.memory.arrayBuffers, depth: st.buf.depth, dropped: st.buf.dropped, written: st.sink.written, produced: st.sim.sentEvents });
       if (OLD_GEN_DIR && s === Math.min(Number(process.env.BENCH_OLD_GEN_FROM_S || 10), seconds - 1)) await nr.red.request('POST', '/bench/old-gen');
     }
-    if (OLD_GEN_DIR) {
-      const res = await nr.red.request('DELETE', '/bench/old-gen');
-      fs.mkdirSync(OLD_GEN_DIR, { recursive: true });
-      fs.writeFileSync(path.join(OLD_GEN_DIR, `${table}.heapprofile`), res.body);
-    }
+    if (OLD_GEN_DIR) await saveOldGen(nr, table);
     // Node-RED's CPU per event it took in while overloaded (routing, encoding, dropping, writing).
     const overloadUsPerEvent = ((cpuSecondsOf(nr.red.pid) - cpu0) * 1e6) / samples[samples.length - 1].produced;
     // Still overloaded: what the process really holds now, after a full collection.
