@@ -125,6 +125,15 @@ describe('Batcher (the telemetry-batcher controller)', function () {
     assert.equal(h.batcher.heldEvents, 0);
   });
 
+  it('a record group made elsewhere whose record takes no number fails once with the reason, counted ignored; the next message is taken', function () {
+    const h = harness();
+    h.receive('frozen', { telemetryRecords: true, payload: [Object.freeze({ topic: 't', payload: { value: 1 } })] });
+    assertDone(h, ['frozen'], { error: /^not taken: a reading could not be given its number \(Cannot add property seq, object is not extensible\)$/ });
+    assert.deepEqual([h.batcher.stats().ignored, h.batcher.stats().receivedMessages, h.batcher.heldEvents], [1, 0, 0]);
+    h.receive('next');
+    assert.equal(h.batcher.heldEvents, 1);
+  });
+
   it('beyond Max held: hands a message back to a buffer that keeps it, refuses it with an error otherwise', function () {
     const h = harness({ maxHeldEvents: 3, maxOpenBatches: 1 });
     for (let i = 0; i < 3; i++) h.receive(`m${i}`);

@@ -133,6 +133,47 @@ describe('BufferController: the buffer without Node-RED', function () {
     a.buffer.close(true);
   });
 
+  it('a payload whose getter throws is taken in, counted and completed once, into batchers and in front of other nodes', async function () {
+    const unreadable = (): object =>
+      Object.defineProperty({ value: 1 }, 'detail', {
+        enumerable: true,
+        get() {
+          throw new Error('not readable');
+        },
+      });
+    for (const groupLimit of [500, 0]) {
+      const a = harness(dir, { capacity: 100, window: 100, statsInterval: 0 }, groupLimit);
+      const completions: unknown[] = [];
+      a.buffer.input({ topic: 'plc1', payload: unreadable() }, (err) => completions.push(err));
+      a.buffer.input({ topic: 'plc1', payload: 2 }, (err) => completions.push(err));
+      await turn();
+      if (groupLimit === 0) for (const m of a.sent) a.buffer.completed(m._msgid as string, 'ok');
+      assert.deepEqual(completions, [undefined, undefined], `group limit ${groupLimit}: each message completed once`);
+      const s = a.buffer.stats() as unknown as Counts & { received: number; inFlight: number; delivered: number };
+      assert.equal(s.received, 2, `group limit ${groupLimit}`);
+      assertCountsAddUp(s, { at: `group limit ${groupLimit}` });
+      a.buffer.close(true);
+    }
+  });
+
+  it('a msg.timestamp of null is no time: the reading gets the time it was taken in, as one without msg.timestamp', async function () {
+    const a = harness(dir, { capacity: 100, window: 100, statsInterval: 0 }, 500);
+    const before = Date.now();
+    a.buffer.input({ topic: 'plc1', payload: 1, timestamp: null }, () => undefined);
+    a.buffer.input({ topic: 'plc1', payload: 2 }, () => undefined);
+    await turn();
+    const records = (a.sent[0] as unknown as { payload: { timestamp: unknown }[] }).payload;
+    assert.equal(records.length, 2);
+    for (const record of records) assert.ok(typeof record.timestamp === 'number' && record.timestamp >= before, JSON.stringify(record));
+    a.buffer.close(true);
+
+    const b = harness(dir, { capacity: 100, window: 100, statsInterval: 0 }, 0);
+    b.buffer.input({ topic: 'plc1', payload: 3, timestamp: null }, () => undefined);
+    await turn();
+    assert.ok(typeof b.sent[0].timestamp === 'number' && b.sent[0].timestamp >= before, 'in front of other nodes too');
+    b.buffer.close(true);
+  });
+
   it('spills to the disk tier when the ring is full and shows its backlog on the badge', async function () {
     const a = harness(dir, { capacity: 2, window: 1, diskSpill: true, fsyncInterval: 0, statsInterval: 0 });
     for (let i = 0; i < 20; i++) a.buffer.input({ topic: 'line1/t', payload: i }, () => undefined);

@@ -1,5 +1,6 @@
 import assert from 'assert';
-import { recordOf, shortLivedRecordOf, stampMissing, stampRecords, TelemetryMessageLike, TelemetryRecord } from '../src/core/readings/records';
+import { approximateSize } from '../src/core/buffer/approximate-size';
+import { hasSequence, recordOf, recordsIn, shortLivedRecordOf, stampMissing, stampRecords, TelemetryMessageLike, TelemetryRecord } from '../src/core/readings/records';
 
 describe('records', function () {
   const messages: TelemetryMessageLike[] = [
@@ -75,5 +76,22 @@ describe('records', function () {
     const missing = make();
     assert.equal(stampMissing(missing, stamper()), 2);
     assert.deepStrictEqual(missing.map((r) => r.seq), [50, undefined, 1, 1]);
+  });
+
+  it('a payload whose getter throws: no number of its own, and an approximate size, without an exception', function () {
+    const payload = Object.defineProperty({ value: 1 }, 'seq', {
+      enumerable: true,
+      get() {
+        throw new Error('not readable');
+      },
+    });
+    assert.equal(hasSequence({ topic: 'a', payload }), false);
+    assert.equal(approximateSize({ topic: 'a', payload }), 1024);
+  });
+
+  it('recordsIn: a batch of objects as it is, elements that are not objects as the payload of one', function () {
+    const objects = [{ payload: 1 }, { payload: 2 }];
+    assert.strictEqual(recordsIn(objects), objects);
+    assert.deepStrictEqual(recordsIn([null, 7, objects[0]]), [{ payload: null }, { payload: 7 }, objects[0]]);
   });
 });

@@ -190,7 +190,16 @@ export class Batcher {
     }
     // Readings that no node before numbered are numbered here (before the decision to take them,
     // so a refusal shows as a gap), and none merges with another that shares its source and time.
-    stampMissing(records, this.sequences);
+    try {
+      stampMissing(records, this.sequences);
+    } catch (err) {
+      // A record made elsewhere that takes no number (frozen, a getter that throws): the message
+      // fails with the reason and counts as ignored, as it never entered.
+      this.counts.ignored++;
+      this.counts.ignoredReason = this.ports.t('log.notStamped', { error: err instanceof Error ? err.message : String(err) });
+      done(new Error(this.counts.ignoredReason));
+      return;
+    }
     // Arriving after close (sent just before a deploy stopped this node): held by nobody, so refused.
     if (this.closing || !this.assembler.addRecords(records, { msg, done }, Date.now())) {
       this.refuse(msg, done, records.length);

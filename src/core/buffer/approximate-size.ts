@@ -3,12 +3,20 @@
  * bytes, strings their length, Buffers and typed arrays their bytes, objects their keys and values
  * plus 16. An array longer than 8 is estimated from its first and last 4 elements, nesting deeper
  * than 8 counts 64, and at most 4096 values are looked at (a circular message stays cheap), so the
- * cost stays bounded whatever the message (bench/ring.js "bytes").
+ * cost stays bounded whatever the message (bench/ring.js "bytes"). Never throws: a value whose
+ * fields cannot be read (a getter that throws) counts UNREADABLE_BYTES.
  */
 export function approximateSize(value: unknown): number {
   budget = 4096;
-  return sizeOf(value, 0);
+  try {
+    return sizeOf(value, 0);
+  } catch {
+    return UNREADABLE_BYTES;
+  }
 }
+
+/** What a message whose size cannot be read counts against a memory limit: a guess, a large reading's size. */
+const UNREADABLE_BYTES = 1024;
 
 let budget = 0;
 

@@ -35,7 +35,7 @@ export class Intake {
       const numbered = this.stampSequence || !hasSequence(msg as TelemetryRecord);
       const seq = numbered ? sequences.reserve(typeof msg.topic === 'string' ? msg.topic : '', 1) : msg.seq;
       // Fixing the time at ingest makes a retried or replayed reading map to the same row.
-      const timestamp = msg.timestamp === undefined ? Date.now() : msg.timestamp;
+      const timestamp = msg.timestamp === undefined || msg.timestamp === null ? Date.now() : msg.timestamp;
       if (grouping) {
         // A batcher reads only the record, so the buffer keeps only the record and completes the
         // message now: the message and Node-RED's done() closure die young instead of being
@@ -49,7 +49,7 @@ export class Intake {
         return;
       }
       if (numbered) msg.seq = seq;
-      if (msg.timestamp === undefined) msg.timestamp = timestamp;
+      if (msg.timestamp === undefined || msg.timestamp === null) msg.timestamp = timestamp;
       core.offer(new HeldMessage(msg, done, 1), 1);
       return;
     }
@@ -85,7 +85,7 @@ export class Intake {
     // for its readings; msg.seq is then the first of that many numbers of msg.topic.
     const weight = Math.max(1, readingCount(shaped));
     if (this.stampSequence || !hasSequence(msg as TelemetryRecord)) msg.seq = sequences.reserve(typeof msg.topic === 'string' ? msg.topic : '', weight);
-    if (msg.timestamp === undefined) msg.timestamp = Date.now();
+    if (msg.timestamp === undefined || msg.timestamp === null) msg.timestamp = Date.now();
     core.offer(new HeldMessage(msg, done, weight), weight);
   }
 }

@@ -144,9 +144,10 @@ export class RingBuffer<T> implements EventStore<T> {
   /** push() with a memory limit: the same policy at whichever bound, events or bytes, is reached first. */
   private pushBounded(item: T, weight = 1, size?: number): boolean {
     const w = weight >= 1 ? Math.floor(weight) : 1;
-    this.received += w;
     const bound = this.bound as ByteBound<T>;
+    // Sized before it counts as received: a sizeOf that throws leaves the counters as they were.
     const s = size ?? bound.sizeOf(item);
+    this.received += w;
     if (w > this.capacity || s > bound.maxBytes) {
       this.droppedOversize += w;
       this.onDrop?.(item, w, 'oversize');

@@ -59,9 +59,7 @@ export function eventCount(msg: TelemetryMessageLike): number {
  */
 export function appendRecords(msg: TelemetryMessageLike, out: TelemetryRecord[]): void {
   if (isRecordGroup(msg)) {
-    for (const record of msg.payload as unknown[]) {
-      out.push(record !== null && typeof record === 'object' ? (record as TelemetryRecord) : { payload: record });
-    }
+    for (const record of msg.payload as unknown[]) out.push(asRecord(record));
     return;
   }
   const payload = msg.payload;
@@ -74,6 +72,17 @@ export function appendRecords(msg: TelemetryMessageLike, out: TelemetryRecord[])
     return;
   }
   out.push(recordOf(msg));
+}
+
+/** An element of a batch or record group as a record: an object as it is, anything else as the payload of one. */
+export function asRecord(element: unknown): TelemetryRecord {
+  return element !== null && typeof element === 'object' ? (element as TelemetryRecord) : { payload: element };
+}
+
+/** The elements of a batch (a telemetry-batcher's msg.payload) as records: the same array when every element is an object. */
+export function recordsIn(elements: readonly unknown[]): TelemetryRecord[] {
+  for (const element of elements) if (element === null || typeof element !== 'object') return elements.map(asRecord);
+  return elements as TelemetryRecord[];
 }
 
 /**
@@ -134,7 +143,12 @@ export function shortLivedRecordOf(msg: TelemetryMessageLike, seq: unknown = msg
 export function hasSequence(record: TelemetryRecord, seqProperty = 'seq'): boolean {
   if (typeof record.seq === 'number') return true;
   const payload = record.payload;
-  return typeof payload === 'object' && payload !== null && !Array.isArray(payload) && typeof (payload as Record<string, unknown>)[seqProperty] === 'number';
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return false;
+  try {
+    return typeof (payload as Record<string, unknown>)[seqProperty] === 'number';
+  } catch {
+    return false; // a getter that throws: numbered here, and the sink rejects the reading with the reason
+  }
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import type { OptionValues } from '../shared/option-table';
 import type { OPTIONS } from '../../options/timescale-sink';
-import { stampMissing, type TelemetryRecord } from '../readings/records';
+import { recordsIn, stampMissing, type TelemetryRecord } from '../readings/records';
 import { resolveShapeOptions, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../readings/shapes';
 import { SequenceJournal, SequenceStamper } from '../readings/sequence';
 import { RateMeter } from '../shared/rate-meter';
@@ -218,7 +218,7 @@ export class SinkController<P> {
     let records: TelemetryRecord[];
     const mergeable = !(input.batch !== undefined && Array.isArray(input.payload));
     if (!mergeable) {
-      records = input.payload as TelemetryRecord[];
+      records = recordsIn(input.payload as unknown[]);
     } else {
       const shaped = shapeMessage(input, this.shapes);
       if (shaped.outcome === 'not-a-reading') {
@@ -228,12 +228,22 @@ export class SinkController<P> {
         return;
       }
       records = recordsOf(shaped);
-      // The time of receipt is the last choice of the row mapping (after payload.time/ts and
-      // msg.timestamp): stamping it here keeps it exact when several messages share one write.
-      for (const record of records) if (record.timestamp === undefined || record.timestamp === null) record.timestamp = receivedAt;
     }
-    // Readings that no node before numbered are numbered here, so none merges with another.
-    stampMissing(records, this.sequences, this.o.seqProperty);
+    try {
+      // The time of receipt is the last choice of the row mapping (after payload.time/ts and
+      // msg.timestamp): stamped into the record, it stays the same when several messages share
+      // one write and when a batch comes again (handed back, sent again after a deploy).
+      for (const record of records) if (record.timestamp === undefined || record.timestamp === null) record.timestamp = receivedAt;
+      // Readings that no node before numbered are numbered here, so none merges with another.
+      stampMissing(records, this.sequences, this.o.seqProperty);
+    } catch (err) {
+      // A record made elsewhere that takes neither (frozen, a getter that throws): its message
+      // fails with the reason and counts as ignored, as it never entered.
+      this.ignored++;
+      this.ignoredReason = this.events.t('log.notStamped', { error: err instanceof Error ? err.message : String(err) });
+      this.events.finish(port, { completion: 'failed', error: this.ignoredReason });
+      return;
+    }
     const job: SinkJob<Held<P>> = { owner: { input, port }, id: typeof input._msgid === 'string' ? input._msgid : undefined, records, receivedAt, mergeable, finished: false };
     if (this.scheduler.offer(job) === 'refused') {
       const now = Date.now();
