@@ -1,5 +1,3 @@
-import * as os from 'os';
-import * as path from 'path';
 import { Batcher } from '../core/batching/batcher';
 import { resolveShapeOptions } from '../core/readings/shapes';
 import { readOptions } from '../core/shared/option-table';
@@ -10,6 +8,8 @@ import type { Node, NodeDef, RedAPI } from './red';
 import { translator } from './i18n';
 import { errorText } from '../core/shared/text';
 import { ThrottledStatus } from './status';
+import { stateFile } from '../core/shared/state-files';
+import { stateDir } from './state-dir';
 
 export = function (RED: RedAPI): void {
   installAdminEndpoints(RED);
@@ -22,8 +22,6 @@ export = function (RED: RedAPI): void {
     node.on('close', () => report.withdraw());
     const t = translator(RED, 'telemetry-batcher');
     const downstream = (def.wires?.[0] ?? []).slice();
-    // Totals and sequence numbers outlive this instance (a redeploy, a restart).
-    const stateDir = typeof def.spoolDir === 'string' && def.spoolDir !== '' ? def.spoolDir : path.join(RED.settings.userDir ?? os.tmpdir(), 'telemetry-spool');
     let batcher: Batcher;
     try {
       const o = readOptions(OPTIONS, def);
@@ -36,7 +34,8 @@ export = function (RED: RedAPI): void {
           ackTimeoutMs: o.ackTimeout * 1000,
           shape: resolveShapeOptions({ shape: o.shape, quality: o.quality }),
           downstreamCount: downstream.length,
-          fileBase: path.join(stateDir, node.id.replace(/[^A-Za-z0-9_.-]/g, '_')),
+          // Totals and sequence numbers outlive this instance (a redeploy, a restart).
+          fileBase: stateFile(stateDir(RED, def), node.id),
         },
         {
           sendBatch: (msg) => node.send([msg, null]),

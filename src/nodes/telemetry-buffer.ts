@@ -1,5 +1,3 @@
-import * as os from 'os';
-import * as path from 'path';
 import { BufferController } from '../core/buffer/buffer-controller';
 import { readOptions } from '../core/shared/option-table';
 import { OPTIONS } from '../options/telemetry-buffer';
@@ -9,6 +7,7 @@ import type { Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { translator } from './i18n';
 import { errorText } from '../core/shared/text';
 import { ThrottledStatus } from './status';
+import { stateDir } from './state-dir';
 
 /** telemetry-buffer: the node around a BufferController (src/core/buffer/buffer-controller.ts). */
 export = function (RED: RedAPI): void {
@@ -19,8 +18,7 @@ export = function (RED: RedAPI): void {
     const node = this;
     const t = translator(RED, 'telemetry-buffer');
     const downstream = (def.wires?.[0] ?? []).slice();
-    // Not an editor option: where the spool, the disk tier and the totals live (tests set it).
-    const filesDir = typeof def.spoolDir === 'string' && def.spoolDir !== '' ? def.spoolDir : path.join(RED.settings.userDir ?? os.tmpdir(), 'telemetry-spool');
+    const filesDir = stateDir(RED, def);
     let buffer: BufferController;
     try {
       buffer = new BufferController(

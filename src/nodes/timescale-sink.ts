@@ -4,8 +4,6 @@
  * it to Node-RED: input and close, done() once a message's rows are committed (the backpressure
  * signal the buffer waits for), dead-letter and stats messages, log lines and a throttled badge.
  */
-import * as os from 'os';
-import * as path from 'path';
 import { readOptions } from '../core/shared/option-table';
 import { SinkController, type SinkInput } from '../core/sink/sink-controller';
 import { OPTIONS } from '../options/timescale-sink';
@@ -16,6 +14,8 @@ import { translator } from './i18n';
 import { errorText } from '../core/shared/text';
 import { ThrottledStatus } from './status';
 import { nodeCloseTimeout, type TimescaleConnectionApi } from './timescale-red';
+import { stateFile } from '../core/shared/state-files';
+import { stateDir } from './state-dir';
 
 interface Port {
   msg: NodeMessage;
@@ -43,8 +43,7 @@ export = function (RED: RedAPI): void {
       if (!conn || typeof conn.acquire !== 'function') throw new Error(t('log.noConnection'));
       const options = readOptions(OPTIONS, def);
       // Totals and sequence numbers outlive this instance, beside the buffer's spool files.
-      const stateDir = typeof def.spoolDir === 'string' && def.spoolDir !== '' ? def.spoolDir : path.join(RED.settings.userDir ?? os.tmpdir(), 'telemetry-spool');
-      const fileBase = path.join(stateDir, node.id.replace(/[^A-Za-z0-9_.-]/g, '_'));
+      const fileBase = stateFile(stateDir(RED, def), node.id);
       // Last: from here on the connection counts this node as a user until close releases it.
       const pool = conn.acquire(node.id);
       db = conn;

@@ -16,10 +16,10 @@ import { ResendGuard } from './resend-guard';
 import { sequencesAfter } from './segment-files';
 import { TieredStore } from './tiered-store';
 import { compactCount, formatBytes } from '../shared/badge-text';
+import type { Completion } from '../shared/completion';
 import type { Translate } from '../shared/text';
 
 export type BufferOptionValues = OptionValues<typeof OPTIONS>;
-export type Completion = 'ok' | 'failed' | 'returned' | 'unacknowledged';
 
 /** What the controller needs from the runtime around it (Node-RED, or a test). */
 export interface BufferPorts {

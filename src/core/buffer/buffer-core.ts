@@ -1,6 +1,7 @@
 import { InflightTracker } from './inflight';
 import type { DropListener, DropPolicy, DropReason, EventStore } from './event-store';
 import { ByteBound, CompactOptions, RingBuffer } from './ring-buffer';
+import type { Completion } from '../shared/completion';
 
 export interface BufferOptions {
   /** Events the ring holds. */
@@ -230,7 +231,7 @@ export class BufferCore<T> {
    * A downstream node completed the message with this key. 'returned' means it gave the message
    * back unprocessed, so it is sent again. Returns whether the key was ours.
    */
-  completed(key: string, completion: 'ok' | 'failed' | 'returned' | 'unacknowledged'): boolean {
+  completed(key: string, completion: Completion): boolean {
     const inflight = this.inflight;
     const before = inflight.weight;
     if (!inflight.has(key)) return false;

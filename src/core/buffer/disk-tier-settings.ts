@@ -1,9 +1,9 @@
-import * as path from 'path';
 import { compactCount, formatBytes, formatDuration } from '../shared/badge-text';
 import type { Translate } from '../shared/text';
 import { DiskTier } from './disk-tier';
 import type { DropPolicy } from './event-store';
 import { messageCodec } from './message-codec';
+import { stateFile } from '../shared/state-files';
 
 /** The disk tier's settings, in the units the code uses. */
 export interface DiskTierSettings {
@@ -29,7 +29,7 @@ export function diskTierSettings(o: { diskSpill: boolean; diskMaxMB: number; fsy
 
 /** The directory of one node's disk tier, in the directory of its spool file. */
 export function diskDirFor(filesDir: string, nodeId: string): string {
-  return path.join(filesDir, `${nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}.disk`);
+  return stateFile(filesDir, nodeId, '.disk');
 }
 
 /** Opens (and recovers) the disk tier of Node-RED messages in `dir`. */

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseMessageLine, toMessageLine } from './message-codec';
+import { stateFile } from '../shared/state-files';
 
 /**
  * The shutdown spool: what a buffer held when it closed (its ring and the messages it had released
@@ -232,7 +233,7 @@ export function takeSpool<M>(file: string, options?: RestoreOptions): SpoolConte
   return { ...result, messages };
 }
 
-/** A file name for a node id that is safe on every filesystem. */
+/** The spool file of a node. */
 export function spoolFileFor(dir: string, nodeId: string): string {
-  return path.join(dir, `${nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}.jsonl`);
+  return stateFile(dir, nodeId, '.jsonl');
 }

@@ -11,7 +11,7 @@ export interface TelemetryRecord {
   payload: unknown;
   /** msg.timestamp: epoch ms, ISO string or Date. */
   timestamp?: unknown;
-  /** Per-topic sequence number stamped by telemetry-buffer. */
+  /** Per-topic sequence number: msg.seq, or the number the first of our nodes that took the reading in gave it. */
   seq?: number;
   /** msg.kind, when the producer sets one. */
   kind?: unknown;

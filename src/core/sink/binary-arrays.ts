@@ -14,7 +14,7 @@ const OID = { int8: 20, float8: 701, text: 25, timestamptz: 1184 } as const;
 
 const HEADER_BYTES = 20;
 const TWO_TO_32 = 4294967296;
-/** Microseconds from the Unix epoch to PostgreSQL's (2000-01-01T00:00:00Z), in milliseconds. */
+/** PostgreSQL's epoch (2000-01-01T00:00:00Z) in Unix epoch milliseconds. */
 const POSTGRES_EPOCH_MS = 946684800000;
 
 function allocate(count: number, bodyBytes: number, oid: number, hasNull: boolean): { buffer: Buffer; view: DataView } {

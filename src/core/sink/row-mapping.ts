@@ -20,7 +20,8 @@
  *   boolean). NaN and +-Infinity are rejected. A missing (or null) value is allowed only when the
  *   row stores something else: a kind, or (with extra on) other fields; the row then has value
  *   NULL. With extra off, other fields would be thrown away, so such a reading is rejected.
- * - seq: record.seq (stamped by telemetry-buffer) else payload."seq" else 0; a safe integer.
+ * - seq: record.seq (msg.seq, or the number the first of our nodes gave it) else payload."seq" else 0;
+ *   a safe integer.
  *   (source, time, seq) is the row's identity: a retried or replayed batch maps to the same rows.
  * - kind: payload."kind" else msg.kind; a string of at most 256 characters, or NULL.
  * - extra (only when enabled): every other own field of the payload object, as jsonb. Keys named
@@ -142,9 +143,14 @@ function positiveNumber(value: number | undefined, fallback: number, option: str
   return value;
 }
 
+/** The names in a comma-separated list of property names (the Time from option). */
+export function propertyNames(list: string): string[] {
+  return list.split(',').map((name) => name.trim()).filter((name) => name !== '');
+}
+
 /** Fills in defaults and validates; throws on a bad option so a misconfiguration shows at deploy. */
 export function resolveMappingOptions(options: MappingOptions = {}): ResolvedMappingOptions {
-  const timeList = options.timeProperty === undefined ? OPTIONS.timeProperty.default.split(',') : Array.isArray(options.timeProperty) ? options.timeProperty : [options.timeProperty];
+  const timeList = options.timeProperty === undefined ? propertyNames(OPTIONS.timeProperty.default) : Array.isArray(options.timeProperty) ? options.timeProperty : [options.timeProperty];
   if (timeList.length === 0) throw new Error('mapping option timeProperty needs at least one property name');
   const minTimeMs = options.minTimeMs ?? DEFAULT_MIN_TIME_MS;
   const maxTimeMs = options.maxTimeMs ?? DEFAULT_MAX_TIME_MS;
@@ -385,7 +391,7 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
     source = fromSource;
     sourceWhere = options.labels.source;
   }
-  if (source === undefined || source === null || source === '') return `no source: set msg.topic or payload.${options.sourceProperty}`;
+  if (source === undefined || source === null || source === '') return `no source: set msg.topic or ${options.labels.source}`;
   if (typeof source !== 'string') return `${sourceWhere} is ${describe(source)}, expected a string`;
   const sourceProblem = checkText(source, sourceWhere, options.maxTextLength);
   if (sourceProblem) return sourceProblem;
@@ -418,14 +424,14 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
   if (fields) {
     const rawValue = fromValue;
     if (typeof rawValue === 'number') {
-      if (!Number.isFinite(rawValue)) return `payload.${options.valueProperty} is ${describe(rawValue)}, expected a finite number`;
+      if (!Number.isFinite(rawValue)) return `${options.labels.value} is ${describe(rawValue)}, expected a finite number`;
       value = rawValue;
       hasContent = true;
     } else if (typeof rawValue === 'boolean') {
       value = rawValue ? 1 : 0;
       hasContent = true;
     } else if (rawValue !== undefined && rawValue !== null) {
-      return `payload.${options.valueProperty} is ${describe(rawValue)}, expected a number or a boolean`;
+      return `${options.labels.value} is ${describe(rawValue)}, expected a number or a boolean`;
     }
   } else {
     hasContent = true;
@@ -469,8 +475,8 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
       rest[key] = fields[key];
       restCount++;
     }
-    if (restCount > 0) hasContent = true;
     if (restCount > 0) {
+      hasContent = true;
       const state: ExtraState = { failure: null };
       const copy = sanitizeExtra(rest, 0, state) as Record<string, unknown> | undefined;
       if (state.failure) return state.failure;

@@ -16,6 +16,7 @@ import { Totals } from '../shared/totals';
 import { say, type Translate } from '../shared/text';
 import { misconfiguredFix, REFUSAL_SHOWN_MS, shortDuration, sinkBadge, type Badge } from './sink-status';
 import type { DeadLetterEntry, SinkState, SinkStats } from './sink-types';
+import { propertyNames } from './row-mapping';
 import { TimescaleWriter, type ColumnMap, type Queryable, type TimescaleWriterOptions, type WriterRetryEvent, type WriterStateChange } from './timescale-writer';
 import { WriteScheduler, type JobResult, type SinkJob } from './write-scheduler';
 
@@ -85,12 +86,8 @@ export function writerOptionsOf(o: SinkOptions): TimescaleWriterOptions {
     extra: o.extra,
     timescale: { chunkInterval: o.chunkInterval, compressAfter: o.compressAfter || null, retention: o.retention || null },
     retry: { maxAttempts: o.maxAttempts, initialDelayMs: o.initialDelay, maxDelayMs: o.maxDelay },
-    mapping: { timeProperty: timeProperties(o), sourceProperty: o.sourceProperty, valueProperty: o.valueProperty, kindProperty: o.kindProperty, seqProperty: o.seqProperty },
+    mapping: { timeProperty: propertyNames(o.timeProperty), sourceProperty: o.sourceProperty, valueProperty: o.valueProperty, kindProperty: o.kindProperty, seqProperty: o.seqProperty },
   };
-}
-
-function timeProperties(o: SinkOptions): string[] {
-  return o.timeProperty.split(',').map((name) => name.trim()).filter((name) => name !== '');
 }
 
 interface Held<P> {
@@ -146,7 +143,7 @@ export class SinkController<P> {
     );
     // A plain message is read with the mapping's own property names, so both agree on what is a
     // reading; `timestamp` stays a time field of named values, as it is by default.
-    this.shapes = resolveShapeOptions({ shape: o.shape, quality: o.quality, valueProperty: o.valueProperty, sourceProperty: o.sourceProperty, kindProperty: o.kindProperty, seqProperty: o.seqProperty, timeProperty: [...new Set([...timeProperties(o), 'timestamp'])] });
+    this.shapes = resolveShapeOptions({ shape: o.shape, quality: o.quality, valueProperty: o.valueProperty, sourceProperty: o.sourceProperty, kindProperty: o.kindProperty, seqProperty: o.seqProperty, timeProperty: [...new Set([...propertyNames(o.timeProperty), 'timestamp'])] });
     this.drainTimeoutMs = Math.max(0, Math.min(o.drainTimeout * 1000, setup.closeLimitMs));
     this.shownHost = db.host;
     this.totals = new Totals(`${setup.fileBase}.totals.json`, CUMULATIVE);

@@ -1,11 +1,9 @@
 /**
  * Writes batches of telemetry records into a PostgreSQL / TimescaleDB table: one statement per
- * batch (insert-statement.ts), idempotent, every statement through the one retry loop (retry.ts),
+ * batch, idempotent (insert-statement.ts says how), every statement through the one retry loop (retry.ts),
  * and bad rows isolated instead of sinking the batch: a data error bisects the batch until each
  * bad row stands alone; good halves are written, each bad row is rejected with the database's
  * message and SQLSTATE.
- *
- * - Idempotency: see insert-statement.ts.
  *
  * Preparing the table (creating or checking it, the unique key, the hypertable and TimescaleDB
  * policies) is table-setup.ts and hypertable-setup.ts.
@@ -51,8 +49,6 @@ export interface TimescaleWriterOptions {
   /** For tests: the clock (default Date.now). */
   now?: () => number;
 }
-
-export type WriterOptions = TimescaleWriterOptions;
 
 export interface WriteOptions {
   /** Epoch ms used as the time of rows that carry none. Keep it when retrying a batch. Default now. */

@@ -86,7 +86,7 @@ export class WriteScheduler<M> {
     return this.abort.signal;
   }
 
-  /** Takes a message's records; false when refused (the queue is full, or the node is closing). */
+  /** Takes a message's records: 'refused' when the queue is full, 'closing' (handed back at once) when the node is closing. */
   offer(job: SinkJob<M>): 'queued' | 'refused' | 'closing' {
     const events = job.records.length;
     const c = this.counters;
