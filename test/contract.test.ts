@@ -1,5 +1,5 @@
 import { strict as assert } from 'assert';
-import { markCompletion, reportCompletions, watchCompletions } from '../src/contract';
+import { declareSeqField, markCompletion, reportCompletions, seqFieldOf, watchCompletions } from '../src/contract';
 
 type Event = { msg?: object; error?: unknown; node: { id: string; node?: object } };
 
@@ -85,5 +85,24 @@ describe('contract: completions', function () {
     assert.equal(installed.size, 1);
     stop();
     assert.equal(installed.size, 0);
+  });
+});
+
+describe('contract: the sequence field', function () {
+  it("a batcher passes on its sink's Seq from; none of ours, two that differ, or a loop read the default", function () {
+    const withdraw = [declareSeqField('sink-n', () => 'n'), declareSeqField('sink-seq', () => 'seq'), declareSeqField('bat', () => seqFieldOf(['sink-n']))];
+    try {
+      assert.equal(seqFieldOf(['sink-n']), 'n');
+      assert.equal(seqFieldOf(['bat']), 'n', 'through a batcher');
+      assert.equal(seqFieldOf(['bat', 'sink-n']), 'n', 'two that agree');
+      assert.equal(seqFieldOf(['bat', 'sink-seq']), 'seq', 'two that differ');
+      assert.equal(seqFieldOf(['mqtt-out']), 'seq', 'a node of another package');
+      assert.equal(seqFieldOf([]), 'seq', 'nothing wired');
+      withdraw.push(declareSeqField('loop', () => seqFieldOf(['loop'])));
+      assert.equal(seqFieldOf(['loop']), 'seq', 'a batcher wired to itself');
+    } finally {
+      for (const w of withdraw) w();
+    }
+    assert.equal(seqFieldOf(['sink-n']), 'seq', 'withdrawn on close');
   });
 });

@@ -128,6 +128,26 @@ describe('every wiring, every shape: a distinct reading is never merged', functi
     });
   }
 
+  for (const stages of [['batcher', 'sink'], ['buffer, numbering off', 'sink'], ['buffer, numbering off', 'batcher', 'sink']] as Stage[][]) {
+    it(`${stages.join(' -> ')} with the sink's Seq from set to another field: the producer's numbers in that field are the rows' seq`, async function () {
+      // 30 readings numbered by the producer in payload.n, all at one time, and 10 with no number.
+      const set: Readings = { messages: [], bySource: { 'w/own-n': 30, 'w/no-n': 10 }, total: 40 };
+      for (let i = 0; i < 30; i++) set.messages.push({ topic: 'w/own-n', payload: { value: i, n: 1000 + i, time: T0 + 2000 } });
+      for (let i = 0; i < 10; i++) set.messages.push({ topic: 'w/no-n', payload: { value: i, time: T0 + 2000 } });
+      const table = `wiring_${++tableNo}`;
+      const flowStages = stages.map((stage) => (stage.startsWith('buffer') ? 'buffer' : stage) as ChainStage);
+      const nodes = chainFlow(flowStages, { databaseUrl: url, table, perTurn: 50, buffer: { stampSequence: false }, batcher: { maxAge: 50, statsInterval: 0 }, sink: { seqProperty: 'n' } });
+      await helper.load([bufferNode, batcherNode, connectionNode, sinkNode, producerNodes], nodes, { conn: { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } });
+      producerQueue.prod = set.messages.map((m) => ({ ...m }));
+      helper.getNode('prod').receive({ payload: 'go' });
+      await waitForDrain((id) => helper.getNode(id).telemetryStats(), 60_000, { buffer: stages[0].startsWith('buffer') ? 'buf' : undefined, sink: 'sink' }, set.total);
+      const own = await db.query(`SELECT array_agg(seq::int ORDER BY seq) AS seqs FROM public."${table}" WHERE source = 'w/own-n'`);
+      assert.deepEqual(own.rows[0].seqs, Array.from({ length: 30 }, (_, i) => 1000 + i));
+      const none = await db.query(`SELECT count(DISTINCT seq)::int AS n FROM public."${table}" WHERE source = 'w/no-n'`);
+      assert.equal(none.rows[0].n, 10, 'readings without a number are numbered, each its own row');
+    });
+  }
+
   it('buffer -> batcher -> sink with a burst larger than the ring: rows = readings - dropped, and the drops are the gaps', async function () {
     // Sources spread evenly over the burst, so that the newest of each survives the drops (a source
     // dropped whole has no row left to show its gap).

@@ -21,17 +21,23 @@
  *    heldBy() first and gives a held message a new deadline instead of counting it unacknowledged.
  * 5. Deploys: followDeploys() stops sending from flows:stopping to flows:started and reports a
  *    downstream node that was replaced, so what it never completed is sent again.
+ * 6. Sequence field: the sink names the payload field its rows take seq from (its Seq from option),
+ *    and a batcher passes on its own downstream's (declareSeqField); the buffer and the batcher
+ *    number only a reading that carries no number under that name (seqFieldOf).
  *
  * Who uses what:
- *   telemetry-buffer:    watchCompletions, markReleased, recordGroupLimit, heldBy, followDeploys
+ *   telemetry-buffer:    watchCompletions, markReleased, recordGroupLimit, heldBy, followDeploys,
+ *                        seqFieldOf
  *   telemetry-batcher:   watchCompletions, reportCompletions, markCompletion, canHandBack,
- *                        acceptRecordGroups, declareCustody, heldBy, followDeploys
- *   timescale-sink:      reportCompletions, markCompletion, declareCustody
+ *                        acceptRecordGroups, declareCustody, heldBy, followDeploys, declareSeqField,
+ *                        seqFieldOf
+ *   timescale-sink:      reportCompletions, markCompletion, declareCustody, declareSeqField
  *   telemetry-simulator: followDeploys
  */
 import type { RecordGroup } from '../core/readings/records';
 import type { Completion } from '../core/shared/completion';
 import type { CompleteEvent, RedAPI } from '../nodes/red';
+import { OPTIONS as SINK_OPTIONS } from '../options/timescale-sink';
 
 export type { Completion, RecordGroup };
 type Listener = (msgId: string, completion: Completion) => void;
@@ -277,4 +283,46 @@ export function followDeploys(RED: RedAPI, downstream: readonly string[], handle
     RED.events.removeListener('flows:stopped', stopped);
     RED.events.removeListener('flows:started', started);
   };
+}
+
+// ---- 6. Sequence field ------------------------------------------------------------------------
+
+/** What a reading's own number is read from with no sink of ours after it: the Seq from option's default. */
+const DEFAULT_SEQ_FIELD = SINK_OPTIONS.seqProperty.default;
+const seqFields = new Map<string, () => string>();
+/** The nodes whose field is being asked for: a batcher wired in a loop must not ask itself again. */
+const asking = new Set<string>();
+
+/**
+ * A node of ours names the payload field a reading's own sequence number is read from after it:
+ * the sink its Seq from option, a batcher what its own downstream reads. Returns the function that
+ * withdraws it (on close).
+ */
+export function declareSeqField(nodeId: string, field: () => string): () => void {
+  seqFields.set(nodeId, field);
+  return () => {
+    if (seqFields.get(nodeId) === field) seqFields.delete(nodeId);
+  };
+}
+
+/**
+ * The payload field the nodes `nodeIds` read a reading's own sequence number from: the one they
+ * all declared, else the default (none of ours, or two that differ).
+ */
+export function seqFieldOf(nodeIds: readonly string[]): string {
+  let found: string | undefined;
+  for (const id of nodeIds) {
+    const declared = seqFields.get(id);
+    if (declared === undefined || asking.has(id)) return DEFAULT_SEQ_FIELD;
+    asking.add(id);
+    let field: string;
+    try {
+      field = declared();
+    } finally {
+      asking.delete(id);
+    }
+    if (found !== undefined && field !== found) return DEFAULT_SEQ_FIELD;
+    found = field;
+  }
+  return found ?? DEFAULT_SEQ_FIELD;
 }

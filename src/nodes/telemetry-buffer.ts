@@ -2,7 +2,7 @@ import { BufferController } from '../core/buffer/buffer-controller';
 import { readOptions } from '../core/shared/option-table';
 import { OPTIONS } from '../options/telemetry-buffer';
 import { installAdminEndpoints, publishStats } from './admin';
-import { followDeploys, heldBy, markReleased, recordGroupLimit, watchCompletions } from '../contract';
+import { followDeploys, heldBy, markReleased, recordGroupLimit, seqFieldOf, watchCompletions } from '../contract';
 import type { Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { translator } from './i18n';
 import { errorText } from '../core/shared/text';
@@ -35,6 +35,7 @@ export = function (RED: RedAPI): void {
             groupLimit: () => recordGroupLimit(downstream),
             held: () => heldBy(downstream),
             markReleased,
+            seqField: () => seqFieldOf(downstream),
           },
         },
         { filesDir, nodeId: node.id },

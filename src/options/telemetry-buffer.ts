@@ -15,7 +15,7 @@ export const OPTIONS = {
   window: { kind: 'integer', name: 'Window', doc: 'Released and not yet confirmed downstream.', default: 10_000, min: 1, max: 50_000_000, unit: 'events' },
   ackTimeout: { kind: 'number', name: 'Ack timeout', doc: 'A message downstream has not confirmed after this long counts as unacknowledged and no longer holds the window, so a node that never completes cannot stop the buffer.', default: 60, min: 0.001, max: 86_400, unit: 's' },
   statsInterval: { kind: 'number', name: 'Stats interval', default: 10, min: 0, max: 86_400, unit: 's', zero: 'only on request' },
-  stampSequence: { kind: 'flag', name: 'Stamp sequence', doc: 'In `msg.seq` of a message passed on as it came; into telemetry-batchers, in each reading\'s record. Off: a producer\'s own `seq` is kept, only readings without one are numbered.', default: true },
+  stampSequence: { kind: 'flag', name: 'Stamp sequence', doc: 'In `msg.seq` of a message passed on as it came; into telemetry-batchers, in each reading\'s record. Off: a producer\'s own number is kept (`msg.seq`, or the payload field the sink after it reads, its Seq from), only readings without one are numbered.', default: true },
   ...SHAPE_OPTIONS,
   diskSpill: { kind: 'flag', name: 'Overflow to disk', doc: 'Events that do not fit the ring go to an append-only log of segments on disk (docs/guide.md, overflow to disk).', default: false },
   // 0.0625 MiB = 64 KiB: the least a disk tier takes (DiskTier reads its minimum from here).

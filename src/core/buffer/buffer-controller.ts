@@ -41,6 +41,8 @@ export interface BufferPorts {
     held(): Set<string> | undefined;
     /** Marks a message as released by a buffer (the nodes after may hand it back). */
     markReleased(msg: object): void;
+    /** The payload field a reading's own sequence number is read from after this node (Seq from of the sink). */
+    seqField(): string;
   };
 }
 
@@ -130,7 +132,7 @@ export class BufferController {
       const core = this.core;
       this.disk = new DiskTierDriver(this.store, settings, { inFlight: () => core.inFlightEvents, paused: () => core.isPaused, pump: () => this.schedulePump(), error: (message) => ports.log.error(ports.t('log.diskTierError', { dir: this.diskDir, error: message })), now: ports.now });
     }
-    this.intake = new Intake(this.core, this.shapes, this.sequences, o.stampSequence, o.memoryLimit > 0, () => this.schedulePump());
+    this.intake = new Intake(this.core, this.shapes, this.sequences, o.stampSequence, o.memoryLimit > 0, () => this.schedulePump(), ports.downstream.seqField);
     this.carry = new CarryOver(place.filesDir, place.nodeId, ports.log, ports.t);
     this.dropLog = new DropLog(ports.t, ports.t('log.bufferFull', { capacity: o.capacity, policy: o.dropPolicy }));
   }

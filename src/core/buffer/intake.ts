@@ -24,6 +24,8 @@ export class Intake {
     /** With a memory limit: each reading of a message counts its share of the message's size. */
     private readonly memoryBound: boolean,
     private readonly schedulePump: () => void,
+    /** Numbering off: the payload field a reading's own number is read from after this node (contract seqFieldOf). */
+    private readonly seqField: () => string,
   ) {}
 
   take(msg: BufferMessage, done: (err?: Error) => void, grouping: boolean): void {
@@ -32,7 +34,7 @@ export class Intake {
       // One reading, exactly as the message has it (a simulator's, MQTT's, most flows'): the hot path.
       // On: every reading is numbered here. Off: the producer's own msg.seq or payload.seq is kept,
       // and only a reading without one is numbered, so no two readings become one row.
-      const numbered = this.stampSequence || !hasSequence(msg as TelemetryRecord);
+      const numbered = this.stampSequence || !hasSequence(msg as TelemetryRecord, this.seqField());
       const seq = numbered ? sequences.reserve(typeof msg.topic === 'string' ? msg.topic : '', 1) : msg.seq;
       // Fixing the time at ingest makes a retried or replayed reading map to the same row.
       const timestamp = msg.timestamp === undefined || msg.timestamp === null ? Date.now() : msg.timestamp;
@@ -65,7 +67,7 @@ export class Intake {
         return;
       }
       const records = recordsOf(shaped);
-      stampRecords(records, sequences, this.stampSequence);
+      stampRecords(records, sequences, this.stampSequence, this.stampSequence ? undefined : this.seqField());
       // The input's own time wins (an OPC UA source timestamp, a payload's ts); the buffer's clock
       // fills in only where there is none.
       const now = Date.now();
@@ -84,7 +86,7 @@ export class Intake {
     // In front of any other node (MQTT out, HTTP request) a message goes on as it came, counting
     // for its readings; msg.seq is then the first of that many numbers of msg.topic.
     const weight = Math.max(1, readingCount(shaped));
-    if (this.stampSequence || !hasSequence(msg as TelemetryRecord)) msg.seq = sequences.reserve(typeof msg.topic === 'string' ? msg.topic : '', weight);
+    if (this.stampSequence || !hasSequence(msg as TelemetryRecord, this.seqField())) msg.seq = sequences.reserve(typeof msg.topic === 'string' ? msg.topic : '', weight);
     if (msg.timestamp === undefined || msg.timestamp === null) msg.timestamp = Date.now();
     core.offer(new HeldMessage(msg, done, weight), weight);
   }

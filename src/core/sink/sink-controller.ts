@@ -190,6 +190,11 @@ export class SinkController<P> {
     return this.scheduler.held();
   }
 
+  /** The payload field a reading's own sequence number is read from (the Seq from option). */
+  get seqField(): string {
+    return this.o.seqProperty;
+  }
+
   /** The badge now; with a host list it names the host for a while after the writes moved to it. */
   badge(now: number): Badge {
     if (this.db.host !== this.shownHost) {
