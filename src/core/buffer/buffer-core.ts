@@ -305,23 +305,23 @@ export class BufferCore<T> {
   }
 
   stats(): BufferStats {
-    const ring = this.store.counters();
+    const store = this.store.counters();
     const text = this.memory.compactCounters();
     return {
-      received: ring.received,
-      depth: ring.depth + this.returnedWeight,
+      received: store.received,
+      depth: store.depth + this.returnedWeight,
       capacity: this.store.capacity,
-      highWater: ring.highWater,
+      highWater: store.highWater,
       inFlight: this.inflight.weight,
       window: this.options.window,
       delivered: this.delivered,
       failed: this.failed,
       unacknowledged: this.unacknowledged,
-      droppedOverflow: ring.droppedOverflow,
-      droppedOversize: ring.droppedOversize,
-      droppedDiskError: ring.droppedDiskError ?? 0,
-      dropped: ring.droppedOverflow + ring.droppedOversize + (ring.droppedDiskError ?? 0),
-      drained: ring.drained + this.inflightDrained,
+      droppedOverflow: store.droppedOverflow,
+      droppedOversize: store.droppedOversize,
+      droppedDiskError: store.droppedDiskError ?? 0,
+      dropped: store.droppedOverflow + store.droppedOversize + (store.droppedDiskError ?? 0),
+      drained: store.drained + this.inflightDrained,
       heldAsText: text.items,
       heldAsTextBytes: text.bytes,
       ringBytes: this.memory.counters().bytes ?? 0,

@@ -22,7 +22,7 @@ export class Intake {
     private readonly sequences: SequenceStamper,
     private readonly stampSequence: boolean,
     /** With a memory limit: each reading of a message counts its share of the message's size. */
-    private readonly memoryBound: boolean,
+    private readonly hasMemoryLimit: boolean,
     private readonly schedulePump: () => void,
     /** Numbering off: the payload field a reading's own number is read from after this node (contract seqFieldOf). */
     private readonly seqField: () => string,
@@ -76,7 +76,7 @@ export class Intake {
       else {
         // Each reading's share of the message's size: sizing 100 readings one by one cost more
         // than everything else the buffer does with them (npm run bench, item d).
-        const size = this.memoryBound ? Math.ceil(approximateSize(msg) / records.length) + 64 : undefined;
+        const size = this.hasMemoryLimit ? Math.ceil(approximateSize(msg) / records.length) + 64 : undefined;
         for (const record of records) core.offer(record, 1, false, size);
       }
       done();
