@@ -34,12 +34,10 @@
  *   timescale-sink:      reportCompletions, markCompletion, declareCustody, declareSeqField
  *   telemetry-simulator: followDeploys
  */
-import type { RecordGroup } from '../core/readings/records';
 import type { Completion } from '../core/shared/completion';
 import type { CompleteEvent, RedAPI } from '../nodes/red';
 import { OPTIONS as SINK_OPTIONS } from '../options/timescale-sink';
 
-export type { Completion, RecordGroup };
 type Listener = (msgId: string, completion: Completion) => void;
 
 // ---- 1. Completion --------------------------------------------------------------------------

@@ -169,11 +169,6 @@ export class BufferCore<T> {
     return this.memory.depth;
   }
 
-  /** What a full ring drops. */
-  get policy(): DropPolicy {
-    return this.options.policy;
-  }
-
   /** Releases as much as the window allows. */
   pump(): void {
     const store = this.store;
