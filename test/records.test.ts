@@ -1,4 +1,6 @@
 import assert from 'assert';
+import * as vm from 'vm';
+import { isDate, isPlainObject } from '../src/core/readings/values';
 import { approximateSize } from '../src/core/buffer/approximate-size';
 import { hasSequence, recordOf, recordsIn, shortLivedRecordOf, stampMissing, stampRecords, TelemetryMessageLike, TelemetryRecord } from '../src/core/readings/records';
 
@@ -87,6 +89,15 @@ describe('records', function () {
     });
     assert.equal(hasSequence({ topic: 'a', payload }), false);
     assert.equal(approximateSize({ topic: 'a', payload }), 1024);
+  });
+
+  it("a function node's objects (its own VM context) are plain objects and Dates like the runtime's; recordOf copies them into the runtime's", function () {
+    const made = vm.runInNewContext('({ payload: { value: 1, time: new Date(0) }, list: [1], map: new Map(), instance: new (class Reading {})() })') as Record<string, unknown>;
+    assert.equal(isPlainObject(made.payload), true);
+    assert.equal(isDate((made.payload as { time: unknown }).time), true);
+    assert.deepStrictEqual([isPlainObject(made.list), isPlainObject(made.map), isPlainObject(made.instance), isPlainObject(Object.create(null))], [false, false, false, true]);
+    const record = recordOf({ topic: 'a', payload: made.payload });
+    assert.equal(Object.getPrototypeOf(record.payload), Object.prototype, 'copied into the runtime');
   });
 
   it('recordsIn: a batch of objects as it is, elements that are not objects as the payload of one', function () {

@@ -14,6 +14,7 @@ const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
 const batcherNode = withHooks(require('../nodes/telemetry-batcher.js'));
 const connectionNode = require('../nodes/timescale-connection.js');
 const sinkNode = withHooks(require('../nodes/timescale-sink.js'));
+const functionNode = require('@node-red/nodes/core/function/10-function.js');
 
 const T0 = Date.UTC(2026, 5, 1, 12, 0, 0);
 
@@ -145,6 +146,31 @@ describe('every wiring, every shape: a distinct reading is never merged', functi
       assert.deepEqual(own.rows[0].seqs, Array.from({ length: 30 }, (_, i) => 1000 + i));
       const none = await db.query(`SELECT count(DISTINCT seq)::int AS n FROM public."${table}" WHERE source = 'w/no-n'`);
       assert.equal(none.rows[0].n, 10, 'readings without a number are numbered, each its own row');
+    });
+  }
+
+  for (const stages of [['sink'], ['batcher', 'sink'], ['buffer', 'sink'], ['buffer', 'batcher', 'sink']] as ChainStage[][]) {
+    it(`a function node in front of ${stages.join(' -> ')}: the objects and Dates it makes (in its own VM context) are stored like any`, async function () {
+      const table = `wiring_${++tableNo}`;
+      const nodes = chainFlow(stages, { databaseUrl: url, table, perTurn: 50, batcher: { maxAge: 50, statsInterval: 0 } }) as Array<{ id: string; wires?: string[][] }>;
+      const producer = nodes.find((n) => n.id === 'prod') as { wires: string[][] };
+      const first = producer.wires[0][0];
+      producer.wires = [['fn']];
+      // What an integrator writes: a reading object, with a Date and a nested object, made in the function.
+      const func = `msg.payload = { value: msg.payload.i * 1.5, unit: 'degC', time: new Date(${T0} + msg.payload.i * 1000), info: { line: [msg.payload.i] } }; return msg;`;
+      nodes.push({ id: 'fn', type: 'function', func, outputs: 1, wires: [[first]] } as never);
+      await helper.load([bufferNode, batcherNode, connectionNode, sinkNode, functionNode, producerNodes], nodes, { conn: { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } });
+      const dead: unknown[] = [];
+      helper.getNode('dead').on('input', (msg: unknown) => dead.push(msg));
+      producerQueue.prod = Array.from({ length: 20 }, (_, i) => ({ topic: 'w/function', payload: { i } }));
+      helper.getNode('prod').receive({ payload: 'go' });
+      await waitForDrain((id) => helper.getNode(id).telemetryStats(), 60_000, { buffer: stages[0] === 'buffer' ? 'buf' : undefined, sink: 'sink' }, 20);
+      assert.deepEqual(dead, [], 'nothing dead-lettered');
+      const { rows } = await db.query(`SELECT value, extract(epoch FROM time) * 1000 AS ms, extra FROM public."${table}" ORDER BY time`);
+      assert.deepEqual(
+        rows.map((r) => [r.value, Number(r.ms), r.extra]),
+        Array.from({ length: 20 }, (_, i) => [i * 1.5, T0 + i * 1000, { unit: 'degC', info: { line: [i] } }]),
+      );
     });
   }
 

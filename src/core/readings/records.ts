@@ -1,3 +1,5 @@
+import { isPlainObject } from './values';
+
 /**
  * The unit that travels from telemetry-batcher to timescale-sink: one reading, with the parts of the
  * message it came in that the sink needs to build a row (shapes.ts reads a message as its readings).
@@ -105,14 +107,16 @@ export function recordOf(msg: TelemetryMessageLike, seq: unknown = msg.seq, time
 }
 
 /**
- * A plain object's top level copied (about 40 ns for a reading); anything else (a number, a Buffer,
- * a Date, an array) as it is, and so is an object that cannot be copied (a getter or a proxy that
- * throws): taking a message in must not throw.
+ * A plain object's top level copied (about 40 ns for a reading), also one a function node made (in
+ * its own VM context: the copy is the runtime's); anything else (a number, a Buffer, a Date, an
+ * array, an object without a prototype) as it is, and so is an object that cannot be copied (a
+ * getter or a proxy that throws): taking a message in must not throw.
  */
 function ownCopy(payload: unknown): unknown {
   if (typeof payload !== 'object' || payload === null) return payload;
   try {
-    return Object.getPrototypeOf(payload) === Object.prototype ? { ...(payload as Record<string, unknown>) } : payload;
+    const proto = Object.getPrototypeOf(payload);
+    return proto === Object.prototype || (proto !== null && isPlainObject(payload)) ? { ...(payload as Record<string, unknown>) } : payload;
   } catch {
     return payload;
   }

@@ -3,7 +3,7 @@
  * its reason, or "not a reading". The Collector numbers a message's readings as it collects them.
  */
 import type { TelemetryMessageLike, TelemetryRecord } from './records';
-import { describe } from './values';
+import { describe, isDate } from './values';
 
 /** A message as the shape readers take it: any property may be there, or a getter that throws. */
 export type InputMessage = TelemetryMessageLike & Record<string, unknown>;
@@ -90,5 +90,5 @@ export function valueProblem(value: unknown, where: string): string | undefined 
 
 /** Dates become epoch ms, so a record reads the same before and after JSON (spool, disk tier). */
 export function plainTime(time: unknown): unknown {
-  return time instanceof Date ? time.getTime() : time;
+  return isDate(time) ? time.getTime() : time;
 }

@@ -1,7 +1,10 @@
 /**
- * Small questions about values of unknown type that the shape readers ask: asked without throwing,
- * and (those on the hot path) without allocating.
+ * Small questions about values of unknown type that the shape readers and the row mapping ask:
+ * asked without throwing, and (those on the hot path) without allocating. A function node's code
+ * runs in a VM context of its own, so what it makes has that context's prototypes: these answer
+ * for such values as for the runtime's own (`instanceof Date` would not).
  */
+import { types } from 'util';
 
 export function wholeNumberOf(value: unknown): number | undefined {
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
@@ -17,10 +20,18 @@ export function hasOwnKeys(object: object): boolean {
   return false;
 }
 
+/** An object literal's or JSON.parse's object, or Object.create(null): of this realm or a function node's. */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
+  if (proto === Object.prototype || proto === null) return true;
+  // Another realm's Object.prototype is the one prototype whose own prototype is null.
+  return Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(value) === '[object Object]';
+}
+
+/** A Date, of this realm or a function node's. */
+export function isDate(value: unknown): value is Date {
+  return types.isDate(value);
 }
 
 export function truncate(text: string): string {
@@ -31,7 +42,7 @@ export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'missing';
   if (Array.isArray(value)) return 'an array';
-  if (value instanceof Date) return 'a Date';
+  if (isDate(value)) return 'a Date';
   if (Buffer.isBuffer(value)) return 'a Buffer';
   if (typeof value === 'string') return `a string (${JSON.stringify(truncate(value))})`;
   if (typeof value === 'object') return 'an object';

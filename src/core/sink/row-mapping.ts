@@ -30,6 +30,7 @@
  *   deeper than 16 levels, NUL characters, or more than 16 KiB of JSON reject the row.
  */
 import type { TelemetryRecord } from '../readings/records';
+import { isDate, isPlainObject } from '../readings/values';
 import { OPTIONS } from '../../options/timescale-sink';
 
 export interface MappingOptions {
@@ -189,12 +190,6 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((name, i) => name === b[i]);
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
@@ -208,12 +203,12 @@ function describe(value: unknown): string {
 /** Parses one accepted time form to epoch ms, or explains why not. */
 function parseTime(raw: unknown, where: string): number | string {
   let ms: number;
-  if (raw instanceof Date) {
-    ms = raw.getTime();
-    if (Number.isNaN(ms)) return `${where} is an invalid Date`;
-  } else if (typeof raw === 'number') {
+  if (typeof raw === 'number') {
     if (!Number.isFinite(raw)) return `${where} is ${describe(raw)}, expected epoch milliseconds`;
     ms = raw;
+  } else if (isDate(raw)) {
+    ms = raw.getTime();
+    if (Number.isNaN(ms)) return `${where} is an invalid Date`;
   } else if (typeof raw === 'string') {
     const trimmed = raw.trim();
     const match = ISO_8601.exec(trimmed);
@@ -262,7 +257,7 @@ function sanitizeExtra(value: unknown, depth: number, state: ExtraState): unknow
       return undefined;
   }
   if (value === null) return null;
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (isDate(value)) return Number.isNaN(value.getTime()) ? null : value.toISOString();
   if (Array.isArray(value)) {
     return value.map((item) => {
       const copy = sanitizeExtra(item, depth + 1, state);
