@@ -41,6 +41,21 @@ describe('the npm package', function () {
     assert.deepEqual(runOnInstall, []);
   });
 
+  it('its examples import side by side (no node id in two of them), and each Catch node writes what it catches to the log too (a headless gateway has no sidebar)', function () {
+    const seen = new Map<string, string>();
+    for (const file of fs.readdirSync(path.join(root, 'examples'))) {
+      const flow = JSON.parse(fs.readFileSync(path.join(root, 'examples', file), 'utf8')) as Array<{ id: string; type: string; wires?: string[][]; console?: boolean }>;
+      for (const node of flow) {
+        assert.equal(seen.get(node.id), undefined, `${node.id} in ${file} and ${seen.get(node.id)}`);
+        seen.set(node.id, file);
+      }
+      for (const target of flow.filter((n) => n.type === 'catch').flatMap((n) => (n.wires ?? []).flat())) {
+        const node = flow.find((n) => n.id === target);
+        assert.ok(node?.type !== 'debug' || node.console === true, `${file}: ${target} logs to the console`);
+      }
+    }
+  });
+
   it('contains only run-time files and the docs the help and README link to: nodes/, examples/, docs/*.md, README, LICENSE, package.json', function () {
     assert.ok(files.includes('docs/input-shapes.md'), 'the help points to docs/input-shapes.md');
     for (const f of files) {
