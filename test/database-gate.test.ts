@@ -78,6 +78,13 @@ describe('DropLog', function () {
     at(60, 2600);
     assert.deepEqual(lines.filter((l) => l !== undefined), ['dropping events: the ring is full; 5 dropped so far (total 5)', 'stopped dropping: 60 events dropped in 1s (total 60)']);
   });
+
+  it("its total adds what earlier instances dropped, as the stats' total does (a redeploy while full)", function () {
+    const log = new DropLog(english('telemetry-buffer'), 'the ring is full', 1000);
+    assert.equal(log.check(0, 0, 8354), undefined);
+    assert.equal(log.check(5000, 100, 8354), 'dropping events: the ring is full; 5000 dropped so far (total 13354)');
+    assert.equal(log.check(5000, 1200, 8354), 'stopped dropping: 5000 events dropped in 0s (total 13354)');
+  });
 });
 
 describe('the sink badge', function () {

@@ -282,7 +282,7 @@ export class BufferController {
     const s = this.core.stats();
     const dropping = s.dropped > this.lastDropped;
     this.lastDropped = s.dropped;
-    const line = this.dropLog.check(s.dropped, this.ports.now());
+    const line = this.dropLog.check(s.dropped, this.ports.now(), this.carry.totals.before('dropped'));
     if (line !== undefined) this.ports.log.warn(line);
     const diskText = this.disk?.badgeText(s.dropped, this.ports.t);
     if (diskText !== undefined) return { fill: dropping ? 'red' : 'yellow', shape: 'dot', text: diskText };

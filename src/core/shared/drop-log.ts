@@ -17,15 +17,18 @@ export class DropLog {
     private readonly quietMs = 10_000
   ) {}
 
-  /** Reads the counter (call it a few times a second); returns a line to log, if one is due. */
-  check(dropped: number, now: number): string | undefined {
+  /**
+   * Reads the counter (call it a few times a second); returns a line to log, if one is due.
+   * `earlier`: what earlier instances dropped, so the line's total is the stats' total.
+   */
+  check(dropped: number, now: number, earlier = 0): string | undefined {
     const grew = dropped > this.last;
     const before = this.last;
     this.last = dropped;
     if (grew) {
       if (this.episode === undefined) {
         this.episode = { since: now, from: before, lastDropAt: now };
-        return this.t('log.droppingStarted', { what: this.what, count: dropped - before, total: dropped });
+        return this.t('log.droppingStarted', { what: this.what, count: dropped - this.episode.from, total: dropped + earlier });
       }
       this.episode.lastDropAt = now;
       return undefined;
@@ -33,7 +36,7 @@ export class DropLog {
     if (this.episode !== undefined && now - this.episode.lastDropAt >= this.quietMs) {
       const e = this.episode;
       this.episode = undefined;
-      return this.t('log.droppingStopped', { count: dropped - e.from, duration: shortDuration(e.lastDropAt - e.since), total: dropped });
+      return this.t('log.droppingStopped', { count: dropped - e.from, duration: shortDuration(e.lastDropAt - e.since), total: dropped + earlier });
     }
     return undefined;
   }
