@@ -133,6 +133,18 @@ describe('BufferController: the buffer without Node-RED', function () {
     a.buffer.close(true);
   });
 
+  it('a deleted buffer leaves its spool; the node restored under its id replays it', async function () {
+    const a = harness(dir, { capacity: 100, window: 1, statsInterval: 0 });
+    for (let i = 0; i < 5; i++) a.buffer.input({ topic: 'line1/t', payload: i }, () => undefined);
+    await turn();
+    a.buffer.close(true);
+    assert.ok(a.logs.some((l) => /spooled 5 unconfirmed messages to .*buf1\.jsonl \(this node was deleted: restore it/.test(l)), a.logs.join('\n'));
+    const b = harness(dir, { capacity: 100, window: 100, statsInterval: 0 });
+    await turn();
+    assert.deepEqual(b.sent.map((m) => m.payload).sort(), [0, 1, 2, 3, 4]);
+    b.buffer.close(true);
+  });
+
   it('a payload whose getter throws is taken in, counted and completed once, into batchers and in front of other nodes', async function () {
     const unreadable = (): object =>
       Object.defineProperty({ value: 1 }, 'detail', {
