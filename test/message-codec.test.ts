@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as vm from 'vm';
 import { DiskTier } from '../src/core/buffer/disk-tier';
 import { messageCodec, packMessage, parseMessageLine, toMessageLine, unpackMessage } from '../src/core/buffer/message-codec';
 import { RingBuffer } from '../src/core/buffer/ring-buffer';
@@ -35,6 +36,12 @@ describe('messages keep their types through every store (Buffer, Date, nesting, 
       assert.deepStrictEqual(unpackMessage(Buffer.from(packMessage(msg))), msg);
       assert.deepStrictEqual(parseMessageLine(toMessageLine(msg)), msg);
     }
+  });
+
+  it("a function node's Date (its own VM context) comes back from the spool's lines as a Date", function () {
+    const msg = vm.runInNewContext('({ topic: "a", payload: { value: 1, time: new Date(1000) } })') as Record<string, unknown>;
+    const back = parseMessageLine(toMessageLine(msg)) as { payload: { time: unknown } };
+    assert.ok(back.payload.time instanceof Date && back.payload.time.getTime() === 1000, String(back.payload.time));
   });
 
   it('an invalid Date stays an invalid Date, a string that looks like a date stays a string', function () {

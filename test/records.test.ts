@@ -98,6 +98,8 @@ describe('records', function () {
     assert.deepStrictEqual([isPlainObject(made.list), isPlainObject(made.map), isPlainObject(made.instance), isPlainObject(Object.create(null))], [false, false, false, true]);
     const record = recordOf({ topic: 'a', payload: made.payload });
     assert.equal(Object.getPrototypeOf(record.payload), Object.prototype, 'copied into the runtime');
+    const time = (record.payload as { time: unknown }).time;
+    assert.ok(time instanceof Date && time.getTime() === 0, 'its Date too, which MessagePack then keeps as a Date');
   });
 
   it('recordsIn: a batch of objects as it is, elements that are not objects as the payload of one', function () {

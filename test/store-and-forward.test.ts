@@ -160,7 +160,9 @@ describe('store and forward: a database outage on real processes', function () {
     red = await startNodeRed({ userDir });
     const after = (await waitForDrain(red, 240_000))[IDS.buffer];
     assert.equal(after.tornTailRecords, 1, 'the torn record is counted');
-    assert.equal(after.tornTailBytes, torn.length);
+    // The kill itself can tear the record being written (Linux ends a write to a file at a page
+    // boundary for a fatal signal): the tail cut from there on holds that part and ours, one tear.
+    assert.ok(after.tornTailBytes >= torn.length && after.tornTailBytes < torn.length + 1024 * 1024, `torn tail of ${after.tornTailBytes} bytes, ${torn.length} of them ours`);
     // What the last event-loop turn spilled reaches the OS at the end of that turn; a kill can land
     // before. What was read back into the ring (replayed; the ring refills from the disk to keep
     // the order) is memory again, lost with the process and bounded below with the ring.

@@ -15,6 +15,7 @@
  */
 import { Packr } from 'msgpackr';
 import type { DiskCodec } from './disk-record';
+import { isDate } from '../readings/values';
 
 // skipValues is documented in msgpackr's README but missing from its type definitions.
 const packr = new Packr(<ConstructorParameters<typeof Packr>[0] & { skipValues: unknown[] }>{
@@ -62,7 +63,7 @@ function withoutTransport(msg: Record<string, unknown>): Record<string, unknown>
 function storable(value: unknown, seen: WeakSet<object>): unknown {
   if (typeof value === 'function' || typeof value === 'symbol') return undefined;
   if (typeof value !== 'object' || value === null) return value;
-  if (Buffer.isBuffer(value) || value instanceof Date || ArrayBuffer.isView(value)) return value;
+  if (Buffer.isBuffer(value) || isDate(value) || ArrayBuffer.isView(value)) return value;
   if (seen.has(value)) return undefined;
   seen.add(value);
   if (Array.isArray(value)) return value.map((item) => storable(item, seen) ?? null);
@@ -108,7 +109,7 @@ export function mayNameRiskyKeys(bytes: Uint8Array): boolean {
 
 /** msgpackr reads a key `__proto__` as `__proto_` (so it cannot reach the prototype); both go. */
 function stripRiskyKeys(value: unknown): void {
-  if (typeof value !== 'object' || value === null || Buffer.isBuffer(value) || value instanceof Date) return;
+  if (typeof value !== 'object' || value === null || Buffer.isBuffer(value) || isDate(value)) return;
   if (Array.isArray(value)) {
     for (const item of value) stripRiskyKeys(item);
     return;
@@ -160,7 +161,7 @@ export function toMessageLine(msg: Record<string, unknown>): string {
       case 'object': {
         if (value === null) {
           const original = this[key];
-          return original instanceof Date ? { [TYPE_TAG]: 'Date', iso: null } : null;
+          return isDate(original) ? { [TYPE_TAG]: 'Date', iso: null } : null;
         }
         if ((value as { type?: unknown }).type === 'Buffer') {
           const original = this[key];
@@ -174,7 +175,7 @@ export function toMessageLine(msg: Record<string, unknown>): string {
         // toISOString ends in Z and is at least 24 characters long.
         if (value.length >= 24 && value.charCodeAt(value.length - 1) === 90) {
           const original = this[key];
-          if (original instanceof Date) return { [TYPE_TAG]: 'Date', iso: value };
+          if (isDate(original)) return { [TYPE_TAG]: 'Date', iso: value };
         }
         return value;
       case 'bigint':

@@ -1,4 +1,4 @@
-import { isPlainObject } from './values';
+import { isDate, isPlainObject } from './values';
 
 /**
  * The unit that travels from telemetry-batcher to timescale-sink: one reading, with the parts of the
@@ -116,10 +116,21 @@ function ownCopy(payload: unknown): unknown {
   if (typeof payload !== 'object' || payload === null) return payload;
   try {
     const proto = Object.getPrototypeOf(payload);
-    return proto === Object.prototype || (proto !== null && isPlainObject(payload)) ? { ...(payload as Record<string, unknown>) } : payload;
+    if (proto === Object.prototype) return { ...(payload as Record<string, unknown>) };
+    return proto !== null && isPlainObject(payload) ? runtimeCopy(payload) : payload;
   } catch {
     return payload;
   }
+}
+
+/** A function node's object as the runtime's, its Dates too: MessagePack keeps only the runtime's Dates as Dates. */
+function runtimeCopy(payload: Record<string, unknown>): Record<string, unknown> {
+  const copy = { ...payload };
+  for (const key of Object.keys(copy)) {
+    const value = copy[key];
+    if (isDate(value)) copy[key] = new Date(value.getTime());
+  }
+  return copy;
 }
 
 /**
