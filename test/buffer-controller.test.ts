@@ -133,6 +133,20 @@ describe('BufferController: the buffer without Node-RED', function () {
     a.buffer.close(true);
   });
 
+  it("after a redeploy the badge and the drop log count what earlier instances dropped, as the stats do", async function () {
+    const a = harness(dir, { capacity: 3, window: 1, statsInterval: 0 });
+    for (let i = 0; i < 10; i++) a.buffer.input({ topic: 'line1/t', payload: i }, () => undefined);
+    assert.equal((a.buffer.stats() as unknown as { dropped: number }).dropped, 6);
+    a.buffer.close(false);
+    const b = harness(dir, { capacity: 3, window: 1, statsInterval: 0 });
+    for (let i = 0; i < 5; i++) b.buffer.input({ topic: 'line1/t', payload: i }, () => undefined);
+    const dropped = (b.buffer.stats() as unknown as { dropped: number }).dropped;
+    assert.ok(dropped > 6, `stats: ${dropped}`);
+    assert.match(b.buffer.badge().text, new RegExp(`dropped ${dropped}$`));
+    assert.ok(b.logs.some((l) => new RegExp(`\\(total ${dropped}\\)`).test(l)), b.logs.join('\n'));
+    b.buffer.close(true);
+  });
+
   it('a deleted buffer leaves its spool; the node restored under its id replays it', async function () {
     const a = harness(dir, { capacity: 100, window: 1, statsInterval: 0 });
     for (let i = 0; i < 5; i++) a.buffer.input({ topic: 'line1/t', payload: i }, () => undefined);

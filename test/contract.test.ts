@@ -97,6 +97,7 @@ describe('contract: the sequence field', function () {
       assert.equal(seqFieldOf(['bat', 'sink-n']), 'n', 'two that agree');
       assert.equal(seqFieldOf(['bat', 'sink-seq']), 'seq', 'two that differ');
       assert.equal(seqFieldOf(['mqtt-out']), 'seq', 'a node of another package');
+      assert.equal(seqFieldOf(['sink-n', 'mqtt-out']), 'n', 'a node of another package beside a sink reads nothing');
       assert.equal(seqFieldOf([]), 'seq', 'nothing wired');
       withdraw.push(declareSeqField('loop', () => seqFieldOf(['loop'])));
       assert.equal(seqFieldOf(['loop']), 'seq', 'a batcher wired to itself');

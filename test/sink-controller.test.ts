@@ -85,7 +85,7 @@ describe('the sink controller', function () {
       assert.deepEqual(rows.rows, [{ source: 'press7/temp', value: 21.5 }]);
     });
 
-    it('takes a batch made elsewhere without throwing: elements that are not objects become readings, frozen records fail their message once; a batch sent again keeps its time of receipt', async function () {
+    it('takes a batch made elsewhere without throwing: elements that are not objects become readings, frozen records are copied, a record that takes no number fails its message once; a batch sent again keeps its time of receipt', async function () {
       const finished: Array<[string, Finish]> = [];
       const events: SinkEvents<string> = { finish: (port, how) => finished.push([port, how]), stats: () => undefined, log: () => undefined, changed: () => undefined, t: english('timescale-sink') };
       const db = { label: 'test', host: '', poolSize: 2, redact: (text: string) => text };
@@ -96,30 +96,37 @@ describe('the sink controller', function () {
       };
       // msg.batch set by a user's function: null and a bare number among the records.
       controller.receive({ batch: { id: 'b1' }, payload: [null, 7, { topic: 'press7/temp', payload: 21.5 }] }, 'odd elements');
-      controller.receive({ batch: { id: 'b2' }, payload: [Object.freeze({ topic: 'press7/temp', payload: { value: 1 } })] }, 'frozen');
+      controller.receive({ batch: { id: 'b2' }, payload: [Object.freeze({ topic: 'press7/frozen', payload: { value: 1 } })] }, 'frozen');
+      const unnumbered = Object.defineProperty({ topic: 'press7/temp', payload: { value: 1 } }, 'seq', {
+        get() {
+          throw new Error('no number here');
+        },
+      });
+      controller.receive({ batch: { id: 'b4' }, payload: [unnumbered] }, 'unnumbered');
       // No time of its own: the sink's time of receipt, kept in the record for when it comes again.
       const timeless = [{ topic: 'press7/flow', payload: 3.5 }];
       controller.receive({ batch: { id: 'b3' }, payload: timeless }, 'timeless');
-      await until(3);
+      await until(4);
       const by = new Map(finished);
-      assert.equal(finished.length, 3, JSON.stringify(finished));
+      assert.equal(finished.length, 4, JSON.stringify(finished));
       const odd = by.get('odd elements') as Finish;
       assert.equal(odd.error, undefined, 'one row written');
       assert.deepEqual(odd.deadLetter?.payload.map((letter) => [letter.record.payload, letter.reason]), [[null, 'payload is empty'], [7, 'no source: set msg.topic or payload.source']]);
-      assert.deepEqual(by.get('frozen'), { completion: 'failed', error: `not written: a reading could not be given its number and time (Cannot add property timestamp, object is not extensible)` });
+      assert.deepEqual(by.get('frozen'), {}, 'a frozen record is copied, and written');
+      assert.deepEqual(by.get('unnumbered'), { completion: 'failed', error: 'not written: a reading could not be given its number and time (no number here)' });
       assert.deepEqual(by.get('timeless'), {});
       const stamped = (timeless[0] as { timestamp?: unknown }).timestamp;
       assert.equal(typeof stamped, 'number');
       await new Promise((resolve) => setTimeout(resolve, 5));
       controller.receive({ batch: { id: 'b3' }, payload: timeless }, 'timeless again');
-      await until(4);
-      assert.deepEqual(finished[3], ['timeless again', {}]);
+      await until(5);
+      assert.deepEqual(finished[4], ['timeless again', {}]);
       const stats = controller.stats();
-      assert.deepEqual([stats.receivedMessages, stats.written, stats.duplicates, stats.rejected, stats.ignored], [3, 2, 1, 2, 1]);
+      assert.deepEqual([stats.receivedMessages, stats.written, stats.duplicates, stats.rejected, stats.ignored], [4, 3, 1, 2, 1]);
       assert.match(stats.ignoredReason, /could not be given its number and time/);
       await controller.close(true);
       const rows = await pool.query('SELECT source, value, extract(epoch FROM time) * 1000 AS ms FROM public.telemetry_batches ORDER BY source');
-      assert.deepEqual(rows.rows.map((r) => [r.source, r.value]), [['press7/flow', 3.5], ['press7/temp', 21.5]]);
+      assert.deepEqual(rows.rows.map((r) => [r.source, r.value]), [['press7/flow', 3.5], ['press7/frozen', 1], ['press7/temp', 21.5]]);
       assert.equal(Number(rows.rows[0].ms), stamped, 'one row, at the time of its first receipt');
     });
 

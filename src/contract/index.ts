@@ -288,30 +288,41 @@ export function followDeploys(RED: RedAPI, downstream: readonly string[], handle
 /** What a reading's own number is read from with no sink of ours after it: the Seq from option's default. */
 const DEFAULT_SEQ_FIELD = SINK_OPTIONS.seqProperty.default;
 const seqFields = new Map<string, () => string>();
+/** Counts declarations and withdrawals: an answer of seqFieldOf is kept until it moves. */
+let seqFieldsVersion = 0;
+const seqFieldAnswers = new WeakMap<readonly string[], { version: number; field: string }>();
 /** The nodes whose field is being asked for: a batcher wired in a loop must not ask itself again. */
 const asking = new Set<string>();
 
 /**
  * A node of ours names the payload field a reading's own sequence number is read from after it:
  * the sink its Seq from option, a batcher what its own downstream reads. Returns the function that
- * withdraws it (on close).
+ * withdraws it: call it when the node is deleted, not on every close, so that a redeployed node
+ * keeps its field until its new instance declares its own.
  */
 export function declareSeqField(nodeId: string, field: () => string): () => void {
   seqFields.set(nodeId, field);
+  seqFieldsVersion++;
   return () => {
-    if (seqFields.get(nodeId) === field) seqFields.delete(nodeId);
+    if (seqFields.get(nodeId) !== field) return;
+    seqFields.delete(nodeId);
+    seqFieldsVersion++;
   };
 }
 
 /**
- * The payload field the nodes `nodeIds` read a reading's own sequence number from: the one they
- * all declared, else the default (none of ours, or two that differ).
+ * The payload field the nodes `nodeIds` read a reading's own sequence number from: the one those
+ * of ours declared (a debug or an MQTT out beside them reads none), else the default (none of
+ * ours, or two that differ). Kept per `nodeIds` array until a declaration changes: a batcher asks
+ * for every message.
  */
 export function seqFieldOf(nodeIds: readonly string[]): string {
+  const kept = seqFieldAnswers.get(nodeIds);
+  if (kept !== undefined && kept.version === seqFieldsVersion) return kept.field;
   let found: string | undefined;
   for (const id of nodeIds) {
     const declared = seqFields.get(id);
-    if (declared === undefined || asking.has(id)) return DEFAULT_SEQ_FIELD;
+    if (declared === undefined || asking.has(id)) continue;
     asking.add(id);
     let field: string;
     try {
@@ -319,8 +330,13 @@ export function seqFieldOf(nodeIds: readonly string[]): string {
     } finally {
       asking.delete(id);
     }
-    if (found !== undefined && field !== found) return DEFAULT_SEQ_FIELD;
+    if (found !== undefined && field !== found) {
+      found = DEFAULT_SEQ_FIELD;
+      break;
+    }
     found = field;
   }
-  return found ?? DEFAULT_SEQ_FIELD;
+  const answer = found ?? DEFAULT_SEQ_FIELD;
+  seqFieldAnswers.set(nodeIds, { version: seqFieldsVersion, field: answer });
+  return answer;
 }

@@ -86,7 +86,7 @@ export = function (RED: RedAPI): void {
     node.on('close', (removed, closed) => {
       withdrawGroups();
       withdrawCustody();
-      withdrawSeqField();
+      if (removed) withdrawSeqField();
       stopWatching();
       stopFollowingDeploys();
       unpublish();

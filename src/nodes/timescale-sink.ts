@@ -93,7 +93,7 @@ export = function (RED: RedAPI): void {
     node.on('close', (removed: boolean, closed: () => void) => {
       controller.close(removed).finally(() => {
         withdrawCustody();
-        withdrawSeqField();
+        if (removed) withdrawSeqField();
         unpublish();
         status.stop();
         connection.release(node.id);

@@ -23,7 +23,7 @@ export const OPTIONS = {
   sourceProperty: { kind: 'text', name: 'Source from', doc: 'Else `msg.topic`.', default: 'source', check: 'property' },
   valueProperty: { kind: 'text', name: 'Value from', default: 'value', check: 'property' },
   kindProperty: { kind: 'text', name: 'Kind from', default: 'kind', check: 'property' },
-  seqProperty: { kind: 'text', name: 'Seq from', default: 'seq', check: 'property' },
+  seqProperty: { kind: 'text', name: 'Seq from', default: 'seq', check: 'property', doc: 'A telemetry-buffer or telemetry-batcher before the sink looks for a reading\'s own number in this field too.' },
   ...SHAPE_OPTIONS,
   chunkInterval: { kind: 'text', name: 'Chunk interval', doc: 'Auto mode only; at least 1 s. An interval with its unit: `30` alone is refused (PostgreSQL would read 30 seconds).', default: '1 day', check: 'chunkInterval' },
   compressAfter: { kind: 'text', name: 'Compress after', doc: 'Auto mode only, e.g. `7 days`. A server that refuses the policy (the Apache-2 edition) gives a warning, and the rows are still written.', default: '', optional: true, check: 'interval' },

@@ -282,9 +282,11 @@ export class BufferController {
     const s = this.core.stats();
     const dropping = s.dropped > this.lastDropped;
     this.lastDropped = s.dropped;
-    const line = this.dropLog.check(s.dropped, this.ports.now(), this.carry.totals.before('dropped'));
+    // What earlier instances dropped counts on the badge and in the log, as in the stats.
+    const earlier = this.carry.totals.before('dropped');
+    const line = this.dropLog.check(s.dropped, this.ports.now(), earlier);
     if (line !== undefined) this.ports.log.warn(line);
-    const diskText = this.disk?.badgeText(s.dropped, this.ports.t);
+    const diskText = this.disk?.badgeText(s.dropped + earlier, this.ports.t);
     if (diskText !== undefined) return { fill: dropping ? 'red' : 'yellow', shape: 'dot', text: diskText };
     const ringDepth = this.disk === undefined ? s.depth : this.core.ringDepth;
     const fill = ringDepth / s.capacity;
@@ -292,7 +294,7 @@ export class BufferController {
     return {
       fill: dropping || fill >= 0.9 ? 'red' : fill >= 0.5 ? 'yellow' : 'green',
       shape: s.depth > 0 || s.inFlight > 0 ? 'dot' : 'ring',
-      text: this.ports.t('status.fill', { percent: pct, dropped: compactCount(s.dropped) }),
+      text: this.ports.t('status.fill', { percent: pct, dropped: compactCount(s.dropped + earlier) }),
     };
   }
 

@@ -76,14 +76,18 @@ export function appendRecords(msg: TelemetryMessageLike, out: TelemetryRecord[])
   out.push(recordOf(msg));
 }
 
-/** An element of a batch or record group as a record: an object as it is, anything else as the payload of one. */
+/**
+ * An element of a batch or record group as a record our nodes can number and time: an object as it
+ * is, a frozen or sealed one copied, anything else as the payload of one.
+ */
 export function asRecord(element: unknown): TelemetryRecord {
-  return element !== null && typeof element === 'object' ? (element as TelemetryRecord) : { payload: element };
+  if (element === null || typeof element !== 'object') return { payload: element };
+  return Object.isExtensible(element) ? (element as TelemetryRecord) : { ...(element as TelemetryRecord) };
 }
 
-/** The elements of a batch (a telemetry-batcher's msg.payload) as records: the same array when every element is an object. */
+/** The elements of a batch (a telemetry-batcher's msg.payload) as records (asRecord): the same array when each is one already. */
 export function recordsIn(elements: readonly unknown[]): TelemetryRecord[] {
-  for (const element of elements) if (element === null || typeof element !== 'object') return elements.map(asRecord);
+  for (const element of elements) if (element === null || typeof element !== 'object' || !Object.isExtensible(element)) return elements.map(asRecord);
   return elements as TelemetryRecord[];
 }
 

@@ -24,9 +24,16 @@ export function hasOwnKeys(object: object): boolean {
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
-  if (proto === Object.prototype || proto === null) return true;
-  // Another realm's Object.prototype is the one prototype whose own prototype is null.
-  return Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(value) === '[object Object]';
+  return proto === Object.prototype || proto === null || isForeignObjectPrototype(proto);
+}
+
+const OBJECT_SOURCE = Function.prototype.toString.call(Object);
+
+/** Another realm's Object.prototype: no prototype of its own, and that realm's Object as its constructor. */
+function isForeignObjectPrototype(proto: object): boolean {
+  if (Object.getPrototypeOf(proto) !== null || !Object.prototype.hasOwnProperty.call(proto, 'constructor')) return false;
+  const constructor: unknown = (proto as { constructor?: unknown }).constructor;
+  return typeof constructor === 'function' && Function.prototype.toString.call(constructor) === OBJECT_SOURCE;
 }
 
 /** A Date, of this realm or a function node's. */

@@ -206,9 +206,6 @@ function parseTime(raw: unknown, where: string): number | string {
   if (typeof raw === 'number') {
     if (!Number.isFinite(raw)) return `${where} is ${describe(raw)}, expected epoch milliseconds`;
     ms = raw;
-  } else if (isDate(raw)) {
-    ms = raw.getTime();
-    if (Number.isNaN(ms)) return `${where} is an invalid Date`;
   } else if (typeof raw === 'string') {
     const trimmed = raw.trim();
     const match = ISO_8601.exec(trimmed);
@@ -218,6 +215,9 @@ function parseTime(raw: unknown, where: string): number | string {
     const dateOnly = trimmed.length === 10;
     ms = Date.parse(match[1] || dateOnly ? trimmed : `${trimmed}Z`);
     if (Number.isNaN(ms)) return `${where} ${JSON.stringify(raw.slice(0, 40))} is not a valid time`;
+  } else if (isDate(raw)) {
+    ms = raw.getTime();
+    if (Number.isNaN(ms)) return `${where} is an invalid Date`;
   } else {
     return `${where} is ${describe(raw)}, expected a Date, epoch milliseconds or an ISO 8601 string`;
   }
@@ -326,6 +326,12 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
     value = payload ? 1 : 0;
   } else if (isPlainObject(payload)) {
     fields = payload;
+    // Another realm's object (a function node's) may inherit from its own Object.prototype, which
+    // readsByName did not check: its fields are read in the pass over its own keys.
+    if (byName) {
+      const proto: unknown = Object.getPrototypeOf(payload);
+      if (proto !== Object.prototype && proto !== null) byName = false;
+    }
   } else if (payload === undefined || payload === null) {
     return 'payload is empty';
   } else {
