@@ -14,7 +14,7 @@ import type { InputMessage } from '../readings/shape-result';
 import type { Completion } from '../shared/completion';
 import { Totals } from '../shared/totals';
 import { compactCount } from '../shared/badge-text';
-import type { Translate } from '../shared/text';
+import { errorText, type Translate } from '../shared/text';
 import { Batch, BatchAssembler, type BatcherOptions, type FlushReason } from './batch-assembler';
 
 export interface BatcherInput {
@@ -198,7 +198,7 @@ export class Batcher {
       // A record made elsewhere that takes no number (frozen, a getter that throws): the message
       // fails with the reason and counts as ignored, as it never entered.
       this.counts.ignored++;
-      this.counts.ignoredReason = this.ports.t('log.notStamped', { error: err instanceof Error ? err.message : String(err) });
+      this.counts.ignoredReason = this.ports.t('log.notStamped', { error: errorText(err, this.ports.t) });
       done(new Error(this.counts.ignoredReason));
       return;
     }

@@ -13,7 +13,7 @@ import { resolveShapeOptions, recordsOf, shapeMessage, type ResolvedShapeOptions
 import { SequenceJournal, SequenceStamper } from '../readings/sequence';
 import { RateMeter } from '../shared/rate-meter';
 import { Totals } from '../shared/totals';
-import { say, type Translate } from '../shared/text';
+import { errorText, say, type Translate } from '../shared/text';
 import { misconfiguredFix, REFUSAL_SHOWN_MS, shortDuration, sinkBadge, type Badge } from './sink-status';
 import type { DeadLetterEntry, SinkState, SinkStats } from './sink-types';
 import { propertyNames } from './row-mapping';
@@ -242,7 +242,7 @@ export class SinkController<P> {
       // A record made elsewhere that takes neither (frozen, a getter that throws): its message
       // fails with the reason and counts as ignored, as it never entered.
       this.ignored++;
-      this.ignoredReason = this.events.t('log.notStamped', { error: err instanceof Error ? err.message : String(err) });
+      this.ignoredReason = this.events.t('log.notStamped', { error: errorText(err, this.events.t) });
       this.events.finish(port, { completion: 'failed', error: this.ignoredReason });
       return;
     }
