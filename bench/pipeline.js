@@ -11,7 +11,10 @@
 //      hand (bench/raw-unnest.js: text arrays, as node-postgres sends JavaScript arrays), same
 //      number of concurrent statements as the sink, straight from this process
 //   c  telemetry-simulator -> telemetry-buffer -> telemetry-batcher -> timescale-sink, 1 event/msg
-//   d  the same, 100 events per message
+//   c0 telemetry-simulator -> bench-direct: one node that completes each message at once and sends
+//      its rows in columns as the sink's INSERT (no ring, acknowledgement, retry or options): the
+//      least any pipeline into PostgreSQL does per event, measured beside c instead of added up
+//   d  c with 100 events per message
 //   e  what an integrator builds today: simulator -> core batch (count) -> core join -> function
 //      (one multi-row INSERT per batch) -> a node doing what node-red-contrib-postgresql does
 //   f  10x overload for 60 s: producer at half of a, into a database slowed to a tenth of that;
@@ -270,6 +273,17 @@ function routingFlow(count, direct = false) {
   ];
 }
 
+/** simulator -> bench-direct (item c0): the least a pipeline into PostgreSQL can do per event. */
+function directFlow(db, table) {
+  const z = 'benchtab';
+  return [
+    { id: z, type: 'tab', label: 'bench' },
+    inject('injStart', z, 'sim', 'start'),
+    simulatorNode(z, { count: N, prefix: 'c0', to: 'direct' }),
+    { id: 'direct', type: 'bench-direct', z, host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, poolSize: POOL, batch: BATCH, table, wires: [] },
+  ];
+}
+
 // The function an integrator writes for node-red-contrib-postgresql: one multi-row INSERT per
 // joined batch, with $n parameters in msg.params (5 per row: 5,000 for 1,000 rows).
 const INTEGRATOR_FUNCTION = `
@@ -338,6 +352,26 @@ async function itemA(server, direct = false) {
     const cpu = cpuSince(cpu0, cpuNow(server, nr.red.pid), N, (Date.now() - t0) / 1000);
     if (OLD_GEN_DIR) await saveOldGen(nr, direct ? 'a1' : 'a');
     return { events: N, seconds, eventsPerSecond: N / seconds, deliveriesPerEvent: direct ? 1 : 2, cpu };
+  } finally {
+    await nr.stop();
+  }
+}
+
+async function itemC0(db, pool, server) {
+  await createTable(pool, 'bench_c0');
+  const nr = await nodeRed(directFlow(db, 'bench_c0'));
+  try {
+    await delay(500);
+    const t0 = Date.now();
+    const cpu0 = cpuNow(server, nr.red.pid);
+    await nr.inject('injStart');
+    const state = await waitFor('the direct node', async () => {
+      const s = await nr.get('/bench/state');
+      return s.counters.direct.count >= N ? s : null;
+    }, 300000, POLL_MS);
+    const seconds = (state.counters.direct.lastAt - t0) / 1000;
+    const cpu = cpuSince(cpu0, cpuNow(server, nr.red.pid), N, (Date.now() - t0) / 1000);
+    return { events: N, seconds, eventsPerSecond: N / seconds, cpu };
   } finally {
     await nr.stop();
   }
@@ -762,6 +796,7 @@ function table(results) {
   if (r.a1) row('a1', 'one delivery per event (source -> counter), the floor of any pipeline', fmt(r.a1.eventsPerSecond), `${r.a1.seconds.toFixed(2)} s`, r.a1);
   if (r.b) row('b', `node-postgres ceiling (raw unnest INSERT, ${BATCH}/stmt, ${POOL} conns)`, fmt(r.b.eventsPerSecond), `${r.b.seconds.toFixed(2)} s`, r.b);
   if (r.c) row('c', 'pipeline, 1 event/msg', fmt(r.c.eventsPerSecond), `${r.c.seconds.toFixed(2)} s, ${r.c.rows} rows, ${r.c.dropped} dropped, ${fmt(r.c.batcher.receivedMessages)} messages into the batcher`, r.c);
+  if (r.c0) row('c0', 'one node: columns and the sink INSERT, no guarantees (the least a pipeline does)', fmt(r.c0.eventsPerSecond), `${r.c0.seconds.toFixed(2)} s`, r.c0);
   if (r.d) row('d', 'pipeline, 100 events/msg', fmt(r.d.eventsPerSecond), `${r.d.seconds.toFixed(2)} s, ${r.d.rows} rows`, r.d);
   if (r.e) row('e', 'core batch -> join -> function -> postgresql (1 query/msg)', fmt(r.e.eventsPerSecond), `${r.e.seconds.toFixed(2)} s, ${r.e.rows} rows`, r.e);
   if (r.f) row('f', `10x overload: ${fmt(r.f.targetRate)}/s into a database taking ${fmt(r.f.databaseRate)}/s, ${r.f.seconds} s`, fmt(r.f.samples[r.f.samples.length - 1].written / r.f.seconds), `produced ${fmt(r.f.produced)} (Node-RED ${r.f.overloadUsPerEvent.toFixed(1)} us of CPU per event), written ${fmt(r.f.written)} (with the drain), dropped ${fmt(r.f.dropped)}, accounted ${r.f.accountedFor}; RSS ${MiB(r.f.rssBaseline).toFixed(0)} -> ${MiB(r.f.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(r.f.rssMax).toFixed(0)} MiB, +${MiB(r.f.rssGrowthAfter10s).toFixed(1)} MiB after 10 s; heap max ${MiB(r.f.heapMax).toFixed(0)} MiB, held after a full GC +${MiB(r.f.heapRetained).toFixed(0)} MiB; ring needs ~${MiB(r.f.ringNeedBytes).toFixed(0)} MiB`);
@@ -781,6 +816,11 @@ function table(results) {
   if (t.ceiling) {
     const c = t.ceiling;
     lines.push(`floor: one Node-RED delivery ${c.deliveryUsPerEvent.toFixed(1)} (a1) + rows to parameters and sent ${c.sendUsPerEvent.toFixed(1)} (b's client) + PostgreSQL ${c.postgresUsPerEvent.toFixed(1)} (c) = ${c.usPerEvent.toFixed(1)} us of CPU per event at least; on ${c.cores} cores, all busy, no pipeline passes ${fmt(c.eventsPerSecond)}/s: c/e <= ${c.ceBound.toFixed(2)}${c.caBound ? `, c/a <= ${c.caBound.toFixed(2)}` : ''}`);
+  }
+  if (each.cc0 && each.c0e) {
+    // c0 measures, in the same rounds, what the floor above adds up from parts measured apart.
+    const round = (x) => `${x.median.toFixed(2)} (rounds ${x.rounds.map((v) => v.toFixed(2)).join(' / ')})`;
+    lines.push(`c0, the least a pipeline does: c0/e ${round(each.c0e)}, so c/e >= 3 needs c at ${(3 / each.c0e.median).toFixed(2)} of c0; c/c0 ${round(each.cc0)}; Node-RED ${r.c0.cpu.clientMsPer1k.toFixed(1)} us of CPU per event in c0, ${r.c.cpu.clientMsPer1k.toFixed(1)} in c`);
   }
   if (r.a && r.c) {
     const cUs = r.c.cpu.clientMsPer1k + r.c.cpu.postgresMsPer1k;
@@ -814,6 +854,7 @@ async function main() {
       ['a1', 'source -> counter', () => itemA(server, true)],
       ['b', 'node-postgres ceiling', () => itemB(db, server)],
       ['c', 'pipeline, 1 event/msg', () => runPipeline(db, pool, server, { table: 'bench_c', perMessage: 1, prefix: 'c' })],
+      ['c0', 'one node: columns and the sink INSERT, nothing else', () => itemC0(db, pool, server)],
       ['d', 'pipeline, 100 events/msg', () => runPipeline(db, pool, server, { table: 'bench_d', perMessage: 100, prefix: 'd' })],
       ['e', 'integrator flow', () => itemE(db, pool, server)],
     ].filter(([item]) => want(item));
@@ -839,7 +880,7 @@ async function main() {
       const each = runs[x].map((rx, i) => rx.eventsPerSecond / runs[y][i].eventsPerSecond);
       return { median: [...each].sort((p, q) => p - q)[Math.floor((each.length - 1) / 2)], rounds: each };
     };
-    results.ratios = { ca: paired('c', 'a'), db: paired('d', 'b'), ce: paired('c', 'e') };
+    results.ratios = { ca: paired('c', 'a'), db: paired('d', 'b'), ce: paired('c', 'e'), cc0: paired('c', 'c0'), c0e: paired('c0', 'e') };
     const cRate = items.c ? items.c.eventsPerSecond : Number(process.env.BENCH_C_RATE || 20000);
     if (want('f')) { const aRate = items.a ? items.a.eventsPerSecond : Number(process.env.BENCH_A_RATE || 30000); log(`f: 10x overload at ${fmt(aRate / 2)}/s for ${OVERLOAD_S} s`); const ringNeed = await ringNeedBytes(OVERLOAD_CAPACITY); log(`f: a ring of ${fmt(OVERLOAD_CAPACITY)} messages needs ${MiB(ringNeed).toFixed(1)} MiB`); items.f = await itemF(db, pool, aRate, ringNeed); log(`f: dropped ${fmt(items.f.dropped)}; ${overloadSummary(items.f)}`);
       // The same with V8's old space capped: shows how much of f's RSS is garbage V8 lets pile up

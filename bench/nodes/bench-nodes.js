@@ -69,6 +69,7 @@ module.exports = function (RED) {
   }
   RED.nodes.registerType('bench-counter', BenchCounter);
   module.exports.postgresql(RED);
+  module.exports.direct(RED, counters);
 };
 
 // What node-red-contrib-postgresql's node does (that package is not in the registry this machine
@@ -94,4 +95,61 @@ module.exports.postgresql = function (RED) {
     });
   }
   RED.nodes.registerType('bench-postgresql', BenchPostgresql);
+};
+
+// The least a Node-RED pipeline into PostgreSQL can do per event (item c0): one node that completes
+// each message at once, keeps its row in columns, and sends every BATCH rows as the sink's own
+// binary unnest INSERT on one of `poolSize` connections. No ring, no acknowledgement, no retry,
+// no mapping options: what the package adds to this is what c costs beyond it.
+module.exports.direct = function (RED, counters) {
+  const { Pool } = require('pg');
+  const { InsertStatement } = require('../../nodes/lib/core/sink/insert-statement.js');
+  const COLUMNS = ['time', 'source', 'kind', 'value', 'seq'];
+  function BenchDirect(def) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const batch = Number(def.batch) || 1000;
+    const connections = Number(def.poolSize) || 4;
+    const pool = new Pool({ host: def.host, port: Number(def.port), database: def.database, user: def.user, password: def.password, max: connections });
+    pool.on('error', (err) => node.error(err.message));
+    const statement = new InsertStatement(`public.${def.table}`, { time: 'time', source: 'source', kind: 'kind', value: 'value', seq: 'seq' }, COLUMNS);
+    const state = { kind: 'direct', count: 0, messages: 0, firstAt: 0, lastAt: 0 };
+    counters.set(node.id, state);
+    const empty = () => ({ time: [], source: [], kind: [], value: [], seq: [], extra: [] });
+    let rows = empty();
+    const waiting = [];
+    let inFlight = 0;
+    const send = (full) => {
+      inFlight++;
+      pool.query(statement.plain, statement.parameters(full)).then((result) => {
+        state.count += result.rowCount;
+        state.lastAt = Date.now();
+      }, (err) => node.error(err.message)).then(() => {
+        inFlight--;
+        if (waiting.length > 0) send(waiting.shift());
+      });
+    };
+    node.on('input', (msg, _send, done) => {
+      const p = msg.payload;
+      if (state.firstAt === 0) state.firstAt = Date.now();
+      state.messages++;
+      rows.time.push(p.time);
+      rows.source.push(msg.topic);
+      rows.kind.push(p.kind);
+      rows.value.push(p.value);
+      rows.seq.push(p.seq);
+      done();
+      if (rows.time.length >= batch) {
+        const full = rows;
+        rows = empty();
+        if (inFlight < connections) send(full);
+        else waiting.push(full);
+      }
+    });
+    node.on('close', (done) => {
+      counters.delete(node.id);
+      pool.end().then(() => done(), () => done());
+    });
+  }
+  RED.nodes.registerType('bench-direct', BenchDirect);
 };
