@@ -6,7 +6,7 @@
 //
 //   npm run bench:compare -- <commit> [item] [groups]     e.g. npm run bench:compare -- HEAD~3 c 5
 //
-// item: a, a1, b, c, c0, d or e (default c); groups: how many A B B A groups (default 5: 20 runs of c
+// item: a, a1, b, c, c0, c1, d or e (default c); groups: how many A B B A groups (default 5: 20 runs of c
 // take about 3 minutes). A is built in a temporary git worktree beside this one, which shares its
 // node_modules; B is this checkout as it is, uncommitted changes included. Prints every run, then
 // per side the median events/s and the CPU per event of Node-RED and PostgreSQL, and the median of
@@ -18,8 +18,8 @@ const { execFileSync } = require('child_process');
 
 const [commit, item = 'c', groupsArg = '5'] = process.argv.slice(2);
 const groups = Number(groupsArg);
-if (!commit || !['a', 'a1', 'b', 'c', 'c0', 'd', 'e'].includes(item) || !Number.isSafeInteger(groups) || groups < 1) {
-  console.error('usage: npm run bench:compare -- <commit> [a|a1|b|c|c0|d|e] [groups]');
+if (!commit || !['a', 'a1', 'b', 'c', 'c0', 'c1', 'd', 'e'].includes(item) || !Number.isSafeInteger(groups) || groups < 1) {
+  console.error('usage: npm run bench:compare -- <commit> [a|a1|b|c|c0|c1|d|e] [groups]');
   process.exit(2);
 }
 const root = path.resolve(__dirname, '..');

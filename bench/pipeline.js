@@ -14,6 +14,9 @@
 //   c0 telemetry-simulator -> bench-direct: one node that completes each message at once and sends
 //      its rows in columns as the sink's INSERT (no ring, acknowledgement, retry or options): the
 //      least any pipeline into PostgreSQL does per event, measured beside c instead of added up
+//   c1 a prototype, not a design (bench/nodes): c's three nodes and the bookkeeping of its guarantees
+//      (numbering, holding until the commit, open batches), with each reading kept in columns from
+//      the moment it is taken in instead of as a record object
 //   d  c with 100 events per message
 //   e  what an integrator builds today: simulator -> core batch (count) -> core join -> function
 //      (one multi-row INSERT per batch) -> a node doing what node-red-contrib-postgresql does
@@ -284,6 +287,19 @@ function directFlow(db, table) {
   ];
 }
 
+/** simulator -> bench-columns-in -> bench-columns-batch -> bench-columns-sink (item c1, a prototype). */
+function columnsFlow(db, table) {
+  const z = 'benchtab';
+  return [
+    { id: z, type: 'tab', label: 'bench' },
+    inject('injStart', z, 'sim', 'start'),
+    simulatorNode(z, { count: N, prefix: 'c1', to: 'colin' }),
+    { id: 'colin', type: 'bench-columns-in', z, wires: [['colbat']] },
+    { id: 'colbat', type: 'bench-columns-batch', z, batch: BATCH, open: POOL, wires: [['direct']] },
+    { id: 'direct', type: 'bench-columns-sink', z, host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, poolSize: POOL, table, wires: [] },
+  ];
+}
+
 // The function an integrator writes for node-red-contrib-postgresql: one multi-row INSERT per
 // joined batch, with $n parameters in msg.params (5 per row: 5,000 for 1,000 rows).
 const INTEGRATOR_FUNCTION = `
@@ -357,9 +373,10 @@ async function itemA(server, direct = false) {
   }
 }
 
-async function itemC0(db, pool, server) {
-  await createTable(pool, 'bench_c0');
-  const nr = await nodeRed(directFlow(db, 'bench_c0'));
+async function itemC0(db, pool, server, columns = false) {
+  const table = columns ? 'bench_c1' : 'bench_c0';
+  await createTable(pool, table);
+  const nr = await nodeRed(columns ? columnsFlow(db, table) : directFlow(db, table));
   try {
     await delay(500);
     const t0 = Date.now();
@@ -797,6 +814,7 @@ function table(results) {
   if (r.b) row('b', `node-postgres ceiling (raw unnest INSERT, ${BATCH}/stmt, ${POOL} conns)`, fmt(r.b.eventsPerSecond), `${r.b.seconds.toFixed(2)} s`, r.b);
   if (r.c) row('c', 'pipeline, 1 event/msg', fmt(r.c.eventsPerSecond), `${r.c.seconds.toFixed(2)} s, ${r.c.rows} rows, ${r.c.dropped} dropped, ${fmt(r.c.batcher.receivedMessages)} messages into the batcher`, r.c);
   if (r.c0) row('c0', 'one node: columns and the sink INSERT, no guarantees (the least a pipeline does)', fmt(r.c0.eventsPerSecond), `${r.c0.seconds.toFixed(2)} s`, r.c0);
+  if (r.c1) row('c1', 'prototype: c with readings in columns from the buffer on', fmt(r.c1.eventsPerSecond), `${r.c1.seconds.toFixed(2)} s`, r.c1);
   if (r.d) row('d', 'pipeline, 100 events/msg', fmt(r.d.eventsPerSecond), `${r.d.seconds.toFixed(2)} s, ${r.d.rows} rows`, r.d);
   if (r.e) row('e', 'core batch -> join -> function -> postgresql (1 query/msg)', fmt(r.e.eventsPerSecond), `${r.e.seconds.toFixed(2)} s, ${r.e.rows} rows`, r.e);
   if (r.f) row('f', `10x overload: ${fmt(r.f.targetRate)}/s into a database taking ${fmt(r.f.databaseRate)}/s, ${r.f.seconds} s`, fmt(r.f.samples[r.f.samples.length - 1].written / r.f.seconds), `produced ${fmt(r.f.produced)} (Node-RED ${r.f.overloadUsPerEvent.toFixed(1)} us of CPU per event), written ${fmt(r.f.written)} (with the drain), dropped ${fmt(r.f.dropped)}, accounted ${r.f.accountedFor}; RSS ${MiB(r.f.rssBaseline).toFixed(0)} -> ${MiB(r.f.rssAt10s).toFixed(0)} (10 s) -> max ${MiB(r.f.rssMax).toFixed(0)} MiB, +${MiB(r.f.rssGrowthAfter10s).toFixed(1)} MiB after 10 s; heap max ${MiB(r.f.heapMax).toFixed(0)} MiB, held after a full GC +${MiB(r.f.heapRetained).toFixed(0)} MiB; ring needs ~${MiB(r.f.ringNeedBytes).toFixed(0)} MiB`);
@@ -822,6 +840,7 @@ function table(results) {
     const round = (x) => `${x.median.toFixed(2)} (rounds ${x.rounds.map((v) => v.toFixed(2)).join(' / ')})`;
     lines.push(`c0, the least a pipeline does: c0/e ${round(each.c0e)}, so c/e >= 3 needs c at ${(3 / each.c0e.median).toFixed(2)} of c0; c/c0 ${round(each.cc0)}; Node-RED ${r.c0.cpu.clientMsPer1k.toFixed(1)} us of CPU per event in c0, ${r.c.cpu.clientMsPer1k.toFixed(1)} in c`);
   }
+  if (each.c1e && each.c1c0) lines.push(`c1, the prototype in columns: c1/e ${each.c1e.median.toFixed(2)} (rounds ${each.c1e.rounds.map((v) => v.toFixed(2)).join(' / ')}), c1/c0 ${each.c1c0.median.toFixed(2)} (rounds ${each.c1c0.rounds.map((v) => v.toFixed(2)).join(' / ')}); Node-RED ${r.c1.cpu.clientMsPer1k.toFixed(1)} us of CPU per event`);
   if (r.a && r.c) {
     const cUs = r.c.cpu.clientMsPer1k + r.c.cpu.postgresMsPer1k;
     const cMax = (results.machine.nproc * 1e6) / cUs;
@@ -855,6 +874,7 @@ async function main() {
       ['b', 'node-postgres ceiling', () => itemB(db, server)],
       ['c', 'pipeline, 1 event/msg', () => runPipeline(db, pool, server, { table: 'bench_c', perMessage: 1, prefix: 'c' })],
       ['c0', 'one node: columns and the sink INSERT, nothing else', () => itemC0(db, pool, server)],
+      ['c1', 'prototype: c in columns', () => itemC0(db, pool, server, true)],
       ['d', 'pipeline, 100 events/msg', () => runPipeline(db, pool, server, { table: 'bench_d', perMessage: 100, prefix: 'd' })],
       ['e', 'integrator flow', () => itemE(db, pool, server)],
     ].filter(([item]) => want(item));
@@ -880,7 +900,7 @@ async function main() {
       const each = runs[x].map((rx, i) => rx.eventsPerSecond / runs[y][i].eventsPerSecond);
       return { median: [...each].sort((p, q) => p - q)[Math.floor((each.length - 1) / 2)], rounds: each };
     };
-    results.ratios = { ca: paired('c', 'a'), db: paired('d', 'b'), ce: paired('c', 'e'), cc0: paired('c', 'c0'), c0e: paired('c0', 'e') };
+    results.ratios = { ca: paired('c', 'a'), db: paired('d', 'b'), ce: paired('c', 'e'), cc0: paired('c', 'c0'), c0e: paired('c0', 'e'), c1e: paired('c1', 'e'), c1c0: paired('c1', 'c0') };
     const cRate = items.c ? items.c.eventsPerSecond : Number(process.env.BENCH_C_RATE || 20000);
     if (want('f')) { const aRate = items.a ? items.a.eventsPerSecond : Number(process.env.BENCH_A_RATE || 30000); log(`f: 10x overload at ${fmt(aRate / 2)}/s for ${OVERLOAD_S} s`); const ringNeed = await ringNeedBytes(OVERLOAD_CAPACITY); log(`f: a ring of ${fmt(OVERLOAD_CAPACITY)} messages needs ${MiB(ringNeed).toFixed(1)} MiB`); items.f = await itemF(db, pool, aRate, ringNeed); log(`f: dropped ${fmt(items.f.dropped)}; ${overloadSummary(items.f)}`);
       // The same with V8's old space capped: shows how much of f's RSS is garbage V8 lets pile up

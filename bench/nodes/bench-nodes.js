@@ -70,6 +70,7 @@ module.exports = function (RED) {
   RED.nodes.registerType('bench-counter', BenchCounter);
   module.exports.postgresql(RED);
   module.exports.direct(RED, counters);
+  module.exports.columns(RED, counters);
 };
 
 // What node-red-contrib-postgresql's node does (that package is not in the registry this machine
@@ -152,4 +153,123 @@ module.exports.direct = function (RED, counters) {
     });
   }
   RED.nodes.registerType('bench-direct', BenchDirect);
+};
+
+// A prototype for measuring only (item c1, BENCH_ONLY=c1): c's three nodes and its guarantees'
+// bookkeeping, with each reading kept in columns from the moment it is taken in instead of as a
+// record object. bench-columns-in numbers and times a reading, completes the message, appends the
+// row to a block of 100 and holds the block until the end acknowledges it (the ring's part);
+// bench-columns-batch gathers blocks into batches of BATCH rows, at most `open` unacknowledged
+// (the batcher's part); bench-columns-sink sends a batch as the sink's statement and acknowledges
+// its blocks on commit. No mapping options, no retry: what the design could reach, not a design.
+module.exports.columns = function (RED, counters) {
+  const { Pool } = require('pg');
+  const { InsertStatement } = require('../../nodes/lib/core/sink/insert-statement.js');
+  const COLUMNS = ['time', 'source', 'kind', 'value', 'seq'];
+  const newBlock = () => ({ time: [], source: [], kind: [], value: [], seq: [], extra: [] });
+
+  function BenchColumnsIn(def) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const held = new Set();
+    const seqs = new Map();
+    let block = newBlock();
+    let scheduled = false;
+    const ack = (b) => held.delete(b);
+    const flush = () => {
+      scheduled = false;
+      if (block.time.length === 0) return;
+      const full = block;
+      block = newBlock();
+      held.add(full);
+      node.send({ payload: full, ack });
+    };
+    node.on('input', (msg, _send, done) => {
+      const p = msg.payload;
+      const topic = msg.topic;
+      // What the sink checks of each reading, here where it is taken in (a rejected one would travel on as a record).
+      if (typeof p !== 'object' || p === null || !Number.isFinite(p.value) || typeof topic !== 'string' || topic.length > 256 || typeof p.kind !== 'string') {
+        done(new Error('not a reading this prototype takes'));
+        return;
+      }
+      const seq = (seqs.get(topic) ?? 0) + 1;
+      seqs.set(topic, seq);
+      block.time.push(typeof p.time === 'number' ? p.time : Date.now());
+      block.source.push(topic);
+      block.kind.push(p.kind);
+      block.value.push(p.value);
+      block.seq.push(seq);
+      done();
+      if (block.time.length >= 100) flush();
+      else if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    });
+  }
+  RED.nodes.registerType('bench-columns-in', BenchColumnsIn);
+
+  function BenchColumnsBatch(def) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const batch = Number(def.batch) || 1000;
+    const open = Number(def.open) || 4;
+    let blocks = [];
+    let dones = [];
+    let rows = 0;
+    let inFlight = 0;
+    const ready = [];
+    let timer;
+    const release = () => {
+      while (inFlight < open && ready.length > 0) {
+        const b = ready.shift();
+        inFlight++;
+        node.send({ payload: b.blocks, ack: () => { inFlight--; for (const d of b.dones) d(); release(); } });
+      }
+    };
+    const cut = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (rows === 0) return;
+      ready.push({ blocks, dones });
+      blocks = [];
+      dones = [];
+      rows = 0;
+      release();
+    };
+    node.on('input', (msg, _send, done) => {
+      blocks.push(msg.payload);
+      dones.push(() => { msg.ack(msg.payload); done(); });
+      rows += msg.payload.time.length;
+      if (rows >= batch) cut();
+      else if (timer === undefined) timer = setTimeout(cut, 200);
+    });
+    node.on('close', () => clearTimeout(timer));
+  }
+  RED.nodes.registerType('bench-columns-batch', BenchColumnsBatch);
+
+  function BenchColumnsSink(def) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const pool = new Pool({ host: def.host, port: Number(def.port), database: def.database, user: def.user, password: def.password, max: Number(def.poolSize) || 4 });
+    pool.on('error', (err) => node.error(err.message));
+    const statement = new InsertStatement(`public.${def.table}`, { time: 'time', source: 'source', kind: 'kind', value: 'value', seq: 'seq' }, COLUMNS);
+    const state = { kind: 'columns', count: 0, messages: 0, firstAt: 0, lastAt: 0 };
+    counters.set(node.id, state);
+    node.on('input', (msg, _send, done) => {
+      const rows = newBlock();
+      for (const b of msg.payload) for (const c of COLUMNS) for (const v of b[c]) rows[c].push(v);
+      pool.query(statement.plain, statement.parameters(rows)).then((result) => {
+        state.count += result.rowCount;
+        state.lastAt = Date.now();
+        msg.ack();
+        done();
+      }, (err) => done(err));
+    });
+    node.on('close', (done) => {
+      counters.delete(node.id);
+      pool.end().then(() => done(), () => done());
+    });
+  }
+  RED.nodes.registerType('bench-columns-sink', BenchColumnsSink);
 };
