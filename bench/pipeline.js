@@ -13,7 +13,8 @@
 //   c  telemetry-simulator -> telemetry-buffer -> telemetry-batcher -> timescale-sink, 1 event/msg
 //   c0 telemetry-simulator -> bench-direct: one node that completes each message at once and sends
 //      its rows in columns as the sink's INSERT (no ring, acknowledgement, retry or options): the
-//      least any pipeline into PostgreSQL does per event, measured beside c instead of added up
+//      least any pipeline into PostgreSQL does per event at one event per message, measured beside
+//      c instead of added up
 //   c1 a prototype, not a design (bench/nodes): c's three nodes and the bookkeeping of its guarantees
 //      (numbering, holding until the commit, open batches), with each reading kept in columns from
 //      the moment it is taken in instead of as a record object
@@ -276,14 +277,14 @@ function routingFlow(count, direct = false) {
   ];
 }
 
-/** simulator -> bench-direct (item c0): the least a pipeline into PostgreSQL can do per event. */
+/** simulator -> bench-direct (item c0): the least a pipeline into PostgreSQL does per event at one event per message. */
 function directFlow(db, table) {
   const z = 'benchtab';
   return [
     { id: z, type: 'tab', label: 'bench' },
     inject('injStart', z, 'sim', 'start'),
-    simulatorNode(z, { count: N, prefix: 'c0', to: 'direct' }),
-    { id: 'direct', type: 'bench-direct', z, host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, poolSize: POOL, batch: BATCH, table, wires: [] },
+    simulatorNode(z, { count: N, prefix: 'c0', to: 'writer' }),
+    { id: 'writer', type: 'bench-direct', z, host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, poolSize: POOL, batch: BATCH, table, wires: [] },
   ];
 }
 
@@ -295,8 +296,8 @@ function columnsFlow(db, table) {
     inject('injStart', z, 'sim', 'start'),
     simulatorNode(z, { count: N, prefix: 'c1', to: 'colin' }),
     { id: 'colin', type: 'bench-columns-in', z, wires: [['colbat']] },
-    { id: 'colbat', type: 'bench-columns-batch', z, batch: BATCH, open: POOL, wires: [['direct']] },
-    { id: 'direct', type: 'bench-columns-sink', z, host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, poolSize: POOL, table, wires: [] },
+    { id: 'colbat', type: 'bench-columns-batch', z, batch: BATCH, open: POOL, wires: [['writer']] },
+    { id: 'writer', type: 'bench-columns-sink', z, host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, poolSize: POOL, table, wires: [] },
   ];
 }
 
@@ -373,22 +374,29 @@ async function itemA(server, direct = false) {
   }
 }
 
-async function itemC0(db, pool, server, columns = false) {
-  const table = columns ? 'bench_c1' : 'bench_c0';
+/**
+ * c0 and c1: a flow whose last node counts the rows it committed (bench/nodes), measured as c is:
+ * from the start after its connections are open, to the last commit, the table checked after.
+ */
+async function itemColumns(db, pool, server, table, flow) {
   await createTable(pool, table);
-  const nr = await nodeRed(columns ? columnsFlow(db, table) : directFlow(db, table));
+  const nr = await nodeRed(flow(db, table));
   try {
     await delay(500);
     const t0 = Date.now();
     const cpu0 = cpuNow(server, nr.red.pid);
     await nr.inject('injStart');
-    const state = await waitFor('the direct node', async () => {
-      const s = await nr.get('/bench/state');
-      return s.counters.direct.count >= N ? s : null;
-    }, 300000, POLL_MS);
-    const seconds = (state.counters.direct.lastAt - t0) / 1000;
-    const cpu = cpuSince(cpu0, cpuNow(server, nr.red.pid), N, (Date.now() - t0) / 1000);
-    return { events: N, seconds, eventsPerSecond: N / seconds, cpu };
+    await waitFor(`${table}'s rows`, async () => {
+      const writer = (await nr.get('/bench/state')).counters.writer;
+      if (writer.errors > 0) throw new Error(`${table}: ${writer.lastError}`);
+      return writer.count >= N ? writer : null;
+    }, 300000, 250);
+    const cpu1 = cpuNow(server, nr.red.pid);
+    const lastCommit = await pool.query(`SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) * 1000 AS ms FROM public.${table}`);
+    const seconds = (Number(lastCommit.rows[0].ms) - t0) / 1000;
+    const check = await tableCheck(pool, table);
+    if (check.rows !== N || check.keys !== N) throw new Error(`${table}: ${JSON.stringify(check)} for ${N} events`);
+    return { events: N, seconds, eventsPerSecond: N / seconds, cpu: cpuSince(cpu0, cpu1, N, seconds) };
   } finally {
     await nr.stop();
   }
@@ -813,7 +821,7 @@ function table(results) {
   if (r.a1) row('a1', 'one delivery per event (source -> counter), the floor of any pipeline', fmt(r.a1.eventsPerSecond), `${r.a1.seconds.toFixed(2)} s`, r.a1);
   if (r.b) row('b', `node-postgres ceiling (raw unnest INSERT, ${BATCH}/stmt, ${POOL} conns)`, fmt(r.b.eventsPerSecond), `${r.b.seconds.toFixed(2)} s`, r.b);
   if (r.c) row('c', 'pipeline, 1 event/msg', fmt(r.c.eventsPerSecond), `${r.c.seconds.toFixed(2)} s, ${r.c.rows} rows, ${r.c.dropped} dropped, ${fmt(r.c.batcher.receivedMessages)} messages into the batcher`, r.c);
-  if (r.c0) row('c0', 'one node: columns and the sink INSERT, no guarantees (the least a pipeline does)', fmt(r.c0.eventsPerSecond), `${r.c0.seconds.toFixed(2)} s`, r.c0);
+  if (r.c0) row('c0', 'one node: columns and the sink INSERT, no guarantees (the least a pipeline does at 1 event/msg)', fmt(r.c0.eventsPerSecond), `${r.c0.seconds.toFixed(2)} s`, r.c0);
   if (r.c1) row('c1', 'prototype: c with readings in columns from the buffer on', fmt(r.c1.eventsPerSecond), `${r.c1.seconds.toFixed(2)} s`, r.c1);
   if (r.d) row('d', 'pipeline, 100 events/msg', fmt(r.d.eventsPerSecond), `${r.d.seconds.toFixed(2)} s, ${r.d.rows} rows`, r.d);
   if (r.e) row('e', 'core batch -> join -> function -> postgresql (1 query/msg)', fmt(r.e.eventsPerSecond), `${r.e.seconds.toFixed(2)} s, ${r.e.rows} rows`, r.e);
@@ -835,12 +843,12 @@ function table(results) {
     const c = t.ceiling;
     lines.push(`floor: one Node-RED delivery ${c.deliveryUsPerEvent.toFixed(1)} (a1) + rows to parameters and sent ${c.sendUsPerEvent.toFixed(1)} (b's client) + PostgreSQL ${c.postgresUsPerEvent.toFixed(1)} (c) = ${c.usPerEvent.toFixed(1)} us of CPU per event at least; on ${c.cores} cores, all busy, no pipeline passes ${fmt(c.eventsPerSecond)}/s: c/e <= ${c.ceBound.toFixed(2)}${c.caBound ? `, c/a <= ${c.caBound.toFixed(2)}` : ''}`);
   }
+  const round = (x) => `${x.median.toFixed(2)} (rounds ${x.rounds.map((v) => v.toFixed(2)).join(' / ')})`;
   if (each.cc0 && each.c0e) {
     // c0 measures, in the same rounds, what the floor above adds up from parts measured apart.
-    const round = (x) => `${x.median.toFixed(2)} (rounds ${x.rounds.map((v) => v.toFixed(2)).join(' / ')})`;
-    lines.push(`c0, the least a pipeline does: c0/e ${round(each.c0e)}, so c/e >= 3 needs c at ${(3 / each.c0e.median).toFixed(2)} of c0; c/c0 ${round(each.cc0)}; Node-RED ${r.c0.cpu.clientMsPer1k.toFixed(1)} us of CPU per event in c0, ${r.c.cpu.clientMsPer1k.toFixed(1)} in c`);
+    lines.push(`c0, the least a pipeline does at one event per message: c0/e ${round(each.c0e)}, so c/e >= 3 needs c at ${(3 / each.c0e.median).toFixed(2)} of c0; c/c0 ${round(each.cc0)}; Node-RED ${r.c0.cpu.clientMsPer1k.toFixed(1)} us of CPU per event in c0, ${r.c.cpu.clientMsPer1k.toFixed(1)} in c`);
   }
-  if (each.c1e && each.c1c0) lines.push(`c1, the prototype in columns: c1/e ${each.c1e.median.toFixed(2)} (rounds ${each.c1e.rounds.map((v) => v.toFixed(2)).join(' / ')}), c1/c0 ${each.c1c0.median.toFixed(2)} (rounds ${each.c1c0.rounds.map((v) => v.toFixed(2)).join(' / ')}); Node-RED ${r.c1.cpu.clientMsPer1k.toFixed(1)} us of CPU per event`);
+  if (each.c1e && each.c1c0 && each.c1c) lines.push(`c1, the prototype in columns: c1/e ${round(each.c1e)}, c1/c0 ${round(each.c1c0)}, c1/c ${round(each.c1c)}; Node-RED ${r.c1.cpu.clientMsPer1k.toFixed(1)} us of CPU per event`);
   if (r.a && r.c) {
     const cUs = r.c.cpu.clientMsPer1k + r.c.cpu.postgresMsPer1k;
     const cMax = (results.machine.nproc * 1e6) / cUs;
@@ -873,8 +881,8 @@ async function main() {
       ['a1', 'source -> counter', () => itemA(server, true)],
       ['b', 'node-postgres ceiling', () => itemB(db, server)],
       ['c', 'pipeline, 1 event/msg', () => runPipeline(db, pool, server, { table: 'bench_c', perMessage: 1, prefix: 'c' })],
-      ['c0', 'one node: columns and the sink INSERT, nothing else', () => itemC0(db, pool, server)],
-      ['c1', 'prototype: c in columns', () => itemC0(db, pool, server, true)],
+      ['c0', 'one node: columns and the sink INSERT, nothing else', () => itemColumns(db, pool, server, 'bench_c0', directFlow)],
+      ['c1', 'prototype: c in columns', () => itemColumns(db, pool, server, 'bench_c1', columnsFlow)],
       ['d', 'pipeline, 100 events/msg', () => runPipeline(db, pool, server, { table: 'bench_d', perMessage: 100, prefix: 'd' })],
       ['e', 'integrator flow', () => itemE(db, pool, server)],
     ].filter(([item]) => want(item));
@@ -900,7 +908,7 @@ async function main() {
       const each = runs[x].map((rx, i) => rx.eventsPerSecond / runs[y][i].eventsPerSecond);
       return { median: [...each].sort((p, q) => p - q)[Math.floor((each.length - 1) / 2)], rounds: each };
     };
-    results.ratios = { ca: paired('c', 'a'), db: paired('d', 'b'), ce: paired('c', 'e'), cc0: paired('c', 'c0'), c0e: paired('c0', 'e'), c1e: paired('c1', 'e'), c1c0: paired('c1', 'c0') };
+    results.ratios = { ca: paired('c', 'a'), db: paired('d', 'b'), ce: paired('c', 'e'), cc0: paired('c', 'c0'), c0e: paired('c0', 'e'), c1e: paired('c1', 'e'), c1c0: paired('c1', 'c0'), c1c: paired('c1', 'c') };
     const cRate = items.c ? items.c.eventsPerSecond : Number(process.env.BENCH_C_RATE || 20000);
     if (want('f')) { const aRate = items.a ? items.a.eventsPerSecond : Number(process.env.BENCH_A_RATE || 30000); log(`f: 10x overload at ${fmt(aRate / 2)}/s for ${OVERLOAD_S} s`); const ringNeed = await ringNeedBytes(OVERLOAD_CAPACITY); log(`f: a ring of ${fmt(OVERLOAD_CAPACITY)} messages needs ${MiB(ringNeed).toFixed(1)} MiB`); items.f = await itemF(db, pool, aRate, ringNeed); log(`f: dropped ${fmt(items.f.dropped)}; ${overloadSummary(items.f)}`);
       // The same with V8's old space capped: shows how much of f's RSS is garbage V8 lets pile up

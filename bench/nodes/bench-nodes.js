@@ -98,89 +98,117 @@ module.exports.postgresql = function (RED) {
   RED.nodes.registerType('bench-postgresql', BenchPostgresql);
 };
 
-// The least a Node-RED pipeline into PostgreSQL can do per event (item c0): one node that completes
-// each message at once, keeps its row in columns, and sends every BATCH rows as the sink's own
-// binary unnest INSERT on one of `poolSize` connections. No ring, no acknowledgement, no retry,
-// no mapping options: what the package adds to this is what c costs beyond it.
-module.exports.direct = function (RED, counters) {
+/**
+ * What c0's and c1's last node share: rows in columns, sent as the sink's own statement (binary
+ * unnest INSERT) on a pool opened at deploy, so the first batch does not pay for the connections.
+ * `state` is what /bench/state reports: committed rows, and errors, which end the item at once.
+ */
+function columnWriter(node, def, counters) {
   const { Pool } = require('pg');
   const { InsertStatement } = require('../../nodes/lib/core/sink/insert-statement.js');
-  const COLUMNS = ['time', 'source', 'kind', 'value', 'seq'];
+  const connections = Number(def.poolSize) || 4;
+  const pool = new Pool({ host: def.host, port: Number(def.port), database: def.database, user: def.user, password: def.password, max: connections });
+  const state = { kind: 'columns', count: 0, messages: 0, errors: 0, lastError: '' };
+  const failed = (err) => {
+    state.errors++;
+    state.lastError = err.message;
+    node.error(err.message);
+  };
+  pool.on('error', failed);
+  Promise.all(Array.from({ length: connections }, () => pool.query('SELECT 1'))).catch(failed);
+  const statement = new InsertStatement(`public.${def.table}`, { time: 'time', source: 'source', kind: 'kind', value: 'value', seq: 'seq' }, COLUMNS);
+  counters.set(node.id, state);
+  node.on('close', (done) => {
+    counters.delete(node.id);
+    pool.end().then(() => done(), () => done());
+  });
+  return {
+    connections,
+    state,
+    /** Inserts the rows; resolves once they are committed, and counts them. */
+    write(rows) {
+      return pool.query(statement.plain, statement.parameters(rows)).then((result) => {
+        state.count += result.rowCount;
+      }, (err) => {
+        failed(err);
+        throw err;
+      });
+    },
+  };
+}
+
+const COLUMNS = ['time', 'source', 'kind', 'value', 'seq'];
+const noRows = () => ({ time: [], source: [], kind: [], value: [], seq: [], extra: [] });
+
+// The least a Node-RED pipeline into PostgreSQL does per event at one event per message (item c0):
+// one node that completes each message at once, keeps its row in columns, and sends every `batch`
+// rows (the rest after 200 ms) on one of the pool's connections. No ring, no acknowledgement, no
+// retry, no mapping options, no bound on what waits: what c costs beyond it is the package's.
+module.exports.direct = function (RED, counters) {
   function BenchDirect(def) {
     RED.nodes.createNode(this, def);
     const node = this;
     const batch = Number(def.batch) || 1000;
-    const connections = Number(def.poolSize) || 4;
-    const pool = new Pool({ host: def.host, port: Number(def.port), database: def.database, user: def.user, password: def.password, max: connections });
-    pool.on('error', (err) => node.error(err.message));
-    const statement = new InsertStatement(`public.${def.table}`, { time: 'time', source: 'source', kind: 'kind', value: 'value', seq: 'seq' }, COLUMNS);
-    const state = { kind: 'direct', count: 0, messages: 0, firstAt: 0, lastAt: 0 };
-    counters.set(node.id, state);
-    const empty = () => ({ time: [], source: [], kind: [], value: [], seq: [], extra: [] });
-    let rows = empty();
+    const writer = columnWriter(node, def, counters);
+    let rows = noRows();
+    let timer;
     const waiting = [];
     let inFlight = 0;
     const send = (full) => {
       inFlight++;
-      pool.query(statement.plain, statement.parameters(full)).then((result) => {
-        state.count += result.rowCount;
-        state.lastAt = Date.now();
-      }, (err) => node.error(err.message)).then(() => {
+      writer.write(full).catch(() => {}).then(() => {
         inFlight--;
         if (waiting.length > 0) send(waiting.shift());
       });
     };
+    const cut = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (rows.time.length === 0) return;
+      const full = rows;
+      rows = noRows();
+      if (inFlight < writer.connections) send(full);
+      else waiting.push(full);
+    };
     node.on('input', (msg, _send, done) => {
       const p = msg.payload;
-      if (state.firstAt === 0) state.firstAt = Date.now();
-      state.messages++;
+      writer.state.messages++;
       rows.time.push(p.time);
       rows.source.push(msg.topic);
       rows.kind.push(p.kind);
       rows.value.push(p.value);
       rows.seq.push(p.seq);
       done();
-      if (rows.time.length >= batch) {
-        const full = rows;
-        rows = empty();
-        if (inFlight < connections) send(full);
-        else waiting.push(full);
-      }
+      if (rows.time.length >= batch) cut();
+      else if (timer === undefined) timer = setTimeout(cut, 200);
     });
-    node.on('close', (done) => {
-      counters.delete(node.id);
-      pool.end().then(() => done(), () => done());
-    });
+    node.on('close', () => clearTimeout(timer));
   }
   RED.nodes.registerType('bench-direct', BenchDirect);
 };
 
-// A prototype for measuring only (item c1, BENCH_ONLY=c1): c's three nodes and its guarantees'
-// bookkeeping, with each reading kept in columns from the moment it is taken in instead of as a
-// record object. bench-columns-in numbers and times a reading, completes the message, appends the
-// row to a block of 100 and holds the block until the end acknowledges it (the ring's part);
-// bench-columns-batch gathers blocks into batches of BATCH rows, at most `open` unacknowledged
-// (the batcher's part); bench-columns-sink sends a batch as the sink's statement and acknowledges
-// its blocks on commit. No mapping options, no retry: what the design could reach, not a design.
+// A prototype for measuring only (item c1): c's three nodes and the bookkeeping of its guarantees,
+// with each reading kept in columns from the moment it is taken in instead of as a record object.
+// bench-columns-in checks, numbers and times a reading, completes the message, appends the row to a
+// block of 100 and holds the block until the end acknowledges it (the ring's part, without a
+// window: blocks wait in the batcher's queue instead); bench-columns-batch gathers blocks into
+// batches of `batch` rows, at most `open` unacknowledged (the batcher's part); bench-columns-sink
+// sends a batch as the sink's statement and acknowledges its blocks on commit. No mapping options,
+// no retry, no disk: what that design could reach, not the design.
 module.exports.columns = function (RED, counters) {
-  const { Pool } = require('pg');
-  const { InsertStatement } = require('../../nodes/lib/core/sink/insert-statement.js');
-  const COLUMNS = ['time', 'source', 'kind', 'value', 'seq'];
-  const newBlock = () => ({ time: [], source: [], kind: [], value: [], seq: [], extra: [] });
-
   function BenchColumnsIn(def) {
     RED.nodes.createNode(this, def);
     const node = this;
     const held = new Set();
     const seqs = new Map();
-    let block = newBlock();
+    let block = noRows();
     let scheduled = false;
     const ack = (b) => held.delete(b);
     const flush = () => {
       scheduled = false;
       if (block.time.length === 0) return;
       const full = block;
-      block = newBlock();
+      block = noRows();
       held.add(full);
       node.send({ payload: full, ack });
     };
@@ -251,24 +279,14 @@ module.exports.columns = function (RED, counters) {
   function BenchColumnsSink(def) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const pool = new Pool({ host: def.host, port: Number(def.port), database: def.database, user: def.user, password: def.password, max: Number(def.poolSize) || 4 });
-    pool.on('error', (err) => node.error(err.message));
-    const statement = new InsertStatement(`public.${def.table}`, { time: 'time', source: 'source', kind: 'kind', value: 'value', seq: 'seq' }, COLUMNS);
-    const state = { kind: 'columns', count: 0, messages: 0, firstAt: 0, lastAt: 0 };
-    counters.set(node.id, state);
+    const writer = columnWriter(node, def, counters);
     node.on('input', (msg, _send, done) => {
-      const rows = newBlock();
+      const rows = noRows();
       for (const b of msg.payload) for (const c of COLUMNS) for (const v of b[c]) rows[c].push(v);
-      pool.query(statement.plain, statement.parameters(rows)).then((result) => {
-        state.count += result.rowCount;
-        state.lastAt = Date.now();
+      writer.write(rows).then(() => {
         msg.ack();
         done();
       }, (err) => done(err));
-    });
-    node.on('close', (done) => {
-      counters.delete(node.id);
-      pool.end().then(() => done(), () => done());
     });
   }
   RED.nodes.registerType('bench-columns-sink', BenchColumnsSink);
