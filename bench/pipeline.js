@@ -277,29 +277,27 @@ function routingFlow(count, direct = false) {
   ];
 }
 
-/** simulator -> bench-direct (item c0): the least a pipeline into PostgreSQL does per event at one event per message. */
-function directFlow(db, table) {
+/** A tab where injecting `start` starts a simulator of N events (prefix: its topics'), wired to `to`, before `nodes`. */
+function simulatorInto(prefix, to, nodes) {
   const z = 'benchtab';
-  return [
-    { id: z, type: 'tab', label: 'bench' },
-    inject('injStart', z, 'sim', 'start'),
-    simulatorNode(z, { count: N, prefix: 'c0', to: 'writer' }),
-    { id: 'writer', type: 'bench-direct', z, host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, poolSize: POOL, batch: BATCH, table, wires: [] },
-  ];
+  return [{ id: z, type: 'tab', label: 'bench' }, inject('injStart', z, 'sim', 'start'), simulatorNode(z, { count: N, prefix, to }), ...nodes.map((node) => ({ z, ...node }))];
 }
 
-/** simulator -> bench-columns-in -> bench-columns-batch -> bench-columns-sink (item c1, a prototype). */
-function columnsFlow(db, table) {
-  const z = 'benchtab';
-  return [
-    { id: z, type: 'tab', label: 'bench' },
-    inject('injStart', z, 'sim', 'start'),
-    simulatorNode(z, { count: N, prefix: 'c1', to: 'colin' }),
-    { id: 'colin', type: 'bench-columns-in', z, wires: [['colbat']] },
-    { id: 'colbat', type: 'bench-columns-batch', z, batch: BATCH, open: POOL, wires: [['writer']] },
-    { id: 'writer', type: 'bench-columns-sink', z, host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, poolSize: POOL, table, wires: [] },
-  ];
+/** The last node of c0 and c1, which writes the rows and counts them (bench/nodes). */
+function writerNode(type, db, table, wires = []) {
+  return { id: 'writer', type, host: db.host, port: db.port, database: db.database, user: db.user, password: db.password, poolSize: POOL, batch: BATCH, table, wires };
 }
+
+/** simulator -> bench-direct (item c0): the least a pipeline into PostgreSQL does per event at one event per message. */
+const directFlow = (db, table) => simulatorInto('c0', 'writer', [writerNode('bench-direct', db, table)]);
+
+/** simulator -> bench-columns-in -> bench-columns-batch -> bench-columns-sink (item c1, a prototype). */
+const columnsFlow = (db, table) =>
+  simulatorInto('c1', 'colin', [
+    { id: 'colin', type: 'bench-columns-in', wires: [['colbat']] },
+    { id: 'colbat', type: 'bench-columns-batch', batch: BATCH, open: POOL, wires: [['writer']] },
+    writerNode('bench-columns-sink', db, table),
+  ]);
 
 // The function an integrator writes for node-red-contrib-postgresql: one multi-row INSERT per
 // joined batch, with $n parameters in msg.params (5 per row: 5,000 for 1,000 rows).
