@@ -138,7 +138,7 @@ export class SinkController<P> {
     this.writer = new TimescaleWriter(pool, writerOptionsOf(o));
     this.scheduler = new WriteScheduler<Held<P>>(
       this.writer,
-      { maxConcurrent: o.maxConcurrent > 0 ? o.maxConcurrent : db.poolSize, maxQueuedEvents: o.maxQueued, maxRowsPerWrite: o.maxRows, redact: (text) => db.redact(text) },
+      { maxConcurrent: o.maxConcurrent > 0 ? o.maxConcurrent : db.poolSize, maxQueued: o.maxQueued, maxRows: o.maxRows, redact: (text) => db.redact(text) },
       (job, result) => this.finished(job, result)
     );
     // A plain message is read with the mapping's own property names, so both agree on what is a

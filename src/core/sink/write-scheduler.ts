@@ -42,9 +42,9 @@ export interface SchedulerOptions {
   /** Writes in flight at once. */
   maxConcurrent: number;
   /** Events waiting behind them; beyond it a message is refused (one is always taken into an empty queue). */
-  maxQueuedEvents: number;
+  maxQueued: number;
   /** Plain messages waiting are merged into writes of at most this many rows. */
-  maxRowsPerWrite: number;
+  maxRows: number;
   /** Blanks the password out of error texts. */
   redact(text: string): string;
 }
@@ -99,7 +99,7 @@ export class WriteScheduler<M> {
       return 'closing';
     }
     const startsNow = this.running.size < this.options.maxConcurrent;
-    if (!startsNow && c.queuedEvents > 0 && c.queuedEvents + events > this.options.maxQueuedEvents) {
+    if (!startsNow && c.queuedEvents > 0 && c.queuedEvents + events > this.options.maxQueued) {
       c.refusedMessages++;
       c.refusedEvents += events;
       return 'refused';
@@ -175,7 +175,7 @@ export class WriteScheduler<M> {
     const group = [first];
     if (first.mergeable) {
       let rows = first.records.length;
-      for (let next = this.queue.peek(); next !== undefined && next.mergeable && rows + next.records.length <= this.options.maxRowsPerWrite; next = this.queue.peek()) {
+      for (let next = this.queue.peek(); next !== undefined && next.mergeable && rows + next.records.length <= this.options.maxRows; next = this.queue.peek()) {
         rows += next.records.length;
         group.push(this.queue.shift() as SinkJob<M>);
       }
