@@ -6,6 +6,7 @@ import { DiskCodec, RECORD_HEADER, crc32 } from '../src/core/buffer/disk-record'
 import { DiskTier } from '../src/core/buffer/disk-tier';
 import { RingBuffer } from '../src/core/buffer/ring-buffer';
 import { TieredStore } from '../src/core/buffer/tiered-store';
+import sinon from 'sinon';
 import { assertCountsAddUp } from './support/counting';
 
 interface Item {
@@ -346,5 +347,56 @@ describe('disk tier: every event counted when the disk or the codec fails', func
     assert.equal(c.received, 600);
     assert.ok(got.includes(599), 'what was written after the recovery is replayed');
     assert.equal(got.length, 600 - (c.droppedDiskError ?? 0) - c.droppedOverflow);
+  });
+
+  it('a write the disk cuts short (part written, then no space left): the file is cut back, so no record counted lost comes back at the next start', function () {
+    const at = dir();
+    const realFs = require('fs') as typeof import('fs');
+    const disk = open(at, 1 << 20, 1 << 16);
+    for (let n = 0; n < 100; n++) disk.push({ src: 'a', n }, 1);
+    const write = realFs.writeSync;
+    let calls = 0;
+    // A disk filling up cannot be made here on demand: the first call writes half, the next fails as a full disk does.
+    const stub = sinon.stub(realFs, 'writeSync').callsFake(((fd: number, buffer: Buffer, offset: number, length: number) => {
+      if (++calls === 1) return write(fd, buffer, offset, Math.floor(length / 2));
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    }) as typeof realFs.writeSync);
+    try {
+      disk.flush();
+    } finally {
+      stub.restore();
+    }
+    assert.equal(calls, 2, 'the fault was reached');
+    assert.equal(disk.counters().diskLost, 100);
+    assert.equal(disk.counters().diskDepth, 0);
+    // A crash now (no close): the next run must not replay what this one counted as lost.
+    const next = open(at, 1 << 20, 1 << 16);
+    assert.equal(next.counters().diskRecovered, 0);
+    assert.deepEqual(takeAll(next), []);
+    next.close();
+  });
+
+  it('a corrupt record in the segment being written: what comes after goes to a new segment and survives a restart', function () {
+    const at = dir();
+    const disk = open(at, 1 << 20, 1 << 16);
+    for (let n = 0; n < 10; n++) disk.push({ src: 'old', n }, 1);
+    disk.flush();
+    // One byte of the sixth record's body flipped on the disk.
+    const file = path.join(at, '00000001.seg');
+    const sizes = Array.from({ length: 10 }, (_, n) => RECORD_HEADER + codec.encode({ src: 'old', n }).length);
+    const sixth = sizes.slice(0, 5).reduce((a, b) => a + b, 0);
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, Buffer.from([0xff]), 0, 1, sixth + RECORD_HEADER + 2);
+    fs.closeSync(fd);
+    assert.deepEqual(takeAll(disk).map((i) => i.n), [0, 1, 2, 3, 4]);
+    assert.equal(disk.counters().diskLost, 5, 'the corrupt record and the rest of its segment');
+    for (let n = 0; n < 50; n++) disk.push({ src: 'new', n }, 1);
+    disk.close();
+    assert.equal(disk.counters().diskDepth, 50);
+    const next = open(at, 1 << 20, 1 << 16);
+    assert.equal(next.counters().diskRecovered, 50);
+    assert.deepEqual(takeAll(next).map((i) => `${i.src}${i.n}`), Array.from({ length: 50 }, (_, n) => `new${n}`));
+    assert.equal(next.counters().diskLost, 0, 'nothing counted twice');
+    next.close();
   });
 });

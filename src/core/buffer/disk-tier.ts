@@ -198,7 +198,13 @@ export class DiskTier<T> {
       this.depthEvents -= events;
       this.backlogBytes -= bytes;
       this.c.diskLost += events;
-      // Part of it may have reached the file: the next record goes to a new segment, never after torn bytes.
+      // Part of it may have reached the file: cut the file back to the books, or the next start
+      // would replay records counted lost here. The next record goes to a new segment either way.
+      try {
+        if (this.fd !== undefined) fs.ftruncateSync(this.fd, seg.bytes);
+      } catch {
+        // Cannot cut (the disk fails): the next start may find whole records of the lost ones.
+      }
       this.closeActive();
       this.failed(err);
     }
@@ -227,6 +233,15 @@ export class DiskTier<T> {
 
   close(extra: Omit<DiskState, 'segment' | 'offset'> = {}): void {
     this.sync({ ...extra, clean: true });
+    this.closeActive();
+  }
+
+  /**
+   * The active segment cannot take more (it is lost or corrupt): what push() queued for it goes
+   * there first, as its books say, and the next push begins a new segment.
+   */
+  private endActive(): void {
+    this.flush();
     this.closeActive();
   }
 
@@ -339,7 +354,7 @@ export class DiskTier<T> {
 
   /** The head segment cannot be read: its events not yet handed out are lost; appending never resumes in it. */
   private loseHead(head: Segment): void {
-    if (head === this.segments[this.segments.length - 1]) this.closeActive();
+    if (head === this.segments[this.segments.length - 1]) this.endActive();
     this.c.diskLost += this.retireHead().events;
   }
 
@@ -353,6 +368,8 @@ export class DiskTier<T> {
 
   /** A record in the middle of replay does not check out: the rest of that segment is lost, and counted. */
   private cutCorrupt(head: Segment, at: number): void {
+    // Appending never resumes behind a corrupt record: the next start would cut what follows it.
+    if (head === this.segments[this.segments.length - 1]) this.endActive();
     this.c.tornTailRecords++;
     this.c.tornTailBytes += head.bytes - at;
     this.c.diskLost += head.events - this.aheadWeight();
