@@ -215,4 +215,32 @@ describe('BufferController: the buffer without Node-RED', function () {
     a.buffer.close(false);
     assert.ok(fs.readdirSync(path.join(dir, 'buf1.disk')).some((f) => f.endsWith('.seg')), 'the disk tier keeps its segments for the next run');
   });
+
+  it('with an fsync after every write, saves the replay cursor while only replay runs, so a crash does not replay again what was confirmed', async function () {
+    this.timeout(10000);
+    const a = harness(dir, { capacity: 10, window: 5, diskSpill: true, fsyncInterval: 0, replayRate: 100000, diskMaxMB: 16, ackTimeout: 600, statsInterval: 0 });
+    // The database is away: the ring fills and the rest goes to disk.
+    for (let i = 0; i < 200; i++) a.buffer.input({ topic: 'plc/t', payload: i }, () => undefined);
+    await turn();
+    assert.ok((a.buffer.stats() as unknown as { spilled: number }).spilled > 150);
+    // It is back: everything sent is confirmed, the disk backlog replays and is confirmed too.
+    for (let waited = 0; a.buffer.stats().delivered < 200 && waited < 5000; waited += 20) {
+      for (const msg of a.sent.splice(0)) a.buffer.completed(msg._msgid as string, 'ok');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(a.buffer.stats().delivered, 200);
+    // No spill since: only the cursor's own save can record how far replay went.
+    await new Promise((resolve) => setTimeout(resolve, 1300));
+    // What a SIGKILL now leaves on the disk, started on by a new instance.
+    const crashed = fs.mkdtempSync(path.join(os.tmpdir(), 'buffer-controller-crash-'));
+    try {
+      fs.cpSync(path.join(dir, 'buf1.disk'), path.join(crashed, 'buf1.disk'), { recursive: true });
+      const b = harness(crashed, { capacity: 10, window: 5, diskSpill: true, fsyncInterval: 0, statsInterval: 0 });
+      assert.equal((b.buffer.stats() as unknown as { diskRecovered: number }).diskRecovered, 0, 'nothing confirmed comes again');
+      b.buffer.close(false);
+    } finally {
+      fs.rmSync(crashed, { recursive: true, force: true });
+    }
+    a.buffer.close(false);
+  });
 });

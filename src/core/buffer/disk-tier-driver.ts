@@ -15,6 +15,9 @@ export interface DiskTierDriverHooks {
 }
 
 /** The disk tier's counters in the stats, with the time to replay its backlog (-1: unknown). */
+/** How often the replay cursor is saved when no fsync interval sets it. */
+const CURSOR_SAVE_MS = 1000;
+
 export type DiskStats = DiskCounters & { diskDrainSeconds: number };
 
 /**
@@ -42,10 +45,10 @@ export class DiskTierDriver<T> {
   }
 
   start(): void {
-    if (this.settings.fsyncIntervalMs > 0) {
-      this.syncTimer = setInterval(() => this.guarded(() => this.store.syncDisk()), this.settings.fsyncIntervalMs);
-      this.syncTimer.unref();
-    }
+    // With an fsync after every write (interval 0) the timer still saves the replay cursor while
+    // only replay runs, so a crash replays again at most the last second of it.
+    this.syncTimer = setInterval(() => this.guarded(() => this.store.syncDisk()), this.settings.fsyncIntervalMs > 0 ? this.settings.fsyncIntervalMs : CURSOR_SAVE_MS);
+    this.syncTimer.unref();
     this.replayTimer = setInterval(() => this.tick(), 50);
     this.replayTimer.unref();
   }
