@@ -243,4 +243,19 @@ describe('BufferController: the buffer without Node-RED', function () {
     }
     a.buffer.close(false);
   });
+
+  it('a deleted buffer with a disk backlog says where the readings are and how many, and its disk tier replays them under its id', async function () {
+    const a = harness(dir, { capacity: 2, window: 1, diskSpill: true, fsyncInterval: 0, statsInterval: 0 });
+    for (let i = 0; i < 20; i++) a.buffer.input({ topic: 'line1/t', payload: i }, () => undefined);
+    await turn();
+    await turn();
+    const onDisk = (a.buffer.stats() as unknown as { diskDepth: number }).diskDepth;
+    assert.ok(onDisk > 10, `on disk: ${onDisk}`);
+    a.buffer.close(true);
+    const line = a.logs.find((l) => l.startsWith('kept '));
+    assert.equal(line, `kept ${onDisk} readings on disk in ${path.join(dir, 'buf1.disk')} (this node was deleted: restore it under its id, with Undo or by importing it again, and deploy, and it replays them)`);
+    const restored = harness(dir, { capacity: 2, window: 1, diskSpill: true, fsyncInterval: 0, statsInterval: 0 });
+    assert.equal((restored.buffer.stats() as unknown as { diskRecovered: number }).diskRecovered, onDisk);
+    restored.buffer.close(false);
+  });
 });

@@ -399,4 +399,32 @@ describe('disk tier: every event counted when the disk or the codec fails', func
     assert.equal(next.counters().diskLost, 0, 'nothing counted twice');
     next.close();
   });
+
+  it('makes a new segment and the saved replay state durable with their directory, as a power cut needs', function () {
+    if (process.platform === 'win32') this.skip();
+    const at = dir();
+    const realFs = require('fs') as typeof import('fs');
+    const opened = new Map<number, string>();
+    const open_ = realFs.openSync;
+    sinon.stub(realFs, 'openSync').callsFake(((file: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
+      const fd = open_(file, flags, mode);
+      opened.set(fd, String(file));
+      return fd;
+    }) as typeof realFs.openSync);
+    const synced: Array<string | undefined> = [];
+    const fsync_ = realFs.fsyncSync;
+    sinon.stub(realFs, 'fsyncSync').callsFake((fd: number) => {
+      synced.push(opened.get(fd));
+      fsync_(fd);
+    });
+    try {
+      const disk = open(at);
+      disk.push({ src: 'a', n: 1 }, 1);
+      disk.sync();
+      assert.deepEqual(synced, [at, path.join(at, '00000001.seg'), path.join(at, 'state.json.tmp'), at], 'the new segment name, its records, the state, the state file name');
+      disk.close();
+    } finally {
+      sinon.restore();
+    }
+  });
 });

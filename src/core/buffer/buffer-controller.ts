@@ -261,7 +261,11 @@ export class BufferController {
     const all = inFlight.concat(queued);
     this.carry.writeSpool(all, removed, this.shapes);
     for (const held of all) completeUpstream(held);
-    this.disk?.close();
+    if (this.disk !== undefined) {
+      this.disk.close();
+      const onDisk = this.disk.stats().diskDepth;
+      if (removed && onDisk > 0) this.ports.log.info(this.ports.t('log.diskKeptNodeDeleted', { events: onDisk, dir: this.diskDir }));
+    }
     this.carry.close(removed, this.sequences, () => this.totalsNow());
   }
 

@@ -4,6 +4,7 @@ import { OPTIONS } from '../../options/telemetry-buffer';
 import { DiskCodec, MAX_RECORD, RECORD_HEADER, ReadRecord, readRecords, RecordQueue } from './disk-record';
 import { DiskCounters, DiskHealth, DiskTally } from './disk-counters';
 import { DiskState, readChunk, readState, recoverSegments, Segment, segmentFile, writeState } from './segment-files';
+import { syncDirectory } from '../shared/state-files';
 
 /**
  * The disk tier (store and forward): an append-only log of records in segment files, bounded in
@@ -289,6 +290,8 @@ export class DiskTier<T> {
     const id = this.nextId++;
     const file = segmentFile(this.dir, id);
     this.fd = fs.openSync(file, 'w');
+    // The new file's name reaches the disk now; its records with each sync.
+    syncDirectory(this.dir);
     const seg: Segment = { id, file, bytes: 0, events: 0, backlogBytes: 0 };
     this.segments.push(seg);
     if (this.segments.length === 1) this.cursor = this.readPos = 0;

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { checkedLength, RECORD_HEADER } from './disk-record';
+import { syncDirectory } from '../shared/state-files';
 
 /**
  * The files of one disk tier, under its directory (one per buffer node):
@@ -62,7 +63,7 @@ export function readState(dir: string): DiskState | undefined {
   return undefined;
 }
 
-/** Writes the state file durably: a temp file, fsync, rename. Throws on failure. */
+/** Writes the state file durably: a temp file, fsync, rename, the directory's fsync. Throws on failure. */
 export function writeState(dir: string, state: DiskState): void {
   const file = stateFile(dir);
   const tmp = `${file}.tmp`;
@@ -74,6 +75,7 @@ export function writeState(dir: string, state: DiskState): void {
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, file);
+  syncDirectory(dir);
 }
 
 /**

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseMessageLine, toMessageLine } from './message-codec';
-import { stateFile } from '../shared/state-files';
+import { stateFile, syncDirectory } from '../shared/state-files';
 
 /**
  * The shutdown spool: what a buffer held when it closed (its ring and the messages it had released
@@ -93,6 +93,7 @@ export function writeSpool(file: string, sequences: Record<string, number>, mess
     }
     if (fs.existsSync(file)) keepAside(file);
     fs.renameSync(tmp, file);
+    syncDirectory(path.dirname(file));
   } catch (err) {
     // A half-written spool (disk full) is useless and would keep the disk full for everyone else.
     fs.rmSync(tmp, { force: true });
