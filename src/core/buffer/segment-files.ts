@@ -1,7 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { checkedLength, RECORD_HEADER } from './disk-record';
-import { syncDirectory } from '../shared/state-files';
 
 /**
  * The files of one disk tier, under its directory (one per buffer node):
@@ -63,7 +62,7 @@ export function readState(dir: string): DiskState | undefined {
   return undefined;
 }
 
-/** Writes the state file durably: a temp file, fsync, rename, the directory's fsync. Throws on failure. */
+/** Writes the state file durably: a temp file, fsync, rename. Throws on failure. */
 export function writeState(dir: string, state: DiskState): void {
   const file = stateFile(dir);
   const tmp = `${file}.tmp`;
@@ -74,8 +73,9 @@ export function writeState(dir: string, state: DiskState): void {
   } finally {
     fs.closeSync(fd);
   }
+  // No fsync of the directory: after a power cut an older state only replays again what the
+  // table's key then skips, and this runs every sync.
   fs.renameSync(tmp, file);
-  syncDirectory(dir);
 }
 
 /**
