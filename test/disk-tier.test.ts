@@ -405,17 +405,17 @@ describe('disk tier: every event counted when the disk or the codec fails', func
     const at = dir();
     const realFs = require('fs') as typeof import('fs');
     const opened = new Map<number, string>();
-    const open_ = realFs.openSync;
-    sinon.stub(realFs, 'openSync').callsFake(((file: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
-      const fd = open_(file, flags, mode);
+    const openFile = realFs.openSync;
+    sinon.stub(realFs, 'openSync').callsFake(((file: fs.PathLike, flags: fs.OpenMode = 'r', mode?: fs.Mode) => {
+      const fd = openFile(file, flags, mode);
       opened.set(fd, String(file));
       return fd;
     }) as typeof realFs.openSync);
     const synced: Array<string | undefined> = [];
-    const fsync_ = realFs.fsyncSync;
+    const fsyncFile = realFs.fsyncSync;
     sinon.stub(realFs, 'fsyncSync').callsFake((fd: number) => {
       synced.push(opened.get(fd));
-      fsync_(fd);
+      fsyncFile(fd);
     });
     try {
       const disk = open(at);
