@@ -14,10 +14,10 @@ export interface DiskTierDriverHooks {
   now(): number;
 }
 
-/** The disk tier's counters in the stats, with the time to replay its backlog (-1: unknown). */
 /** How often the replay cursor is saved when no fsync interval sets it. */
 const CURSOR_SAVE_MS = 1000;
 
+/** The disk tier's counters in the stats, with the time to replay its backlog (-1: unknown). */
 export type DiskStats = DiskCounters & { diskDrainSeconds: number };
 
 /**

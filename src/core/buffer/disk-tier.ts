@@ -290,11 +290,16 @@ export class DiskTier<T> {
     const id = this.nextId++;
     const file = segmentFile(this.dir, id);
     this.fd = fs.openSync(file, 'w');
-    // The new file's name reaches the disk now; its records with each sync.
-    syncDirectory(this.dir);
     const seg: Segment = { id, file, bytes: 0, events: 0, backlogBytes: 0 };
     this.segments.push(seg);
     if (this.segments.length === 1) this.cursor = this.readPos = 0;
+    // The new file's name reaches the disk now, its records with each sync. A failure here is
+    // reported, and the segment, already on the books, still takes records.
+    try {
+      syncDirectory(this.dir);
+    } catch (err) {
+      this.failed(err);
+    }
     return seg;
   }
 
