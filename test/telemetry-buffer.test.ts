@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { assertCountsAddUp } from './support/counting';
-import { clearSpools, CompletionCounter, helper, received, release, settle, testNodes, withHooks } from './support/node-red';
+import * as path from 'node:path';
+import { clearSpools, CompletionCounter, helper, received, release, settle, spoolDir, testNodes, withHooks } from './support/node-red';
 import { waitUntil } from './support/wait';
 
 const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
@@ -849,5 +850,55 @@ describe('telemetry-buffer: memory limit', function () {
       helper.getNode('buf').receive({ payload: 1 });
     });
     assert.match(String(err), /Memory limit must be a number from 0 to 1048576/);
+  });
+});
+
+describe('readings a deleted buffer left on disk', function () {
+  afterEach(async function () {
+    await helper.unload();
+  });
+
+  const warnings = (): string[] =>
+    helper
+      .log()
+      .args.map((args: unknown[]) => JSON.stringify(args))
+      .filter((line: string) => /that is not deployed/.test(line));
+
+  it('are named in the log at the next start, once, with how many readings; a buffer restored under its id takes them back', async function () {
+    clearSpools();
+    const buffer = { id: 'old', type: 'telemetry-buffer', statsInterval: 0, capacity: 2, window: 1, diskSpill: true, fsyncInterval: 0, wires: [['down'], []] };
+    const down = { id: 'down', type: 'test-hold', wires: [] };
+    await helper.load([bufferNode, testNodes], [buffer, down]);
+    for (let i = 0; i < 20; i++) helper.getNode('old').receive({ topic: 'line1/t', payload: i });
+    await waitUntil('a disk backlog', () => stats('old').diskDepth > 10);
+    const onDisk = stats('old').diskDepth;
+    // Deleted with a full deploy: its own log line says where the readings are; no second warning.
+    await helper.setFlows([down], 'full');
+    await settle(50);
+    assert.deepEqual(warnings(), []);
+    await helper.unload();
+
+    // The next start, with a copy of it pasted in (a new id): told once, in numbers.
+    const copy = { ...buffer, id: 'copy' };
+    await helper.load([bufferNode, testNodes], [copy, down]);
+    await waitUntil('the warnings', () => warnings().length === 2);
+    const [disk, spool] = [warnings().find((w) => / readings /.test(w)) ?? '', warnings().find((w) => /shutdown spool/.test(w)) ?? ''];
+    assert.ok(disk.includes(`holds ${onDisk} readings (`), disk);
+    assert.ok(disk.includes(JSON.stringify(path.join(spoolDir, 'old.disk')).slice(1, -1)), disk);
+    assert.match(disk, /\(id old\)/);
+    assert.ok(spool.includes(JSON.stringify(path.join(spoolDir, 'old.jsonl')).slice(1, -1)), spool);
+    assert.ok(!warnings().some((w) => w.includes('copy.')), 'the running buffer is not named');
+    await helper.setFlows([{ ...copy, name: 'renamed' }, down], 'full');
+    await settle(50);
+    assert.equal(warnings().length, 2, 'once per file and process');
+    await helper.unload();
+
+    // Restored under its id: nothing to warn about, and its readings come back.
+    await helper.load([bufferNode, testNodes], [buffer, down]);
+    await settle(100);
+    assert.deepEqual(warnings(), []);
+    const s = stats('old');
+    assert.equal(s.diskRecovered, onDisk);
+    assert.ok(s.restored > 0, `restored from the spool: ${s.restored}`);
   });
 });

@@ -61,6 +61,8 @@ export interface RedAPI {
     createNode(node: object, def: NodeDef): void;
     registerType(type: string, ctor: (this: Node, def: NodeDef) => void, opts?: { credentials?: Record<string, { type: 'text' | 'password' }>; settings?: Record<string, unknown> }): void;
     getNode(id: string): unknown;
+    /** Every node of the deployed flows, as defined (disabled ones too; not the copies inside subflow instances). */
+    eachNode(visit: (def: NodeDef) => void): void;
   };
   hooks: Hooks;
   events: { on(event: string, listener: (...args: unknown[]) => void): void; removeListener(event: string, listener: (...args: unknown[]) => void): void };

@@ -8,10 +8,12 @@ import { translator } from './i18n';
 import { errorText } from '../core/shared/text';
 import { ThrottledStatus } from './status';
 import { stateDir } from './state-dir';
+import { watchLeftBehind } from './left-behind';
 
 /** telemetry-buffer: the node around a BufferController (src/core/buffer/buffer-controller.ts). */
 export = function (RED: RedAPI): void {
   installAdminEndpoints(RED);
+  const leftBehind = watchLeftBehind(RED, translator(RED, 'telemetry-buffer'));
 
   function TelemetryBuffer(this: Node, def: NodeDef): void {
     RED.nodes.createNode(this, def);
@@ -59,6 +61,7 @@ export = function (RED: RedAPI): void {
       resume: () => buffer.resume(),
     });
     buffer.start();
+    leftBehind.started(node.id, filesDir);
     status.refresh();
 
     node.on('input', (msg, _send, done) => buffer.input(msg, done));
@@ -70,6 +73,7 @@ export = function (RED: RedAPI): void {
         unpublish();
         status.stop();
         buffer.close(removed);
+        leftBehind.closed(node.id, removed);
         closed();
       }),
     );

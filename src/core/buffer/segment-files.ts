@@ -133,9 +133,8 @@ interface ScannedSegment {
   tornBytes: number;
 }
 
-/** Checks each record of a segment, cuts a torn tail off, and counts what is left to replay from `start`. */
-function scanSegment(id: number, file: string, start: number): ScannedSegment {
-  const data = fs.readFileSync(file);
+/** Where the intact records of a segment's bytes end, and the events and record bytes from `start` on. */
+function countRecords(data: Buffer, start: number): { end: number; events: number; backlogBytes: number } {
   let off = 0;
   let events = 0;
   let backlogBytes = 0;
@@ -148,13 +147,36 @@ function scanSegment(id: number, file: string, start: number): ScannedSegment {
     }
     off += RECORD_HEADER + len;
   }
-  const tornBytes = data.length - off;
-  if (tornBytes > 0) fs.truncateSync(file, off);
+  return { end: off, events, backlogBytes };
+}
+
+/** Checks each record of a segment, cuts a torn tail off, and counts what is left to replay from `start`. */
+function scanSegment(id: number, file: string, start: number): ScannedSegment {
+  const data = fs.readFileSync(file);
+  const { end, events, backlogBytes } = countRecords(data, start);
+  const tornBytes = data.length - end;
+  if (tornBytes > 0) fs.truncateSync(file, end);
   if (events === 0) {
     fs.rmSync(file, { force: true });
     return { segment: undefined, tornBytes };
   }
-  return { segment: { id, file, bytes: off, events, backlogBytes }, tornBytes };
+  return { segment: { id, file, bytes: end, events, backlogBytes }, tornBytes };
+}
+
+/**
+ * The events a disk tier's directory still holds for replay, read without changing anything (the
+ * tier that opens it recovers it): for a directory no deployed buffer owns.
+ */
+export function backlogIn(dir: string): { events: number; bytes: number } {
+  const state = readState(dir);
+  const total = { events: 0, bytes: 0 };
+  for (const id of segmentIds(dir)) {
+    if (state !== undefined && id < state.segment) continue;
+    const { events, backlogBytes } = countRecords(fs.readFileSync(segmentFile(dir, id)), state !== undefined && id === state.segment ? state.offset : 0);
+    total.events += events;
+    total.bytes += backlogBytes;
+  }
+  return total;
 }
 
 /**
