@@ -46,7 +46,7 @@ function harness(settings: Partial<BatcherSettings> = {}): Harness {
       markCompletion: (msg, completion) => marks.set(msg, completion),
       canHandBack: (msg) => handBack.has((msg as { _msgid: string })._msgid),
       heldDownstream: () => held.ids,
-      seqField: () => 'seq',
+      rowFields: () => ({ seq: 'seq', source: 'source' }),
       log: () => undefined,
       warn: (text) => assert.fail(text),
       t: english('telemetry-batcher'),

@@ -1,5 +1,5 @@
 import { strict as assert } from 'assert';
-import { declareSeqField, markCompletion, reportCompletions, seqFieldOf, watchCompletions } from '../src/contract';
+import { declareRowFields, markCompletion, reportCompletions, rowFieldsOf, watchCompletions } from '../src/contract';
 
 type Event = { msg?: object; error?: unknown; node: { id: string; node?: object } };
 
@@ -88,22 +88,30 @@ describe('contract: completions', function () {
   });
 });
 
-describe('contract: the sequence field', function () {
-  it("a batcher passes on its sink's Seq from; none of ours, two that differ, or a loop read the default", function () {
-    const withdraw = [declareSeqField('sink-n', () => 'n'), declareSeqField('sink-seq', () => 'seq'), declareSeqField('bat', () => seqFieldOf(['sink-n']))];
+describe('contract: the row fields', function () {
+  it("a batcher passes on its sink's Seq from and Source from; none of ours, two that differ, or a loop read the defaults", function () {
+    const fields = (seq: string, source: string) => () => ({ seq, source });
+    const defaults = { seq: 'seq', source: 'source' };
+    const withdraw = [
+      declareRowFields('sink-n', fields('n', 'device')),
+      declareRowFields('sink-seq', fields('seq', 'source')),
+      declareRowFields('sink-seq-device', fields('seq', 'device')),
+      declareRowFields('bat', () => rowFieldsOf(['sink-n'])),
+    ];
     try {
-      assert.equal(seqFieldOf(['sink-n']), 'n');
-      assert.equal(seqFieldOf(['bat']), 'n', 'through a batcher');
-      assert.equal(seqFieldOf(['bat', 'sink-n']), 'n', 'two that agree');
-      assert.equal(seqFieldOf(['bat', 'sink-seq']), 'seq', 'two that differ');
-      assert.equal(seqFieldOf(['mqtt-out']), 'seq', 'a node of another package');
-      assert.equal(seqFieldOf(['sink-n', 'mqtt-out']), 'n', 'a node of another package beside a sink reads nothing');
-      assert.equal(seqFieldOf([]), 'seq', 'nothing wired');
-      withdraw.push(declareSeqField('loop', () => seqFieldOf(['loop'])));
-      assert.equal(seqFieldOf(['loop']), 'seq', 'a batcher wired to itself');
+      assert.deepEqual(rowFieldsOf(['sink-n']), { seq: 'n', source: 'device' });
+      assert.deepEqual(rowFieldsOf(['bat']), { seq: 'n', source: 'device' }, 'through a batcher');
+      assert.deepEqual(rowFieldsOf(['bat', 'sink-n']), { seq: 'n', source: 'device' }, 'two that agree');
+      assert.deepEqual(rowFieldsOf(['bat', 'sink-seq']), defaults, 'two that differ');
+      assert.deepEqual(rowFieldsOf(['sink-seq', 'sink-seq-device']), defaults, 'two that differ in the source only');
+      assert.deepEqual(rowFieldsOf(['mqtt-out']), defaults, 'a node of another package');
+      assert.deepEqual(rowFieldsOf(['sink-n', 'mqtt-out']), { seq: 'n', source: 'device' }, 'a node of another package beside a sink reads nothing');
+      assert.deepEqual(rowFieldsOf([]), defaults, 'nothing wired');
+      withdraw.push(declareRowFields('loop', () => rowFieldsOf(['loop'])));
+      assert.deepEqual(rowFieldsOf(['loop']), defaults, 'a batcher wired to itself');
     } finally {
       for (const w of withdraw) w();
     }
-    assert.equal(seqFieldOf(['sink-n']), 'seq', 'withdrawn on close');
+    assert.deepEqual(rowFieldsOf(['sink-n']), defaults, 'withdrawn on close');
   });
 });

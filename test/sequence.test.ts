@@ -29,6 +29,15 @@ describe('SequenceStamper with bounded memory', function () {
     assert.ok(b >= 2, `b continues at ${b}`);
   });
 
+  it('reserveAll() gives a range free in every source named, and moves each past it', function () {
+    const s = new SequenceStamper();
+    s.reserve('a', 5); // a: 1-5
+    s.reserve('b', 2); // b: 1-2
+    assert.equal(s.reserveAll(['a', 'b', 'c'], 3), 6, 'above the highest of them');
+    assert.deepEqual([s.reserve('a', 1), s.reserve('b', 1), s.reserve('c', 1)], [9, 9, 9]);
+    assert.equal(s.reserveAll(['d'], 2), 1, 'one source: as reserve');
+  });
+
   it('stays bounded under a flood of a million distinct sources', function () {
     const s = new SequenceStamper(10_000);
     for (let i = 0; i < 1_000_000; i++) s.reserve(`flood/${i}`, 1);

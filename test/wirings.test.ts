@@ -43,6 +43,16 @@ function readings(): Readings {
   for (let i = 0; i < 30; i++) add({ topic: 'w/own-seq', payload: { value: i, seq: 1000 + i, time: T0 + 2000 } }, 'w/own-seq');
   // Dates and nested objects.
   for (let i = 0; i < 25; i++) add({ topic: 'w/date', payload: { value: i, time: new Date(T0 + 3000), info: { line: { cell: i % 3 } } } }, 'w/date');
+  // One device's readings forwarded by two gateways under their own topics, the device named in the
+  // payload, at one time: numbered per topic they would take the same numbers and merge.
+  for (let i = 0; i < 20; i++) for (const gateway of ['gw1', 'gw2']) add({ topic: `plant/${gateway}`, payload: { source: 'w/pump', value: i, time: T0 + 4000 } }, 'w/pump');
+  // The same with arrays: each message's readings name their devices, two of them in one message.
+  for (let i = 0; i < 10; i++) {
+    for (const gateway of ['gw1', 'gw2']) {
+      add({ topic: `plant/${gateway}`, payload: [{ source: 'w/valve', value: i }, { source: 'w/valve', value: i + 0.5 }, { source: 'w/fan', value: i }], timestamp: T0 + 5000 }, 'w/valve', 2);
+      bySource['w/fan'] = (bySource['w/fan'] ?? 0) + 1;
+    }
+  }
   const total = Object.values(bySource).reduce((a, b) => a + b, 0);
   return { messages, bySource, total };
 }
@@ -149,6 +159,22 @@ describe('every wiring, every shape: a distinct reading is never merged', functi
     });
   }
 
+  for (const stages of [['batcher', 'sink'], ['buffer', 'sink'], ['buffer', 'batcher', 'sink']] as ChainStage[][]) {
+    it(`${stages.join(' -> ')} with the sink's Source from set to another field: readings are numbered in that source, whatever their topic`, async function () {
+      // One device's readings at one time under two topics, named in payload.device.
+      const messages = Array.from({ length: 40 }, (_, i) => ({ topic: `plant/gw${i % 2}`, payload: { device: 'w/compressor', value: i, time: T0 + 6000 } }));
+      const table = `wiring_${++tableNo}`;
+      const nodes = chainFlow(stages, { databaseUrl: url, table, perTurn: 50, batcher: { maxAge: 50, statsInterval: 0 }, sink: { sourceProperty: 'device' } });
+      await helper.load([bufferNode, batcherNode, connectionNode, sinkNode, producerNodes], nodes, { conn: { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } });
+      producerQueue.prod = messages;
+      helper.getNode('prod').receive({ payload: 'go' });
+      await waitForDrain((id) => helper.getNode(id).telemetryStats(), 60_000, { buffer: stages[0] === 'buffer' ? 'buf' : undefined, sink: 'sink' }, 40);
+      const { rows } = await db.query(`SELECT count(*)::int AS n, count(DISTINCT seq)::int AS seqs, min(seq)::int AS first, max(seq)::int AS last FROM public."${table}" WHERE source = 'w/compressor'`);
+      assert.deepEqual(rows[0], { n: 40, seqs: 40, first: 1, last: 40 }, 'one run of numbers in the source the rows have');
+      assert.equal(helper.getNode('sink').telemetryStats().duplicates, 0);
+    });
+  }
+
   for (const stages of [['sink'], ['batcher', 'sink'], ['buffer', 'sink'], ['buffer', 'batcher', 'sink']] as ChainStage[][]) {
     it(`a function node in front of ${stages.join(' -> ')}: the objects and Dates it makes (in its own VM context) are stored like any`, async function () {
       const table = `wiring_${++tableNo}`;
@@ -178,9 +204,13 @@ describe('every wiring, every shape: a distinct reading is never merged', functi
     // Sources spread evenly over the burst, so that the newest of each survives the drops (a source
     // dropped whole has no row left to show its gap).
     const set = readings();
-    const byTopic = new Map<unknown, Record<string, unknown>[]>();
-    for (const m of set.messages) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m]);
-    set.messages = [...byTopic.values()].flatMap((list) => list.map((m, i) => ({ m, at: (i + 1) / list.length }))).sort((a, b) => a.at - b.at).map(({ m }) => m);
+    const bySource = new Map<unknown, Record<string, unknown>[]>();
+    const sourceOf = (m: Record<string, unknown>): unknown => {
+      const first = (Array.isArray(m.payload) ? m.payload[0] : m.payload) as { source?: unknown } | undefined;
+      return typeof first === 'object' && first?.source !== undefined ? first.source : m.topic;
+    };
+    for (const m of set.messages) bySource.set(sourceOf(m), [...(bySource.get(sourceOf(m)) ?? []), m]);
+    set.messages = [...bySource.values()].flatMap((list) => list.map((m, i) => ({ m, at: (i + 1) / list.length }))).sort((a, b) => a.at - b.at).map(({ m }) => m);
     const wiring: Wiring = { name: 'burst', stages: ['buffer', 'batcher', 'sink'], buffer: { capacity: 200, window: 100 }, perTurn: 0 };
     const { table, sink, buffer } = await run(wiring, set);
     const dropped = (buffer as Record<string, number>).dropped;

@@ -21,22 +21,25 @@
  *    heldBy() first and gives a held message a new deadline instead of counting it unacknowledged.
  * 5. Deploys: followDeploys() stops sending from flows:stopping to flows:started and reports a
  *    downstream node that was replaced, so what it never completed is sent again.
- * 6. Sequence field: the sink names the payload field its rows take seq from (its Seq from option),
- *    and a batcher passes on its own downstream's (declareSeqField); the buffer and the batcher
- *    number only a reading that carries no number under that name (seqFieldOf).
+ * 6. Row fields: the sink names the payload fields its rows take seq and source from (its Seq
+ *    from and Source from options), and a batcher passes on its own downstream's
+ *    (declareRowFields); the buffer and the batcher number each reading in the source its row
+ *    will have, and only one that carries no number under that name (rowFieldsOf).
  *
  * Who uses what:
  *   telemetry-buffer:    watchCompletions, markReleased, recordGroupLimit, heldBy, followDeploys,
- *                        seqFieldOf
+ *                        rowFieldsOf
  *   telemetry-batcher:   watchCompletions, reportCompletions, markCompletion, canHandBack,
- *                        acceptRecordGroups, declareCustody, heldBy, followDeploys, declareSeqField,
- *                        seqFieldOf
- *   timescale-sink:      reportCompletions, markCompletion, declareCustody, declareSeqField
+ *                        acceptRecordGroups, declareCustody, heldBy, followDeploys, declareRowFields,
+ *                        rowFieldsOf
+ *   timescale-sink:      reportCompletions, markCompletion, declareCustody, declareRowFields
  *   telemetry-simulator: followDeploys
  */
 import type { Completion } from '../core/shared/completion';
 import type { CompleteEvent, RedAPI } from '../nodes/red';
-import { OPTIONS as SINK_OPTIONS } from '../options/timescale-sink';
+import { DEFAULT_ROW_FIELDS, type RowFields } from '../core/readings/records';
+
+export type { RowFields };
 
 type Listener = (msgId: string, completion: Completion) => void;
 
@@ -283,60 +286,58 @@ export function followDeploys(RED: RedAPI, downstream: readonly string[], handle
   };
 }
 
-// ---- 6. Sequence field ------------------------------------------------------------------------
+// ---- 6. Row fields ---------------------------------------------------------------------------
 
-/** What a reading's own number is read from with no sink of ours after it: the Seq from option's default. */
-const DEFAULT_SEQ_FIELD = SINK_OPTIONS.seqProperty.default;
-const seqFields = new Map<string, () => string>();
-/** Counts declarations and withdrawals: an answer of seqFieldOf is kept until it moves. */
-let seqFieldsVersion = 0;
-const seqFieldAnswers = new WeakMap<readonly string[], { version: number; field: string }>();
-/** The nodes whose field is being asked for: a batcher wired in a loop must not ask itself again. */
+const rowFields = new Map<string, () => RowFields>();
+/** Counts declarations and withdrawals: an answer of rowFieldsOf is kept until it moves. */
+let rowFieldsVersion = 0;
+const rowFieldsAnswers = new WeakMap<readonly string[], { version: number; fields: RowFields }>();
+/** The nodes whose fields are being asked for: a batcher wired in a loop must not ask itself again. */
 const asking = new Set<string>();
 
 /**
- * A node of ours names the payload field a reading's own sequence number is read from after it:
- * the sink its Seq from option, a batcher what its own downstream reads. Returns the function that
- * withdraws it: call it when the node is deleted, not on every close, so that a redeployed node
- * keeps its field until its new instance declares its own.
+ * A node of ours names the payload fields a reading's own sequence number and source are read
+ * from after it: the sink its Seq from and Source from options, a batcher what its own downstream
+ * reads. Returns the function that withdraws them: call it when the node is deleted, not on every
+ * close, so that a redeployed node keeps its fields until its new instance declares its own.
  */
-export function declareSeqField(nodeId: string, field: () => string): () => void {
-  seqFields.set(nodeId, field);
-  seqFieldsVersion++;
+export function declareRowFields(nodeId: string, fields: () => RowFields): () => void {
+  rowFields.set(nodeId, fields);
+  rowFieldsVersion++;
   return () => {
-    if (seqFields.get(nodeId) !== field) return;
-    seqFields.delete(nodeId);
-    seqFieldsVersion++;
+    if (rowFields.get(nodeId) !== fields) return;
+    rowFields.delete(nodeId);
+    rowFieldsVersion++;
   };
 }
 
 /**
- * The payload field the nodes `nodeIds` read a reading's own sequence number from: the one those
- * of ours declared (a debug or an MQTT out beside them reads none), else the default (none of
- * ours, or two that differ). Kept per `nodeIds` array until a declaration changes: a batcher asks
- * for every message.
+ * The payload fields the nodes `nodeIds` read a reading's sequence number and source from: the
+ * ones those of ours declared (a debug or an MQTT out beside them reads none), else the defaults
+ * (none of ours, or two that differ). Kept per `nodeIds` array until a declaration changes: a
+ * batcher asks for every message.
  */
-export function seqFieldOf(nodeIds: readonly string[]): string {
-  const kept = seqFieldAnswers.get(nodeIds);
-  if (kept !== undefined && kept.version === seqFieldsVersion) return kept.field;
-  let found: string | undefined;
+export function rowFieldsOf(nodeIds: readonly string[]): RowFields {
+  const kept = rowFieldsAnswers.get(nodeIds);
+  if (kept !== undefined && kept.version === rowFieldsVersion) return kept.fields;
+  let found: RowFields | undefined;
   for (const id of nodeIds) {
-    const declared = seqFields.get(id);
+    const declared = rowFields.get(id);
     if (declared === undefined || asking.has(id)) continue;
     asking.add(id);
-    let field: string;
+    let fields: RowFields;
     try {
-      field = declared();
+      fields = declared();
     } finally {
       asking.delete(id);
     }
-    if (found !== undefined && field !== found) {
-      found = DEFAULT_SEQ_FIELD;
+    if (found !== undefined && (fields.seq !== found.seq || fields.source !== found.source)) {
+      found = DEFAULT_ROW_FIELDS;
       break;
     }
-    found = field;
+    found = fields;
   }
-  const answer = found ?? DEFAULT_SEQ_FIELD;
-  seqFieldAnswers.set(nodeIds, { version: seqFieldsVersion, field: answer });
+  const answer = found ?? DEFAULT_ROW_FIELDS;
+  rowFieldsAnswers.set(nodeIds, { version: rowFieldsVersion, fields: answer });
   return answer;
 }

@@ -3,7 +3,7 @@ import { resolveShapeOptions } from '../core/readings/shapes';
 import { readOptions } from '../core/shared/option-table';
 import { OPTIONS } from '../options/telemetry-batcher';
 import { installAdminEndpoints, publishStats } from './admin';
-import { acceptRecordGroups, canHandBack, declareCustody, declareSeqField, followDeploys, heldBy, markCompletion, reportCompletions, seqFieldOf, watchCompletions } from '../contract';
+import { acceptRecordGroups, canHandBack, declareCustody, declareRowFields, followDeploys, heldBy, markCompletion, reportCompletions, rowFieldsOf, watchCompletions } from '../contract';
 import type { Node, NodeDef, RedAPI } from './red';
 import { translator } from './i18n';
 import { errorText } from '../core/shared/text';
@@ -43,7 +43,7 @@ export = function (RED: RedAPI): void {
           markCompletion,
           canHandBack,
           heldDownstream: () => heldBy(downstream),
-          seqField: () => seqFieldOf(downstream),
+          rowFields: () => rowFieldsOf(downstream),
           log: (text) => node.log(text),
           warn: (text) => node.warn(text),
           t,
@@ -60,7 +60,7 @@ export = function (RED: RedAPI): void {
     // The contract with the buffer in front and the nodes after (src/contract).
     const withdrawGroups = acceptRecordGroups(node.id, batcher.recordGroupLimit);
     const withdrawCustody = declareCustody(node.id, () => batcher.heldIds());
-    const withdrawSeqField = declareSeqField(node.id, () => seqFieldOf(downstream));
+    const withdrawRowFields = declareRowFields(node.id, () => rowFieldsOf(downstream));
     const stopWatching = watchCompletions(RED, downstream, (msgId, completion) => batcher.completed(msgId, completion));
     const stopFollowingDeploys = followDeploys(RED, downstream, batcher);
 
@@ -86,7 +86,7 @@ export = function (RED: RedAPI): void {
     node.on('close', (removed, closed) => {
       withdrawGroups();
       withdrawCustody();
-      if (removed) withdrawSeqField();
+      if (removed) withdrawRowFields();
       stopWatching();
       stopFollowingDeploys();
       unpublish();

@@ -8,7 +8,7 @@ import { readOptions } from '../core/shared/option-table';
 import { SinkController, type SinkInput } from '../core/sink/sink-controller';
 import { OPTIONS } from '../options/timescale-sink';
 import { installAdminEndpoints, publishStats } from './admin';
-import { declareCustody, declareSeqField, markCompletion, reportCompletions } from '../contract';
+import { declareCustody, declareRowFields, markCompletion, reportCompletions } from '../contract';
 import type { DoneFn, Node, NodeDef, NodeMessage, RedAPI, SendFn } from './red';
 import { translator } from './i18n';
 import { errorText } from '../core/shared/text';
@@ -76,7 +76,7 @@ export = function (RED: RedAPI): void {
     node.telemetryStats = stats;
     const unpublish = publishStats(node, stats);
     const withdrawCustody = declareCustody(node.id, () => controller.held());
-    const withdrawSeqField = declareSeqField(node.id, () => controller.seqField);
+    const withdrawRowFields = declareRowFields(node.id, () => controller.rowFields);
     const status = new ThrottledStatus(node, () => controller.badge(Date.now()));
     status.refresh();
 
@@ -93,7 +93,7 @@ export = function (RED: RedAPI): void {
     node.on('close', (removed: boolean, closed: () => void) => {
       controller.close(removed).finally(() => {
         withdrawCustody();
-        if (removed) withdrawSeqField();
+        if (removed) withdrawRowFields();
         unpublish();
         status.stop();
         connection.release(node.id);

@@ -20,7 +20,7 @@ export const OPTIONS = {
   seqColumn: { kind: 'text', name: 'Seq column', doc: 'Existing mode: the column for the sequence number; empty: the table has none (a re-sent row is then told apart by source and time only).', default: 'seq', optional: true, check: 'identifier', when: EXISTING },
   extraColumn: { kind: 'text', name: 'Extra column', doc: 'Existing mode, with *Extra fields* on: the jsonb column for the other payload fields.', default: 'extra', optional: true, check: 'identifier', when: EXISTING },
   timeProperty: { kind: 'text', name: 'Time from', doc: 'A comma-separated list; the first present wins.', default: 'time,ts', check: 'properties' },
-  sourceProperty: { kind: 'text', name: 'Source from', doc: 'Else `msg.topic`.', default: 'source', check: 'property' },
+  sourceProperty: { kind: 'text', name: 'Source from', doc: 'Else `msg.topic`. A telemetry-buffer or telemetry-batcher before the sink numbers each reading in this source.', default: 'source', check: 'property' },
   valueProperty: { kind: 'text', name: 'Value from', default: 'value', check: 'property' },
   kindProperty: { kind: 'text', name: 'Kind from', default: 'kind', check: 'property' },
   seqProperty: { kind: 'text', name: 'Seq from', default: 'seq', check: 'property', doc: 'A telemetry-buffer or telemetry-batcher before the sink looks for a reading\'s own number in this field too.' },

@@ -7,7 +7,7 @@
  * and what a deploy does to it: docs/architecture.md.
  */
 import { InflightTracker } from '../buffer/inflight';
-import { appendRecords, isRecordGroup, recordOf, stampMissing, type TelemetryRecord } from '../readings/records';
+import { appendRecords, isRecordGroup, recordOf, stampMissing, type RowFields, type TelemetryRecord } from '../readings/records';
 import { SequenceJournal, SequenceStamper } from '../readings/sequence';
 import { isPlainReading, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../readings/shapes';
 import type { InputMessage } from '../readings/shape-result';
@@ -78,8 +78,8 @@ export interface BatcherPorts {
   canHandBack(msg: object): boolean;
   /** contract heldBy(downstream): the ids of the messages the nodes after still hold. */
   heldDownstream(): Set<string> | undefined;
-  /** contract seqFieldOf(downstream): the payload field a reading's own sequence number is read from after this node. */
-  seqField(): string;
+  /** contract rowFieldsOf(downstream): the payload fields a reading's own sequence number and source are read from after this node. */
+  rowFields(): RowFields;
   log(text: string): void;
   warn(text: string): void;
   /** Words for the log and the badge in the user's language (src/core/shared/text.ts). */
@@ -193,7 +193,7 @@ export class Batcher {
     // Readings that no node before numbered are numbered here (before the decision to take them,
     // so a refusal shows as a gap), and none merges with another that shares its source and time.
     try {
-      stampMissing(records, this.sequences, this.ports.seqField());
+      stampMissing(records, this.sequences, this.ports.rowFields());
     } catch (err) {
       // A record made elsewhere that takes no number (frozen, a getter that throws): the message
       // fails with the reason and counts as ignored, as it never entered.

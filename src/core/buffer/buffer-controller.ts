@@ -1,6 +1,6 @@
 import type { OptionValues } from '../shared/option-table';
 import type { OPTIONS } from '../../options/telemetry-buffer';
-import type { RecordGroup, TelemetryRecord } from '../readings/records';
+import type { RecordGroup, RowFields, TelemetryRecord } from '../readings/records';
 import { recordsOf, resolveShapeOptions, ResolvedShapeOptions, shapeMessage } from '../readings/shapes';
 import { SequenceStamper } from '../readings/sequence';
 import { DropLog } from '../shared/drop-log';
@@ -41,8 +41,8 @@ export interface BufferPorts {
     held(): Set<string> | undefined;
     /** Marks a message as released by a buffer (the nodes after may hand it back). */
     markReleased(msg: object): void;
-    /** The payload field a reading's own sequence number is read from after this node (Seq from of the sink). */
-    seqField(): string;
+    /** The payload fields a reading's own sequence number and source are read from after this node (the sink's Seq from and Source from). */
+    rowFields(): RowFields;
   };
 }
 
@@ -132,7 +132,7 @@ export class BufferController {
       const core = this.core;
       this.disk = new DiskTierDriver(this.store, settings, { inFlight: () => core.inFlightEvents, paused: () => core.isPaused, pump: () => this.schedulePump(), error: (message) => ports.log.error(ports.t('log.diskTierError', { dir: this.diskDir, error: message })), now: ports.now });
     }
-    this.intake = new Intake(this.core, this.shapes, this.sequences, o.stampSequence, o.memoryLimit > 0, () => this.schedulePump(), ports.downstream.seqField);
+    this.intake = new Intake(this.core, this.shapes, this.sequences, o.stampSequence, o.memoryLimit > 0, () => this.schedulePump(), ports.downstream.rowFields);
     this.carry = new CarryOver(place.filesDir, place.nodeId, ports.log, ports.t);
     this.dropLog = new DropLog(ports.t, ports.t('log.bufferFull', { capacity: o.capacity, policy: o.dropPolicy }));
   }

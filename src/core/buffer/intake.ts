@@ -1,5 +1,6 @@
-import { hasSequence, recordOf, shortLivedRecordOf, stampRecords, type TelemetryRecord } from '../readings/records';
+import { hasSequence, recordOf, shortLivedRecordOf, sourceOf, stampRecords, type RowFields, type TelemetryRecord } from '../readings/records';
 import { isPlainReading, readingCount, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../readings/shapes';
+import type { ShapeResult } from '../readings/shape-result';
 import type { SequenceStamper } from '../readings/sequence';
 import { approximateSize } from './approximate-size';
 import type { BufferCore } from './buffer-core';
@@ -24,8 +25,8 @@ export class Intake {
     /** With a memory limit: each reading of a message counts its share of the message's size. */
     private readonly hasMemoryLimit: boolean,
     private readonly schedulePump: () => void,
-    /** Numbering off: the payload field a reading's own number is read from after this node (contract seqFieldOf). */
-    private readonly seqField: () => string,
+    /** The payload fields a reading's own number and source are read from after this node (contract rowFieldsOf). */
+    private readonly rowFields: () => RowFields,
   ) {}
 
   take(msg: BufferMessage, done: (err?: Error) => void, grouping: boolean): void {
@@ -34,8 +35,9 @@ export class Intake {
       // One reading, exactly as the message has it (a simulator's, MQTT's, most flows'): the hot path.
       // On: every reading is numbered here. Off: the producer's own msg.seq or payload.seq is kept,
       // and only a reading without one is numbered, so no two readings become one row.
-      const numbered = this.stampSequence || !hasSequence(msg as TelemetryRecord, this.seqField());
-      const seq = numbered ? sequences.reserve(typeof msg.topic === 'string' ? msg.topic : '', 1) : msg.seq;
+      const fields = this.rowFields();
+      const numbered = this.stampSequence || !hasSequence(msg as TelemetryRecord, fields.seq);
+      const seq = numbered ? sequences.reserve(sourceOf(msg, fields.source), 1) : msg.seq;
       // Fixing the time at ingest makes a retried or replayed reading map to the same row.
       const timestamp = msg.timestamp === undefined || msg.timestamp === null ? Date.now() : msg.timestamp;
       if (grouping) {
@@ -67,7 +69,7 @@ export class Intake {
         return;
       }
       const records = recordsOf(shaped);
-      stampRecords(records, sequences, this.stampSequence, this.stampSequence ? undefined : this.seqField());
+      stampRecords(records, sequences, this.stampSequence, this.rowFields());
       // The input's own time wins (an OPC UA source timestamp, a payload's ts); the buffer's clock
       // fills in only where there is none.
       const now = Date.now();
@@ -84,10 +86,17 @@ export class Intake {
       return;
     }
     // In front of any other node (MQTT out, HTTP request) a message goes on as it came, counting
-    // for its readings; msg.seq is then the first of that many numbers of msg.topic.
+    // for its readings; msg.seq is then the first of that many numbers, free in each of their sources.
     const weight = Math.max(1, readingCount(shaped));
-    if (this.stampSequence || !hasSequence(msg as TelemetryRecord, this.seqField())) msg.seq = sequences.reserve(typeof msg.topic === 'string' ? msg.topic : '', weight);
+    const fields = this.rowFields();
+    if (this.stampSequence || !hasSequence(msg as TelemetryRecord, fields.seq)) msg.seq = sequences.reserveAll(sourcesOf(msg, shaped, fields.source), weight);
     if (msg.timestamp === undefined || msg.timestamp === null) msg.timestamp = Date.now();
     core.offer(new HeldMessage(msg, done, weight), weight);
   }
+}
+
+/** The distinct sources a message's readings will have as rows (its own, when it is not read as readings). */
+function sourcesOf(msg: BufferMessage, shaped: ShapeResult, sourceProperty: string): string[] {
+  const sources = new Set(recordsOf(shaped).map((record) => sourceOf(record, sourceProperty)));
+  return sources.size > 0 ? [...sources] : [sourceOf(msg, sourceProperty)];
 }

@@ -1,3 +1,4 @@
+import { OPTIONS as SINK_OPTIONS } from '../../options/timescale-sink';
 import { isDate, isPlainObject } from './values';
 
 /**
@@ -13,7 +14,7 @@ export interface TelemetryRecord {
   payload: unknown;
   /** msg.timestamp: epoch ms, ISO string or Date. */
   timestamp?: unknown;
-  /** Per-topic sequence number: msg.seq, or the number the first of our nodes that took the reading in gave it. */
+  /** Per-source sequence number: msg.seq, or the number the first of our nodes that took the reading in gave it. */
   seq?: number;
   /** msg.kind, when the producer sets one. */
   kind?: unknown;
@@ -170,36 +171,60 @@ export function hasSequence(record: TelemetryRecord, seqProperty = 'seq'): boole
   }
 }
 
+/** The payload fields a row's identity is read from besides its time: the sink's Seq from and Source from. */
+export interface RowFields {
+  seq: string;
+  source: string;
+}
+
+/** The sink's defaults, for a record with no sink of ours after it. */
+export const DEFAULT_ROW_FIELDS: RowFields = Object.freeze({ seq: SINK_OPTIONS.seqProperty.default, source: SINK_OPTIONS.sourceProperty.default });
+
 /**
- * Numbers, per topic, every record that has no sequence number of its own, so two readings that
- * share a source and a time never become one row. Returns how many were numbered.
+ * The source a reading is numbered in: the one its row will have (payload[source] when that is a
+ * string, as the sink reads it, else msg.topic). Numbered per topic instead, two readings of one
+ * source and time arriving under two topics would take the same number and become one row.
  */
-export function stampMissing(records: readonly TelemetryRecord[], stamper: { reserve(source: string, count: number): number }, seqProperty = 'seq'): number {
-  return stampRecords(records, stamper, false, seqProperty);
+export function sourceOf(record: { topic?: unknown; payload?: unknown }, sourceProperty: string): string {
+  const payload = record.payload;
+  if (typeof payload === 'object' && payload !== null && !Array.isArray(payload)) {
+    try {
+      const source = (payload as Record<string, unknown>)[sourceProperty];
+      if (typeof source === 'string') return source;
+    } catch {
+      // a getter that throws: the sink rejects the reading with the reason
+    }
+  }
+  return typeof record.topic === 'string' ? record.topic : '';
 }
 
 /**
- * Numbers records per their own topic: all of them (`every`), or only those without a sequence
- * number of their own. Consecutive records of one topic take one range. Returns how many were numbered.
+ * Numbers, per source, every record that has no sequence number of its own, so two readings that
+ * share a source and a time never become one row. Returns how many were numbered.
  */
-export function stampRecords(records: readonly TelemetryRecord[], stamper: { reserve(source: string, count: number): number }, every: boolean, seqProperty = 'seq'): number {
+export function stampMissing(records: readonly TelemetryRecord[], stamper: { reserve(source: string, count: number): number }, fields: RowFields = DEFAULT_ROW_FIELDS): number {
+  return stampRecords(records, stamper, false, fields);
+}
+
+/**
+ * Numbers records per the source their rows will have: all of them (`every`), or only those
+ * without a sequence number of their own. Consecutive records of one source take one range.
+ * Returns how many were numbered.
+ */
+export function stampRecords(records: readonly TelemetryRecord[], stamper: { reserve(source: string, count: number): number }, every: boolean, fields: RowFields = DEFAULT_ROW_FIELDS): number {
   let stamped = 0;
   const n = records.length;
   for (let i = 0; i < n; ) {
-    if (!every && hasSequence(records[i], seqProperty)) {
+    if (!every && hasSequence(records[i], fields.seq)) {
       i++;
       continue;
     }
-    const topic = topicOf(records[i]);
+    const source = sourceOf(records[i], fields.source);
     let end = i + 1;
-    while (end < n && topicOf(records[end]) === topic && (every || !hasSequence(records[end], seqProperty))) end++;
+    while (end < n && sourceOf(records[end], fields.source) === source && (every || !hasSequence(records[end], fields.seq))) end++;
     stamped += end - i;
-    let seq = stamper.reserve(topic, end - i);
+    let seq = stamper.reserve(source, end - i);
     for (; i < end; i++) records[i].seq = seq++;
   }
   return stamped;
-}
-
-function topicOf(record: TelemetryRecord): string {
-  return typeof record.topic === 'string' ? record.topic : '';
 }

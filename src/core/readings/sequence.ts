@@ -54,6 +54,17 @@ export class SequenceStamper {
     return first;
   }
 
+  /**
+   * Reserves `count` consecutive numbers free in every one of `sources` and returns the first: for
+   * the readings of one message in several sources, which are numbered msg.seq, msg.seq + 1, ...
+   */
+  reserveAll(sources: readonly string[], count: number): number {
+    let first = 0;
+    for (const source of sources) first = Math.max(first, this.reserve(source, 0));
+    for (const source of sources) this.reserve(source, first + count - this.reserve(source, 0));
+    return first;
+  }
+
   /** Continues numbering from a saved state (after a restart) without ever going backwards. */
   restore(state: Record<string, number>): void {
     for (const [source, next] of Object.entries(state)) this.restoreOne(source, next, 0);

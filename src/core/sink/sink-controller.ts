@@ -8,7 +8,7 @@
  */
 import type { OptionValues } from '../shared/option-table';
 import type { OPTIONS } from '../../options/timescale-sink';
-import { recordsIn, stampMissing, type TelemetryRecord } from '../readings/records';
+import { recordsIn, stampMissing, type RowFields, type TelemetryRecord } from '../readings/records';
 import { resolveShapeOptions, recordsOf, shapeMessage, type ResolvedShapeOptions } from '../readings/shapes';
 import { SequenceJournal, SequenceStamper } from '../readings/sequence';
 import { RateMeter } from '../shared/rate-meter';
@@ -136,6 +136,7 @@ export class SinkController<P> {
     private readonly events: SinkEvents<P>
   ) {
     this.writer = new TimescaleWriter(pool, writerOptionsOf(o));
+    this.rowFields = Object.freeze({ seq: o.seqProperty, source: o.sourceProperty });
     this.scheduler = new WriteScheduler<Held<P>>(
       this.writer,
       { maxConcurrent: o.maxConcurrent > 0 ? o.maxConcurrent : db.poolSize, maxQueued: o.maxQueued, maxRows: o.maxRows, redact: (text) => db.redact(text) },
@@ -190,10 +191,8 @@ export class SinkController<P> {
     return this.scheduler.held();
   }
 
-  /** The payload field a reading's own sequence number is read from (the Seq from option). */
-  get seqField(): string {
-    return this.o.seqProperty;
-  }
+  /** The payload fields a reading's own sequence number and source are read from (the Seq from and Source from options). */
+  readonly rowFields: RowFields;
 
   /** The badge now; with a host list it names the host for a while after the writes moved to it. */
   badge(now: number): Badge {
@@ -237,7 +236,7 @@ export class SinkController<P> {
       // one write and when a batch comes again (handed back, sent again after a deploy).
       for (const record of records) if (record.timestamp === undefined || record.timestamp === null) record.timestamp = receivedAt;
       // Readings that no node before numbered are numbered here, so none merges with another.
-      stampMissing(records, this.sequences, this.o.seqProperty);
+      stampMissing(records, this.sequences, this.rowFields);
     } catch (err) {
       // A record made elsewhere that takes neither (frozen, a getter that throws): its message
       // fails with the reason and counts as ignored, as it never entered.
