@@ -302,6 +302,48 @@ describe('TimescaleWriter against PostgreSQL', function () {
       assert.strictEqual(insertCalls(db), outcome.statements);
     });
 
+    it('rejects only the rows a trigger raises for, a row-level security policy or a view\'s check option refuses, and writes the rest', async function () {
+      const shape = 'ts timestamptz NOT NULL, device text NOT NULL, reading double precision, n bigint NOT NULL';
+      // A trigger that raises (PL/pgSQL's P0001) for some rows.
+      await pool.query(`CREATE TABLE "Plant"."Guarded" (${shape}, UNIQUE (device, ts, n))`);
+      await pool.query(`CREATE FUNCTION "Plant".too_high() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.reading >= 45 THEN RAISE EXCEPTION 'reading % too high', NEW.reading; END IF; RETURN NEW; END $$`);
+      await pool.query('CREATE TRIGGER too_high BEFORE INSERT ON "Plant"."Guarded" FOR EACH ROW EXECUTE FUNCTION "Plant".too_high()');
+      // A row-level security policy (42501, as a missing privilege is) that refuses one source; forced, so it holds for the owner too.
+      await pool.query(`CREATE TABLE "Plant"."Policed" (${shape}, UNIQUE (device, ts, n))`);
+      await pool.query('ALTER TABLE "Plant"."Policed" ENABLE ROW LEVEL SECURITY');
+      await pool.query('ALTER TABLE "Plant"."Policed" FORCE ROW LEVEL SECURITY');
+      await pool.query(`CREATE POLICY writers ON "Plant"."Policed" USING (true) WITH CHECK (device <> 'press-bad')`);
+      // A view with a check option (44000).
+      await pool.query(`CREATE TABLE "Plant"."Base" (${shape}, UNIQUE (device, ts, n))`);
+      await pool.query('CREATE VIEW "Plant"."Checked" AS SELECT * FROM "Plant"."Base" WHERE reading < 45 WITH CHECK OPTION');
+      // Policies do not hold for a superuser: that table is written by a role that is not one.
+      await pool.query("CREATE ROLE rls_writer LOGIN PASSWORD 'rls-writer'");
+      await pool.query('GRANT USAGE ON SCHEMA "Plant" TO rls_writer');
+      await pool.query('GRANT SELECT, INSERT ON "Plant"."Policed" TO rls_writer');
+      const asWriter = new URL(url);
+      asWriter.username = 'rls_writer';
+      asWriter.password = 'rls-writer';
+      const writerPool = new Pool({ connectionString: asWriter.toString(), max: 1 });
+      const viewColumns = { time: 'ts', source: 'device', value: 'reading', kind: null, seq: 'n' };
+      const cases: Array<[string, TelemetryRecord[], string, number]> = [
+        ['Guarded', makeRecords(100, { source: 'press-t' }), 'P0001', 10],
+        ['Policed', makeRecords(100, { source: 'press-p' }).map((r, i) => (i % 10 === 3 ? { ...r, topic: 'press-bad' } : r)), '42501', 10],
+        ['Checked', makeRecords(100, { source: 'press-v' }), '44000', 10],
+      ];
+      try {
+        for (const [table, records, code, refused] of cases) {
+          const writer = new TimescaleWriter(table === 'Policed' ? writerPool : pool, { schema: 'Plant', table, mode: 'existing', columns: viewColumns });
+          await writer.prepare();
+          const outcome = await writer.write(records);
+          assert.deepStrictEqual([outcome.written, outcome.rejected.length, outcome.duplicates], [100 - refused, refused, 0], table);
+          assert.deepStrictEqual([...new Set(outcome.rejected.map((r) => r.code))], [code], table);
+          assert.strictEqual(await count(`"Plant"."${table}"`), 100 - refused, table);
+        }
+      } finally {
+        await writerPool.end();
+      }
+    });
+
     it('explains a missing table, a missing column or an unusable column type', async function () {
       await assert.rejects(new TimescaleWriter(pool, { table: 'nowhere', mode: 'existing' }).prepare(), (err: WriterConfigError) => err.code === 'NO_TABLE' && /does not exist/.test(err.message));
       await assert.rejects(new TimescaleWriter(pool, { schema: 'Plant', table: 'Readings', mode: 'existing', columns: { ...columns, kind: 'category' } }).prepare(), /has no column "category"/);

@@ -17,7 +17,9 @@
  *   (55P03). Bounded attempts with backoff; then the batch goes to the dead-letter output.
  * - data: something in the rows themselves: class 22 (data exception), class 23 (integrity
  *   constraint), 54000 (an index row too large), 53400 (too many rows to decompress for one
- *   statement). The batch is bisected so the good rows go in.
+ *   statement), class P0 (a trigger's RAISE), class 44 (a view's check option), and a row-level
+ *   security policy's WITH CHECK (42501 like a missing privilege, told apart by the server's
+ *   routine). The batch is bisected so the good rows go in.
  * - permanent: anything else (an internal error, an ended pool): the batch fails at once.
  */
 import { wordsOf, type Words } from '../shared/text';
@@ -87,6 +89,16 @@ function errorMessage(err: unknown): string {
   return String(err);
 }
 
+/**
+ * A row refused by a row-level security policy: SQLSTATE 42501, as a missing privilege, but raised
+ * by the check of each new row (the server's routine; its message in English as a fallback).
+ */
+function refusedByPolicy(err: unknown, code: string): boolean {
+  if (code !== '42501' || err === null || typeof err !== 'object') return false;
+  const { routine } = err as { routine?: unknown };
+  return routine === 'ExecWithCheckOptions' || /violates row-level security policy/.test(errorMessage(err));
+}
+
 /** What kind of failure an error is (see the file's comment), with the words it names, if any. */
 export function classifyError(err: unknown): ErrorClassification {
   const classification = classifyKind(err);
@@ -112,7 +124,7 @@ function classifyKind(err: unknown): ErrorClassification {
     if (code === '53400') return { kind: 'data', code, message };
     if (errorClass === '08' || errorClass === '53' || UNAVAILABLE_SQLSTATES.has(code)) return { kind: 'unavailable', code, message };
     if (TRANSIENT_SQLSTATES.has(code)) return { kind: 'transient', code, message };
-    if (errorClass === '22' || errorClass === '23' || code === '54000') return { kind: 'data', code, message };
+    if (errorClass === '22' || errorClass === '23' || errorClass === 'P0' || errorClass === '44' || code === '54000' || refusedByPolicy(err, code)) return { kind: 'data', code, message };
     if (errorClass === '28' || errorClass === '42' || CONFIG_SQLSTATES.has(code)) return { kind: 'config', code, message };
     return { kind: 'permanent', code, message };
   }
