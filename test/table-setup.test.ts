@@ -12,7 +12,7 @@ import { intervalSeconds, resolveTimescaleOptions, timescaleStatements, Timescal
 import { say } from '../src/core/shared/text';
 import { english } from '../src/nodes/i18n';
 import { helper } from './support/node-red';
-import { createTestDatabase } from './support/postgres';
+import { createTestDatabase, externalServer } from './support/postgres';
 import { createTimescaleDatabase, timescaleDbOrSkip } from './support/timescaledb';
 import { waitUntil } from './support/wait';
 
@@ -337,6 +337,27 @@ describe('table setup against TimescaleDB (TELEMETRY_TIMESCALE_TEST_URL)', funct
     const { rows } = await pool.query("SELECT time_interval::text AS interval FROM timescaledb_information.dimensions WHERE hypertable_name = $1 AND column_name = 'time'", [table]);
     return rows[0]?.interval ?? null;
   }
+
+  it('makes the hypertable when the extension lives in a schema of its own, calling its functions there', async function () {
+    const other = await createTestDatabase('table_setup_tsdb_schema', externalServer(process.env.TELEMETRY_TIMESCALE_TEST_URL as string));
+    const setup = new Client({ connectionString: other });
+    await setup.connect();
+    const otherPool = new Pool({ connectionString: other, max: 2 });
+    try {
+      await setup.query('CREATE SCHEMA "Time Scale"');
+      await setup.query('CREATE EXTENSION IF NOT EXISTS timescaledb SCHEMA "Time Scale"');
+      const writer = new TimescaleWriter(otherPool, { table: 'elsewhere', timescale: { chunkInterval: '6 hours', compressAfter: null, retention: null } });
+      const result = await writer.prepare();
+      assert.equal(result.hypertable, true, JSON.stringify(result.notices));
+      assert.deepEqual(result.notices, []);
+      assert.equal((await writer.write([{ topic: 'press-1', seq: 1, timestamp: Date.UTC(2026, 0, 1), payload: 1.5 }])).written, 1);
+      const { rows } = await setup.query("SELECT time_interval::text AS interval FROM timescaledb_information.dimensions WHERE hypertable_name = 'elsewhere'");
+      assert.deepEqual(rows, [{ interval: '06:00:00' }]);
+    } finally {
+      await otherPool.end();
+      await setup.end();
+    }
+  });
 
   it('makes a hypertable with the configured chunk interval and writes every row, although compression and retention are refused', async function () {
     const options = { table: 'hyper', timescale: { chunkInterval: '6 hours', compressAfter: '7 days', retention: '90 days' } };

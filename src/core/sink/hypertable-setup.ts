@@ -85,20 +85,23 @@ function versionAtLeast(version: string, major: number, minor: number): boolean 
   return ma > major || (ma === major && mi >= minor);
 }
 
-/** The TimescaleDB statements prepare() may send for an auto-mode table (pure, for tests and review). */
-export function timescaleStatements(schema: string, table: string, version: string, options: ResolvedTimescaleOptions): TimescaleStatements {
+/**
+ * The TimescaleDB statements prepare() may send for an auto-mode table (pure, for tests and review).
+ * `api`: the extension's schema with a dot when it is not `public`, where its functions are.
+ */
+export function timescaleStatements(schema: string, table: string, version: string, options: ResolvedTimescaleOptions, api = ''): TimescaleStatements {
   const target = `${quoteIdentifier(schema, 'schema')}.${quoteIdentifier(table, 'table')}`;
   const generalized = versionAtLeast(version, 2, 13);
   const columnstore = versionAtLeast(version, 2, 18);
   const hypertable = (interval: string | null): SqlStatement => {
     if (generalized) {
       return interval === null
-        ? { text: 'SELECT create_hypertable($1::regclass, by_range($2::name), if_not_exists => TRUE, migrate_data => TRUE, create_default_indexes => FALSE)', values: [target, 'time'] }
-        : { text: 'SELECT create_hypertable($1::regclass, by_range($2::name, $3::interval), if_not_exists => TRUE, migrate_data => TRUE, create_default_indexes => FALSE)', values: [target, 'time', interval] };
+        ? { text: `SELECT ${api}create_hypertable($1::regclass, ${api}by_range($2::name), if_not_exists => TRUE, migrate_data => TRUE, create_default_indexes => FALSE)`, values: [target, 'time'] }
+        : { text: `SELECT ${api}create_hypertable($1::regclass, ${api}by_range($2::name, $3::interval), if_not_exists => TRUE, migrate_data => TRUE, create_default_indexes => FALSE)`, values: [target, 'time', interval] };
     }
     return interval === null
-      ? { text: 'SELECT create_hypertable($1::regclass, $2::name, if_not_exists => TRUE, migrate_data => TRUE, create_default_indexes => FALSE)', values: [target, 'time'] }
-      : { text: 'SELECT create_hypertable($1::regclass, $2::name, chunk_time_interval => $3::interval, if_not_exists => TRUE, migrate_data => TRUE, create_default_indexes => FALSE)', values: [target, 'time', interval] };
+      ? { text: `SELECT ${api}create_hypertable($1::regclass, $2::name, if_not_exists => TRUE, migrate_data => TRUE, create_default_indexes => FALSE)`, values: [target, 'time'] }
+      : { text: `SELECT ${api}create_hypertable($1::regclass, $2::name, chunk_time_interval => $3::interval, if_not_exists => TRUE, migrate_data => TRUE, create_default_indexes => FALSE)`, values: [target, 'time', interval] };
   };
   const compress = options.compressAfter;
   let enableCompression: SqlStatement | null = null;
@@ -108,15 +111,15 @@ export function timescaleStatements(schema: string, table: string, version: stri
       ? { text: `ALTER TABLE ${target} SET (timescaledb.enable_columnstore = true, timescaledb.segmentby = 'source', timescaledb.orderby = 'time DESC, seq DESC')`, values: [] }
       : { text: `ALTER TABLE ${target} SET (timescaledb.compress, timescaledb.compress_segmentby = 'source', timescaledb.compress_orderby = 'time DESC, seq DESC')`, values: [] };
     compressionPolicy = columnstore
-      ? { text: 'CALL add_columnstore_policy($1::regclass, after => $2::interval, if_not_exists => TRUE)', values: [target, compress] }
-      : { text: 'SELECT add_compression_policy($1::regclass, compress_after => $2::interval, if_not_exists => TRUE)', values: [target, compress] };
+      ? { text: `CALL ${api}add_columnstore_policy($1::regclass, after => $2::interval, if_not_exists => TRUE)`, values: [target, compress] }
+      : { text: `SELECT ${api}add_compression_policy($1::regclass, compress_after => $2::interval, if_not_exists => TRUE)`, values: [target, compress] };
   }
   return {
     hypertable: hypertable(options.chunkInterval),
     hypertableDefaultInterval: hypertable(null),
     enableCompression,
     compressionPolicy,
-    retentionPolicy: options.retention ? { text: 'SELECT add_retention_policy($1::regclass, drop_after => $2::interval, if_not_exists => TRUE)', values: [target, options.retention] } : null
+    retentionPolicy: options.retention ? { text: `SELECT ${api}add_retention_policy($1::regclass, drop_after => $2::interval, if_not_exists => TRUE)`, values: [target, options.retention] } : null
   };
 }
 
@@ -146,6 +149,8 @@ interface PolicyPlan {
 /** TimescaleDB's part of one prepare(): see the file's comment. */
 export class HypertableSetup {
   private readonly target: string;
+  /** Where TimescaleDB's functions are: its schema with a dot when it is not public (timescaleVersion). */
+  private api = '';
 
   constructor(
     private readonly pool: Queryable,
@@ -186,9 +191,11 @@ export class HypertableSetup {
     return { version, hypertable, policies };
   }
 
+  /** The extension's version, and where its functions are (`api`: its schema with a dot, when not public). */
   private async timescaleVersion(): Promise<string | null> {
-    const result = await this.pool.query("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'");
-    const row = result.rows[0] as { extversion?: string } | undefined;
+    const result = await this.pool.query("SELECT extversion, extnamespace::regnamespace::text AS schema FROM pg_extension WHERE extname = 'timescaledb'");
+    const row = result.rows[0] as { extversion?: string; schema?: string } | undefined;
+    this.api = row?.schema !== undefined && row.schema !== 'public' ? `${row.schema}.` : '';
     return row?.extversion ?? null;
   }
 
@@ -201,9 +208,9 @@ export class HypertableSetup {
 
   /** Auto mode: makes the hypertable and adds the configured policies that are missing. Returns whether the table is a hypertable. */
   private async timescale(version: string, info: { compressionEnabled: boolean } | null, policies: PrepareResult['policies']): Promise<boolean> {
-    const { spec, target } = this;
+    const { spec, target, api } = this;
     const options = spec.timescale;
-    const statements = timescaleStatements(spec.schema, spec.table, version, options);
+    const statements = timescaleStatements(spec.schema, spec.table, version, options, this.api);
     if (!info) {
       try {
         await this.pool.query(statements.hypertable.text, statements.hypertable.values);
@@ -226,7 +233,7 @@ export class HypertableSetup {
             {
               subject: { key: 'notice.HYPERTABLE_REFUSED.subject', params: { table: target } },
               reason: { key: 'notice.HYPERTABLE_REFUSED.reason', params: { refusal: second.words } },
-              action: { key: 'notice.HYPERTABLE_REFUSED.action', params: { sql: `SELECT create_hypertable(${sqlText(target)}, by_range('time', INTERVAL ${sqlText(options.chunkInterval)}), migrate_data => true)` } }
+              action: { key: 'notice.HYPERTABLE_REFUSED.action', params: { sql: `SELECT ${api}create_hypertable(${sqlText(target)}, ${api}by_range('time', INTERVAL ${sqlText(options.chunkInterval)}), migrate_data => true)` } }
             },
             second.sqlstate
           );
@@ -238,8 +245,8 @@ export class HypertableSetup {
     const after = options.compressAfter;
     if (after && statements.enableCompression && statements.compressionPolicy) {
       const [remove, add] = versionAtLeast(version, 2, 18)
-        ? [`CALL remove_columnstore_policy(${sqlText(target)})`, `CALL add_columnstore_policy(${sqlText(target)}, after => INTERVAL ${sqlText(after)})`]
-        : [`SELECT remove_compression_policy(${sqlText(target)})`, `SELECT add_compression_policy(${sqlText(target)}, compress_after => INTERVAL ${sqlText(after)})`];
+        ? [`CALL ${api}remove_columnstore_policy(${sqlText(target)})`, `CALL ${api}add_columnstore_policy(${sqlText(target)}, after => INTERVAL ${sqlText(after)})`]
+        : [`SELECT ${api}remove_compression_policy(${sqlText(target)})`, `SELECT ${api}add_compression_policy(${sqlText(target)}, compress_after => INTERVAL ${sqlText(after)})`];
       await this.policy({
         existing: jobs.compression,
         report: policies.compressAfter,
@@ -260,7 +267,7 @@ export class HypertableSetup {
             table: target,
             actual: jobs.retention ?? '',
             configured: dropAfter,
-            sql: `SELECT remove_retention_policy(${sqlText(target)}); SELECT add_retention_policy(${sqlText(target)}, drop_after => INTERVAL ${sqlText(dropAfter)})`,
+            sql: `SELECT ${api}remove_retention_policy(${sqlText(target)}); SELECT ${api}add_retention_policy(${sqlText(target)}, drop_after => INTERVAL ${sqlText(dropAfter)})`,
             field: FIELD.retention
           }
         },
@@ -289,7 +296,7 @@ export class HypertableSetup {
     this.notices.add('CHUNK_INTERVAL_DIFFERS', {
       subject: { key: 'notice.CHUNK_INTERVAL_DIFFERS.subject', params },
       reason: { key: 'notice.CHUNK_INTERVAL_DIFFERS.reason' },
-      action: { key: 'notice.CHUNK_INTERVAL_DIFFERS.action', params: { ...params, sql: `SELECT set_chunk_time_interval(${sqlText(this.target)}, INTERVAL ${sqlText(report.configured as string)})`, field: FIELD.chunkInterval } }
+      action: { key: 'notice.CHUNK_INTERVAL_DIFFERS.action', params: { ...params, sql: `SELECT ${this.api}set_chunk_time_interval(${sqlText(this.target)}, INTERVAL ${sqlText(report.configured as string)})`, field: FIELD.chunkInterval } }
     });
   }
 
