@@ -529,6 +529,49 @@ describe('shutdown and redeploy lose nothing', function () {
     assert.equal(s.received, 6);
   });
 
+  it('holds everything while the node after it is disabled, says so on the badge, and sends it all once it is enabled again', async function () {
+    clearSpools();
+    const flow = [
+      { id: 'buf', type: 'telemetry-buffer', statsInterval: 0, capacity: 100, window: 10, ackTimeout: 0.2, wires: [['bat'], []] },
+      { id: 'bat', type: 'telemetry-batcher', maxSize: 5, maxAge: 20, maxOpenBatches: 2, ackTimeout: 0.2, wires: [['down'], []] },
+      { id: 'down', type: 'test-hold', mode: 'fast', d: true, wires: [] },
+    ];
+    await helper.load([bufferNode, batcherNode, testNodes], flow);
+    const buf = helper.getNode('buf');
+    for (let i = 0; i < 30; i++) buf.receive({ topic: 'oven', payload: i });
+    // Well past both ack timeouts: nothing was sent into the void and counted unacknowledged.
+    await settle(700);
+    const held = stats('buf');
+    assert.equal(held.unacknowledged, 0);
+    assert.equal(held.depth + held.inFlight, 30, 'all of it held');
+    assert.equal(helper.getNode('bat').telemetryStats().batchesUnacknowledged ?? 0, 0);
+    const badges = (node: string) => (helper as any)._NodePrototype.status.getCalls().filter((call: any) => call.thisValue.id === node).map((call: any) => call.args[0].text as string);
+    await waitUntil("the batcher's badge says why", () => badges('bat').some((t: string) => t.startsWith('next node off')));
+    // Enabled again: a modified-nodes deploy starts only that node.
+    await helper.setFlows(flow.map((n) => (n.id === 'down' ? { ...n, d: false } : n)), 'nodes');
+    await waitUntil('all 30 delivered', () => stats('buf').delivered === 30);
+    assert.deepEqual(received.down.flatMap((m) => (m.payload as { payload: number }[]).map((r) => r.payload)), Array.from({ length: 30 }, (_, i) => i));
+    const s = stats('buf');
+    assert.deepEqual([s.unacknowledged, s.failed, s.dropped], [0, 0, 0]);
+  });
+
+  it('in front of a disabled node, holds what it takes in and names the reason on its badge', async function () {
+    clearSpools();
+    const flow = [
+      { id: 'buf', type: 'telemetry-buffer', statsInterval: 0, capacity: 100, window: 10, ackTimeout: 0.2, wires: [['down'], []] },
+      { id: 'down', type: 'test-hold', mode: 'fast', d: true, wires: [] },
+    ];
+    await helper.load([bufferNode, testNodes], flow);
+    for (let i = 0; i < 5; i++) helper.getNode('buf').receive({ topic: 'oven', payload: i });
+    await settle(2500); // past the ack timeout, and past the fallback that starts a buffer no flows:started reached
+    assert.deepEqual([stats('buf').depth, stats('buf').inFlight, stats('buf').unacknowledged], [5, 0, 0]);
+    const badges = (helper as any)._NodePrototype.status.getCalls().filter((call: any) => call.thisValue.id === 'buf').map((call: any) => call.args[0]);
+    assert.deepEqual(badges[badges.length - 1], { fill: 'yellow', shape: 'dot', text: 'next node off 5%' });
+    await helper.setFlows(flow.map((n) => (n.id === 'down' ? { ...n, d: false } : n)), 'nodes');
+    await waitUntil('all 5 delivered', () => stats('buf').delivered === 5);
+    assert.deepEqual(seqs('down'), [1, 2, 3, 4, 5]);
+  });
+
   it('sends again what a node replaced by a deploy never completed', async function () {
     clearSpools();
     const flow = bufferFlow({ capacity: 100, window: 10 });

@@ -251,6 +251,12 @@ export interface DeployHandlers {
   lost?(): void;
   /** The deploy has started its nodes (the new downstream nodes exist). */
   resume(): void;
+  /**
+   * The flows have started without any of the nodes wired after this one: disabled, or on a
+   * disabled tab. What is sent to them vanishes, so send nothing until a deploy brings one back.
+   * Without it, such a start resumes.
+   */
+  absent?(): void;
 }
 
 /**
@@ -261,8 +267,9 @@ export interface DeployHandlers {
  * replacements. Node-RED routes a message to the node registered under the wired id when it is
  * sent, and delivers it a turn later; sent to a stopped node, or to an id with no node yet, it
  * vanishes without a completion. So: send nothing from flows:stopping to flows:started, and once
- * the stopped nodes are gone (flows:stopped), treat what they still had as lost. Returns the
- * function that stops listening (on close).
+ * the stopped nodes are gone (flows:stopped), treat what they still had as lost; and while none of
+ * the nodes wired after exists (disabled), keep sending nothing. Returns the function that stops
+ * listening (on close).
  */
 export function followDeploys(RED: RedAPI, downstream: readonly string[], handlers: DeployHandlers): () => void {
   let before: unknown[] = [];
@@ -275,7 +282,10 @@ export function followDeploys(RED: RedAPI, downstream: readonly string[], handle
     before = [];
     if (replaced) handlers.lost?.();
   };
-  const started = (): void => handlers.resume();
+  const started = (): void => {
+    if (handlers.absent !== undefined && downstream.length > 0 && downstream.every((id) => !RED.nodes.getNode(id))) handlers.absent();
+    else handlers.resume();
+  };
   RED.events.on('flows:stopping', stopping);
   RED.events.on('flows:stopped', stopped);
   RED.events.on('flows:started', started);

@@ -59,6 +59,7 @@ export = function (RED: RedAPI): void {
       pause: () => buffer.pause(),
       lost: () => buffer.resendLost(),
       resume: () => buffer.resume(),
+      absent: () => buffer.absent(),
     });
     buffer.start();
     leftBehind.started(node.id, filesDir);

@@ -114,6 +114,8 @@ export class Batcher {
   private ageTimerFor: number | undefined;
   private closing = false;
   private paused = false;
+  /** Paused because the flows run without the node after this one (absent()). */
+  private nextNodeOff = false;
   private lastRefusedAt = -Infinity;
   /** Messages refused since refusing started (refusals less than REFUSAL_SHOWN_MS apart are one episode). */
   private refusedLately = 0;
@@ -167,6 +169,7 @@ export class Batcher {
     const params = { open: this.openBatches, max: this.settings.maxOpenBatches, held: compactCount(this.heldEvents), refused: compactCount(this.refusedLately) };
     const shape = this.heldEvents > 0 ? 'dot' : 'ring';
     if (now - this.lastRefusedAt < REFUSAL_SHOWN_MS) return { fill: 'red', shape, text: t('status.full', params) };
+    if (this.nextNodeOff) return { fill: 'yellow', shape, text: t('status.nextNodeOff', params) };
     if (this.atOpenLimit) return { fill: 'yellow', shape, text: t('status.atOpenLimit', params) };
     return { fill: 'green', shape, text: t('status.open', params) };
   }
@@ -236,8 +239,17 @@ export class Batcher {
   }
 
   resume(): void {
+    if (this.nextNodeOff) this.ports.log(this.ports.t('log.nextNodeBack'));
     this.paused = false;
+    this.nextNodeOff = false;
     if (!this.closing) this.sendReady();
+  }
+
+  /** The flows have started without the node after this one (disabled): hold every batch until it is back. */
+  absent(): void {
+    if (!this.nextNodeOff) this.ports.log(this.ports.t('log.nextNodeOff'));
+    this.paused = true;
+    this.nextNodeOff = true;
   }
 
   /** The ids of every message held here, waiting or out (contract declareCustody). */

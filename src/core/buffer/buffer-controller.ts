@@ -75,6 +75,8 @@ export class BufferController {
   private resentSkipped = 0;
   private lastDropped = 0;
   private lateBeforeDeploy: string[] = [];
+  /** The flows run without the node after this one (disabled): nothing is released (absent()). */
+  private nextNodeOff = false;
   private readonly timers: NodeJS.Timeout[] = [];
   private startTimer: NodeJS.Timeout | undefined;
 
@@ -188,9 +190,19 @@ export class BufferController {
 
   /** The flow has started (again). */
   resume(): void {
+    if (this.nextNodeOff) this.ports.log.info(this.ports.t('log.nextNodeBack'));
+    this.nextNodeOff = false;
     this.resend.arm(this.lateBeforeDeploy, this.ports.now());
     this.lateBeforeDeploy = [];
     this.unpause();
+  }
+
+  /** The flow has started without the node after (disabled): hold everything until it is back. */
+  absent(): void {
+    clearTimeout(this.startTimer);
+    this.core.pause();
+    if (!this.nextNodeOff) this.ports.log.warn(this.ports.t('log.nextNodeOff'));
+    this.nextNodeOff = true;
   }
 
   private unpause(): void {
@@ -296,9 +308,9 @@ export class BufferController {
     const fill = ringDepth / s.capacity;
     const pct = s.depth > 0 && fill < 0.01 ? '<1' : String(Math.round(fill * 100));
     return {
-      fill: dropping || fill >= 0.9 ? 'red' : fill >= 0.5 ? 'yellow' : 'green',
+      fill: dropping || fill >= 0.9 ? 'red' : fill >= 0.5 || this.nextNodeOff ? 'yellow' : 'green',
       shape: s.depth > 0 || s.inFlight > 0 ? 'dot' : 'ring',
-      text: this.ports.t('status.fill', { percent: pct, dropped: compactCount(s.dropped + earlier) }),
+      text: this.ports.t(this.nextNodeOff ? 'status.nextNodeOff' : 'status.fill', { percent: pct, dropped: compactCount(s.dropped + earlier) }),
     };
   }
 
