@@ -164,6 +164,11 @@ describe('telemetry-buffer in a real Node-RED runtime', function () {
     assert.equal(s.delivered, 0);
     assertCountsAddUp(s);
     assert.equal(completions.total('buf'), 6);
+    // Said on the badge and in the log, not hidden behind "dropped 0".
+    const badges = (): Array<{ fill: string; text: string }> => (helper as any)._NodePrototype.status.getCalls().filter((call: any) => call.thisValue.id === 'buf').map((call: any) => call.args[0]);
+    await waitUntil('the badge', () => badges().some((b) => b.text === 'unconfirmed 6' && b.fill === 'yellow'));
+    const warned = (helper as any)._NodePrototype.warn.getCalls().filter((call: any) => call.thisValue.id === 'buf').map((call: any) => String(call.args[0]));
+    assert.ok(warned.some((w: string) => /^events counted unacknowledged: the nodes after did not confirm them within the ack timeout \(0\.05 s\).*; [1-6] so far/.test(w)), JSON.stringify(warned));
   });
 
   it('sends the counters on request and on its interval', async function () {

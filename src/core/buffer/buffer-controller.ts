@@ -65,6 +65,8 @@ export class BufferController {
   private readonly carry: CarryOver;
   private readonly resend = new ResendGuard();
   private readonly dropLog: DropLog;
+  /** The same for what the nodes after never confirmed within the ack timeout (unacknowledged). */
+  private readonly unconfirmedLog: DropLog;
   private disk: DiskTierDriver<HeldItem> | undefined;
   private store: TieredStore<HeldItem> | undefined;
   private groupLimit = 0;
@@ -137,6 +139,7 @@ export class BufferController {
     this.intake = new Intake(this.core, this.shapes, this.sequences, o.stampSequence, o.memoryLimit > 0, () => this.schedulePump(), ports.downstream.rowFields);
     this.carry = new CarryOver(place.filesDir, place.nodeId, ports.log, ports.t);
     this.dropLog = new DropLog(ports.t, ports.t('log.bufferFull', { capacity: o.capacity, policy: o.dropPolicy }));
+    this.unconfirmedLog = new DropLog(ports.t, ports.t('log.ackTimeout', { seconds: o.ackTimeout }), undefined, { started: 'log.unconfirmedStarted', stopped: 'log.unconfirmedStopped' });
   }
 
   private get diskDir(): string {
@@ -293,15 +296,24 @@ export class BufferController {
     return { ...all, sources: this.sequences.sources, sourcesForgotten: this.sequences.forgotten };
   }
 
-  /** The badge: fill level and drops, or while a backlog is on disk its facts in turn. Logs the start and end of dropping. */
+  /**
+   * The badge: fill level and drops, or while a backlog is on disk its facts in turn, or while the
+   * nodes after leave what they got unconfirmed past the ack timeout, how many. Logs the start and
+   * end of dropping and of that.
+   */
   badge(): BadgeState {
     const s = this.core.stats();
     const dropping = s.dropped > this.lastDropped;
     this.lastDropped = s.dropped;
     // What earlier instances dropped counts on the badge and in the log, as in the stats.
     const earlier = this.carry.totals.before('dropped');
-    const line = this.dropLog.check(s.dropped, this.ports.now(), earlier);
+    const now = this.ports.now();
+    const line = this.dropLog.check(s.dropped, now, earlier);
     if (line !== undefined) this.ports.log.warn(line);
+    const unconfirmedBefore = this.carry.totals.before('unacknowledged');
+    const unconfirmedLine = this.unconfirmedLog.check(s.unacknowledged, now, unconfirmedBefore);
+    if (unconfirmedLine !== undefined) this.ports.log.warn(unconfirmedLine);
+    if (this.unconfirmedLog.active && !dropping) return { fill: 'yellow', shape: 'dot', text: this.ports.t('status.unconfirmed', { events: compactCount(s.unacknowledged + unconfirmedBefore) }) };
     const diskText = this.disk?.badgeText(s.dropped + earlier, this.ports.t);
     if (diskText !== undefined) return { fill: dropping ? 'red' : 'yellow', shape: 'dot', text: diskText };
     const ringDepth = this.disk === undefined ? s.depth : this.core.ringDepth;

@@ -10,12 +10,18 @@ export class DropLog {
   private last = 0;
   private episode: { since: number; from: number; lastDropAt: number } | undefined;
 
-  /** `what`: why events are dropped, already in the user's language. */
+  /** `what`: why events are dropped, already in the user's language; `lines`: the two lines' keys, for another counter of losses. */
   constructor(
     private readonly t: Translate,
     private readonly what: string,
-    private readonly quietMs = 10_000
+    private readonly quietMs = 10_000,
+    private readonly lines = { started: 'log.droppingStarted', stopped: 'log.droppingStopped' }
   ) {}
+
+  /** Whether the counter grew within the last `quietMs` (as of the last check). */
+  get active(): boolean {
+    return this.episode !== undefined;
+  }
 
   /**
    * Reads the counter (call it a few times a second); returns a line to log, if one is due.
@@ -28,7 +34,7 @@ export class DropLog {
     if (grew) {
       if (this.episode === undefined) {
         this.episode = { since: now, from: before, lastDropAt: now };
-        return this.t('log.droppingStarted', { what: this.what, count: dropped - this.episode.from, total: dropped + earlier });
+        return this.t(this.lines.started, { what: this.what, count: dropped - this.episode.from, total: dropped + earlier });
       }
       this.episode.lastDropAt = now;
       return undefined;
@@ -36,7 +42,7 @@ export class DropLog {
     if (this.episode !== undefined && now - this.episode.lastDropAt >= this.quietMs) {
       const e = this.episode;
       this.episode = undefined;
-      return this.t('log.droppingStopped', { count: dropped - e.from, duration: shortDuration(e.lastDropAt - e.since), total: dropped + earlier });
+      return this.t(this.lines.stopped, { count: dropped - e.from, duration: shortDuration(e.lastDropAt - e.since), total: dropped + earlier });
     }
     return undefined;
   }
