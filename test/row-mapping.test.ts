@@ -42,6 +42,8 @@ describe('row mapping', function () {
       assert.match(reason({ topic: 't', payload: '21.5' }), /payload is a string/);
       assert.match(reason({ topic: 't', payload: [1, 2] }), /array/);
       assert.match(reason({ topic: 't', payload: Buffer.from('x') }), /Buffer/);
+      assert.equal(reason({ topic: 't', payload: new Date(0) }), 'payload is a Date, expected a number, a boolean or a plain object');
+      assert.equal(reason({ topic: 't', payload: new Map([['value', 1]]) }), 'payload is a Map, expected a number, a boolean or a plain object');
       assert.match(reason({ topic: 't', payload: null }), /empty/);
     });
 

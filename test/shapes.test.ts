@@ -153,7 +153,7 @@ describe('input shapes', function () {
 
     it('shape named-values reads a value field as a name like any other; a payload that is not an object is refused', function () {
       assert.deepStrictEqual(readingsOf(shape({ topic: 'x', payload: { value: 3, b: 4 } }, { shape: 'named-values' })).readings.map((r) => r.topic), ['x/value', 'x/b']);
-      assert.deepStrictEqual(readingsOf(shape({ topic: 'x', payload: 5 }, { shape: 'named-values' })).refused, ['x: payload is a number, expected an object of named values (shape: named-values)']);
+      assert.deepStrictEqual(readingsOf(shape({ topic: 'x', payload: 5 }, { shape: 'named-values' })).refused, ['x: payload is 5, expected an object of named values (shape: named-values)']);
       assert.deepStrictEqual(readingsOf(shape({ topic: 'x', payload: { ts: RECEIVED_AT } }, { shape: 'named-values' })).refused, ['x: payload has only time fields, no named values']);
     });
 

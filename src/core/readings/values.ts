@@ -45,13 +45,25 @@ export function truncate(text: string): string {
   return text.length > 80 ? `${text.slice(0, 80)}...` : text;
 }
 
+/** A value as a reason names it: `NaN`, `a string ("...")`, `a Date`, `a Map`, `an object`. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'missing';
+  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
   if (Array.isArray(value)) return 'an array';
   if (isDate(value)) return 'a Date';
   if (Buffer.isBuffer(value)) return 'a Buffer';
   if (typeof value === 'string') return `a string (${JSON.stringify(truncate(value))})`;
-  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'object') return isPlainObject(value) ? 'an object' : `a ${className(value)}`;
   return `a ${typeof value}`;
+}
+
+/** The class an object was made by, for a reason (`Map`, `Uint8Array`); `object` when it cannot tell. */
+function className(value: object): string {
+  try {
+    const name: unknown = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+    return typeof name === 'string' && name !== '' ? name : 'object';
+  } catch {
+    return 'object'; // a proxy that throws
+  }
 }

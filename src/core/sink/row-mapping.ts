@@ -30,7 +30,7 @@
  *   deeper than 16 levels, NUL characters, or more than 16 KiB of JSON reject the row.
  */
 import type { TelemetryRecord } from '../readings/records';
-import { isDate, isPlainObject } from '../readings/values';
+import { describe, isDate, isPlainObject } from '../readings/values';
 import { OPTIONS } from '../../options/timescale-sink';
 
 export interface MappingOptions {
@@ -190,16 +190,6 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((name, i) => name === b[i]);
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (Buffer.isBuffer(value)) return 'a Buffer';
-  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
-  if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)})`;
-  if (typeof value === 'object') return 'an object';
-  return `a ${typeof value}`;
-}
-
 /** Parses one accepted time form to epoch ms, or explains why not. */
 function parseTime(raw: unknown, where: string): number | string {
   let ms: number;
@@ -335,7 +325,7 @@ function mapRecordUnsafe(record: TelemetryRecord, receivedAt: number, options: R
   } else if (payload === undefined || payload === null) {
     return 'payload is empty';
   } else {
-    return `payload is ${describe(payload)}, expected a number, a boolean or an object`;
+    return `payload is ${describe(payload)}, expected a number, a boolean or a plain object`;
   }
 
   // The payload's fields the options name: by the default names directly (readsByName), else in
