@@ -159,7 +159,7 @@ describe('badges and log lines in the user\'s language', function () {
     const wide: Record<string, TextParams> = {
       'telemetry-buffer': { percent: '100', dropped: count, events: count, bytes: formatBytes(1023 * 1024 * 1024 - 1), duration: formatDuration(86400 * 10 - 60) },
       'telemetry-batcher': { open: OPTIONS_BATCHER.maxOpenBatches.default, max: OPTIONS_BATCHER.maxOpenBatches.default, held: count, refused: count },
-      'timescale-sink': { attempt: OPTIONS_SINK.maxAttempts.default, max: OPTIONS_SINK.maxAttempts.default, code: '40P01', duration: shortDuration((86400 - 1) * 1000), refused: count, host: 'db2.plant:5432', rate: count, warning: '!policy' },
+      'timescale-sink': { attempt: OPTIONS_SINK.maxAttempts.default, max: OPTIONS_SINK.maxAttempts.default, code: '40P01', duration: shortDuration((86400 - 1) * 1000), refused: count, rejected: count, host: 'db2.plant:5432', rate: count, warning: '!policy' },
       'telemetry-simulator': { rate: count, sent: count },
     };
     assert.equal(compactCount(9_960), '10k');

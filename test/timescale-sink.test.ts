@@ -232,6 +232,9 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     assert.equal(s.rejected, 1);
     assertBalanced(s);
     assert.equal(completions.of(msg._msgid as string).length, 1);
+    // The badge says so for a while, instead of the rate alone.
+    const badges = (): Array<{ fill: string; text: string }> => (helper as AnyNode)._NodePrototype.status.getCalls().filter((call: AnyNode) => call.thisValue.id === 'sink').map((call: AnyNode) => call.args[0]);
+    await waitUntil('the badge', () => badges().some((b) => b.fill === 'yellow' && b.text === 'rejected 1 MAPPING'));
   });
 
   it('writes a single plain message {topic, payload: 21.5}', async function () {

@@ -14,7 +14,7 @@ import { SequenceJournal, SequenceStamper } from '../readings/sequence';
 import { RateMeter } from '../shared/rate-meter';
 import { Totals } from '../shared/totals';
 import { errorText, say, type Translate } from '../shared/text';
-import { misconfiguredFix, REFUSAL_SHOWN_MS, shortDuration, sinkBadge, type Badge } from './sink-status';
+import { misconfiguredFix, REFUSAL_SHOWN_MS, REJECTION_SHOWN_MS, shortDuration, sinkBadge, type Badge } from './sink-status';
 import type { DeadLetterEntry, SinkState, SinkStats } from './sink-types';
 import { propertyNames } from './row-mapping';
 import { TimescaleWriter, type ColumnMap, type Queryable, type TimescaleWriterOptions, type WriterRetryEvent, type WriterStateChange } from './timescale-writer';
@@ -127,6 +127,10 @@ export class SinkController<P> {
   /** Messages refused (queue full) since refusing started; refusals less than REFUSAL_SHOWN_MS apart are one episode. */
   private lastRefusedAt = -Infinity;
   private refusedLately = 0;
+  /** Rows sent to the dead-letter output lately (rejected, or in a failed batch), and the last one's code: the badge says so for a while. */
+  private lastRejectedAt = -Infinity;
+  private rejectedLately = 0;
+  private rejectedCode = '';
 
   constructor(
     pool: Queryable,
@@ -209,8 +213,9 @@ export class SinkController<P> {
     }
     const waitingMs = c.inFlight > 0 ? now - this.waitingSince : 0;
     const refused = now - this.lastRefusedAt < REFUSAL_SHOWN_MS ? this.refusedLately : 0;
+    const rejected = now - this.lastRejectedAt < REJECTION_SHOWN_MS ? { count: this.rejectedLately, code: this.rejectedCode } : undefined;
     const { state, code, since, warning, retry } = this;
-    return sinkBadge({ state, now, rate, code, since, attempt: retry.attempt, maxAttempts: retry.maxAttempts, warning, host: this.shownHost, hostChangedAt: this.hostChangedAt, waitingMs, refused }, this.events.t);
+    return sinkBadge({ state, now, rate, code, since, attempt: retry.attempt, maxAttempts: retry.maxAttempts, warning, host: this.shownHost, hostChangedAt: this.hostChangedAt, waitingMs, refused, rejected }, this.events.t);
   }
 
   /** Takes a message in; `events.finish(port, ...)` follows exactly once, now or when its rows are in. */
@@ -330,6 +335,11 @@ export class SinkController<P> {
     if (result.kind === 'returned') return this.events.finish(port, { completion: 'returned' });
     const how: Finish = {};
     if (result.deadLetters.length > 0) {
+      const now = Date.now();
+      if (now - this.lastRejectedAt >= REJECTION_SHOWN_MS) this.rejectedLately = 0;
+      this.rejectedLately += result.deadLetters.length;
+      this.lastRejectedAt = now;
+      this.rejectedCode = result.kind === 'failed' ? result.code : result.deadLetters[result.deadLetters.length - 1].code;
       const failed = result.kind === 'failed' ? { error: result.error, code: result.code, written: result.written } : {};
       how.deadLetter = { topic: 'dead-letter', payload: result.deadLetters, deadLetter: { reason: result.kind === 'failed' ? 'failed' : 'rejected', count: result.deadLetters.length, ...failed } };
       if (input.batch !== undefined) how.deadLetter.batch = input.batch;

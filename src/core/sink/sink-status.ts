@@ -80,10 +80,15 @@ export interface SinkBadgeFacts {
   waitingMs?: number;
   /** Messages refused lately because the queue was full (0: none). */
   refused?: number;
+  /** Rows sent to the dead-letter output lately, and the last one's code ('' for a row that could not be mapped). */
+  rejected?: { count: number; code: string };
 }
 
 /** How long the badge stays red after the last message refused for a full queue: long enough to be seen. */
 export const REFUSAL_SHOWN_MS = 5000;
+
+/** How long the badge names rows sent to the dead-letter output, after the last one, instead of the rate. */
+export const REJECTION_SHOWN_MS = 10_000;
 
 /** A write that has not finished for this long is shown as waiting instead of the rate. */
 export const WRITE_WAIT_SHOWN_MS = 2000;
@@ -96,7 +101,7 @@ export function sinkBadge(f: SinkBadgeFacts, t: Translate): Badge {
   // A code too long for the badge (ENOTFOUND, DEPTH_ZERO_SELF_SIGNED_CERT) is left out rather than
   // cut: the word names the reason, the log line carries the whole code.
   const withCode = (key: string, params: Record<string, string | number>): string => {
-    const full = t(key, params);
+    const full = t(key, params).trim();
     return full.length <= BADGE_MAX_LENGTH ? full : fit(t(key, { ...params, code: '' }).trim());
   };
   switch (f.state) {
@@ -112,6 +117,7 @@ export function sinkBadge(f: SinkBadgeFacts, t: Translate): Badge {
       return { fill: 'red', shape: 'ring', text: withCode(`status.misconfigured.${misconfiguredKey(f.code)}`, { code: f.code }) };
     default: {
       if (f.refused !== undefined && f.refused > 0) return { fill: 'red', shape: 'dot', text: fit(t('status.queueFull', { refused: compactCount(f.refused) })) };
+      if (f.rejected !== undefined) return { fill: 'yellow', shape: 'dot', text: withCode('status.rejected', { rejected: compactCount(f.rejected.count), code: f.rejected.code }) };
       // Rows that do not arrive are not a rate of 0: the write waits, and the badge says so.
       if (f.waitingMs !== undefined && f.waitingMs >= WRITE_WAIT_SHOWN_MS) return { fill: 'yellow', shape: 'ring', text: fit(t('status.writeWaits', { duration: shortDuration(f.waitingMs) })) };
       if (f.host && f.hostChangedAt && f.now - f.hostChangedAt < HOST_CHANGE_SHOWN_MS) return { fill: 'green', shape: 'dot', text: fit(t('status.onHost', { host: f.host })) };
