@@ -331,6 +331,28 @@ describe('TimescaleWriter against PostgreSQL', function () {
         ['Checked', makeRecords(100, { source: 'press-v' }), '44000', 10],
       ];
       try {
+        // A policy that lets no row of this role in is the table's fault, not the rows': the batch
+        // is held (misconfigured) and written once a person fixes the policy.
+        await pool.query(`CREATE TABLE "Plant"."Closed" (${shape}, UNIQUE (device, ts, n))`);
+        await pool.query('ALTER TABLE "Plant"."Closed" ENABLE ROW LEVEL SECURITY');
+        await pool.query('CREATE POLICY nobody ON "Plant"."Closed" USING (true) WITH CHECK (false)');
+        await pool.query('GRANT SELECT, INSERT ON "Plant"."Closed" TO rls_writer');
+        let waits = 0;
+        const closed = new TimescaleWriter(writerPool, {
+          schema: 'Plant',
+          table: 'Closed',
+          mode: 'existing',
+          columns: viewColumns,
+          sleep: async () => {
+            if (++waits === 2) await pool.query('ALTER POLICY nobody ON "Plant"."Closed" WITH CHECK (true)');
+          },
+        });
+        const events = collectEvents(closed);
+        await closed.prepare();
+        const held = await closed.write(makeRecords(50, { source: 'press-c' }));
+        assert.deepStrictEqual([held.written, held.rejected.length], [50, 0]);
+        assert.deepStrictEqual(events.states.map((change) => [change.state, change.code]).slice(-2), [['misconfigured', '42501'], ['up', undefined]]);
+        assert.strictEqual(await count('"Plant"."Closed"'), 50);
         for (const [table, records, code, refused] of cases) {
           const writer = new TimescaleWriter(table === 'Policed' ? writerPool : pool, { schema: 'Plant', table, mode: 'existing', columns: viewColumns });
           await writer.prepare();

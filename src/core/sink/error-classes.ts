@@ -19,7 +19,8 @@
  *   constraint), 54000 (an index row too large), 53400 (too many rows to decompress for one
  *   statement), class P0 (a trigger's RAISE), class 44 (a view's check option), and a row-level
  *   security policy's WITH CHECK (42501 like a missing privilege, told apart by the server's
- *   routine). The batch is bisected so the good rows go in.
+ *   routine; when it refuses every row of a batch, the writer holds the batch as misconfigured).
+ *   The batch is bisected so the good rows go in.
  * - permanent: anything else (an internal error, an ended pool): the batch fails at once.
  */
 import { wordsOf, type Words } from '../shared/text';

@@ -99,7 +99,16 @@ export interface WriteContext {
   reprepared: boolean;
   /** Send the ON CONFLICT DO NOTHING form: the rows may already be in the table. */
   mayConflict: boolean;
+  /**
+   * A row-level security policy refused every row of this batch: the table takes none from this
+   * role, which a person must fix. Such a refusal then holds the batch (misconfigured) instead of
+   * rejecting its rows.
+   */
+  policyRefusesAll?: boolean;
 }
+
+/** What a row-level security policy refuses a row with (as a missing privilege): see error-classes.ts. */
+export const POLICY_REFUSAL = '42501';
 
 /** SQLSTATEs a plain INSERT fails with where ON CONFLICT DO NOTHING would skip the row instead. */
 const CONFLICT_CODES = new Set(['23505', '23P01']);
@@ -243,6 +252,7 @@ export class RetryLoop {
           // Creating or checking the table fails only for reasons a person must fix (an option, a
           // grant), unless the database is not there: its rows are not the problem.
           if (preparing && classification.kind !== 'unavailable') classification = { ...classification, kind: 'config' };
+          if (context.policyRefusesAll === true && classification.code === POLICY_REFUSAL) classification = { ...classification, kind: 'config' };
         }
         const kind = classification.kind;
         if (kind === 'data') {

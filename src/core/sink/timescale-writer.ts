@@ -13,7 +13,7 @@ import { OPTIONS } from '../../options/timescale-sink';
 import type { TelemetryRecord } from '../readings/records';
 import { resolveTimescaleOptions, type ResolvedTimescaleOptions, type TimescaleOptions } from './hypertable-setup';
 import { InsertStatement } from './insert-statement';
-import { DataRowsError, resolveBackoffOptions, RetryLoop, sleep as defaultSleep, type BackoffOptions, type Sleep, type WriteContext, type WriterStateName } from './retry';
+import { DataRowsError, POLICY_REFUSAL, resolveBackoffOptions, RetryLoop, sleep as defaultSleep, type BackoffOptions, type Sleep, type WriteContext, type WriterStateName } from './retry';
 import { mapRow, readsByName, resolveMappingOptions, RowColumns, type MappingOptions, type ResolvedMappingOptions } from './row-mapping';
 import { prepareTable } from './table-setup';
 import type { PrepareResult } from './table-report';
@@ -207,6 +207,13 @@ export class TimescaleWriter extends EventEmitter {
     const context: WriteContext = { signal: options.signal, retries: 0, statements: 0, written: 0, rejected, reprepared: false, mayConflict: this.lastBatchHadDuplicates };
     const rejectedBefore = rejected.length;
     await this.insertIsolatingBadRows(rows, origins, context);
+    if (context.written === 0 && rejected.length - rejectedBefore === rows.length && rejected.slice(rejectedBefore).every((r) => r.code === POLICY_REFUSAL)) {
+      // Not some rows a policy keeps out: the table takes none of them. Held as misconfigured,
+      // they go in once a person fixes the policy or the role.
+      rejected.length = rejectedBefore;
+      context.policyRefusesAll = true;
+      await this.insertIsolatingBadRows(rows, origins, context);
+    }
     const refused = rejected.length - rejectedBefore;
     const duplicates = rows.length - refused - context.written;
     this.lastBatchHadDuplicates = duplicates > 0;
