@@ -33,7 +33,7 @@ function harness(dir: string, config: Record<string, unknown>, groupLimit = 0): 
     t: english('telemetry-buffer'),
     newId: () => `id-${++ids}`,
     now: Date.now,
-    downstream: { count: 1, groupLimit: () => groupLimit, held: () => undefined, markReleased: () => undefined, rowFields: () => ({ seq: 'seq', source: 'source' }) },
+    downstream: { count: 1, groupLimit: () => groupLimit, held: () => undefined, markReleased: () => undefined, rowFields: () => ({ seq: 'seq', source: 'source' }), present: () => true },
   };
   const buffer = new BufferController(readOptions(OPTIONS, config), ports, { filesDir: dir, nodeId: 'buf1' });
   buffer.start();

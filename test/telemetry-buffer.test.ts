@@ -577,6 +577,22 @@ describe('shutdown and redeploy lose nothing', function () {
     assert.deepEqual(seqs('down'), [1, 2, 3, 4, 5]);
   });
 
+  it('wired to two nodes of which one is disabled, holds too: what went to the disabled one would never be confirmed', async function () {
+    clearSpools();
+    const flow = [
+      { id: 'buf', type: 'telemetry-buffer', statsInterval: 0, capacity: 100, window: 10, ackTimeout: 0.2, wires: [['down', 'off'], []] },
+      { id: 'down', type: 'test-hold', mode: 'fast', wires: [] },
+      { id: 'off', type: 'test-hold', mode: 'fast', d: true, wires: [] },
+    ];
+    await helper.load([bufferNode, testNodes], flow);
+    for (let i = 0; i < 5; i++) helper.getNode('buf').receive({ topic: 'oven', payload: i });
+    await settle(600);
+    assert.deepEqual([stats('buf').depth, stats('buf').unacknowledged, received.down?.length ?? 0], [5, 0, 0]);
+    await helper.setFlows(flow.map((n) => (n.id === 'off' ? { ...n, d: false } : n)), 'nodes');
+    await waitUntil('all 5 delivered', () => stats('buf').delivered === 5);
+    assert.deepEqual([received.down.length, received.off.length], [5, 5]);
+  });
+
   it('sends again what a node replaced by a deploy never completed', async function () {
     clearSpools();
     const flow = bufferFlow({ capacity: 100, window: 10 });

@@ -252,11 +252,16 @@ export interface DeployHandlers {
   /** The deploy has started its nodes (the new downstream nodes exist). */
   resume(): void;
   /**
-   * The flows have started without any of the nodes wired after this one: disabled, or on a
-   * disabled tab. What is sent to them vanishes, so send nothing until a deploy brings one back.
-   * Without it, such a start resumes.
+   * The flows have started without a node wired after this one (disabled). What is sent to it
+   * vanishes without a completion, so send nothing until a deploy brings it back. Without this
+   * handler, such a start resumes.
    */
   absent?(): void;
+}
+
+/** Whether a node wired after this one is not running (disabled): what is sent to it vanishes. */
+export function missingDownstream(RED: RedAPI, downstream: readonly string[]): boolean {
+  return downstream.some((id) => !RED.nodes.getNode(id));
 }
 
 /**
@@ -267,8 +272,8 @@ export interface DeployHandlers {
  * replacements. Node-RED routes a message to the node registered under the wired id when it is
  * sent, and delivers it a turn later; sent to a stopped node, or to an id with no node yet, it
  * vanishes without a completion. So: send nothing from flows:stopping to flows:started, and once
- * the stopped nodes are gone (flows:stopped), treat what they still had as lost; and while none of
- * the nodes wired after exists (disabled), keep sending nothing. Returns the function that stops
+ * the stopped nodes are gone (flows:stopped), treat what they still had as lost; and while a node
+ * wired after is not running (disabled), keep sending nothing. Returns the function that stops
  * listening (on close).
  */
 export function followDeploys(RED: RedAPI, downstream: readonly string[], handlers: DeployHandlers): () => void {
@@ -283,7 +288,7 @@ export function followDeploys(RED: RedAPI, downstream: readonly string[], handle
     if (replaced) handlers.lost?.();
   };
   const started = (): void => {
-    if (handlers.absent !== undefined && downstream.length > 0 && downstream.every((id) => !RED.nodes.getNode(id))) handlers.absent();
+    if (handlers.absent !== undefined && missingDownstream(RED, downstream)) handlers.absent();
     else handlers.resume();
   };
   RED.events.on('flows:stopping', stopping);

@@ -43,6 +43,8 @@ export interface BufferPorts {
     markReleased(msg: object): void;
     /** The payload fields a reading's own sequence number and source are read from after this node (the sink's Seq from and Source from). */
     rowFields(): RowFields;
+    /** Whether every node wired after this one is running (contract missingDownstream). */
+    present(): boolean;
   };
 }
 
@@ -166,7 +168,7 @@ export class BufferController {
     });
     core.pause();
     // Fallback for a runtime that never announces the flow's start.
-    this.startTimer = setTimeout(() => this.unpause(), 2000);
+    this.startTimer = setTimeout(() => (ports.downstream.present() ? this.unpause() : this.absent()), 2000);
     if (this.store !== undefined && this.disk !== undefined) {
       this.disk.start();
       const d = this.store.diskCounters();
