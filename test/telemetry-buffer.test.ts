@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { assertCountsAddUp } from './support/counting';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { clearSpools, CompletionCounter, helper, received, release, settle, spoolDir, testNodes, withHooks } from './support/node-red';
 import { waitUntil } from './support/wait';
@@ -927,6 +928,25 @@ describe('readings a deleted buffer left on disk', function () {
       .log()
       .args.map((args: unknown[]) => JSON.stringify(args))
       .filter((line: string) => /that is not deployed/.test(line));
+
+  it('are not confused with the files of a buffer in a disabled subflow instance, nested or not', async function () {
+    clearSpools();
+    fs.mkdirSync(spoolDir, { recursive: true });
+    const spool = (id: string): void => fs.writeFileSync(path.join(spoolDir, `${id}.jsonl`), '{"format":"telemetry-spool","version":1,"savedAt":0,"sequences":{}}\n{"topic":"t","payload":1}\n');
+    for (const id of ['inst-sbuf', 'outer-inner-sbuf', 'gone']) spool(id);
+    await helper.load([bufferNode, testNodes], [
+      { id: 'sf', type: 'subflow', name: 'with a buffer', in: [], out: [] },
+      { id: 'sbuf', type: 'telemetry-buffer', z: 'sf', wires: [[], []] },
+      { id: 'sf2', type: 'subflow', name: 'around it', in: [], out: [] },
+      { id: 'inner', type: 'subflow:sf', z: 'sf2', wires: [] },
+      { id: 'inst', type: 'subflow:sf', d: true, wires: [] },
+      { id: 'outer', type: 'subflow:sf2', d: true, wires: [] },
+    ]);
+    await waitUntil('the warning', () => warnings().length > 0);
+    await settle(50);
+    assert.equal(warnings().length, 1, JSON.stringify(warnings()));
+    assert.ok(warnings()[0].includes('gone.jsonl'), warnings()[0]);
+  });
 
   it('are named in the log at the next start, once, with how many readings; a buffer restored under its id takes them back', async function () {
     clearSpools();

@@ -27,9 +27,12 @@ export function diskTierSettings(o: { diskSpill: boolean; diskMaxMB: number; fsy
   };
 }
 
+/** What a disk tier's directory is named after its node's id. */
+export const DISK_SUFFIX = '.disk';
+
 /** The directory of one node's disk tier, in the directory of its spool file. */
 export function diskDirFor(filesDir: string, nodeId: string): string {
-  return stateFile(filesDir, nodeId, '.disk');
+  return stateFile(filesDir, nodeId, DISK_SUFFIX);
 }
 
 /** Opens (and recovers) the disk tier of Node-RED messages in `dir`. */

@@ -164,17 +164,33 @@ function scanSegment(id: number, file: string, start: number): ScannedSegment {
 }
 
 /**
- * The events a disk tier's directory still holds for replay, read without changing anything (the
- * tier that opens it recovers it): for a directory no deployed buffer owns.
+ * About how many events a disk tier's directory holds for replay, read without changing anything
+ * and from the records' headers only (the tier that opens it checks each record): for a directory
+ * no deployed buffer owns, which may hold gigabytes.
  */
 export function backlogIn(dir: string): { events: number; bytes: number } {
   const state = readState(dir);
   const total = { events: 0, bytes: 0 };
+  const head = Buffer.alloc(RECORD_HEADER);
   for (const id of segmentIds(dir)) {
     if (state !== undefined && id < state.segment) continue;
-    const { events, backlogBytes } = countRecords(fs.readFileSync(segmentFile(dir, id)), state !== undefined && id === state.segment ? state.offset : 0);
-    total.events += events;
-    total.bytes += backlogBytes;
+    const start = state !== undefined && id === state.segment ? state.offset : 0;
+    const fd = fs.openSync(segmentFile(dir, id), 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      for (let off = 0; off + RECORD_HEADER <= size; ) {
+        fs.readSync(fd, head, 0, RECORD_HEADER, off);
+        const end = off + RECORD_HEADER + head.readUInt32LE(0);
+        if (end > size) break; // a torn tail
+        if (off >= start) {
+          total.events += head.readUInt32LE(8);
+          total.bytes += end - off;
+        }
+        off = end;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
   }
   return total;
 }

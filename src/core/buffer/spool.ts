@@ -234,7 +234,10 @@ export function takeSpool<M>(file: string, options?: RestoreOptions): SpoolConte
   return { ...result, messages };
 }
 
+/** What a spool file is named after its node's id. */
+export const SPOOL_SUFFIX = '.jsonl';
+
 /** The spool file of a node. */
 export function spoolFileFor(dir: string, nodeId: string): string {
-  return stateFile(dir, nodeId, '.jsonl');
+  return stateFile(dir, nodeId, SPOOL_SUFFIX);
 }
