@@ -23,7 +23,7 @@ interface Harness {
 
 let ids = 0;
 
-function harness(dir: string, config: Record<string, unknown>, groupLimit = 0): Harness {
+function harness(dir: string, config: Record<string, unknown>, groupLimit = 0, sourceField = 'source'): Harness {
   const sent: BufferMessage[] = [];
   const logs: string[] = [];
   const ports: BufferPorts = {
@@ -33,7 +33,7 @@ function harness(dir: string, config: Record<string, unknown>, groupLimit = 0): 
     t: english('telemetry-buffer'),
     newId: () => `id-${++ids}`,
     now: Date.now,
-    downstream: { count: 1, groupLimit: () => groupLimit, held: () => undefined, markReleased: () => undefined, rowFields: () => ({ seq: 'seq', source: 'source' }), present: () => true },
+    downstream: { count: 1, groupLimit: () => groupLimit, held: () => undefined, markReleased: () => undefined, rowFields: () => ({ seq: 'seq', source: sourceField }), present: () => true },
   };
   const buffer = new BufferController(readOptions(OPTIONS, config), ports, { filesDir: dir, nodeId: 'buf1' });
   buffer.start();
@@ -52,13 +52,32 @@ describe('BufferController: the buffer without Node-RED', function () {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it("numbers readings in the source the sink after it reads (its Source from), whatever topic they came under", async function () {
+    for (const groupLimit of [0, 100]) {
+      const a = harness(dir, { capacity: 100, window: 100, statsInterval: 0 }, groupLimit, 'device');
+      for (let i = 0; i < 6; i++) a.buffer.input({ topic: `gw${i % 2}`, payload: { device: 'pump', value: i, time: 1000 } }, () => undefined);
+      // An array whose readings name two devices: one range, free in both.
+      a.buffer.input({ topic: 'gw0', payload: [{ device: 'pump', value: 6 }, { device: 'fan', value: 7 }], timestamp: 1000 }, () => undefined);
+      await turn();
+      const seqs = groupLimit === 0
+        ? a.sent.flatMap((m) => (Array.isArray(m.payload) ? (m.payload as unknown[]).map((_, i) => (m.seq as number) + i) : [m.seq as number]))
+        : a.sent.flatMap((m) => (m.payload as Array<{ seq: number }>).map((r) => r.seq));
+      // Into batchers each reading is numbered in its own source; a message passed on as it came
+      // takes msg.seq, msg.seq + 1 for its two readings, free in both sources.
+      assert.deepEqual(seqs, groupLimit === 0 ? [1, 2, 3, 4, 5, 6, 7, 8] : [1, 2, 3, 4, 5, 6, 7, 1], `one run of numbers for the device (group limit ${groupLimit})`);
+      a.buffer.close(true);
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir, { recursive: true });
+    }
+  });
+
   it('releases within the window, counts completions, spools what it holds at close and restores it with its numbers', async function () {
     const a = harness(dir, { capacity: 100, window: 3, statsInterval: 0 });
     let completedUpstream = 0;
     for (let i = 0; i < 10; i++) a.buffer.input({ topic: 'line1/t', payload: i }, () => completedUpstream++);
     await turn();
     assert.deepEqual(a.sent.map((m) => m.payload), [0, 1, 2], 'the window lets three go');
-    assert.deepEqual(a.sent.map((m) => m.seq), [1, 2, 3], 'numbered per topic at ingest');
+    assert.deepEqual(a.sent.map((m) => m.seq), [1, 2, 3], 'numbered per source at ingest');
     a.buffer.completed(a.sent[0]._msgid as string, 'ok');
     await turn();
     assert.equal(a.sent.length, 4, 'a completion frees one place');

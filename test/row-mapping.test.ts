@@ -1,7 +1,7 @@
 import assert from 'assert';
 import fc from 'fast-check';
 import { mapRecord, mapRow, readsByName, resolveMappingOptions, RowColumns, type MappingResult, type TelemetryRow } from '../src/core/sink/row-mapping';
-import type { TelemetryRecord } from '../src/core/readings/records';
+import { sourceOf, type TelemetryRecord } from '../src/core/readings/records';
 
 const RECEIVED_AT = Date.UTC(2025, 5, 1, 12, 0, 0);
 const defaults = resolveMappingOptions();
@@ -250,5 +250,39 @@ describe('row mapping', function () {
       delete (Object.prototype as Record<string, unknown>).value;
     }
     assert.strictEqual(readsByName(defaults), true);
+  });
+});
+
+describe('the source a reading is numbered in (records.ts sourceOf) is the source of its row', function () {
+  it('for every payload the sink stores, with the default and with another Source from', function () {
+    const vm = require('node:vm') as typeof import('node:vm');
+    const foreign = (fields: object): object => vm.runInNewContext(`(${JSON.stringify(fields)})`);
+    const payloads: unknown[] = [
+      1.5,
+      true,
+      { value: 1 },
+      { value: 1, source: 'pump' },
+      { value: 1, source: '' },
+      { value: 1, source: 42 },
+      { value: 1, device: 'fan' },
+      { value: 1, source: 'pump', device: 'fan' },
+      Object.assign(Object.create(null), { value: 1, source: 'nil-proto', device: 'nil-fan' }),
+      foreign({ value: 1, source: 'realm', device: 'realm-fan' }),
+      Object.defineProperty({ value: 1 }, 'source', { value: 'hidden', enumerable: false }),
+    ];
+    for (const sourceProperty of ['source', 'device']) {
+      const options = resolveMappingOptions({ sourceProperty });
+      let stored = 0;
+      for (const payload of payloads) {
+        for (const topic of ['gw1', undefined]) {
+          const record = { topic, payload } as TelemetryRecord;
+          const result = mapRecord(record, RECEIVED_AT, options);
+          if (!result.ok) continue;
+          stored++;
+          assert.equal(sourceOf(record, sourceProperty), result.row.source, `${sourceProperty}: ${JSON.stringify(payload)} under ${String(topic)}`);
+        }
+      }
+      assert.ok(stored >= 12, `stored ${stored}`);
+    }
   });
 });

@@ -122,7 +122,7 @@ describe('SequenceJournal', function () {
 });
 
 describe('records without a sequence number of their own', function () {
-  it('are numbered per topic; msg.seq and payload.seq are kept', function () {
+  it('are numbered per source (the topic, when the payload names none); msg.seq and payload.seq are kept', function () {
     const records: TelemetryRecord[] = [
       { topic: 'a', payload: 1 },
       { topic: 'a', payload: 2 },

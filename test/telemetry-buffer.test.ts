@@ -128,7 +128,7 @@ describe('telemetry-buffer in a real Node-RED runtime', function () {
     assert.deepEqual(completions.repeats('down'), []);
   });
 
-  it('numbers sequences per topic and reserves a range for an array of events', async function () {
+  it('numbers sequences per source and reserves a range for an array of events', async function () {
     await helper.load([bufferNode, testNodes], bufferFlow({}, 'fast'));
     const buf = helper.getNode('buf');
     buf.receive({ topic: 'a', payload: 1 });

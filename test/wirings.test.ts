@@ -205,11 +205,11 @@ describe('every wiring, every shape: a distinct reading is never merged', functi
     // dropped whole has no row left to show its gap).
     const set = readings();
     const bySource = new Map<unknown, Record<string, unknown>[]>();
-    const sourceOf = (m: Record<string, unknown>): unknown => {
+    const deviceOf = (m: Record<string, unknown>): unknown => {
       const first = (Array.isArray(m.payload) ? m.payload[0] : m.payload) as { source?: unknown } | undefined;
       return typeof first === 'object' && first?.source !== undefined ? first.source : m.topic;
     };
-    for (const m of set.messages) bySource.set(sourceOf(m), [...(bySource.get(sourceOf(m)) ?? []), m]);
+    for (const m of set.messages) bySource.set(deviceOf(m), [...(bySource.get(deviceOf(m)) ?? []), m]);
     set.messages = [...bySource.values()].flatMap((list) => list.map((m, i) => ({ m, at: (i + 1) / list.length }))).sort((a, b) => a.at - b.at).map(({ m }) => m);
     const wiring: Wiring = { name: 'burst', stages: ['buffer', 'batcher', 'sink'], buffer: { capacity: 200, window: 100 }, perTurn: 0 };
     const { table, sink, buffer } = await run(wiring, set);

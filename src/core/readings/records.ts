@@ -181,15 +181,17 @@ export interface RowFields {
 export const DEFAULT_ROW_FIELDS: RowFields = Object.freeze({ seq: SINK_OPTIONS.seqProperty.default, source: SINK_OPTIONS.sourceProperty.default });
 
 /**
- * The source a reading is numbered in: the one its row will have (payload[source] when that is a
- * string, as the sink reads it, else msg.topic). Numbered per topic instead, two readings of one
- * source and time arriving under two topics would take the same number and become one row.
+ * The source a reading is numbered in: the one its row will have, read as the sink reads it
+ * (row-mapping.ts): a plain object payload's own field `sourceProperty` when it is a string, else
+ * msg.topic. Numbered per topic instead, two readings of one source and time arriving under two
+ * topics would take the same number and become one row. Where the sink would reject the reading
+ * (a source that is not a string, a payload that is not a plain object) the number does not matter.
  */
 export function sourceOf(record: { topic?: unknown; payload?: unknown }, sourceProperty: string): string {
   const payload = record.payload;
-  if (typeof payload === 'object' && payload !== null && !Array.isArray(payload)) {
+  if (isPlainObject(payload) && Object.prototype.hasOwnProperty.call(payload, sourceProperty)) {
     try {
-      const source = (payload as Record<string, unknown>)[sourceProperty];
+      const source = payload[sourceProperty];
       if (typeof source === 'string') return source;
     } catch {
       // a getter that throws: the sink rejects the reading with the reason

@@ -210,7 +210,7 @@ export class HypertableSetup {
   private async timescale(version: string, info: { compressionEnabled: boolean } | null, policies: PrepareResult['policies']): Promise<boolean> {
     const { spec, target, api } = this;
     const options = spec.timescale;
-    const statements = timescaleStatements(spec.schema, spec.table, version, options, this.api);
+    const statements = timescaleStatements(spec.schema, spec.table, version, options, api);
     if (!info) {
       try {
         await this.pool.query(statements.hypertable.text, statements.hypertable.values);

@@ -127,7 +127,7 @@ export class SinkController<P> {
   /** Messages refused (queue full) since refusing started; refusals less than REFUSAL_SHOWN_MS apart are one episode. */
   private lastRefusedAt = -Infinity;
   private refusedLately = 0;
-  /** Rows sent to the dead-letter output lately (rejected, or in a failed batch), and the last one's code: the badge says so for a while. */
+  /** Rows rejected lately (sent to the dead-letter output one by one), and the last one's code: the badge says so for a while. */
   private lastRejectedAt = -Infinity;
   private rejectedLately = 0;
   private rejectedCode = '';
@@ -334,12 +334,15 @@ export class SinkController<P> {
     // Handed back, not failed: a buffer or batcher in front sends it again or spools it.
     if (result.kind === 'returned') return this.events.finish(port, { completion: 'returned' });
     const how: Finish = {};
-    if (result.deadLetters.length > 0) {
+    // A failed batch is completed with its error instead (a Catch node sees it).
+    if (result.kind === 'written' && result.deadLetters.length > 0) {
       const now = Date.now();
       if (now - this.lastRejectedAt >= REJECTION_SHOWN_MS) this.rejectedLately = 0;
       this.rejectedLately += result.deadLetters.length;
       this.lastRejectedAt = now;
-      this.rejectedCode = result.kind === 'failed' ? result.code : result.deadLetters[result.deadLetters.length - 1].code;
+      this.rejectedCode = result.deadLetters[result.deadLetters.length - 1].code;
+    }
+    if (result.deadLetters.length > 0) {
       const failed = result.kind === 'failed' ? { error: result.error, code: result.code, written: result.written } : {};
       how.deadLetter = { topic: 'dead-letter', payload: result.deadLetters, deadLetter: { reason: result.kind === 'failed' ? 'failed' : 'rejected', count: result.deadLetters.length, ...failed } };
       if (input.batch !== undefined) how.deadLetter.batch = input.batch;

@@ -80,7 +80,7 @@ export interface SinkBadgeFacts {
   waitingMs?: number;
   /** Messages refused lately because the queue was full (0: none). */
   refused?: number;
-  /** Rows sent to the dead-letter output lately, and the last one's code ('' for a row that could not be mapped). */
+  /** Rows rejected lately, and the last one's code (a SQLSTATE, or MAPPING for a reading that could not be read as a row). */
   rejected?: { count: number; code: string };
 }
 
@@ -117,9 +117,9 @@ export function sinkBadge(f: SinkBadgeFacts, t: Translate): Badge {
       return { fill: 'red', shape: 'ring', text: withCode(`status.misconfigured.${misconfiguredKey(f.code)}`, { code: f.code }) };
     default: {
       if (f.refused !== undefined && f.refused > 0) return { fill: 'red', shape: 'dot', text: fit(t('status.queueFull', { refused: compactCount(f.refused) })) };
-      if (f.rejected !== undefined) return { fill: 'yellow', shape: 'dot', text: withCode('status.rejected', { rejected: compactCount(f.rejected.count), code: f.rejected.code }) };
       // Rows that do not arrive are not a rate of 0: the write waits, and the badge says so.
       if (f.waitingMs !== undefined && f.waitingMs >= WRITE_WAIT_SHOWN_MS) return { fill: 'yellow', shape: 'ring', text: fit(t('status.writeWaits', { duration: shortDuration(f.waitingMs) })) };
+      if (f.rejected !== undefined) return { fill: 'yellow', shape: 'dot', text: withCode('status.rejected', { rejected: compactCount(f.rejected.count), code: f.rejected.code }) };
       if (f.host && f.hostChangedAt && f.now - f.hostChangedAt < HOST_CHANGE_SHOWN_MS) return { fill: 'green', shape: 'dot', text: fit(t('status.onHost', { host: f.host })) };
       const rate = compactCount(Math.round(f.rate));
       return f.warning ? { fill: 'yellow', shape: 'dot', text: fit(t('status.rateWarning', { rate, warning: f.warning })) } : { fill: 'green', shape: 'dot', text: fit(t('status.rate', { rate })) };
