@@ -4,17 +4,12 @@
  * timescale-sink.test.ts (it needs a lock on a real table).
  */
 import assert from 'node:assert/strict';
-import { clearSpools, held, helper, testNodes, withHooks } from './support/node-red';
+import { badgesOf, clearSpools, held, helper, testNodes, withHooks } from './support/node-red';
 import { waitUntil } from './support/wait';
 
 const batcherNode = withHooks(require('../nodes/telemetry-batcher.js'));
 
 type AnyNode = any;
-
-/** Every badge a node set so far (Node.prototype.status is the test helper's spy). */
-function badgesOf(id: string): Array<{ fill: string; shape: string; text: string }> {
-  return (helper as AnyNode)._NodePrototype.status.getCalls().filter((call: AnyNode) => call.thisValue.id === id).map((call: AnyNode) => call.args[0]);
-}
 
 describe('badges that explain, in a Node-RED runtime', function () {
   afterEach(async function () {

@@ -11,7 +11,7 @@ import type { TableSpec } from '../src/core/sink/table-spec';
 import { intervalSeconds, resolveTimescaleOptions, timescaleStatements, TimescaleWriter, uniqueIndexName, WriterConfigError, type PrepareResult, type Queryable, type TimescaleWriterOptions } from '../src/core/sink/timescale-writer';
 import { say } from '../src/core/shared/text';
 import { english } from '../src/nodes/i18n';
-import { helper } from './support/node-red';
+import { badgesOf, helper } from './support/node-red';
 import { createTestDatabase, externalServer } from './support/postgres';
 import { createTimescaleDatabase, timescaleDbOrSkip } from './support/timescaledb';
 import { waitUntil } from './support/wait';
@@ -539,7 +539,7 @@ describe('table setup against TimescaleDB (TELEMETRY_TIMESCALE_TEST_URL)', funct
       await waitUntil('the notices in the stats', async () => sink.telemetryStats().tableNotices > 0, 30_000, 50);
       const s = sink.telemetryStats();
       assert.deepEqual([s.state, s.tableNotices, s.idempotent, s.distinctRows], ['up', 2, true, true]);
-      const badges = (): Array<{ fill?: string; text?: string }> => (helper as any)._NodePrototype.status.getCalls().filter((call: any) => call.thisValue.id === 'sink').map((call: any) => call.args[0]);
+      const badges = (): Array<{ fill?: string; text?: string }> => badgesOf('sink');
       await waitUntil('the badge to say so', async () => badges().some((b) => b.fill === 'yellow' && /^\d+(\.\dk)? rows\/s !policy$/.test(b.text ?? '')), 30_000, 50);
       assert.ok(badges().every((b) => !b.text || b.text.length < 20));
     });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { assertCountsAddUp } from './support/counting';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { clearSpools, CompletionCounter, helper, received, release, settle, spoolDir, testNodes, withHooks } from './support/node-red';
+import { badgesOf, clearSpools, CompletionCounter, helper, received, release, settle, spoolDir, testNodes, withHooks } from './support/node-red';
 import { waitUntil } from './support/wait';
 
 const bufferNode = withHooks(require('../nodes/telemetry-buffer.js'));
@@ -166,7 +166,7 @@ describe('telemetry-buffer in a real Node-RED runtime', function () {
     assertCountsAddUp(s);
     assert.equal(completions.total('buf'), 6);
     // Said on the badge and in the log, not hidden behind "dropped 0".
-    const badges = (): Array<{ fill: string; text: string }> => (helper as any)._NodePrototype.status.getCalls().filter((call: any) => call.thisValue.id === 'buf').map((call: any) => call.args[0]);
+    const badges = (): Array<{ fill: string; text: string }> => badgesOf('buf');
     await waitUntil('the badge', () => badges().some((b) => b.text === 'unconfirmed 6' && b.fill === 'yellow'));
     const warned = (helper as any)._NodePrototype.warn.getCalls().filter((call: any) => call.thisValue.id === 'buf').map((call: any) => String(call.args[0]));
     assert.ok(warned.some((w: string) => /^events counted unacknowledged: the nodes after did not confirm them within the ack timeout \(0\.05 s\).*; [1-6] so far/.test(w)), JSON.stringify(warned));
@@ -551,7 +551,7 @@ describe('shutdown and redeploy lose nothing', function () {
     assert.equal(held.unacknowledged, 0);
     assert.equal(held.depth + held.inFlight, 30, 'all of it held');
     assert.equal(helper.getNode('bat').telemetryStats().batchesUnacknowledged ?? 0, 0);
-    const badges = (node: string) => (helper as any)._NodePrototype.status.getCalls().filter((call: any) => call.thisValue.id === node).map((call: any) => call.args[0].text as string);
+    const badges = (node: string): string[] => badgesOf(node).map((badge) => badge.text);
     await waitUntil("the batcher's badge says why", () => badges('bat').some((t: string) => t.startsWith('next node off')));
     // Enabled again: a modified-nodes deploy starts only that node.
     await helper.setFlows(flow.map((n) => (n.id === 'down' ? { ...n, d: false } : n)), 'nodes');
@@ -571,7 +571,7 @@ describe('shutdown and redeploy lose nothing', function () {
     for (let i = 0; i < 5; i++) helper.getNode('buf').receive({ topic: 'oven', payload: i });
     await settle(2500); // past the ack timeout, and past the fallback that starts a buffer no flows:started reached
     assert.deepEqual([stats('buf').depth, stats('buf').inFlight, stats('buf').unacknowledged], [5, 0, 0]);
-    const badges = (helper as any)._NodePrototype.status.getCalls().filter((call: any) => call.thisValue.id === 'buf').map((call: any) => call.args[0]);
+    const badges = badgesOf('buf');
     assert.deepEqual(badges[badges.length - 1], { fill: 'yellow', shape: 'dot', text: 'next node off 5%' });
     await helper.setFlows(flow.map((n) => (n.id === 'down' ? { ...n, d: false } : n)), 'nodes');
     await waitUntil('all 5 delivered', () => stats('buf').delivered === 5);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import { createTestDatabase } from './support/postgres';
-import { helper, runtimeHooks } from './support/node-red';
+import { badgesOf, helper, runtimeHooks } from './support/node-red';
 import { waitUntil } from './support/wait';
 
 const connectionNode = require('../nodes/timescale-connection.js');
@@ -186,7 +186,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     completions = new SinkCompletions(() => rowCount());
     await send(batchMsg(records(1, 'warmup', Date.UTC(2025, 0, 1))));
     const sinkBadges = (): Array<{ fill: string; text: string }> =>
-      (helper as AnyNode)._NodePrototype.status.getCalls().filter((call: AnyNode) => call.thisValue.id === 'sink').map((call: AnyNode) => call.args[0]);
+      badgesOf('sink');
     const locker = await lockTable('SHARE ROW EXCLUSIVE');
     try {
       const msg = batchMsg(records(100));
@@ -233,7 +233,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     assertBalanced(s);
     assert.equal(completions.of(msg._msgid as string).length, 1);
     // The badge says so for a while, instead of the rate alone.
-    const badges = (): Array<{ fill: string; text: string }> => (helper as AnyNode)._NodePrototype.status.getCalls().filter((call: AnyNode) => call.thisValue.id === 'sink').map((call: AnyNode) => call.args[0]);
+    const badges = (): Array<{ fill: string; text: string }> => badgesOf('sink');
     await waitUntil('the badge', () => badges().some((b) => b.fill === 'yellow' && b.text === 'rejected 1 MAPPING'));
   });
 
@@ -291,7 +291,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     assert.equal(s.deadLetteredEvents, 0, 'nothing thrown away while misconfigured');
     assert.equal(s.inFlightEvents + s.queuedEvents, 2);
     assert.equal(completions.list.length, 0, 'both messages held, neither completed');
-    const badges = (helper as AnyNode)._NodePrototype.status.getCalls().filter((call: AnyNode) => call.thisValue.id === 'sink').map((call: AnyNode) => call.args[0]);
+    const badges = badgesOf('sink');
     assert.deepEqual(badges[badges.length - 1], { fill: 'red', shape: 'ring', text: 'auth failed 28P01' });
     await helper.clearFlows();
     for (const id of ['pw-1', 'pw-2']) {
@@ -320,7 +320,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     assert.equal(errors().length, 1);
     assert.match(JSON.stringify(errors()[0]), /3D000.*the database does not exist/);
     assert.equal((errors()[0][0] as { level: number }).level, 20, 'logged as an error');
-    const badges = (helper as AnyNode)._NodePrototype.status.getCalls().filter((call: AnyNode) => call.thisValue.id === 'sink').map((call: AnyNode) => call.args[0]);
+    const badges = badgesOf('sink');
     assert.deepEqual(badges[badges.length - 1], { fill: 'red', shape: 'ring', text: 'no database 3D000' });
     // A person creates the database: the probe finds it (misconfiguration probes back off to 30 s; the first come after 1, 2, 4 s).
     await db.query(`CREATE DATABASE ${name}`);
@@ -433,7 +433,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
     assert.equal(s.written, 21);
     assert.equal(await rowCount(), 21);
     assert.equal(completions.of(msg._msgid as string).length, 1);
-    const badges = (helper as AnyNode)._NodePrototype.status.getCalls().filter((call: AnyNode) => call.thisValue.id === 'sink').map((call: AnyNode) => call.args[0]);
+    const badges = badgesOf('sink');
     assert.ok(badges.some((b: AnyNode) => b.fill === 'yellow' && b.shape === 'ring' && b.text === 'retry 1/3 40P01'), JSON.stringify(badges));
     assert.ok(badges.every((b: AnyNode) => !b.text || b.text.length < 20));
   });
@@ -457,7 +457,7 @@ describe('timescale-sink and timescale-connection in a real Node-RED runtime', f
       assert.equal(s.code, '57014');
       assert.equal(s.deadLetteredEvents, 0);
       assert.equal(completions.of(msg._msgid as string).length, 0);
-      const badges = (helper as AnyNode)._NodePrototype.status.getCalls().filter((call: AnyNode) => call.thisValue.id === 'sink').map((call: AnyNode) => call.args[0]);
+      const badges = badgesOf('sink');
       assert.ok(badges.some((b: AnyNode) => b.fill === 'red' && /^stalled \d+s$/.test(b.text)), JSON.stringify(badges));
     } finally {
       await locker.query('ROLLBACK');

@@ -137,3 +137,8 @@ export class CompletionCounter {
     runtimeHooks.remove(this.name);
   }
 }
+
+/** Every badge node `id` has shown since the flow was loaded, oldest first. */
+export function badgesOf(id: string): Array<{ fill: string; shape: string; text: string }> {
+  return (helper as any)._NodePrototype.status.getCalls().filter((call: any) => call.thisValue.id === id).map((call: any) => call.args[0]);
+}
