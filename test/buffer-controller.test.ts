@@ -263,6 +263,32 @@ describe('BufferController: the buffer without Node-RED', function () {
     a.buffer.close(false);
   });
 
+  it('after a crash, counts what was spilled since the last save of the totals as received, once, and nothing handed over below zero', async function () {
+    this.timeout(10000);
+    const options = { capacity: 10, window: 5, diskSpill: true, fsyncInterval: 0, statsInterval: 0 };
+    const a = harness(dir, options);
+    for (let i = 0; i < 100; i++) a.buffer.input({ topic: 'plc/t', payload: i }, () => undefined);
+    await turn();
+    await new Promise((resolve) => setTimeout(resolve, 1200)); // the totals are saved every second
+    for (let i = 100; i < 300; i++) a.buffer.input({ topic: 'plc/t', payload: i }, () => undefined);
+    await turn();
+    // What a SIGKILL now leaves on the disk, started on by a new instance.
+    const crashed = fs.mkdtempSync(path.join(os.tmpdir(), 'buffer-controller-crash-'));
+    try {
+      fs.cpSync(dir, crashed, { recursive: true });
+      const b = harness(crashed, options);
+      const s = b.buffer.stats() as unknown as Counts & { diskRecovered: number };
+      assert.ok(s.diskRecovered >= 280, `recovered ${s.diskRecovered}`);
+      assert.equal(s.received, 300, 'every reading taken in, the 200 since the last save included');
+      assert.equal(s.drained, 300 - s.diskRecovered, 'what the crash took: what was in memory');
+      assertCountsAddUp(s, { at: 'after the crash' });
+      b.buffer.close(false);
+    } finally {
+      fs.rmSync(crashed, { recursive: true, force: true });
+    }
+    a.buffer.close(false);
+  });
+
   it('a deleted buffer with a disk backlog says where the readings are and how many, and its disk tier replays them under its id', async function () {
     const a = harness(dir, { capacity: 2, window: 1, diskSpill: true, fsyncInterval: 0, statsInterval: 0 });
     for (let i = 0; i < 20; i++) a.buffer.input({ topic: 'line1/t', payload: i }, () => undefined);

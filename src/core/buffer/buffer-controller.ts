@@ -291,7 +291,11 @@ export class BufferController {
     const current = this.instanceStats();
     // What this instance took back from the last one (restored from the spool, found on disk) was
     // counted then as received and as handed over (drained): counted once, it is no longer handed over.
-    const carriedIn = current.restored + ((current as { diskRecovered?: number }).diskRecovered ?? 0);
+    const recovered = (current as { diskRecovered?: number }).diskRecovered ?? 0;
+    // Unless the last one was killed: what it spilled after its last save of the totals is on disk
+    // but in neither count. Those readings were received, and are now carried in.
+    const unsaved = Math.max(0, recovered - (this.carry.totals.heldAtSave('onDisk') ?? recovered));
+    const carriedIn = current.restored + recovered - unsaved;
     const all = this.carry.totals.add(current as typeof current & Record<string, number>);
     all.received -= carriedIn;
     all.drained -= carriedIn;

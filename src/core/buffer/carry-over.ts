@@ -31,7 +31,7 @@ export interface SpoolCounters {
 }
 
 /** The totals as saved: every cumulative counter, and what is held now (folded into drained). */
-export type CarriedTotals = Record<Cumulative, number> & { depth: number; inFlight: number };
+export type CarriedTotals = Record<Cumulative, number> & { depth: number; inFlight: number; diskDepth?: number };
 
 export interface CarryOverLog {
   info(message: string): void;
@@ -158,7 +158,7 @@ export class CarryOver {
     try {
       const totals = current();
       totals.drained += closing ? totals.depth : totals.depth + totals.inFlight;
-      this.totals.save(totals);
+      this.totals.save(totals, { onDisk: totals.diskDepth ?? 0 });
     } catch (err) {
       this.log.warn(this.t('log.totalsNotSaved', { file: this.totals.file, error: (err as Error).message }));
     }

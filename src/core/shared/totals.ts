@@ -11,6 +11,7 @@ import * as path from 'path';
  */
 export class Totals<K extends string> {
   private readonly base: Record<K, number>;
+  private readonly heldBase: Record<string, number> = {};
 
   constructor(
     readonly file: string,
@@ -18,10 +19,14 @@ export class Totals<K extends string> {
   ) {
     this.base = Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
     let saved: unknown;
+    let held: unknown;
     try {
-      saved = (JSON.parse(fs.readFileSync(file, 'utf8')) as { counters?: unknown }).counters;
+      ({ counters: saved, held } = JSON.parse(fs.readFileSync(file, 'utf8')) as { counters?: unknown; held?: unknown });
     } catch {
       saved = undefined; // none yet, or unreadable: start from 0
+    }
+    if (typeof held === 'object' && held !== null) {
+      for (const [key, value] of Object.entries(held)) if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) this.heldBase[key] = value;
     }
     if (typeof saved === 'object' && saved !== null) {
       for (const key of keys) {
@@ -36,6 +41,11 @@ export class Totals<K extends string> {
     return this.base[key];
   }
 
+  /** A gauge saved with the last totals (see save()), undefined when that save had none. */
+  heldAtSave(key: string): number | undefined {
+    return this.heldBase[key];
+  }
+
   /** `current` plus what the previous instances counted, for every key of this total. */
   add<T extends Record<K, number>>(current: T): T {
     const out = { ...current };
@@ -43,13 +53,16 @@ export class Totals<K extends string> {
     return out;
   }
 
-  /** Saves the totals (`current` already added, see add()); a failure is left to the caller to log. */
-  save(totals: Record<K, number>): void {
+  /**
+   * Saves the totals (`current` already added, see add()), and gauges of that moment (`held`) the
+   * next instance needs to read what it finds against them; a failure is left to the caller to log.
+   */
+  save(totals: Record<K, number>, held: Record<string, number> = {}): void {
     const counters: Record<string, number> = {};
     for (const key of this.keys) counters[key] = totals[key];
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     const tmp = `${this.file}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify({ savedAt: Date.now(), counters }));
+    fs.writeFileSync(tmp, JSON.stringify({ savedAt: Date.now(), counters, held }));
     fs.renameSync(tmp, this.file);
   }
 
