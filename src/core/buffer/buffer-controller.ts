@@ -140,7 +140,7 @@ export class BufferController {
     }
     this.intake = new Intake(this.core, this.shapes, this.sequences, o.stampSequence, o.memoryLimit > 0, () => this.schedulePump(), ports.downstream.rowFields);
     this.carry = new CarryOver(place.filesDir, place.nodeId, ports.log, ports.t);
-    this.dropLog = new DropLog(ports.t, ports.t('log.bufferFull', { capacity: o.capacity, policy: o.dropPolicy }));
+    this.dropLog = new DropLog(ports.t, o.diskSpill ? ports.t('log.bufferAndDiskFull', { capacity: o.capacity, megabytes: o.diskMaxMB, policy: o.dropPolicy }) : ports.t('log.bufferFull', { capacity: o.capacity, policy: o.dropPolicy }));
     this.unconfirmedLog = new DropLog(ports.t, ports.t('log.ackTimeout', { seconds: o.ackTimeout }), undefined, { started: 'log.unconfirmedStarted', stopped: 'log.unconfirmedStopped' });
   }
 
@@ -321,7 +321,8 @@ export class BufferController {
     if (unconfirmedLine !== undefined) this.ports.log.warn(unconfirmedLine);
     if (this.unconfirmedLog.active && !dropping) return { fill: 'yellow', shape: 'dot', text: this.ports.t('status.unconfirmed', { events: compactCount(s.unacknowledged + unconfirmedBefore) }) };
     const diskText = this.disk?.badgeText(s.dropped + earlier, this.ports.t);
-    if (diskText !== undefined) return { fill: dropping ? 'red' : 'yellow', shape: 'dot', text: diskText };
+    // A full disk tier drops whole segments, seconds apart: red for the whole episode, not by turns.
+    if (diskText !== undefined) return { fill: dropping || this.dropLog.active ? 'red' : 'yellow', shape: 'dot', text: diskText };
     const ringDepth = this.disk === undefined ? s.depth : this.core.ringDepth;
     const fill = ringDepth / s.capacity;
     const pct = s.depth > 0 && fill < 0.01 ? '<1' : String(Math.round(fill * 100));
