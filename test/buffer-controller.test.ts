@@ -33,7 +33,7 @@ function harness(dir: string, config: Record<string, unknown>, groupLimit = 0, s
     t: english('telemetry-buffer'),
     newId: () => `id-${++ids}`,
     now: Date.now,
-    downstream: { count: 1, groupLimit: () => groupLimit, held: () => undefined, markReleased: () => undefined, rowFields: () => ({ seq: 'seq', source: sourceField }), present: () => true },
+    downstream: { count: 1, groupLimit: () => groupLimit, held: () => undefined, markReleased: () => undefined, rowFields: () => ({ seq: 'seq', source: sourceField }) },
   };
   const buffer = new BufferController(readOptions(OPTIONS, config), ports, { filesDir: dir, nodeId: 'buf1' });
   buffer.start();

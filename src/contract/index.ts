@@ -259,8 +259,11 @@ export interface DeployHandlers {
   absent?(): void;
 }
 
+/** How long a node that waits for the flows' first start waits at most (followDeploys). */
+const START_FALLBACK_MS = 2000;
+
 /** Whether a node wired after this one is not running (disabled): what is sent to it vanishes. */
-export function missingDownstream(RED: RedAPI, downstream: readonly string[]): boolean {
+function missingDownstream(RED: RedAPI, downstream: readonly string[]): boolean {
   return downstream.some((id) => !RED.nodes.getNode(id));
 }
 
@@ -273,11 +276,13 @@ export function missingDownstream(RED: RedAPI, downstream: readonly string[]): b
  * sent, and delivers it a turn later; sent to a stopped node, or to an id with no node yet, it
  * vanishes without a completion. So: send nothing from flows:stopping to flows:started, and once
  * the stopped nodes are gone (flows:stopped), treat what they still had as lost; and while a node
- * wired after is not running (disabled), keep sending nothing. Returns the function that stops
- * listening (on close).
+ * wired after is not running (disabled), keep sending nothing. A node that `waitsForStart`
+ * (paused until the flows have started) is told they have after START_FALLBACK_MS if the runtime
+ * never says so. Returns the function that stops listening (on close).
  */
-export function followDeploys(RED: RedAPI, downstream: readonly string[], handlers: DeployHandlers): () => void {
+export function followDeploys(RED: RedAPI, downstream: readonly string[], handlers: DeployHandlers, waitsForStart = false): () => void {
   let before: unknown[] = [];
+  let fallback: NodeJS.Timeout | undefined;
   const stopping = (): void => {
     before = downstream.map((id) => RED.nodes.getNode(id));
     handlers.pause();
@@ -288,13 +293,18 @@ export function followDeploys(RED: RedAPI, downstream: readonly string[], handle
     if (replaced) handlers.lost?.();
   };
   const started = (): void => {
+    clearTimeout(fallback);
+    fallback = undefined;
     if (handlers.absent !== undefined && missingDownstream(RED, downstream)) handlers.absent();
     else handlers.resume();
   };
   RED.events.on('flows:stopping', stopping);
   RED.events.on('flows:stopped', stopped);
   RED.events.on('flows:started', started);
+  // A node that waits for the flows' first start: in case the runtime never announces it.
+  if (waitsForStart) fallback = setTimeout(started, START_FALLBACK_MS);
   return () => {
+    clearTimeout(fallback);
     RED.events.removeListener('flows:stopping', stopping);
     RED.events.removeListener('flows:stopped', stopped);
     RED.events.removeListener('flows:started', started);

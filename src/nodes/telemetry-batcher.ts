@@ -3,7 +3,7 @@ import { resolveShapeOptions } from '../core/readings/shapes';
 import { readOptions } from '../core/shared/option-table';
 import { OPTIONS } from '../options/telemetry-batcher';
 import { installAdminEndpoints, publishStats } from './admin';
-import { acceptRecordGroups, canHandBack, declareCustody, declareRowFields, followDeploys, heldBy, markCompletion, missingDownstream, reportCompletions, rowFieldsOf, watchCompletions } from '../contract';
+import { acceptRecordGroups, canHandBack, declareCustody, declareRowFields, followDeploys, heldBy, markCompletion, reportCompletions, rowFieldsOf, watchCompletions } from '../contract';
 import type { Node, NodeDef, RedAPI } from './red';
 import { translator } from './i18n';
 import { errorText } from '../core/shared/text';
@@ -62,22 +62,10 @@ export = function (RED: RedAPI): void {
     const withdrawCustody = declareCustody(node.id, () => batcher.heldIds());
     const withdrawRowFields = declareRowFields(node.id, () => rowFieldsOf(downstream));
     const stopWatching = watchCompletions(RED, downstream, (msgId, completion) => batcher.completed(msgId, completion));
-    // Nothing goes out before the flows have started (a node after may be disabled, and what is
-    // sent to it vanishes); a fallback for a runtime that never says so.
+    // Nothing goes out before the flows have started: a node after may be disabled, and what is
+    // sent to it vanishes.
     batcher.pause();
-    const startTimer = setTimeout(() => (missingDownstream(RED, downstream) ? batcher.absent() : batcher.resume()), 2000);
-    const stopFollowingDeploys = followDeploys(RED, downstream, {
-      pause: () => batcher.pause(),
-      lost: () => batcher.lost(),
-      resume: () => {
-        clearTimeout(startTimer);
-        batcher.resume();
-      },
-      absent: () => {
-        clearTimeout(startTimer);
-        batcher.absent();
-      },
-    });
+    const stopFollowingDeploys = followDeploys(RED, downstream, batcher, true);
 
     const telemetryStats = (): object => batcher.stats();
     node.telemetryStats = telemetryStats;
@@ -103,7 +91,6 @@ export = function (RED: RedAPI): void {
       withdrawCustody();
       if (removed) withdrawRowFields();
       stopWatching();
-      clearTimeout(startTimer);
       stopFollowingDeploys();
       unpublish();
       status.stop();

@@ -2,7 +2,7 @@ import { BufferController } from '../core/buffer/buffer-controller';
 import { readOptions } from '../core/shared/option-table';
 import { OPTIONS } from '../options/telemetry-buffer';
 import { installAdminEndpoints, publishStats } from './admin';
-import { followDeploys, heldBy, markReleased, missingDownstream, recordGroupLimit, rowFieldsOf, watchCompletions } from '../contract';
+import { followDeploys, heldBy, markReleased, recordGroupLimit, rowFieldsOf, watchCompletions } from '../contract';
 import type { Node, NodeDef, NodeMessage, RedAPI } from './red';
 import { translator } from './i18n';
 import { errorText } from '../core/shared/text';
@@ -38,7 +38,6 @@ export = function (RED: RedAPI): void {
             held: () => heldBy(downstream),
             markReleased,
             rowFields: () => rowFieldsOf(downstream),
-            present: () => !missingDownstream(RED, downstream),
           },
         },
         { filesDir, nodeId: node.id },
@@ -61,7 +60,7 @@ export = function (RED: RedAPI): void {
       lost: () => buffer.resendLost(),
       resume: () => buffer.resume(),
       absent: () => buffer.absent(),
-    });
+    }, true);
     buffer.start();
     leftBehind.started(node.id, filesDir);
     status.refresh();

@@ -43,8 +43,6 @@ export interface BufferPorts {
     markReleased(msg: object): void;
     /** The payload fields a reading's own sequence number and source are read from after this node (the sink's Seq from and Source from). */
     rowFields(): RowFields;
-    /** Whether every node wired after this one is running (contract missingDownstream). */
-    present(): boolean;
   };
 }
 
@@ -82,7 +80,6 @@ export class BufferController {
   /** The flows run without the node after this one (disabled): nothing is released (absent()). */
   private nextNodeOff = false;
   private readonly timers: NodeJS.Timeout[] = [];
-  private startTimer: NodeJS.Timeout | undefined;
 
   /** Throws (a RangeError naming the option) when the options cannot make a buffer; starts nothing. */
   constructor(
@@ -167,8 +164,6 @@ export class BufferController {
       if (core.expire(() => ports.downstream.held()) > 0) this.schedulePump();
     });
     core.pause();
-    // Fallback for a runtime that never announces the flow's start.
-    this.startTimer = setTimeout(() => (ports.downstream.present() ? this.unpause() : this.absent()), 2000);
     if (this.store !== undefined && this.disk !== undefined) {
       this.disk.start();
       const d = this.store.diskCounters();
@@ -199,21 +194,15 @@ export class BufferController {
     this.nextNodeOff = false;
     this.resend.arm(this.lateBeforeDeploy, this.ports.now());
     this.lateBeforeDeploy = [];
-    this.unpause();
+    this.core.resume();
+    if (!this.closing) this.schedulePump();
   }
 
   /** The flow has started without the node after (disabled): hold everything until it is back. */
   absent(): void {
-    clearTimeout(this.startTimer);
     this.core.pause();
     if (!this.nextNodeOff) this.ports.log.warn(this.ports.t('log.nextNodeOff'));
     this.nextNodeOff = true;
-  }
-
-  private unpause(): void {
-    clearTimeout(this.startTimer);
-    this.core.resume();
-    if (!this.closing) this.schedulePump();
   }
 
   /** A node downstream completed the message with this id (if it is ours). */
@@ -271,7 +260,6 @@ export class BufferController {
     this.closing = true;
     const lately = this.resend.lately(this.ports.now());
     if (!removed && lately.length > 0) this.carry.saveResendMemory(lately, this.ports.now());
-    clearTimeout(this.startTimer);
     for (const timer of this.timers) clearInterval(timer);
     // Released-but-unconfirmed first: they are older than what still waits in the ring.
     const { queued, inFlight } = this.core.drain();
