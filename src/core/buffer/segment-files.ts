@@ -133,8 +133,9 @@ interface ScannedSegment {
   tornBytes: number;
 }
 
-/** Where the intact records of a segment's bytes end, and the events and record bytes from `start` on. */
-function countRecords(data: Buffer, start: number): { end: number; events: number; backlogBytes: number } {
+/** Checks each record of a segment, cuts a torn tail off, and counts what is left to replay from `start`. */
+function scanSegment(id: number, file: string, start: number): ScannedSegment {
+  const data = fs.readFileSync(file);
   let off = 0;
   let events = 0;
   let backlogBytes = 0;
@@ -147,20 +148,13 @@ function countRecords(data: Buffer, start: number): { end: number; events: numbe
     }
     off += RECORD_HEADER + len;
   }
-  return { end: off, events, backlogBytes };
-}
-
-/** Checks each record of a segment, cuts a torn tail off, and counts what is left to replay from `start`. */
-function scanSegment(id: number, file: string, start: number): ScannedSegment {
-  const data = fs.readFileSync(file);
-  const { end, events, backlogBytes } = countRecords(data, start);
-  const tornBytes = data.length - end;
-  if (tornBytes > 0) fs.truncateSync(file, end);
+  const tornBytes = data.length - off;
+  if (tornBytes > 0) fs.truncateSync(file, off);
   if (events === 0) {
     fs.rmSync(file, { force: true });
     return { segment: undefined, tornBytes };
   }
-  return { segment: { id, file, bytes: end, events, backlogBytes }, tornBytes };
+  return { segment: { id, file, bytes: off, events, backlogBytes }, tornBytes };
 }
 
 /**
